@@ -1,0 +1,36 @@
+"""Small linear-algebra helpers shared by the matrix library and the RFM code."""
+
+from __future__ import annotations
+
+import torch
+
+
+def sym_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
+    """Power of a symmetric positive semi-definite matrix by eigendecomposition.
+
+    The matrix is symmetrised first (it may carry float rounding) and negative
+    eigenvalues, which can only come from rounding or from a matrix that is not
+    PSD, are clipped to zero before the power is taken.
+
+    Parameters
+    ----------
+    matrix : (d, d) tensor
+        Symmetric, ideally PSD.
+    power : float
+        Exponent; 1/2 gives the PSD square root. A negative power is refused,
+        since clipped zero eigenvalues have no negative power.
+    """
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"sym_power needs a square matrix, got shape {tuple(matrix.shape)}")
+    if power < 0:
+        raise ValueError(f"sym_power takes a power >= 0, got {power}")
+    if power == 1:
+        return (matrix + matrix.T) / 2
+    eigenvalues, eigenvectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    scaled = eigenvalues.clamp(min=0) ** power
+    return (eigenvectors * scaled) @ eigenvectors.T
+
+
+def psd_sqrt_of_gram(matrix: torch.Tensor) -> torch.Tensor:
+    """(A A^T)^{1/2}: the symmetric PSD polar factor of a square matrix A."""
+    return sym_power(matrix @ matrix.T, 0.5)

@@ -1,0 +1,49 @@
+"""Agreement between two matrices: Pearson correlation, cosine similarity, relative error.
+
+The Pearson correlation is the one of the Belkin-group papers (spec section 2.7): both
+matrices are centred by the mean over *all* entries, then compared by cosine similarity,
+i.e. ``np.corrcoef(A.ravel(), B.ravel())[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a = torch.as_tensor(a)
+    b = torch.as_tensor(b)
+    if a.shape != b.shape:
+        raise ValueError(f"matrices must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float64)
+    return a.reshape(-1).to(dtype), b.reshape(-1).to(b.device if a.device == b.device else a.device, dtype)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine similarity <A, B>_F / (||A||_F ||B||_F), uncentred (Figure 7's measure).
+
+    Returns NaN when either matrix is zero.
+    """
+    a, b = _flat_pair(a, b)
+    denominator = a.norm() * b.norm()
+    if denominator == 0:
+        return float("nan")
+    return float(a @ b / denominator)
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of the entries: cosine similarity after centring each matrix by its mean entry.
+
+    Returns NaN when either matrix is constant.
+    """
+    a, b = _flat_pair(a, b)
+    return cosine(a - a.mean(), b - b.mean())
+
+
+def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    """||estimate - reference||_F / ||reference||_F."""
+    estimate, reference = _flat_pair(estimate, reference)
+    norm = reference.norm()
+    if norm == 0:
+        raise ValueError("relative_error: the reference matrix is zero")
+    return float((estimate - reference).norm() / norm)
