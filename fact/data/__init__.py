@@ -1,0 +1,1 @@
+"""Datasets: synthetic tasks now; fetched real datasets as the pipeline grows."""

@@ -1,0 +1,486 @@
+"""FACT, NFA (AGOP) and eNFA matrices of the weight matrices of any PyTorch model.
+
+Every ``nn.Linear`` layer computes ``z = h @ W.T (+ b)``: ``h`` is the input of ``W`` and
+``z`` its output *without* the bias (spec section 1). For the training objective
+
+    L(theta) = (1/n) sum_i loss_i + (weight_decay / 2) ||theta||^2
+
+the Features at Convergence Theorem says that at a critical point
+
+    W^T W = FACT  := -(1 / (n weight_decay)) sum_i grad_{h_i} loss_i  h_i^T        (d_in x d_in)
+    W W^T = bFACT := -(1 / (n weight_decay)) sum_i grad_{z_i} loss_i  z_i^T        (d_out x d_out)
+
+All the matrices here are built from three sums over the data, taken at the level of
+``z`` and turned into ``h``-level matrices with ``grad_h = W^T grad_z``:
+
+    G = sum_i grad_{z_i} loss_i h_i^T          -> FACT = -W^T G / (n lambda),  bFACT = -G W^T / (n lambda)
+    E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T -> eNFA = W^T E W / n,     backward eNFA = E / n
+    B = sum_i J_i J_i^T, J_i = d f(x_i) / d z_i     -> AGOP = W^T B W / n,     backward AGOP = B / n
+
+One forward pass per batch records ``h`` and ``z`` for every requested layer through
+forward hooks; one batched backward pass (vectorised over the model's outputs) gives
+the Jacobians ``J_i`` for all layers at once, and the loss gradients follow from them by
+the chain rule ``grad_z loss = J . d loss / d f``, so no second pass is needed. Per-sample
+quantities come out of a single backward of the *summed* output because samples do not
+interact in the forward pass: call ``model.eval()`` first if it has dropout or batch norm.
+
+A layer applied several times in one forward pass (weight sharing, or inputs with
+extra leading dimensions such as tokens) contributes every application to the sums,
+which is what the stationarity condition of a shared weight says; ``n`` stays the number
+of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fact.linalg import psd_sqrt_of_gram, sym_power
+from fact.metrics import cosine, pearson, relative_error
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Loss = str | LossFn
+LayerRef = str | nn.Linear
+
+
+# --------------------------------------------------------------------------- losses
+
+def mse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """torch's MSELoss for each sample: the mean over outputs of the squared error."""
+    if targets.shape != outputs.shape:
+        if targets.numel() != outputs.numel():
+            raise ValueError(
+                f"mse loss: targets of shape {tuple(targets.shape)} do not match outputs of shape "
+                f"{tuple(outputs.shape)}; give one target value per model output"
+            )
+        targets = targets.reshape(outputs.shape)
+    return ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
+
+
+def ce_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each sample; targets are class indices or class probabilities."""
+    return F.cross_entropy(outputs, targets, reduction="none")
+
+
+LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}
+
+
+def resolve_loss(loss: Loss) -> LossFn:
+    """Turn ``"mse"``, ``"ce"`` or a callable ``(outputs, targets) -> per-sample losses`` into a callable."""
+    if callable(loss):
+        return loss
+    if loss in LOSSES:
+        return LOSSES[loss]
+    raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a callable (outputs, targets) -> per-sample losses")
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class LayerMatrices:
+    """The data sums of one weight matrix, and every relation built from them.
+
+    Attributes
+    ----------
+    name : the layer's name in the model.
+    weight : W, shape (d_out, d_in), float64.
+    n : number of samples summed over.
+    weight_decay : lambda of the objective, or None when no FACT was asked for.
+    loss_grad_input : G = sum_i grad_{z_i} loss_i h_i^T, or None without targets.
+    loss_grad_gram : E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T, or None without targets.
+    jacobian_gram : B = sum_i J_i J_i^T with J_i = d f(x_i) / d z_i, or None when not asked for.
+    """
+
+    name: str
+    weight: torch.Tensor
+    n: int
+    weight_decay: float | None
+    loss_grad_input: torch.Tensor | None
+    loss_grad_gram: torch.Tensor | None
+    jacobian_gram: torch.Tensor | None
+
+    def _need(self, value: torch.Tensor | None, what: str, how: str) -> torch.Tensor:
+        if value is None:
+            raise ValueError(f"layer {self.name!r}: {what} was not computed; {how}")
+        return value
+
+    def _fact_scale(self) -> float:
+        if self.weight_decay is None:
+            raise ValueError(f"layer {self.name!r}: FACT needs weight_decay > 0 (the lambda of the training objective)")
+        return -1.0 / (self.n * self.weight_decay)
+
+    # Left-hand sides
+    @cached_property
+    def wtw(self) -> torch.Tensor:
+        """W^T W (d_in x d_in)."""
+        return self.weight.T @ self.weight
+
+    @cached_property
+    def wwt(self) -> torch.Tensor:
+        """W W^T (d_out x d_out)."""
+        return self.weight @ self.weight.T
+
+    # FACT and its forms
+    @cached_property
+    def fact(self) -> torch.Tensor:
+        """FACT = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T (d_in x d_in, not symmetric in general)."""
+        G = self._need(self.loss_grad_input, "FACT", "pass targets and a loss")
+        return self._fact_scale() * (self.weight.T @ G)
+
+    @property
+    def fact_t(self) -> torch.Tensor:
+        """FACT^T."""
+        return self.fact.T
+
+    @cached_property
+    def fact_sym(self) -> torch.Tensor:
+        """(FACT + FACT^T) / 2."""
+        return (self.fact + self.fact.T) / 2
+
+    @cached_property
+    def fact_sqrt(self) -> torch.Tensor:
+        """(FACT FACT^T)^{1/2}, symmetric PSD."""
+        return psd_sqrt_of_gram(self.fact)
+
+    @cached_property
+    def bfact(self) -> torch.Tensor:
+        """bFACT = -(1/(n lambda)) sum_i grad_{z_i} loss_i z_i^T (d_out x d_out)."""
+        G = self._need(self.loss_grad_input, "bFACT", "pass targets and a loss")
+        return self._fact_scale() * (G @ self.weight.T)
+
+    @property
+    def bfact_t(self) -> torch.Tensor:
+        """bFACT^T = -(1/(n lambda)) sum_i z_i grad_{z_i} loss_i^T."""
+        return self.bfact.T
+
+    @cached_property
+    def bfact_sqrt(self) -> torch.Tensor:
+        """(bFACT bFACT^T)^{1/2}, symmetric PSD."""
+        return psd_sqrt_of_gram(self.bfact)
+
+    # NFA: average gradient outer products of the model outputs
+    @cached_property
+    def backward_agop(self) -> torch.Tensor:
+        """(1/n) sum_i J_i J_i^T with J_i = d f(x_i)/d z_i (d_out x d_out)."""
+        B = self._need(self.jacobian_gram, "the AGOP", "call with jacobian=True")
+        return B / self.n
+
+    @cached_property
+    def agop(self) -> torch.Tensor:
+        """AGOP = (1/n) sum_i grad_{h_i} f grad_{h_i} f^T, summed over outputs (d_in x d_in)."""
+        return self.weight.T @ self.backward_agop @ self.weight
+
+    def agop_power(self, power: float) -> torch.Tensor:
+        """AGOP^s, the NFA's prediction of W^T W up to scale."""
+        return sym_power(self.agop, power)
+
+    def backward_agop_power(self, power: float) -> torch.Tensor:
+        """(backward AGOP)^s, compared with W W^T."""
+        return sym_power(self.backward_agop, power)
+
+    # eNFA: average outer products of the loss gradients
+    @cached_property
+    def backward_enfa(self) -> torch.Tensor:
+        """(1/n) sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T (d_out x d_out)."""
+        E = self._need(self.loss_grad_gram, "the eNFA", "pass targets and a loss")
+        return E / self.n
+
+    @cached_property
+    def enfa(self) -> torch.Tensor:
+        """eNFA = (1/n) sum_i grad_{h_i} loss_i grad_{h_i} loss_i^T (d_in x d_in)."""
+        return self.weight.T @ self.backward_enfa @ self.weight
+
+    # Agreement with W^T W and W W^T
+    def comparisons(self, powers: Sequence[float] = (0.5, 1.0)) -> list[tuple[str, str, float, torch.Tensor]]:
+        """(side, relation, power, predicted matrix) for every relation this object can form.
+
+        side is ``"forward"`` (compared with W^T W) or ``"backward"`` (with W W^T);
+        power is NaN for relations without one.
+        """
+        nan = float("nan")
+        rows: list[tuple[str, str, float, torch.Tensor]] = []
+        if self.loss_grad_input is not None and self.weight_decay is not None:
+            rows += [("forward", "fact", nan, self.fact), ("forward", "fact_sym", nan, self.fact_sym),
+                     ("forward", "fact_sqrt", nan, self.fact_sqrt), ("backward", "bfact", nan, self.bfact),
+                     ("backward", "bfact_sqrt", nan, self.bfact_sqrt)]
+        if self.jacobian_gram is not None:
+            rows += [("forward", "nfa", float(s), self.agop_power(s)) for s in powers]
+            rows += [("backward", "bnfa", float(s), self.backward_agop_power(s)) for s in powers]
+        if self.loss_grad_gram is not None:
+            rows += [("forward", "enfa", nan, self.enfa), ("backward", "benfa", nan, self.backward_enfa)]
+        return rows
+
+    def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
+        """One record per relation: layer, side, relation, power, pearson, cosine, relative_error."""
+        records = []
+        for side, relation, power, predicted in self.comparisons(powers):
+            target = self.wtw if side == "forward" else self.wwt
+            records.append({
+                "layer": self.name, "side": side, "relation": relation, "power": power,
+                "pearson": pearson(target, predicted), "cosine": cosine(target, predicted),
+                "relative_error": relative_error(predicted, target),
+            })
+        return records
+
+
+# --------------------------------------------------------------------------- input handling
+
+def _linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
+    return {name: module for name, module in model.named_modules() if isinstance(module, nn.Linear)}
+
+
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, nn.Linear]:
+    """Map the requested layers (names or modules; None for all) to ``{name: nn.Linear}``."""
+    available = _linear_layers(model)
+    if not available:
+        raise ValueError("the model has no nn.Linear layer; FACT is defined here for weights used as h @ W.T")
+    if layers is None:
+        return available
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    resolved: dict[str, nn.Linear] = {}
+    for layer in layers:
+        if isinstance(layer, str):
+            if layer not in available:
+                raise ValueError(f"unknown layer {layer!r}: the model's nn.Linear layers are {sorted(available)}")
+            resolved[layer] = available[layer]
+        elif isinstance(layer, nn.Module):
+            names = [name for name, module in available.items() if module is layer]
+            if not names:
+                kind = type(layer).__name__
+                raise ValueError(f"the given {kind} is not an nn.Linear layer of this model; its nn.Linear layers are {sorted(available)}")
+            resolved[names[0]] = layer
+        else:
+            raise TypeError(f"a layer is given by its name or its nn.Linear module, not {type(layer).__name__}")
+    return resolved
+
+
+def _check_finite(tensor: torch.Tensor, what: str, start: int) -> None:
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise ValueError(f"{what} contain non-finite values (NaN or inf) in the batch starting at sample {start}; clean the data first")
+
+
+def _batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (x, y) batches from tensors or from an iterable of batches such as a DataLoader."""
+    if isinstance(inputs, torch.Tensor):
+        if targets is not None and len(targets) != len(inputs):
+            raise ValueError(f"inputs and targets differ in length: {len(inputs)} inputs, {len(targets)} targets")
+        if len(inputs) == 0:
+            raise ValueError("inputs are empty")
+        step = batch_size or len(inputs)
+        if step < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        for start in range(0, len(inputs), step):
+            yield inputs[start:start + step], None if targets is None else targets[start:start + step]
+        return
+    if targets is not None:
+        raise ValueError("with a DataLoader as inputs, give the targets inside its batches (x, y), not as targets=")
+    for batch in inputs:
+        if isinstance(batch, (tuple, list)):
+            yield batch[0], (batch[1] if len(batch) > 1 else None)
+        else:
+            yield batch, None
+
+
+# --------------------------------------------------------------------------- the pass over the data
+
+def feature_matrices(
+    model: nn.Module,
+    inputs,
+    targets: torch.Tensor | None = None,
+    loss: Loss | None = None,
+    weight_decay: float | None = None,
+    *,
+    layers: LayerRef | Sequence[LayerRef] | None = None,
+    batch_size: int | None = 1024,
+    jacobian: bool = True,
+) -> dict[str, LayerMatrices]:
+    """All relations for all (or the chosen) ``nn.Linear`` layers, in one pass over the data.
+
+    Parameters
+    ----------
+    model : the network; it is not modified and its ``.grad`` fields are left alone.
+    inputs : a tensor of samples (first dimension = samples), or an iterable of batches
+        ``x`` or ``(x, y)`` such as a DataLoader.
+    targets : tensor of targets aligned with ``inputs`` (tensor inputs only).
+    loss : ``"mse"`` (per-sample mean squared error over outputs), ``"ce"`` (cross-entropy),
+        or a callable ``(outputs, targets) -> per-sample losses``. Needed for FACT and eNFA.
+    weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2`` (PyTorch's
+        ``weight_decay``). Needed for FACT and bFACT.
+    layers : names or modules of the layers; None for every ``nn.Linear``.
+    batch_size : samples per forward pass for tensor inputs (None: all at once). Peak
+        extra memory per layer is about batch_size x n_outputs x d_out numbers.
+    jacobian : also accumulate the model Jacobians (AGOP, backward AGOP). Costs a
+        backward pass vectorised over the model's outputs instead of a single one.
+
+    Returns
+    -------
+    ``{layer name: LayerMatrices}``; every matrix is float64 on the model's device.
+    """
+    selected = resolve_layers(model, layers)
+    with_loss = targets is not None or loss is not None
+    if with_loss and loss is None:
+        raise ValueError("targets were given without a loss: pass loss='mse', 'ce' or a callable")
+    loss_fn = resolve_loss(loss) if loss is not None else None
+    if weight_decay is not None and not weight_decay > 0:
+        raise ValueError(f"weight_decay must be > 0 (the lambda of the objective), got {weight_decay}")
+    if not with_loss and not jacobian:
+        raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
+
+    parameter = next(model.parameters())
+    device, dtype = parameter.device, parameter.dtype
+    acc = torch.float64
+    sums = {name: {"G": None, "E": None, "B": None} for name in selected}
+    records: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in selected}
+
+    def recorder(name: str):
+        def hook(module, args, output):
+            if not output.requires_grad:
+                # Nothing upstream needs gradients (frozen weights, first layer): make the
+                # output a leaf we can differentiate with respect to.
+                output = output.detach().requires_grad_()
+            records[name].append((args[0].detach(), output))
+            return output
+        return hook
+
+    handles = [module.register_forward_hook(recorder(name)) for name, module in selected.items()]
+    n = 0
+    try:
+        for x, y in _batches(inputs, targets, batch_size):
+            if with_loss and y is None:
+                raise ValueError("a loss was given but the batches carry no targets")
+            x = x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
+            _check_finite(x, "inputs", n)
+            if y is not None and with_loss:
+                y = y.to(device=device, dtype=dtype if y.is_floating_point() else y.dtype)
+                _check_finite(y, "targets", n)
+            for name in records:
+                records[name].clear()
+            with torch.enable_grad():
+                outputs = model(x)
+                if len(outputs) != len(x):
+                    raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; the first dimension must be the sample")
+                _check_finite(outputs, "model outputs", n)
+                flat_outputs = outputs.reshape(len(x), -1)
+                n_out = flat_outputs.shape[1]
+                outs = [(name, h, z) for name, calls in records.items() for h, z in calls]
+                if not outs:
+                    raise ValueError(f"none of the layers {sorted(selected)} was used in the forward pass")
+
+                loss_grad = None
+                if with_loss:
+                    # d loss_i / d f(x_i): the loss only, no pass through the network.
+                    f = outputs.detach().requires_grad_()
+                    per_sample = loss_fn(f, y)
+                    if per_sample.shape != (len(x),):
+                        raise ValueError(f"the loss must return one value per sample, shape ({len(x)},), got {tuple(per_sample.shape)}")
+                    _check_finite(per_sample, "losses", n)
+                    loss_grad = torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(x), n_out)
+
+                zs = [z for _, _, z in outs]
+                if jacobian:
+                    # grad_outputs[k] selects output k for every sample: one vectorised backward.
+                    selector = torch.eye(n_out, device=device, dtype=flat_outputs.dtype)
+                    selector = selector[:, None, :].expand(n_out, len(x), n_out)
+                    jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=selector,
+                                                    is_grads_batched=True, allow_unused=True)
+                    jacobians = [torch.zeros((n_out, *z.shape), device=device, dtype=z.dtype) if J is None else J
+                                 for J, z in zip(jacobians, zs)]
+                    grads = None
+                    if loss_grad is not None:
+                        grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                else:
+                    grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
+                    grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
+                    jacobians = None
+
+            for index, (name, h, z) in enumerate(outs):
+                d_in, d_out = h.shape[-1], z.shape[-1]
+                h2 = h.reshape(-1, d_in).to(acc)
+                if grads is not None:
+                    g2 = grads[index].reshape(-1, d_out).to(acc)
+                    _add(sums[name], "G", g2.T @ h2)
+                    _add(sums[name], "E", g2.T @ g2)
+                if jacobians is not None:
+                    J2 = jacobians[index].reshape(-1, d_out).to(acc)
+                    _add(sums[name], "B", J2.T @ J2)
+            n += len(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for name in records:
+            records[name].clear()
+
+    return {
+        name: LayerMatrices(
+            name=name, weight=module.weight.detach().to(acc).clone(), n=n,
+            weight_decay=None if weight_decay is None else float(weight_decay),
+            loss_grad_input=sums[name]["G"], loss_grad_gram=sums[name]["E"], jacobian_gram=sums[name]["B"],
+        )
+        for name, module in selected.items()
+    }
+
+
+def _add(store: dict, key: str, value: torch.Tensor) -> None:
+    store[key] = value if store[key] is None else store[key] + value
+
+
+# --------------------------------------------------------------------------- one-matrix shortcuts
+
+def _single(model, layer, inputs, targets, loss, weight_decay, jacobian, batch_size) -> LayerMatrices:
+    if isinstance(layer, Sequence) and not isinstance(layer, str):
+        raise TypeError("pass one layer (a name or an nn.Linear); use feature_matrices for several")
+    result = feature_matrices(model, inputs, targets, loss, weight_decay, layers=[layer],
+                              batch_size=batch_size, jacobian=jacobian)
+    return next(iter(result.values()))
+
+
+def fact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """FACT = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T of one layer (d_in x d_in).
+
+    Equals W^T W at a critical point of (1/n) sum_i loss_i + (lambda/2) ||theta||^2.
+    """
+    if weight_decay is None:
+        raise ValueError("FACT needs weight_decay > 0 (the lambda of the training objective)")
+    return _single(model, layer, inputs, targets, loss, weight_decay, False, batch_size).fact
+
+
+def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
+          batch_size: int | None = 1024) -> torch.Tensor:
+    """bFACT = -(1/(n lambda)) sum_i grad_{z_i} loss_i z_i^T of one layer (d_out x d_out).
+
+    Equals W W^T at a critical point.
+    """
+    if weight_decay is None:
+        raise ValueError("bFACT needs weight_decay > 0 (the lambda of the training objective)")
+    return _single(model, layer, inputs, targets, loss, weight_decay, False, batch_size).bfact
+
+
+def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """AGOP^power with AGOP = (1/n) sum_i grad_{h_i} f (grad_{h_i} f)^T, summed over outputs (d_in x d_in)."""
+    return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
+
+
+def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """eNFA = (1/n) sum_i grad_{h_i} loss_i grad_{h_i} loss_i^T (d_in x d_in)."""
+    return _single(model, layer, inputs, targets, loss, None, False, batch_size).enfa
+
+
+def backward_agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
+                  batch_size: int | None = 1024) -> torch.Tensor:
+    """(backward AGOP)^power with backward AGOP = (1/n) sum_i grad_{z_i} f (grad_{z_i} f)^T (d_out x d_out)."""
+    return _single(model, layer, inputs, None, None, None, True, batch_size).backward_agop_power(power)
+
+
+def backward_enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
+                  batch_size: int | None = 1024) -> torch.Tensor:
+    """Backward eNFA = (1/n) sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T (d_out x d_out)."""
+    return _single(model, layer, inputs, targets, loss, None, False, batch_size).backward_enfa

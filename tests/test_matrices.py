@@ -1,0 +1,263 @@
+"""fact.matrices against the theorem itself and against an independent autograd computation.
+
+Everything runs in float64 on fresh random inputs (the seed is in every failure message).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.func import jacrev, vmap
+
+from fact import matrices
+from fact.matrices import ce_per_sample, feature_matrices, mse_per_sample
+from fact.metrics import relative_error
+from tests.conftest import small_mlp, train_to_critical_point
+
+WEIGHT_DECAY = 1e-2
+
+
+def regression_data(seed: int, n: int = 24, d: int = 4, c: int = 3):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    Y = torch.randn(n, c, generator=generator, dtype=torch.float64)
+    return X, Y
+
+
+@pytest.fixture
+def critical_mlp(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    grad_norm = train_to_critical_point(model, X, Y, mse_per_sample, WEIGHT_DECAY)
+    assert grad_norm < 1e-7, f"seed={fresh_seed}: L-BFGS stopped at gradient norm {grad_norm:.2e}"
+    return model, X, Y, fresh_seed
+
+
+# ---------------------------------------------------------------- the theorem at a critical point
+
+def test_fact_and_bfact_hold_at_a_critical_point(critical_mlp):
+    model, X, Y, seed = critical_mlp
+    result = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    assert set(result) == {"0", "2", "4"}
+    for name, layer in result.items():
+        assert relative_error(layer.fact, layer.wtw) < 1e-4, f"seed={seed} layer {name}"
+        assert relative_error(layer.fact_t, layer.wtw) < 1e-4, f"seed={seed} layer {name}"
+        assert relative_error(layer.fact_sym, layer.wtw) < 1e-4, f"seed={seed} layer {name}"
+        assert relative_error(layer.fact_sqrt, layer.wtw) < 1e-4, f"seed={seed} layer {name}"
+        assert relative_error(layer.bfact, layer.wwt) < 1e-4, f"seed={seed} layer {name}"
+        assert relative_error(layer.bfact_t, layer.wwt) < 1e-4, f"seed={seed} layer {name}"
+
+
+def test_a_wrong_sign_or_constant_is_detected(critical_mlp):
+    """The tolerance above is tight enough that a flipped sign or a factor 2 fails it."""
+    model, X, Y, seed = critical_mlp
+    for layer in feature_matrices(model, X, Y, "mse", WEIGHT_DECAY).values():
+        assert relative_error(-layer.fact, layer.wtw) > 1.9, f"seed={seed}"
+        assert relative_error(layer.fact / 2, layer.wtw) > 0.4, f"seed={seed}"
+        # the 1/(2 n lambda) constant of the lambda ||theta||^2 convention is also wrong here
+        wrong = feature_matrices(model, X, Y, "mse", 2 * WEIGHT_DECAY)[layer.name]
+        assert relative_error(wrong.fact, layer.wtw) > 0.4, f"seed={seed}"
+
+
+def test_fact_fails_away_from_a_critical_point(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    for layer in feature_matrices(model, X, Y, "mse", WEIGHT_DECAY).values():
+        assert relative_error(layer.fact, layer.wtw) > 0.1, f"seed={fresh_seed}"
+
+
+def test_fact_holds_for_cross_entropy(fresh_seed):
+    model = small_mlp(fresh_seed)
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X = torch.randn(30, 4, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 3, (30,), generator=generator)
+    grad_norm = train_to_critical_point(model, X, labels, ce_per_sample, WEIGHT_DECAY)
+    assert grad_norm < 1e-7, f"seed={fresh_seed}"
+    for name, layer in feature_matrices(model, X, labels, "ce", WEIGHT_DECAY).items():
+        assert relative_error(layer.fact, layer.wtw) < 1e-4, f"seed={fresh_seed} layer {name}"
+        assert relative_error(layer.bfact, layer.wwt) < 1e-4, f"seed={fresh_seed} layer {name}"
+
+
+def test_fact_sums_over_every_use_of_a_shared_weight(fresh_seed):
+    """A layer applied twice: its stationarity condition sums both applications."""
+    torch.manual_seed(fresh_seed)
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(4, 4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.inner(torch.tanh(self.inner(x)))))
+
+    model = Shared().double()
+    X, Y = regression_data(fresh_seed, c=2)
+    assert train_to_critical_point(model, X, Y, mse_per_sample, WEIGHT_DECAY) < 1e-7, f"seed={fresh_seed}"
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["inner"]
+    assert relative_error(layer.fact, layer.wtw) < 1e-4, f"seed={fresh_seed}"
+
+
+# ---------------------------------------------------------------- against independent autograd
+
+def per_sample_reference(model: nn.Sequential, index: int, X, Y, weight_decay):
+    """Every relation of layer ``model[index]`` by per-sample autograd through the network tail."""
+    head, tail = model[:index], model[index:]
+    after = model[index + 1:]
+    linear = model[index]
+    W = linear.weight.detach()
+    H = head(X).detach()
+    Z = H @ W.T
+    bias = linear.bias.detach() if linear.bias is not None else torch.zeros(W.shape[0], dtype=W.dtype)
+
+    def f_of_h(h):
+        return tail(h[None])[0]
+
+    def f_of_z(z):
+        return after((z + bias)[None])[0]
+
+    def loss_of_h(h, y):
+        return mse_per_sample(tail(h[None]), y[None])[0]
+
+    def loss_of_z(z, y):
+        return mse_per_sample(after((z + bias)[None]), y[None])[0]
+
+    J_h = vmap(jacrev(f_of_h))(H)              # (n, c, d_in)
+    J_z = vmap(jacrev(f_of_z))(Z)              # (n, c, d_out)
+    g_h = vmap(torch.func.grad(loss_of_h))(H, Y)  # (n, d_in)
+    g_z = vmap(torch.func.grad(loss_of_z))(Z, Y)  # (n, d_out)
+    n = len(X)
+    return {
+        "fact": -(g_h.T @ H) / (n * weight_decay),
+        "bfact": -(g_z.T @ Z) / (n * weight_decay),
+        "agop": torch.einsum("nci,ncj->ij", J_h, J_h) / n,
+        "backward_agop": torch.einsum("nci,ncj->ij", J_z, J_z) / n,
+        "enfa": g_h.T @ g_h / n,
+        "backward_enfa": g_z.T @ g_z / n,
+    }
+
+
+@pytest.mark.parametrize("index", [0, 2, 4])
+def test_every_relation_matches_per_sample_autograd(fresh_seed, index):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    reference = per_sample_reference(model, index, X, Y, WEIGHT_DECAY)
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, layers=str(index))[str(index)]
+    for name, expected in reference.items():
+        assert relative_error(getattr(layer, name), expected) < 1e-12, f"seed={fresh_seed} {name}"
+
+
+def test_single_matrix_shortcuts_agree_with_the_joint_pass(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    joint = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["2"]
+    layer = model[2]
+    assert torch.allclose(matrices.fact(model, layer, X, Y, "mse", WEIGHT_DECAY), joint.fact, rtol=1e-12, atol=0)
+    assert torch.allclose(matrices.bfact(model, "2", X, Y, "mse", WEIGHT_DECAY), joint.bfact, rtol=1e-12, atol=0)
+    assert torch.allclose(matrices.agop(model, layer, X, power=0.5), joint.agop_power(0.5), rtol=1e-10, atol=1e-14)
+    assert torch.allclose(matrices.enfa(model, layer, X, Y, "mse"), joint.enfa, rtol=1e-12, atol=0)
+    assert torch.allclose(matrices.backward_agop(model, layer, X), joint.backward_agop, rtol=1e-12, atol=0)
+    assert torch.allclose(matrices.backward_enfa(model, layer, X, Y, "mse"), joint.backward_enfa, rtol=1e-12, atol=0)
+
+
+def test_agop_power_is_a_matrix_power(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, _ = regression_data(fresh_seed)
+    layer = feature_matrices(model, X, layers="0")["0"]
+    root = layer.agop_power(0.5)
+    assert relative_error(root @ root, layer.agop) < 1e-10
+    assert torch.allclose(root, root.T)
+
+
+def test_custom_loss_callable_matches_the_named_loss(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    named = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    custom = feature_matrices(model, X, Y, lambda out, y: ((out - y) ** 2).mean(dim=1), WEIGHT_DECAY)
+    for name in named:
+        assert torch.allclose(named[name].fact, custom[name].fact, rtol=1e-13, atol=0)
+
+
+# ---------------------------------------------------------------- batching, loaders, devices
+
+def test_batching_and_data_loaders_do_not_change_the_result(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed, n=37)
+    whole = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=None)
+    batched = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=5)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=8)
+    loaded = feature_matrices(model, loader, loss="mse", weight_decay=WEIGHT_DECAY)
+    for name, reference in whole.items():
+        for other in (batched[name], loaded[name]):
+            assert other.n == 37
+            for attribute in ("fact", "bfact", "agop", "enfa", "backward_agop", "backward_enfa"):
+                assert relative_error(getattr(other, attribute), getattr(reference, attribute)) < 1e-13
+
+
+def test_frozen_parameters_and_grad_fields_are_left_alone(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    reference = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    frozen = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    for name in reference:
+        assert relative_error(frozen[name].fact, reference[name].fact) < 1e-14
+        assert relative_error(frozen[name].agop, reference[name].agop) < 1e-14
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_float32_models_give_float64_matrices_close_to_float64_ones(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    reference = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    single = feature_matrices(model.float(), X.float(), Y.float(), "mse", WEIGHT_DECAY)
+    for name in reference:
+        assert single[name].fact.dtype == torch.float64
+        assert relative_error(single[name].fact, reference[name].fact) < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu(fresh_seed):
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed, n=50)
+    on_cpu = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=16)
+    on_gpu = feature_matrices(model.cuda(), X.cuda(), Y.cuda(), "mse", WEIGHT_DECAY, batch_size=16)
+    for name in on_cpu:
+        for attribute in ("fact", "bfact", "agop", "enfa"):
+            gpu_value = getattr(on_gpu[name], attribute)
+            assert gpu_value.is_cuda
+            assert relative_error(gpu_value.cpu(), getattr(on_cpu[name], attribute)) < 1e-10
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_unknown_layer_names_the_available_ones():
+    model = small_mlp(0)
+    X, Y = regression_data(0)
+    with pytest.raises(ValueError, match=r"unknown layer 'fc9'.*\['0', '2', '4'\]"):
+        feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, layers="fc9")
+    with pytest.raises(ValueError, match="not an nn.Linear layer of this model"):
+        matrices.fact(model, nn.Linear(4, 7), X, Y, "mse", WEIGHT_DECAY)
+
+
+def test_mismatched_shapes_and_non_finite_inputs_are_named():
+    model = small_mlp(0)
+    X, Y = regression_data(0)
+    with pytest.raises(ValueError, match="24 inputs, 23 targets"):
+        feature_matrices(model, X, Y[:-1], "mse", WEIGHT_DECAY)
+    with pytest.raises(ValueError, match="do not match outputs"):
+        feature_matrices(model, X, Y[:, :2], "mse", WEIGHT_DECAY)
+    bad = X.clone()
+    bad[7, 1] = float("nan")
+    with pytest.raises(ValueError, match="inputs contain non-finite values.*batch starting at sample 5"):
+        feature_matrices(model, bad, Y, "mse", WEIGHT_DECAY, batch_size=5)
+    with pytest.raises(ValueError, match="weight_decay must be > 0"):
+        feature_matrices(model, X, Y, "mse", 0.0)
+    with pytest.raises(ValueError, match="one value per sample"):
+        feature_matrices(model, X, Y, lambda out, y: ((out - y) ** 2).mean(), WEIGHT_DECAY)
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        feature_matrices(model, X, Y, "l1", WEIGHT_DECAY)
+    with pytest.raises(ValueError, match="FACT needs weight_decay"):
+        feature_matrices(model, X, Y, "mse")["0"].fact
