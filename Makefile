@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 4
+# The rules call `python`: make it the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
 # A CPU build of torch lies on some machines; installing it first keeps pip from
 # pulling a multi-GB CUDA build to satisfy the `torch>=2.4` requirement.
 LOCAL_TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))

@@ -1,0 +1,24 @@
+# The fact pipeline: every figure and table of the FACT paper from one command.
+#   snakemake all                    everything that exists so far (profiles/default sets the cores)
+#   snakemake figures/fig7.pdf       one figure, and only what it needs
+#   snakemake all --config scale=paper
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/networks.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        "figures/fig7.pdf",
+    default_target: True

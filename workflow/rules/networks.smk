@@ -1,0 +1,59 @@
+# Training networks and extracting their feature matrices.
+
+
+rule train_fig7:
+    """Train one quadratic network on the adversarial population (Figure 7)."""
+    input:
+        code=code(
+            "nets",
+            "io",
+            "matrices",
+            "data/synthetic",
+            "stages/common",
+            "stages/train_adversarial",
+        ),
+    output:
+        f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
+    params:
+        settings=as_json(
+            {key: SETTINGS["fig7"][key] for key in ("data", "model", "train", "device")}
+        ),
+    log:
+        f"logs/train_fig7/{SCALE}/seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["fig7"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.train_adversarial --settings {params.settings:q} "
+        "--seed {wildcards.seed} --out {output} 2> {log}"
+
+
+rule extract_fig7:
+    """W^T W, FACT, AGOP^s and eNFA of every Figure 7 network, to one tidy table."""
+    input:
+        checkpoints=expand(
+            f"{RESULTS}/nets/fig7/seed{{seed}}.pt", seed=SETTINGS["fig7"]["seeds"]
+        ),
+        code=code(
+            "matrices",
+            "metrics",
+            "linalg",
+            "nets",
+            "io",
+            "data/synthetic",
+            "stages/common",
+            "stages/extract_adversarial",
+        ),
+    output:
+        table=f"{RESULTS}/features/fig7.parquet",
+        matrices=f"{RESULTS}/features/fig7_matrices.pt",
+    params:
+        settings=as_json({"powers": SETTINGS["fig7"]["powers"], "scale": SCALE}),
+    log:
+        f"logs/extract_fig7/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.extract_adversarial --checkpoints {input.checkpoints} "
+        "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
