@@ -11,8 +11,8 @@ import torch
 
 
 def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    a = torch.as_tensor(a)
-    b = torch.as_tensor(b)
+    a = torch.as_tensor(a).detach()
+    b = torch.as_tensor(b).detach()
     if a.shape != b.shape:
         raise ValueError(f"matrices must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float64)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fact.nets import minimise_lbfgs
+from fact.nets import minimise_newton, regularised_objective
 
 
 def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.Sequential:
@@ -21,13 +21,11 @@ def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.
 
 
 def train_to_critical_point(model: nn.Module, inputs, targets, loss_fn, weight_decay: float) -> float:
-    """Minimise (1/n) sum loss_i + (lambda/2)||theta||^2 by L-BFGS; return the final gradient norm."""
-    params = list(model.parameters())
-
-    def objective():
-        return loss_fn(model(inputs), targets).mean() + weight_decay / 2 * sum((p ** 2).sum() for p in params)
-
-    return minimise_lbfgs(params, objective, grad_tol=1e-9, max_rounds=40)
+    """Minimise (1/n) sum loss_i + (lambda/2)||theta||^2 by damped Newton; return the final gradient norm."""
+    result = minimise_newton(
+        model, lambda params: regularised_objective(model, inputs, targets, loss_fn, weight_decay, params),
+        grad_tol=1e-11, max_iterations=200)
+    return result.grad_norm
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
         for record in layer.agreement(powers):
             records.append({"exp": "fig7", "dataset": "adversarial_quadratic", "seed": config["seed"],
                             "epoch": final["step"], "grad_norm": final["grad_norm"],
+                            "hessian_min_eigenvalue": final.get("hessian_min_eigenvalue", float("nan")),
                             "converged": checkpoint["converged"], **record})
     hidden = layers["hidden"]
     matrices = {"wtw": hidden.wtw, "fact": hidden.fact, "agop": hidden.agop, "enfa": hidden.enfa}
