@@ -209,8 +209,9 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
         value.backward()
         if step % schedule.log_every == 0 or step == schedule.steps - 1:
             grad_norm = parameter_gradient_norm(params)
-            history.append({"phase": "adam", "step": step, "objective": float(value), "grad_norm": grad_norm})
-            log.info("adam step %d: objective %.10g, gradient norm %.3e", step, float(value), grad_norm)
+            current = float(value.detach())
+            history.append({"phase": "adam", "step": step, "objective": current, "grad_norm": grad_norm})
+            log.info("adam step %d: objective %.10g, gradient norm %.3e", step, current, grad_norm)
         optimizer.step()
         decay.step()
 

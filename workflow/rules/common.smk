@@ -14,5 +14,5 @@ def as_json(value):
 
 
 def code(*modules):
-    """The fact/ source files a rule runs: listed as inputs so that editing them reruns the rule."""
+    """Source files under fact/ that a job runs, listed as its inputs so that editing them reruns it."""
     return [f"fact/{module}.py" for module in modules]

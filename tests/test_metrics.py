@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+
+from fact.linalg import psd_sqrt_of_gram, sym_power
+from fact.metrics import cosine, pearson, relative_error
+
+
+def test_pearson_is_numpy_corrcoef_of_the_entries(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    a, b = torch.randn(5, 5, generator=generator), torch.randn(5, 5, generator=generator)
+    assert pearson(a, b) == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1], abs=1e-12)
+
+
+def test_pearson_ignores_shift_and_positive_scale_cosine_does_not(fresh_seed):
+    a = torch.randn(6, 6, generator=torch.Generator().manual_seed(fresh_seed), dtype=torch.float64)
+    assert pearson(a, 3 * a + 7) == pytest.approx(1.0, abs=1e-12)
+    assert pearson(a, -a) == pytest.approx(-1.0, abs=1e-12)
+    assert cosine(a, 3 * a) == pytest.approx(1.0, abs=1e-12)
+    assert cosine(a, a + 7) < 0.99
+
+
+def test_cosine_and_relative_error_by_hand():
+    a = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    b = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    assert cosine(a, b) == pytest.approx(1 / np.sqrt(2))
+    assert relative_error(b, a) == pytest.approx(1.0)
+    assert np.isnan(cosine(a, torch.zeros(2, 2)))
+
+
+def test_metrics_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"same shape.*\(2, 2\) and \(3, 3\)"):
+        pearson(torch.eye(2), torch.eye(3))
+    with pytest.raises(ValueError, match="reference matrix is zero"):
+        relative_error(torch.eye(2), torch.zeros(2, 2))
+
+
+def test_sym_power_inverts_squares_and_clips_negative_eigenvalues(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    B = torch.randn(5, 5, generator=generator, dtype=torch.float64)
+    A = B @ B.T
+    root = sym_power(A, 0.5)
+    assert torch.allclose(root @ root, A, atol=1e-10)
+    assert torch.allclose(psd_sqrt_of_gram(B), root, atol=1e-10)
+    indefinite = torch.diag(torch.tensor([4.0, -1.0], dtype=torch.float64))
+    assert torch.allclose(sym_power(indefinite, 0.5), torch.diag(torch.tensor([2.0, 0.0], dtype=torch.float64)))
+    with pytest.raises(ValueError, match="power >= 0"):
+        sym_power(A, -1)
