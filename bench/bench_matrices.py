@@ -1,0 +1,92 @@
+"""Cost of one `fact.matrices.feature_matrices` pass against the training floor.
+
+The floor is one epoch of plain training steps (forward, backward of the mean loss,
+no optimiser) over the same data in the same batches: every relation needs at least a
+forward and a backward pass. The ratio says what computing all relations for all layers
+costs in units of that epoch; the AGOP's backward pass is vectorised over the model's
+outputs, so it costs roughly (1 + outputs) backward passes.
+
+    python bench/bench_matrices.py --device cuda --n 60000 --width 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from fact.matrices import feature_matrices, mse_per_sample
+
+
+def mlp(d_in: int, width: int, depth: int, d_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    sizes = [d_in] + [width] * (depth - 1) + [d_out]
+    for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if index < depth - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(function, device, repeats: int = 3) -> float:
+    function()  # warm-up
+    synchronise(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        synchronise(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--d-in", type=int, default=784)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--outputs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.manual_seed(0)
+    model = mlp(args.d_in, args.width, args.depth, args.outputs).to(device)
+    X = torch.randn(args.n, args.d_in, device=device)
+    Y = torch.randn(args.n, args.outputs, device=device)
+
+    def training_epoch():
+        for start in range(0, args.n, args.batch_size):
+            model.zero_grad(set_to_none=True)
+            mse_per_sample(model(X[start:start + args.batch_size]), Y[start:start + args.batch_size]).mean().backward()
+
+    def fact_only():
+        feature_matrices(model, X, Y, "mse", 1e-4, batch_size=args.batch_size, jacobian=False)
+
+    def everything():
+        feature_matrices(model, X, Y, "mse", 1e-4, batch_size=args.batch_size, jacobian=True)
+
+    floor = timed(training_epoch, device)
+    fact_time = timed(fact_only, device)
+    all_time = timed(everything, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}; MLP depth {args.depth}, width {args.width}, {args.d_in} -> {args.outputs}; "
+          f"n = {args.n}, batch {args.batch_size}, float32, TF32 off")
+    print("| pass | seconds | x training epoch |")
+    print("|---|---|---|")
+    print(f"| training epoch (floor) | {floor:.3f} | 1.00 |")
+    print(f"| FACT, bFACT, eNFA (no Jacobian) | {fact_time:.3f} | {fact_time / floor:.2f} |")
+    print(f"| all relations incl. AGOP | {all_time:.3f} | {all_time / floor:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
