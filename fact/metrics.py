@@ -16,7 +16,7 @@ def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     if a.shape != b.shape:
         raise ValueError(f"matrices must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float64)
-    return a.reshape(-1).to(dtype), b.reshape(-1).to(b.device if a.device == b.device else a.device, dtype)
+    return a.reshape(-1).to(dtype), b.reshape(-1).to(a.device, dtype)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
