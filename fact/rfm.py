@@ -1,0 +1,361 @@
+"""Recursive Feature Machines with NFA and FACT updates (spec section 3).
+
+An RFM alternates a kernel ridge regression with the Mahalanobis kernel K_M and an update
+of the feature matrix M (Algorithm 1):
+
+    M_0 = I;  for t = 0..T-1:  alpha_t = (K_{M_t}(X, X) + reg I)^{-1} Y;  M_{t+1} = UPDATE(f_t, M_t)
+
+Updates (F is the kernel FACT matrix of f_t, Lemma F.1):
+
+* ``nfa``:       M = AGOP^s                        (Neural Feature Ansatz; s, centring, normalisation options)
+* ``fact``:      M = (F F^T)^{1/2}                 (FACT-RFM, no geometric averaging)
+* ``fact_geom``: M = (F M^2 F^T)^{1/4}             (FACT-RFM', geometric averaging with the current M)
+
+Iteration 0 is plain kernel ridge regression (M = I).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+
+from fact.kernels import Kernel
+from fact.linalg import psd_sqrt_of_gram, sym_power
+
+log = logging.getLogger(__name__)
+
+UPDATES = ("nfa", "fact", "fact_geom")
+NORMALISATIONS = (None, "max", "trace")
+
+
+# ---------------------------------------------------------------------- feature matrices
+
+def _kernel(kernel: str | Kernel, bandwidth: float | None, gaussian_convention: str = "2L^2") -> Kernel:
+    if isinstance(kernel, Kernel):
+        return kernel
+    return Kernel(kernel, 1.0 if bandwidth is None else bandwidth, gaussian_convention)
+
+
+def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
+                bandwidth: float | None = None, *, centre: bool = False, max_samples: int | None = None,
+                generator: torch.Generator | None = None, batch_size: int | None = None,
+                gaussian_convention: str = "2L^2") -> torch.Tensor:
+    """AGOP = (1/n) sum_i grad f(x_i) grad f(x_i)^T of f(x) = sum_j alpha_j K_M(x, x_j) (d x d).
+
+    ``X`` are the training points, which are also the centres; ``alpha`` the n x c dual
+    coefficients. Gradients are taken in the first kernel argument and summed over the c
+    outputs. ``centre`` subtracts the mean gradient over samples first (Mallinar et al.);
+    ``max_samples`` estimates the AGOP on a random subset of the points (the reference
+    tabular code uses 20,000), drawn with ``generator``.
+    """
+    k = _kernel(kernel, bandwidth, gaussian_convention)
+    points = X
+    if max_samples is not None and len(X) > max_samples:
+        points = X[torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)]
+    G = k.predictor_gradients(points, X, alpha, M, batch_size)          # (m, d, c)
+    if centre:
+        G = G - G.mean(dim=0, keepdim=True)
+    G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
+    return G.T @ G / len(points)
+
+
+def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
+                bandwidth: float | None = None, *, scale: str | float = "1/n", batch_size: int | None = None,
+                gaussian_convention: str = "2L^2") -> torch.Tensor:
+    """The kernel FACT matrix of Lemma F.1, c_n sum_i grad f(x_i) alpha_i x_i^T (d x d, not symmetric).
+
+    It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
+    with squared loss, rewritten with alpha_i = -(f(x_i) - y_i) / lambda (Lemma F.2), so it
+    needs no ridge and also holds ridgeless. ``scale`` is c_n (spec ambiguity A1): ``"1/n"``
+    (default: the literal 1/(n lambda) of the theorem), ``"1"`` (the consistent objective
+    sum loss + (lambda/2)(||beta||^2 + ||W||^2)), or a number.
+    """
+    k = _kernel(kernel, bandwidth, gaussian_convention)
+    c_n = _fact_scale(scale, len(X))
+    alpha = alpha.reshape(len(X), -1)
+    G = k.predictor_gradients(X, X, alpha, M, batch_size)               # (n, d, c)
+    V = torch.einsum("ndc,nc->nd", G, alpha)                             # grad f(x_i) alpha_i
+    return c_n * V.T @ X
+
+
+def _fact_scale(scale: str | float, n: int) -> float:
+    if scale == "1/n":
+        return 1.0 / n
+    if scale == "1":
+        return 1.0
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        return float(scale)
+    raise ValueError(f"fact_scale must be '1/n', '1' or a positive number, got {scale!r}")
+
+
+# ---------------------------------------------------------------------- updates
+
+def normalise(M: torch.Tensor, how: str | None) -> torch.Tensor:
+    """None: as is; "max": divide by the largest entry (pip RFM); "trace": rescale to trace d."""
+    if how is None:
+        return M
+    if how == "max":
+        return M / M.abs().max()
+    if how == "trace":
+        return M * (len(M) / torch.trace(M))
+    raise ValueError(f"unknown normalisation {how!r}: use one of {list(NORMALISATIONS)}")
+
+
+def nfa_update(agop: torch.Tensor, power: float = 0.5) -> torch.Tensor:
+    """M = AGOP^s."""
+    return sym_power(agop, power)
+
+
+def fact_update(F: torch.Tensor) -> torch.Tensor:
+    """M = (F F^T)^{1/2}; its fixed points satisfy M = (FACT FACT^T)^{1/2} (Appendix E)."""
+    return psd_sqrt_of_gram(F)
+
+
+def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """M = (F M^2 F^T)^{1/4}, the geometric average of the FACT update with the current M."""
+    FM = F @ M
+    return sym_power(FM @ FM.T, 0.25)
+
+
+# ---------------------------------------------------------------------- ridge solve
+
+def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Tensor, str]:
+    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
+
+    When K + reg I is not numerically positive definite (ridgeless, duplicated points,
+    float32 rounding) the solve falls back to a symmetric eigendecomposition and the
+    pseudo-inverse (eigenvalues below n * eps * max |eigenvalue| dropped), and says so in
+    the log.
+    """
+    A = K + reg * torch.eye(len(K), dtype=K.dtype, device=K.device)
+    factor, info = torch.linalg.cholesky_ex(A)
+    if int(info) == 0:
+        return torch.cholesky_solve(Y, factor), "cholesky"
+    log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
+                "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
+    eigenvalues, eigenvectors = torch.linalg.eigh((A + A.T) / 2)
+    cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
+    inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
+    return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
+
+
+# ---------------------------------------------------------------------- the estimator
+
+class RFM(BaseEstimator):
+    """Recursive Feature Machine with an NFA or FACT update, following scikit-learn's conventions.
+
+    Parameters
+    ----------
+    kernel : "laplace", "gaussian", "quadratic" or "exp_inner" (see fact.kernels).
+    bandwidth : L of the radial kernels.
+    reg : ridge added to the kernel matrix; 0 for ridgeless.
+    update : "nfa", "fact" or "fact_geom".
+    iters : number of feature updates T; iterations 0..T are fitted and scored.
+    power : NFA power s (M = AGOP^s).
+    centre : centre the gradients across samples before the AGOP (NFA).
+    normalisation : None, "max" or "trace": rescaling of M after each update.
+    fact_scale : c_n of the kernel FACT matrix ("1/n", "1" or a number).
+    gaussian_convention : "2L^2" or "L" (see fact.kernels).
+    agop_max_samples : estimate the AGOP on at most this many points (None: all).
+    task : "auto", "classification" (one-hot targets, argmax) or "regression".
+    dtype : "float64" or "float32". device : "cpu", "cuda" or "auto".
+    batch_size : points per batch in gradient computations (None: all at once).
+    random_state : seed of the AGOP subsample.
+    keep_matrices : keep every iterate's M in ``M_history_``.
+
+    Attributes
+    ----------
+    M_ : the feature matrix of the selected iteration; ``alpha_`` its dual coefficients.
+    history_ : DataFrame with columns iteration, split, metric, value.
+    best_iteration_ : the iteration used for prediction: the best validation accuracy
+        (classification) or MSE (regression) when validation data is given, else the last.
+    M_history_ : list of the M of every iteration (with keep_matrices).
+
+    Memory: the n x n kernel matrix and its Cholesky factor (2 n^2 numbers), the n x d x c
+    products x_j alpha_j^T, and batch_size x n kernel weights in the gradient step; with
+    ``batch_size=None`` the last term is n^2.
+    """
+
+    def __init__(self, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
+                 iters: int = 5, power: float = 0.5, centre: bool = False, normalisation: str | None = None,
+                 fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
+                 agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
+                 device: str = "cpu", batch_size: int | None = None, random_state: int = 0,
+                 keep_matrices: bool = False):
+        self.kernel = kernel
+        self.bandwidth = bandwidth
+        self.reg = reg
+        self.update = update
+        self.iters = iters
+        self.power = power
+        self.centre = centre
+        self.normalisation = normalisation
+        self.fact_scale = fact_scale
+        self.gaussian_convention = gaussian_convention
+        self.agop_max_samples = agop_max_samples
+        self.task = task
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.keep_matrices = keep_matrices
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        if self.update not in UPDATES:
+            raise ValueError(f"unknown update {self.update!r}: use one of {list(UPDATES)}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown normalisation {self.normalisation!r}: use one of {list(NORMALISATIONS)}")
+        if self.task not in ("auto", "classification", "regression"):
+            raise ValueError(f"unknown task {self.task!r}: use 'auto', 'classification' or 'regression'")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if not (isinstance(self.iters, int) and self.iters >= 0):
+            raise ValueError(f"iters must be an integer >= 0, got {self.iters!r}")
+        if not self.reg >= 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg}")
+        _fact_scale(self.fact_scale, 1)
+
+    def _torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _tensor(self, values, what: str) -> torch.Tensor:
+        tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
+        tensor = tensor.to(device=self._device_, dtype=self._dtype_)
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{what} contain NaN or infinite values; clean or impute them first")
+        return tensor
+
+    def _features(self, X, what: str = "X") -> torch.Tensor:
+        X = self._tensor(X, what)
+        if X.ndim != 2:
+            raise ValueError(f"{what} must be a 2-D array (samples x features), got shape {tuple(X.shape)}")
+        if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"{what} has {X.shape[1]} features, but the model was fitted on {self.n_features_in_}")
+        return X
+
+    def _targets(self, y, n: int, what: str = "y") -> torch.Tensor:
+        y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+        if len(y) != n:
+            raise ValueError(f"{what} has {len(y)} rows but the inputs have {n}")
+        if self._classification_:
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(f"{what} contains labels {unknown[:5].tolist()} not seen in training")
+            index = np.searchsorted(self.classes_, y)
+            return torch.nn.functional.one_hot(torch.as_tensor(index), len(self.classes_)).to(self._device_, self._dtype_)
+        return self._tensor(y.reshape(n, -1), what)
+
+    def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        metrics = {"mse": float(((outputs - targets) ** 2).sum(dim=1).mean())}
+        if self._classification_:
+            metrics["accuracy"] = float((outputs.argmax(1) == targets.argmax(1)).double().mean())
+        return metrics
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X, y, X_val=None, y_val=None) -> "RFM":
+        """Fit iterations 0..iters and keep the best one (on validation data when given)."""
+        self._check_params()
+        self._device_ = self._torch_device()
+        self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
+        self._kernel_ = Kernel(self.kernel, self.bandwidth, self.gaussian_convention)
+        self.__dict__.pop("n_features_in_", None)
+        X = self._features(X)
+        labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+        self._classification_ = self.task == "classification" or (
+            self.task == "auto" and labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating))
+        if self._classification_:
+            self.classes_ = np.unique(labels)
+        Y = self._targets(labels, len(X))
+        self.n_features_in_ = X.shape[1]
+        validation = None
+        if (X_val is None) != (y_val is None):
+            raise ValueError("give both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val = self._features(X_val, "X_val")
+            validation = (X_val, self._targets(y_val, len(X_val), "y_val"))
+
+        generator = torch.Generator().manual_seed(self.random_state)
+        M = torch.eye(X.shape[1], dtype=self._dtype_, device=self._device_)
+        records, iterates = [], []
+        for iteration in range(self.iters + 1):
+            start = time.perf_counter()
+            K = self._kernel_.matrix(X, X, M)
+            alpha, solver = solve_ridge(K, Y, self.reg)
+            if not torch.isfinite(alpha).all():
+                raise FloatingPointError(f"iteration {iteration}: the ridge solve gave non-finite coefficients; "
+                                         "raise reg, lower the bandwidth's influence, or use dtype='float64'")
+            scores = {"train": self._metrics(K @ alpha, Y)}
+            if validation is not None:
+                scores["val"] = self._metrics(self._kernel_.matrix(validation[0], X, M) @ alpha, validation[1])
+            for split, metrics in scores.items():
+                records += [{"iteration": iteration, "split": split, "metric": name, "value": value}
+                            for name, value in metrics.items()]
+            iterates.append((M, alpha))
+            if iteration < self.iters:
+                M = self._updated(X, alpha, M, generator)
+            log.info("iteration %d (%s, %.2fs): %s", iteration, solver, time.perf_counter() - start,
+                     ", ".join(f"{s} {m}={v:.4g}" for s, ms in scores.items() for m, v in ms.items()))
+
+        self.history_ = pd.DataFrame.from_records(records, columns=["iteration", "split", "metric", "value"])
+        self.best_iteration_ = self._select(validation is not None)
+        self.M_, self.alpha_ = iterates[self.best_iteration_]
+        self.M_history_ = [m for m, _ in iterates] if self.keep_matrices else []
+        self.X_fit_ = X
+        return self
+
+    def _updated(self, X, alpha, M, generator) -> torch.Tensor:
+        if self.update == "nfa":
+            agop = kernel_agop(X, alpha, M, self._kernel_, centre=self.centre, max_samples=self.agop_max_samples,
+                               generator=generator, batch_size=self.batch_size)
+            new = nfa_update(agop, self.power)
+        else:
+            F = kernel_fact(X, alpha, M, self._kernel_, scale=self.fact_scale, batch_size=self.batch_size)
+            new = fact_update(F) if self.update == "fact" else fact_geom_update(F, M)
+        if not torch.isfinite(new).all() or not new.abs().max() > 0:
+            raise FloatingPointError(f"the {self.update} update produced a zero or non-finite feature matrix; "
+                                     "try normalisation='trace', a smaller iters, or another fact_scale")
+        return normalise(new, self.normalisation)
+
+    def _select(self, with_validation: bool) -> int:
+        if not with_validation:
+            return self.iters
+        metric, better = ("accuracy", "max") if self._classification_ else ("mse", "min")
+        scores = self.history_[(self.history_.split == "val") & (self.history_.metric == metric)]
+        scores = scores.set_index("iteration").value
+        # ties go to the earliest iteration: the least feature learning that does as well
+        return int(scores.idxmax() if better == "max" else scores.idxmin())
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "alpha_"):
+            raise RuntimeError("this RFM is not fitted yet: call fit(X, y) first")
+
+    def decision_function(self, X) -> torch.Tensor:
+        """The kernel machine's outputs f(x) (n x c) with the selected M and alpha."""
+        self._check_fitted()
+        X = self._features(X)
+        return self._kernel_.matrix(X, self.X_fit_, self.M_) @ self.alpha_
+
+    def predict(self, X):
+        """Class labels (classification) or predicted values (regression), as a NumPy array."""
+        outputs = self.decision_function(X)
+        if self._classification_:
+            return self.classes_[outputs.argmax(1).cpu().numpy()]
+        values = outputs.cpu().numpy()
+        return values[:, 0] if values.shape[1] == 1 else values
+
+    def score(self, X, y) -> float:
+        """Accuracy (classification) or R^2 (regression), as scikit-learn's estimators do."""
+        predictions = self.predict(X)
+        y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+        if self._classification_:
+            return float((predictions == y).mean())
+        y = y.reshape(predictions.shape)
+        return float(1 - ((y - predictions) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())

@@ -1,0 +1,76 @@
+"""fact.kernels: kernel values and exact predictor gradients against autograd, in float64."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import jacrev, vmap
+
+from fact.kernels import KERNELS, Kernel, squared_distances
+
+KERNEL_CASES = [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("gaussian", 3.0, "L"),
+                Kernel("quadratic"), Kernel("exp_inner")]
+
+
+def random_problem(seed: int, n=12, d=5, c=3, q=6):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    Q = torch.randn(q, d, generator=g, dtype=torch.float64)
+    alpha = torch.randn(n, c, generator=g, dtype=torch.float64)
+    B = torch.randn(d, d, generator=g, dtype=torch.float64) / d**0.5
+    M = B @ B.T + 0.1 * torch.eye(d, dtype=torch.float64)
+    return X, Q, alpha, M
+
+
+def reference_kernel(kernel: Kernel, x: torch.Tensor, X: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """K(x, x_j) for one point, written from the definitions with explicit differences."""
+    if kernel.name in ("quadratic", "exp_inner"):
+        t = X @ (M @ x)
+        return t**2 if kernel.name == "quadratic" else torch.exp(t)
+    diff = x[None, :] - X
+    sq = torch.einsum("jd,de,je->j", diff, M, diff)
+    if kernel.name == "gaussian":
+        scale = 2 * kernel.bandwidth**2 if kernel.gaussian_convention == "2L^2" else kernel.bandwidth
+        return torch.exp(-sq / scale)
+    # Laplace: a sqrt whose gradient is 0 (not NaN) at coinciding points, the module's convention
+    positive = sq > 0
+    distance = torch.where(positive, torch.where(positive, sq, 1.0).sqrt(), 0.0)
+    return torch.exp(-distance / kernel.bandwidth)
+
+
+@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=lambda k: f"{k.name}-{k.gaussian_convention}")
+def test_kernel_matrix_matches_the_definition(kernel, fresh_seed):
+    X, Q, _, M = random_problem(fresh_seed)
+    expected = torch.stack([reference_kernel(kernel, q, X, M) for q in Q])
+    assert torch.allclose(kernel.matrix(Q, X, M), expected, rtol=1e-12, atol=1e-13), f"seed={fresh_seed}"
+
+
+@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=lambda k: f"{k.name}-{k.gaussian_convention}")
+def test_predictor_gradients_match_autograd(kernel, fresh_seed):
+    X, Q, alpha, M = random_problem(fresh_seed)
+
+    def f(x):
+        return reference_kernel(kernel, x, X, M) @ alpha
+
+    for queries in (Q, X):  # X: every query coincides with one centre
+        expected = vmap(jacrev(f))(queries).transpose(1, 2)  # (q, d, c)
+        got = kernel.predictor_gradients(queries, X, alpha, M, batch_size=4)
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12), f"seed={fresh_seed}"
+
+
+def test_laplace_self_pairs_are_exact_zeros_despite_rounding(fresh_seed):
+    X, _, _, M = random_problem(fresh_seed, n=30)
+    X = X * 1e3  # large norms: the expanded distance formula leaves rounding residue on the diagonal
+    sq = squared_distances(X, X, M)
+    assert torch.equal(torch.diagonal(sq), torch.zeros(30, dtype=torch.float64))
+    assert (sq + torch.eye(30) > 0).all()
+
+
+def test_unknown_kernels_and_bad_bandwidths_are_refused():
+    with pytest.raises(ValueError, match=r"unknown kernel 'rbf'.*" + str(list(KERNELS)).replace("[", r"\[").replace("]", r"\]")):
+        Kernel("rbf")
+    with pytest.raises(ValueError, match="needs a bandwidth > 0"):
+        Kernel("laplace", 0.0)
+    with pytest.raises(ValueError, match="gaussian_convention"):
+        Kernel("gaussian", 1.0, "2L")

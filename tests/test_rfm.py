@@ -1,0 +1,207 @@
+"""fact.rfm: AGOP and kernel FACT against autograd, fixed points, Proposition 5.1, the estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from torch import nn
+
+from fact.kernels import Kernel
+from fact.nets import minimise_newton
+from fact.rfm import RFM, fact_geom_update, fact_update, kernel_agop, kernel_fact, solve_ridge
+from tests.test_kernels import KERNEL_CASES, random_problem, reference_kernel
+
+IDS = lambda k: f"{k.name}-{k.gaussian_convention}"  # noqa: E731
+
+
+def ridge_fit(kernel: Kernel, X, Y, M, reg):
+    K = kernel.matrix(X, X, M)
+    return torch.linalg.solve(K + reg * torch.eye(len(X), dtype=X.dtype), Y)
+
+
+@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)
+def test_kernel_fact_is_the_fact_matrix_of_the_ridge_objective(kernel, fresh_seed):
+    """lambda * kernel_fact (c_n = 1/n) = -(1/n) sum_i grad_{x_i} J x_i^T, J the squared-loss objective.
+
+    The gradient is in the first kernel argument only (centres held fixed, Lemma F.1), taken
+    by autograd from J = sum_i (1/2)||f(x_i) - y_i||^2 with no use of Lemma F.2.
+    """
+    X, _, _, M = random_problem(fresh_seed)
+    Y = torch.randn(len(X), 3, generator=torch.Generator().manual_seed(fresh_seed + 1), dtype=torch.float64)
+    reg = 0.3
+    alpha = ridge_fit(kernel, X, Y, M, reg)
+
+    def J(queries):
+        outputs = torch.stack([reference_kernel(kernel, q, X, M) @ alpha for q in queries])
+        return 0.5 * ((outputs - Y) ** 2).sum()
+
+    grads = torch.func.grad(J)(X.clone())
+    expected = -(grads.T @ X) / len(X)
+    got = kernel_fact(X, alpha, M, kernel, scale="1/n")
+    assert torch.allclose(reg * got, expected, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
+    # the opposite sign, or the other constant, would not pass
+    assert not torch.allclose(-reg * got, expected, rtol=1e-3, atol=1e-6)
+    assert torch.allclose(kernel_fact(X, alpha, M, kernel, scale="1"), len(X) * got, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)
+def test_kernel_agop_matches_autograd_and_is_symmetric_psd(kernel, fresh_seed):
+    X, _, alpha, M = random_problem(fresh_seed)
+    jac = torch.func.vmap(torch.func.jacrev(lambda x: reference_kernel(kernel, x, X, M) @ alpha))(X)  # (n, c, d)
+    expected = torch.einsum("ncd,nce->de", jac, jac) / len(X)
+    agop = kernel_agop(X, alpha, M, kernel, batch_size=5)
+    assert torch.allclose(agop, expected, rtol=1e-10, atol=1e-12), f"seed={fresh_seed}"
+    assert torch.allclose(agop, agop.T)
+    assert torch.linalg.eigvalsh(agop).min() > -1e-10
+    centred = jac - jac.mean(0, keepdim=True)
+    assert torch.allclose(kernel_agop(X, alpha, M, kernel, centre=True),
+                          torch.einsum("ncd,nce->de", centred, centred) / len(X), rtol=1e-10, atol=1e-12)
+
+
+def test_agop_subsample_uses_the_requested_number_of_points(fresh_seed):
+    X, _, alpha, M = random_problem(fresh_seed, n=20)
+    generator = torch.Generator().manual_seed(0)
+    sub = kernel_agop(X, alpha, M, "laplace", 2.0, max_samples=7, generator=generator)
+    chosen = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:7]
+    G = Kernel("laplace", 2.0).predictor_gradients(X[chosen], X, alpha, M)
+    assert torch.allclose(sub, torch.einsum("ndc,nec->de", G, G) / 7)
+
+
+@pytest.mark.parametrize("name", ["quadratic", "exp_inner"])
+def test_proposition_5_1_closed_forms(name, fresh_seed):
+    X, _, alpha, M = random_problem(fresh_seed, d=4)
+    X = X / 2  # keep exp(x^T M z) moderate
+    kernel = Kernel(name)
+    K_prime = kernel.derivative_matrix(X, X, M)
+    AAt = alpha @ alpha.T
+    n = len(X)
+    T = K_prime.T @ K_prime / n
+    assert torch.allclose(kernel_agop(X, alpha, M, kernel), M @ X.T @ (T * AAt) @ X @ M, rtol=1e-10)
+    FM = kernel_fact(X, alpha, M, kernel) @ M
+    assert torch.allclose(FM, M @ X.T @ (K_prime * AAt) @ X @ M / n, rtol=1e-10)
+    assert torch.allclose(FM, FM.T, atol=1e-12)  # FACT . M is symmetric for inner-product kernels
+
+
+def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
+    """At a minimiser of sum loss + (lambda/2)(||beta||^2 + ||W||^2), M = W^T W = FACT (c_n = 1).
+
+    Minimising over beta in closed form leaves Phi(W) = (lambda/2) tr Y^T (K_W + lambda I)^{-1} Y
+    + (lambda/2)||W||^2, which Newton's method drives to a critical point.
+    """
+    g = torch.Generator().manual_seed(fresh_seed)
+    n, d, reg = 14, 3, 0.05
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    Y = torch.tanh(X[:, :1] * 2) + 0.1 * torch.randn(n, 1, generator=g, dtype=torch.float64)
+    kernel = Kernel("gaussian", 1.0)
+    holder = nn.Linear(d, d, bias=False).double()
+    with torch.no_grad():
+        holder.weight.copy_(torch.eye(d))
+
+    def phi(params):
+        W = params["weight"]
+        K = kernel.matrix(X, X, W.T @ W)
+        inverse_Y = torch.linalg.solve(K + reg * torch.eye(n, dtype=X.dtype), Y)
+        return reg / 2 * (Y * inverse_Y).sum() + reg / 2 * (W**2).sum()
+
+    result = minimise_newton(holder, phi, grad_tol=1e-12, max_iterations=300)
+    assert result.grad_norm < 1e-10, f"seed={fresh_seed}"
+    W = holder.weight.detach()
+    M = W.T @ W
+    assert M.norm() > 0.1, f"seed={fresh_seed}: converged to the trivial critical point W = 0"
+    alpha = ridge_fit(kernel, X, Y, M, reg)
+    F = kernel_fact(X, alpha, M, kernel, scale="1")
+    assert torch.allclose(F, M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
+    assert torch.allclose(fact_update(F), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
+    assert torch.allclose(fact_geom_update(F, M), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
+    # away from the critical point the updates move M
+    assert not torch.allclose(fact_update(kernel_fact(X, alpha, M + 0.3 * torch.eye(d), kernel, scale="1")),
+                              M + 0.3 * torch.eye(d), rtol=1e-3)
+
+
+def test_ridge_solve_falls_back_when_not_positive_definite():
+    X = torch.randn(6, 3, dtype=torch.float64)
+    X = torch.cat([X, X[:2]])  # duplicated points: a singular kernel matrix
+    K = Kernel("laplace", 1.0).matrix(X, X, torch.eye(3, dtype=torch.float64))
+    Y = torch.randn(8, 2, dtype=torch.float64)
+    alpha, solver = solve_ridge(K, Y, 0.0)
+    assert solver == "pseudo-inverse"
+    assert torch.isfinite(alpha).all()
+    assert torch.allclose(K @ alpha, K @ torch.linalg.pinv(K) @ Y, atol=1e-8)
+    _, solver = solve_ridge(K, Y, 1e-3)
+    assert solver == "cholesky"
+
+
+# ---------------------------------------------------------------- the estimator
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    X = data.data / 16.0
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    train, val, test = order[:900], order[900:1200], order[1200:]
+    return (X[train], data.target[train]), (X[val], data.target[val]), (X[test], data.target[test])
+
+
+@pytest.mark.parametrize("update", ["nfa", "fact", "fact_geom"])
+def test_rfm_classifies_digits_far_above_chance(digits, update):
+    (X, y), (X_val, y_val), (X_test, y_test) = digits
+    model = RFM(kernel="laplace", bandwidth=10.0, reg=1e-3, update=update, iters=2).fit(X, y, X_val, y_val)
+    assert model.score(X_test, y_test) > 0.9  # chance is 0.1
+    assert set(model.history_.columns) == {"iteration", "split", "metric", "value"}
+    assert sorted(model.history_.iteration.unique()) == [0, 1, 2]
+    val_accuracy = model.history_.query("split == 'val' and metric == 'accuracy'").set_index("iteration").value
+    assert model.best_iteration_ == val_accuracy.idxmax()
+
+
+def test_rfm_follows_scikit_learn_conventions(digits):
+    (X, y), _, _ = digits
+    model = RFM(kernel="gaussian", bandwidth=3.0, update="fact_geom", iters=1, dtype="float32")
+    assert model.fit(X[:200], y[:200]) is model
+    twin = clone(model)
+    assert twin.get_params() == model.get_params() and not hasattr(twin, "M_")
+    twin.set_params(iters=0)
+    twin.fit(X[:200], y[:200])
+    assert torch.equal(twin.M_, torch.eye(64, dtype=torch.float32))
+    assert model.M_.dtype == torch.float32
+    assert model.predict(X[:5]).dtype == y.dtype
+
+
+def test_rfm_regression_and_ridgeless(fresh_seed):
+    g = np.random.default_rng(fresh_seed)
+    X = g.normal(size=(120, 6))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
+    model = RFM(kernel="laplace", bandwidth=3.0, reg=0.0, update="nfa", iters=2).fit(X[:100], y[:100])
+    assert model.score(X[:100], y[:100]) > 0.999  # ridgeless interpolates
+    assert model.predict(X[100:]).shape == (20,)
+    assert "accuracy" not in set(model.history_.metric)
+
+
+def test_rfm_bad_input_is_named():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match="unknown update 'agop'"):
+        RFM(update="agop").fit(X, y)
+    with pytest.raises(ValueError, match="y has 9 rows but the inputs have 10"):
+        RFM().fit(X, y[:9])
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X contain NaN"):
+        RFM().fit(bad, y)
+    model = RFM(iters=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 features, but the model was fitted on 3"):
+        model.predict(np.zeros((2, 4)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        RFM().predict(X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_rfm_on_cuda_matches_cpu(digits):
+    (X, y), (X_val, y_val), _ = digits
+    on_cpu = RFM(update="fact_geom", iters=2).fit(X[:300], y[:300], X_val, y_val)
+    on_gpu = RFM(update="fact_geom", iters=2, device="cuda").fit(X[:300], y[:300], X_val, y_val)
+    assert on_gpu.M_.is_cuda
+    assert torch.allclose(on_gpu.M_.cpu(), on_cpu.M_, rtol=1e-8, atol=1e-10)
