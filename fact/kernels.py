@@ -57,46 +57,61 @@ class Kernel:
         return self.name in RADIAL
 
     # ------------------------------------------------------------------ values
+    def pair_statistic(self, X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+        """What the kernel is a function of: squared M-distances (radial) or x^T M z (inner product)."""
+        return squared_distances(X, Z, M) if self.radial else X @ M @ Z.T
+
+    def values(self, statistic: torch.Tensor) -> torch.Tensor:
+        """Kernel values from :meth:`pair_statistic`."""
+        if self.name == "laplace":
+            return torch.exp(statistic.sqrt().div_(-self.bandwidth))
+        if self.name == "gaussian":
+            return torch.exp(statistic / -self._gaussian_scale())
+        if self.name == "quadratic":
+            return statistic**2
+        return torch.exp(statistic)
+
+    def weights(self, statistic: torch.Tensor, K: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-pair gradient weights from :meth:`pair_statistic` (and the kernel values, if at hand).
+
+        Radial kernels: w with grad_x K(x, z) = w M (x - z). Inner-product kernels:
+        k'(x^T M z), with grad_x K(x, z) = k' M z.
+        """
+        if K is None and self.name in ("laplace", "gaussian", "exp_inner"):
+            K = self.values(statistic)
+        if self.name == "laplace":
+            distance = statistic.sqrt()
+            # 0/0 at coinciding points is defined as 0 (see the module docstring)
+            return torch.where(distance > 0, K / distance.clamp_(min=torch.finfo(K.dtype).tiny), 0.0).div_(-self.bandwidth)
+        if self.name == "gaussian":
+            return K * (-2 / self._gaussian_scale())
+        if self.name == "quadratic":
+            return 2 * statistic
+        return K
+
+    def _gaussian_scale(self) -> float:
+        return 2 * self.bandwidth**2 if self.gaussian_convention == "2L^2" else self.bandwidth
+
     def matrix(self, X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         """K(x_i, z_j) for all rows of X (n x d) and Z (m x d): an n x m matrix."""
-        if self.radial:
-            return self._radial_profile(squared_distances(X, Z, M))[0]
-        return self._inner_profile(X @ M @ Z.T)[0]
-
-    def _radial_profile(self, sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, w) from squared M-distances: K the kernel, w with grad_x K = w M (x - z)."""
-        L = self.bandwidth
-        if self.name == "laplace":
-            distance = sq.sqrt()
-            K = torch.exp(-distance / L)
-            positive = distance > 0
-            # 0/0 at coinciding points is defined as 0 (see the module docstring)
-            w = torch.where(positive, -K / (L * torch.where(positive, distance, 1.0)), 0.0)
-            return K, w
-        scale = 2 * L**2 if self.gaussian_convention == "2L^2" else L
-        K = torch.exp(-sq / scale)
-        return K, -2 * K / scale
-
-    def _inner_profile(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(k(t), k'(t)) for inner-product kernels."""
-        if self.name == "quadratic":
-            return t**2, 2 * t
-        e = torch.exp(t)
-        return e, e
+        return self.values(self.pair_statistic(X, Z, M))
 
     def derivative_matrix(self, X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         """k'(x_i^T M z_j) for inner-product kernels (Proposition 5.1's K')."""
         if self.radial:
             raise ValueError(f"derivative_matrix is defined for inner-product kernels, not {self.name}")
-        return self._inner_profile(X @ M @ Z.T)[1]
+        return self.weights(X @ M @ Z.T)
 
     # ------------------------------------------------------------------ gradients
     def predictor_gradients(self, queries: torch.Tensor, centres: torch.Tensor, alpha: torch.Tensor,
-                            M: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+                            M: torch.Tensor, batch_size: int | None = None,
+                            weights: torch.Tensor | None = None) -> torch.Tensor:
         """grad_x f at each query for f(x) = sum_j alpha_j K(x, x_j): shape (q, d, c).
 
-        Memory: about n x d x c numbers for the products x_j alpha_j^T, plus
-        batch_size x n for the kernel weights and batch_size x d x c for the result.
+        ``weights`` (q x n, from :meth:`weights`) may be passed when already computed, as
+        in an RFM iteration whose queries are its centres. Memory: about n x d x c numbers
+        for the products x_j alpha_j^T, plus batch_size x n weights and batch_size x d x c
+        for the result.
         """
         n, d = centres.shape
         alpha = alpha.reshape(n, -1)
@@ -107,22 +122,23 @@ class Kernel:
         pieces = []
         for start in range(0, len(queries), step):
             Q = queries[start:start + step]
-            if self.radial:
-                _, w = self._radial_profile(squared_distances(Q, centres, M))
-                G = Q[:, :, None] * (w @ alpha)[:, None, :] - (w @ centre_outer).reshape(len(Q), d, c)
-            else:
-                k_prime = self._inner_profile(Q @ M @ centres.T)[1]
-                G = (k_prime @ centre_outer).reshape(len(Q), d, c)
+            w = weights[start:start + step] if weights is not None else self.weights(self.pair_statistic(Q, centres, M))
+            G = (w @ centre_outer).reshape(len(Q), d, c)
+            if self.radial:  # sum_j w_j (x - x_j) alpha_j^T = x (w alpha)^T - sum_j w_j x_j alpha_j^T
+                G = Q[:, :, None] * (w @ alpha)[:, None, :] - G
             pieces.append(torch.einsum("de,bec->bdc", M, G))
         return torch.cat(pieces)
 
 
 def squared_distances(X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """||x_i - z_j||_M^2 for all pairs, with rounding-level values set to exactly 0."""
+    """||x_i - z_j||_M^2 for all pairs, with rounding-level values set to exactly 0.
+
+    The expansion x^T M x + z^T M z - 2 x^T M z loses about eps * (|x|^2 + |z|^2) to
+    cancellation; values below 64 eps times the largest such sum are that residue.
+    """
     XM = X @ M
     x_norms = (XM * X).sum(dim=1)
     z_norms = ((Z @ M) * Z).sum(dim=1)
-    sq = x_norms[:, None] + z_norms[None, :] - 2 * (XM @ Z.T)
-    # The expansion loses about eps * (|x|^2 + |z|^2) to cancellation: below that it is a zero.
-    tolerance = 64 * torch.finfo(sq.dtype).eps * (x_norms.abs()[:, None] + z_norms.abs()[None, :])
-    return torch.where(sq > tolerance, sq, torch.zeros((), dtype=sq.dtype, device=sq.device))
+    sq = torch.addmm(x_norms[:, None] + z_norms[None, :], XM, Z.T, alpha=-2)
+    tolerance = 64 * torch.finfo(sq.dtype).eps * (x_norms.abs().max() + z_norms.abs().max()).detach()
+    return sq.masked_fill_(sq <= tolerance, 0.0)

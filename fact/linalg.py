@@ -31,6 +31,19 @@ def sym_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     return (eigenvectors * scaled) @ eigenvectors.T
 
 
+def gram_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
+    """(A A^T)^power from the SVD A = U S V^T, as U S^{2 power} U^T.
+
+    Forming A A^T first would square the condition number: an eigenvalue s^2 below
+    eps * ||A||^2 is lost to rounding, and its root comes back with an error of order
+    sqrt(eps) * ||A||. The SVD keeps small singular values to about eps * ||A||.
+    """
+    if matrix.ndim != 2:
+        raise ValueError(f"gram_power needs a matrix, got shape {tuple(matrix.shape)}")
+    U, S, _ = torch.linalg.svd(matrix, full_matrices=False)
+    return (U * S ** (2 * power)) @ U.T
+
+
 def psd_sqrt_of_gram(matrix: torch.Tensor) -> torch.Tensor:
     """(A A^T)^{1/2}: the symmetric PSD polar factor of a square matrix A."""
-    return sym_power(matrix @ matrix.T, 0.5)
+    return gram_power(matrix, 0.5)

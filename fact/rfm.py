@@ -25,7 +25,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from fact.kernels import Kernel
-from fact.linalg import psd_sqrt_of_gram, sym_power
+from fact.linalg import gram_power, psd_sqrt_of_gram, sym_power
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,23 @@ def _kernel(kernel: str | Kernel, bandwidth: float | None, gaussian_convention: 
 def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
                 bandwidth: float | None = None, *, centre: bool = False, max_samples: int | None = None,
                 generator: torch.Generator | None = None, batch_size: int | None = None,
-                gaussian_convention: str = "2L^2") -> torch.Tensor:
+                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
     """AGOP = (1/n) sum_i grad f(x_i) grad f(x_i)^T of f(x) = sum_j alpha_j K_M(x, x_j) (d x d).
 
     ``X`` are the training points, which are also the centres; ``alpha`` the n x c dual
     coefficients. Gradients are taken in the first kernel argument and summed over the c
     outputs. ``centre`` subtracts the mean gradient over samples first (Mallinar et al.);
     ``max_samples`` estimates the AGOP on a random subset of the points (the reference
-    tabular code uses 20,000), drawn with ``generator``.
+    tabular code uses 20,000), drawn with ``generator``. ``weights`` are the kernel's
+    gradient weights between X and itself when already computed (``Kernel.weights``).
     """
     k = _kernel(kernel, bandwidth, gaussian_convention)
     points = X
     if max_samples is not None and len(X) > max_samples:
-        points = X[torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)]
-    G = k.predictor_gradients(points, X, alpha, M, batch_size)          # (m, d, c)
+        chosen = torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)
+        points = X[chosen]
+        weights = None if weights is None else weights[chosen]
+    G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
     if centre:
         G = G - G.mean(dim=0, keepdim=True)
     G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
@@ -66,7 +69,7 @@ def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
 
 def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
                 bandwidth: float | None = None, *, scale: str | float = "1/n", batch_size: int | None = None,
-                gaussian_convention: str = "2L^2") -> torch.Tensor:
+                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
     """The kernel FACT matrix of Lemma F.1, c_n sum_i grad f(x_i) alpha_i x_i^T (d x d, not symmetric).
 
     It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
@@ -78,7 +81,7 @@ def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
     k = _kernel(kernel, bandwidth, gaussian_convention)
     c_n = _fact_scale(scale, len(X))
     alpha = alpha.reshape(len(X), -1)
-    G = k.predictor_gradients(X, X, alpha, M, batch_size)               # (n, d, c)
+    G = k.predictor_gradients(X, X, alpha, M, batch_size, weights)      # (n, d, c)
     V = torch.einsum("ndc,nc->nd", G, alpha)                             # grad f(x_i) alpha_i
     return c_n * V.T @ X
 
@@ -118,30 +121,35 @@ def fact_update(F: torch.Tensor) -> torch.Tensor:
 
 def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     """M = (F M^2 F^T)^{1/4}, the geometric average of the FACT update with the current M."""
-    FM = F @ M
-    return sym_power(FM @ FM.T, 0.25)
+    return gram_power(F @ M, 0.25)
 
 
 # ---------------------------------------------------------------------- ridge solve
 
 def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Tensor, str]:
-    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
+    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used). K is left unchanged.
 
     When K + reg I is not numerically positive definite (ridgeless, duplicated points,
     float32 rounding) the solve falls back to a symmetric eigendecomposition and the
     pseudo-inverse (eigenvalues below n * eps * max |eigenvalue| dropped), and says so in
     the log.
     """
-    A = K + reg * torch.eye(len(K), dtype=K.dtype, device=K.device)
-    factor, info = torch.linalg.cholesky_ex(A)
+    factor, info = torch.linalg.cholesky_ex(_with_ridge(K, reg))
     if int(info) == 0:
         return torch.cholesky_solve(Y, factor), "cholesky"
     log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
                 "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
+    A = _with_ridge(K, reg)
     eigenvalues, eigenvectors = torch.linalg.eigh((A + A.T) / 2)
     cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
     inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
     return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
+
+
+def _with_ridge(K: torch.Tensor, reg: float) -> torch.Tensor:
+    A = K.clone()
+    A.diagonal().add_(reg)
+    return A
 
 
 # ---------------------------------------------------------------------- the estimator
@@ -287,7 +295,8 @@ class RFM(BaseEstimator):
         records, iterates = [], []
         for iteration in range(self.iters + 1):
             start = time.perf_counter()
-            K = self._kernel_.matrix(X, X, M)
+            statistic = self._kernel_.pair_statistic(X, X, M)
+            K = self._kernel_.values(statistic)
             alpha, solver = solve_ridge(K, Y, self.reg)
             if not torch.isfinite(alpha).all():
                 raise FloatingPointError(f"iteration {iteration}: the ridge solve gave non-finite coefficients; "
@@ -300,7 +309,9 @@ class RFM(BaseEstimator):
                             for name, value in metrics.items()]
             iterates.append((M, alpha))
             if iteration < self.iters:
-                M = self._updated(X, alpha, M, generator)
+                # the gradient weights reuse this iteration's pairwise statistic and kernel values
+                M = self._updated(X, alpha, M, generator, self._kernel_.weights(statistic, K))
+            del statistic, K
             log.info("iteration %d (%s, %.2fs): %s", iteration, solver, time.perf_counter() - start,
                      ", ".join(f"{s} {m}={v:.4g}" for s, ms in scores.items() for m, v in ms.items()))
 
@@ -311,13 +322,14 @@ class RFM(BaseEstimator):
         self.X_fit_ = X
         return self
 
-    def _updated(self, X, alpha, M, generator) -> torch.Tensor:
+    def _updated(self, X, alpha, M, generator, weights) -> torch.Tensor:
         if self.update == "nfa":
             agop = kernel_agop(X, alpha, M, self._kernel_, centre=self.centre, max_samples=self.agop_max_samples,
-                               generator=generator, batch_size=self.batch_size)
+                               generator=generator, batch_size=self.batch_size, weights=weights)
             new = nfa_update(agop, self.power)
         else:
-            F = kernel_fact(X, alpha, M, self._kernel_, scale=self.fact_scale, batch_size=self.batch_size)
+            F = kernel_fact(X, alpha, M, self._kernel_, scale=self.fact_scale, batch_size=self.batch_size,
+                            weights=weights)
             new = fact_update(F) if self.update == "fact" else fact_geom_update(F, M)
         if not torch.isfinite(new).all() or not new.abs().max() > 0:
             raise FloatingPointError(f"the {self.update} update produced a zero or non-finite feature matrix; "

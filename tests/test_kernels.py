@@ -14,8 +14,9 @@ KERNEL_CASES = [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("gaussia
 
 def random_problem(seed: int, n=12, d=5, c=3, q=6):
     g = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, d, generator=g, dtype=torch.float64)
-    Q = torch.randn(q, d, generator=g, dtype=torch.float64)
+    # half-unit scale keeps exp(x^T M z) and the ridge systems built on it well conditioned
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) / 2
+    Q = torch.randn(q, d, generator=g, dtype=torch.float64) / 2
     alpha = torch.randn(n, c, generator=g, dtype=torch.float64)
     B = torch.randn(d, d, generator=g, dtype=torch.float64) / d**0.5
     M = B @ B.T + 0.1 * torch.eye(d, dtype=torch.float64)
