@@ -106,7 +106,9 @@ def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
         return reg / 2 * (Y * inverse_Y).sum() + reg / 2 * (W**2).sum()
 
     result = minimise_newton(holder, phi, grad_tol=1e-12, max_iterations=300)
-    assert result.grad_norm < 1e-10, f"seed={fresh_seed}"
+    # Phi depends on W only through W^T W: its flat rotations stop Newton near 1e-9, where
+    # descent is below the objective's rounding; FACT's error is then ~ 1e-9 / reg.
+    assert result.grad_norm < 1e-8, f"seed={fresh_seed}"
     W = holder.weight.detach()
     M = W.T @ W
     assert M.norm() > 0.1, f"seed={fresh_seed}: converged to the trivial critical point W = 0"
