@@ -30,6 +30,7 @@ from fact.linalg import gram_power, psd_sqrt_of_gram, sym_power
 log = logging.getLogger(__name__)
 
 UPDATES = ("nfa", "fact", "fact_geom")
+TASKS = ("auto", "classification", "binary", "regression")
 NORMALISATIONS = (None, "max", "trace")
 
 
@@ -170,7 +171,9 @@ class RFM(BaseEstimator):
     fact_scale : c_n of the kernel FACT matrix ("1/n", "1" or a number).
     gaussian_convention : "2L^2" or "L" (see fact.kernels).
     agop_max_samples : estimate the AGOP on at most this many points (None: all).
-    task : "auto", "classification" (one-hot targets, argmax) or "regression".
+    task : "auto", "classification" (one-hot targets, argmax), "binary" (two labels as one
+        scalar 0/1 target, threshold 0.5) or "regression". "auto" picks classification for
+        1-D integer or string labels, else regression.
     dtype : "float64" or "float32". device : "cpu", "cuda" or "auto".
     batch_size : points per batch in gradient computations (None: all at once).
     random_state : seed of the AGOP subsample.
@@ -181,7 +184,7 @@ class RFM(BaseEstimator):
     M_ : the feature matrix of the selected iteration; ``alpha_`` its dual coefficients.
     history_ : DataFrame with columns iteration, split, metric, value.
     best_iteration_ : the iteration used for prediction: the best validation accuracy
-        (classification) or MSE (regression) when validation data is given, else the last.
+        (classification, binary) or MSE (regression) with validation data, else the last.
     M_history_ : list of the M of every iteration (with keep_matrices).
 
     Memory: the n x n kernel matrix and its Cholesky factor (2 n^2 numbers), the n x d x c
@@ -219,8 +222,8 @@ class RFM(BaseEstimator):
             raise ValueError(f"unknown update {self.update!r}: use one of {list(UPDATES)}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"unknown normalisation {self.normalisation!r}: use one of {list(NORMALISATIONS)}")
-        if self.task not in ("auto", "classification", "regression"):
-            raise ValueError(f"unknown task {self.task!r}: use 'auto', 'classification' or 'regression'")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}: use one of {list(TASKS)}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if not (isinstance(self.iters, int) and self.iters >= 0):
@@ -253,19 +256,26 @@ class RFM(BaseEstimator):
         y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
         if len(y) != n:
             raise ValueError(f"{what} has {len(y)} rows but the inputs have {n}")
-        if self._classification_:
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            if len(unknown):
-                raise ValueError(f"{what} contains labels {unknown[:5].tolist()} not seen in training")
-            index = np.searchsorted(self.classes_, y)
-            return torch.nn.functional.one_hot(torch.as_tensor(index), len(self.classes_)).to(self._device_, self._dtype_)
-        return self._tensor(y.reshape(n, -1), what)
+        if self._task_ == "regression":
+            return self._tensor(y.reshape(n, -1), what)
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(f"{what} contains labels {unknown[:5].tolist()} not seen in training")
+        index = torch.as_tensor(np.searchsorted(self.classes_, y))
+        if self._task_ == "binary":
+            return index.reshape(n, 1).to(self._device_, self._dtype_)
+        return torch.nn.functional.one_hot(index, len(self.classes_)).to(self._device_, self._dtype_)
 
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         metrics = {"mse": float(((outputs - targets) ** 2).sum(dim=1).mean())}
-        if self._classification_:
-            metrics["accuracy"] = float((outputs.argmax(1) == targets.argmax(1)).double().mean())
+        if self._task_ != "regression":
+            metrics["accuracy"] = float((self._label_index(outputs) == self._label_index(targets)).double().mean())
         return metrics
+
+    def _label_index(self, outputs: torch.Tensor) -> torch.Tensor:
+        if self._task_ == "binary":
+            return (outputs[:, 0] > 0.5).long()
+        return outputs.argmax(1)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X, y, X_val=None, y_val=None) -> "RFM":
@@ -277,10 +287,14 @@ class RFM(BaseEstimator):
         self.__dict__.pop("n_features_in_", None)
         X = self._features(X)
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-        self._classification_ = self.task == "classification" or (
-            self.task == "auto" and labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating))
-        if self._classification_:
+        self._task_ = self.task
+        if self.task == "auto":
+            categorical = labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating)
+            self._task_ = "classification" if categorical else "regression"
+        if self._task_ != "regression":
             self.classes_ = np.unique(labels)
+            if self._task_ == "binary" and len(self.classes_) != 2:
+                raise ValueError(f"task='binary' needs exactly two labels, got {len(self.classes_)}")
         Y = self._targets(labels, len(X))
         self.n_features_in_ = X.shape[1]
         validation = None
@@ -339,7 +353,7 @@ class RFM(BaseEstimator):
     def _select(self, with_validation: bool) -> int:
         if not with_validation:
             return self.iters
-        metric, better = ("accuracy", "max") if self._classification_ else ("mse", "min")
+        metric, better = ("mse", "min") if self._task_ == "regression" else ("accuracy", "max")
         scores = self.history_[(self.history_.split == "val") & (self.history_.metric == metric)]
         scores = scores.set_index("iteration").value
         # ties go to the earliest iteration: the least feature learning that does as well
@@ -358,8 +372,8 @@ class RFM(BaseEstimator):
     def predict(self, X):
         """Class labels (classification) or predicted values (regression), as a NumPy array."""
         outputs = self.decision_function(X)
-        if self._classification_:
-            return self.classes_[outputs.argmax(1).cpu().numpy()]
+        if self._task_ != "regression":
+            return self.classes_[self._label_index(outputs).cpu().numpy()]
         values = outputs.cpu().numpy()
         return values[:, 0] if values.shape[1] == 1 else values
 
@@ -367,7 +381,7 @@ class RFM(BaseEstimator):
         """Accuracy (classification) or R^2 (regression), as scikit-learn's estimators do."""
         predictions = self.predict(X)
         y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-        if self._classification_:
+        if self._task_ != "regression":
             return float((predictions == y).mean())
         y = y.reshape(predictions.shape)
         return float(1 - ((y - predictions) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())

@@ -181,6 +181,18 @@ def test_rfm_regression_and_ridgeless(fresh_seed):
     assert "accuracy" not in set(model.history_.metric)
 
 
+def test_rfm_binary_task_uses_one_scalar_target():
+    g = np.random.default_rng(1)
+    X = g.choice([-1.0, 1.0], size=(300, 8))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "even", "odd")
+    model = RFM(kernel="gaussian", bandwidth=3.0, task="binary", update="fact_geom", iters=3).fit(X[:200], y[:200])
+    assert model.alpha_.shape == (200, 1)
+    assert set(model.predict(X[200:])) <= {"even", "odd"}
+    assert model.score(X[200:], y[200:]) > 0.9
+    with pytest.raises(ValueError, match="exactly two labels"):
+        RFM(task="binary").fit(X[:10], np.arange(10))
+
+
 def test_rfm_bad_input_is_named():
     X = np.random.default_rng(0).normal(size=(10, 3))
     y = np.arange(10) % 2
