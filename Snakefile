@@ -15,10 +15,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/networks.smk"
+include: "workflow/rules/rfm.smk"
 include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
+        "figures/fig3.pdf",
+        "figures/fig4.pdf",
         "figures/fig7.pdf",
     default_target: True

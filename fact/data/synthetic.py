@@ -83,4 +83,3 @@ class AdversarialQuadratic:
         X = torch.cat([cube.repeat(cube_copies, 1), spikes.repeat(spike_copies, 1)])
         y = ((X @ self.target_matrix(dtype)) * X).sum(dim=1, keepdim=True)
         return X, y
-

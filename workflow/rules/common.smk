@@ -16,3 +16,29 @@ def as_json(value):
 def code(*modules):
     """Source files under fact/ that a job runs, listed as its inputs so that editing them reruns it."""
     return [f"fact/{module}.py" for module in modules]
+
+
+def parity_shards(experiment):
+    """(k, seed) of every sparse-parity task a figure needs."""
+    parity = SETTINGS["parity"]
+    if experiment == "fig3":
+        return [(size["k"], seed) for size in parity["fig3"]["sizes"] for seed in parity["fig3"]["seeds"]]
+    return [(parity["fig4"]["k"], seed) for seed in parity["fig4"]["seeds"]]
+
+
+def parity_outputs(experiment):
+    return [f"{RESULTS}/rfm/parity/{experiment}/k{k}_seed{seed}.{suffix}"
+            for k, seed in parity_shards(experiment) for suffix in ("parquet", "pt")]
+
+
+def parity_settings(wildcards):
+    """Everything one parity task uses, as JSON for params: (so a change reruns only its shards)."""
+    parity = SETTINGS["parity"]
+    k = int(wildcards.k)
+    if wildcards.experiment == "fig3":
+        n = next(size["n"] for size in parity["fig3"]["sizes"] if size["k"] == k)
+    else:
+        n = parity["fig4"]["n"]
+    shared = {key: parity[key] for key in ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods")}
+    return as_json({**shared, "experiment": wildcards.experiment, "k": k, "n": n,
+                    "seed": int(wildcards.seed), "scale": SCALE})

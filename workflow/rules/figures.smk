@@ -16,3 +16,33 @@ rule fig7:
     shell:
         "python -m fact.stages.figure fig7 --inputs {input.table} {input.matrices} "
         "--out {output} 2> {log}"
+
+
+rule fig3:
+    """Figure 3: feature matrices learned on sparse parities, support marked."""
+    input:
+        results=parity_outputs("fig3"),
+        code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
+    output:
+        report("figures/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
+    log:
+        f"logs/fig3/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig3 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig4:
+    """Figure 4: test accuracy against RFM iteration on a sparse parity, over seeds."""
+    input:
+        results=parity_outputs("fig4"),
+        code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
+    output:
+        report("figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
+    log:
+        f"logs/fig4/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig4 --inputs {input.results} --out {output} 2> {log}"

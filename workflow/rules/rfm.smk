@@ -1,0 +1,33 @@
+# Recursive Feature Machines: one job per task and seed.
+
+
+rule rfm_parity:
+    """NFA-RFM and FACT-RFM on one sparse-parity task (Figures 3 and 4)."""
+    input:
+        code=code(
+            "rfm",
+            "kernels",
+            "linalg",
+            "io",
+            "data/parity",
+            "stages/common",
+            "stages/rfm_parity",
+        ),
+    output:
+        table=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.parquet",
+        matrices=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        experiment="fig3|fig4",
+        k=r"\d+",
+        seed=r"\d+",
+    params:
+        settings=parity_settings,
+    log:
+        f"logs/rfm_parity/{SCALE}/{{experiment}}_k{{k}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["parity"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.rfm_parity --settings {params.settings:q} "
+        "--table {output.table} --matrices {output.matrices} 2> {log}"
