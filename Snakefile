@@ -23,5 +23,7 @@ rule all:
     input:
         "figures/fig3.pdf",
         "figures/fig4.pdf",
+        "figures/fig5.pdf",
+        "figures/fig6.pdf",
         "figures/fig7.pdf",
     default_target: True

@@ -42,3 +42,17 @@ def parity_settings(wildcards):
     shared = {key: parity[key] for key in ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods")}
     return as_json({**shared, "experiment": wildcards.experiment, "k": k, "n": n,
                     "seed": int(wildcards.seed), "scale": SCALE})
+
+
+def modular_outputs(seeds=None):
+    modular = SETTINGS["modular"]
+    return [f"{RESULTS}/rfm/modular/{method}_seed{seed}.{suffix}"
+            for method in modular["methods"] for seed in (seeds or modular["seeds"]) for suffix in ("parquet", "pt")]
+
+
+def modular_settings(wildcards):
+    """Everything one modular-addition fit uses, as JSON for params:."""
+    modular = SETTINGS["modular"]
+    shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "kernel", "reg", "iters", "pairs")}
+    return as_json({**shared, "method": wildcards.method, "options": modular["methods"][wildcards.method],
+                    "seed": int(wildcards.seed), "scale": SCALE})

@@ -46,3 +46,33 @@ rule fig4:
         ENV
     shell:
         "python -m fact.stages.figure fig4 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig5:
+    """Figure 5: grokking modular addition, feature matrices and accuracy over iterations."""
+    input:
+        results=modular_outputs(SETTINGS["modular"]["seeds"][:1]),
+        code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
+    output:
+        report("figures/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
+    log:
+        f"logs/fig5/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig5 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig6:
+    """Figure 6: tau against k' at the final feature matrix, with its proportional fit."""
+    input:
+        results=modular_outputs(SETTINGS["modular"]["seeds"][:1]),
+        code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
+    output:
+        report("figures/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
+    log:
+        f"logs/fig6/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig6 --inputs {input.results} --out {output} 2> {log}"

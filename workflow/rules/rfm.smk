@@ -31,3 +31,35 @@ rule rfm_parity:
     shell:
         "python -m fact.stages.rfm_parity --settings {params.settings:q} "
         "--table {output.table} --matrices {output.matrices} 2> {log}"
+
+
+rule rfm_modular:
+    """One RFM method on modular addition, followed over its iterations (Figures 5 and 6)."""
+    input:
+        code=code(
+            "rfm",
+            "kernels",
+            "linalg",
+            "metrics",
+            "io",
+            "data/modular",
+            "stages/common",
+            "stages/rfm_modular",
+        ),
+    output:
+        table=f"{RESULTS}/rfm/modular/{{method}}_seed{{seed}}.parquet",
+        matrices=f"{RESULTS}/rfm/modular/{{method}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        method="|".join(SETTINGS["modular"]["methods"]),
+        seed=r"\d+",
+    params:
+        settings=modular_settings,
+    log:
+        f"logs/rfm_modular/{SCALE}/{{method}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["modular"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.rfm_modular --settings {params.settings:q} "
+        "--table {output.table} --matrices {output.matrices} 2> {log}"
