@@ -58,13 +58,17 @@ class Kernel:
 
     # ------------------------------------------------------------------ values
     def pair_statistic(self, X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-        """What the kernel is a function of: squared M-distances (radial) or x^T M z (inner product)."""
+        """What the kernel is a function of: M-distances (Laplace), squared M-distances
+        (Gaussian) or x^T M z (inner products). Computed once per RFM iteration, it serves
+        both the kernel values and the gradient weights."""
+        if self.name == "laplace":
+            return squared_distances(X, Z, M).sqrt_()
         return squared_distances(X, Z, M) if self.radial else X @ M @ Z.T
 
     def values(self, statistic: torch.Tensor) -> torch.Tensor:
         """Kernel values from :meth:`pair_statistic`."""
         if self.name == "laplace":
-            return torch.exp(statistic.sqrt().div_(-self.bandwidth))
+            return torch.exp(statistic / -self.bandwidth)
         if self.name == "gaussian":
             return torch.exp(statistic / -self._gaussian_scale())
         if self.name == "quadratic":
@@ -80,9 +84,8 @@ class Kernel:
         if K is None and self.name in ("laplace", "gaussian", "exp_inner"):
             K = self.values(statistic)
         if self.name == "laplace":
-            distance = statistic.sqrt()
-            # 0/0 at coinciding points is defined as 0 (see the module docstring)
-            return torch.where(distance > 0, K / distance.clamp_(min=torch.finfo(K.dtype).tiny), 0.0).div_(-self.bandwidth)
+            # K / distance, with 0/0 at coinciding points defined as 0 (see the module docstring)
+            return K.div(statistic).masked_fill_(statistic == 0, 0.0).div_(-self.bandwidth)
         if self.name == "gaussian":
             return K * (-2 / self._gaussian_scale())
         if self.name == "quadratic":

@@ -128,29 +128,31 @@ def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------- ridge solve
 
 def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Tensor, str]:
-    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used). K is left unchanged.
+    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
+
+    To spare an n x n copy, reg is added to K's diagonal in place and subtracted again
+    afterwards, so K's diagonal may differ from before by a rounding error.
 
     When K + reg I is not numerically positive definite (ridgeless, duplicated points,
     float32 rounding) the solve falls back to a symmetric eigendecomposition and the
     pseudo-inverse (eigenvalues below n * eps * max |eigenvalue| dropped), and says so in
     the log.
     """
-    factor, info = torch.linalg.cholesky_ex(_with_ridge(K, reg))
+    K.diagonal().add_(reg)
+    try:
+        factor, info = torch.linalg.cholesky_ex(K)
+    finally:
+        K.diagonal().sub_(reg)
     if int(info) == 0:
         return torch.cholesky_solve(Y, factor), "cholesky"
     log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
                 "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
-    A = _with_ridge(K, reg)
-    eigenvalues, eigenvectors = torch.linalg.eigh((A + A.T) / 2)
+    A = (K + K.T) / 2
+    A.diagonal().add_(reg)
+    eigenvalues, eigenvectors = torch.linalg.eigh(A)
     cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
     inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
     return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
-
-
-def _with_ridge(K: torch.Tensor, reg: float) -> torch.Tensor:
-    A = K.clone()
-    A.diagonal().add_(reg)
-    return A
 
 
 # ---------------------------------------------------------------------- the estimator
