@@ -27,8 +27,18 @@ def sym_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     if power == 1:
         return (matrix + matrix.T) / 2
     eigenvalues, eigenvectors = torch.linalg.eigh((matrix + matrix.T) / 2)
-    scaled = eigenvalues.clamp(min=0) ** power
+    scaled = _drop_rounding(eigenvalues.clamp(min=0)) ** power
     return (eigenvectors * scaled) @ eigenvectors.T
+
+
+def _drop_rounding(values: torch.Tensor) -> torch.Tensor:
+    """Set values below d * eps * max to exactly 0.
+
+    They are rounding noise of a rank-deficient matrix, and a fractional power would blow
+    them up (the 1/4 power turns 1e-36 into 1e-9), making results depend on the hardware.
+    """
+    cutoff = len(values) * torch.finfo(values.dtype).eps * values.abs().max()
+    return torch.where(values.abs() > cutoff, values, torch.zeros_like(values))
 
 
 def gram_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
@@ -41,7 +51,7 @@ def gram_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     if matrix.ndim != 2:
         raise ValueError(f"gram_power needs a matrix, got shape {tuple(matrix.shape)}")
     U, S, _ = torch.linalg.svd(matrix, full_matrices=False)
-    return (U * S ** (2 * power)) @ U.T
+    return (U * _drop_rounding(S) ** (2 * power)) @ U.T
 
 
 def psd_sqrt_of_gram(matrix: torch.Tensor) -> torch.Tensor:

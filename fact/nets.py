@@ -126,9 +126,15 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
         # even where the Hessian is indefinite (after Adam we may sit near a saddle).
         eigenvalues, eigenvectors = torch.linalg.eigh(torch.func.hessian(f)(vector))
         projected = eigenvectors.T @ gradient
+        gradient_norm = gradient.norm()
+        # Within rounding of the objective, descent cannot be seen: there a step counts as
+        # progress when the objective does not rise beyond rounding and the gradient shrinks.
+        rounding = 8 * torch.finfo(value.dtype).eps * value.abs()
         while True:
             step = -eigenvectors @ (projected / (eigenvalues.abs() + damping))
-            if f(vector + step) < value:
+            trial = f(vector + step)
+            if trial < value or (trial <= value + rounding
+                                 and torch.func.grad(f)(vector + step).norm() < gradient_norm):
                 vector = vector + step
                 damping = max(damping / 10, 1e-12)
                 break

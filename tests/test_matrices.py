@@ -153,12 +153,16 @@ def test_single_matrix_shortcuts_agree_with_the_joint_pass(fresh_seed):
     X, Y = regression_data(fresh_seed)
     joint = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["2"]
     layer = model[2]
-    assert torch.allclose(matrices.fact(model, layer, X, Y, "mse", WEIGHT_DECAY), joint.fact, rtol=1e-12, atol=0)
-    assert torch.allclose(matrices.bfact(model, "2", X, Y, "mse", WEIGHT_DECAY), joint.bfact, rtol=1e-12, atol=0)
-    assert torch.allclose(matrices.agop(model, layer, X, power=0.5), joint.agop_power(0.5), rtol=1e-10, atol=1e-14)
-    assert torch.allclose(matrices.enfa(model, layer, X, Y, "mse"), joint.enfa, rtol=1e-12, atol=0)
-    assert torch.allclose(matrices.backward_agop(model, layer, X), joint.backward_agop, rtol=1e-12, atol=0)
-    assert torch.allclose(matrices.backward_enfa(model, layer, X, Y, "mse"), joint.backward_enfa, rtol=1e-12, atol=0)
+    # The shortcuts without a Jacobian take another (equally exact) backward path: compare
+    # in Frobenius norm, since single near-zero entries differ by rounding.
+    pairs = [(matrices.fact(model, layer, X, Y, "mse", WEIGHT_DECAY), joint.fact),
+             (matrices.bfact(model, "2", X, Y, "mse", WEIGHT_DECAY), joint.bfact),
+             (matrices.agop(model, layer, X, power=0.5), joint.agop_power(0.5)),
+             (matrices.enfa(model, layer, X, Y, "mse"), joint.enfa),
+             (matrices.backward_agop(model, layer, X), joint.backward_agop),
+             (matrices.backward_enfa(model, layer, X, Y, "mse"), joint.backward_enfa)]
+    for shortcut, reference in pairs:
+        assert relative_error(shortcut, reference) < 1e-12, f"seed={fresh_seed}"
 
 
 def test_agop_power_is_a_matrix_power(fresh_seed):
