@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+import pandas as pd
 import torch
 
 
@@ -42,3 +43,31 @@ def fail(logger: logging.Logger, message: str) -> None:
     """Log an error the user can act on and stop with a non-zero exit status."""
     logger.error(message)
     raise SystemExit(f"error: {message}")
+
+
+def results_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
+    """The command line of a stage that writes a tidy table and a .pt of matrices."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", type=settings_argument, required=True, help=f"JSON: {settings_help}")
+    parser.add_argument("--table", required=True, help="tidy Parquet table to write")
+    parser.add_argument("--matrices", required=True, help=".pt file of matrices to write")
+    return parser
+
+
+def fit_rfm_scoring_test(settings: dict, options: dict, task: str, X, y, X_test, y_test):
+    """Fit an RFM from an experiment's settings, scoring the test set at every iteration.
+
+    The test set rides in the validation slot only to be scored: the experiments show every
+    iteration and use none of the selection. Returns (model, history) with the split
+    named "test".
+    """
+    from fact.rfm import RFM
+
+    kernel = settings["kernel"]
+    model = RFM(kernel=kernel["name"], bandwidth=kernel.get("bandwidth", 1.0),
+                gaussian_convention=kernel.get("gaussian_convention", "2L^2"), reg=settings["reg"],
+                iters=settings["iters"], task=task, dtype=settings["dtype"],
+                device=str(resolve_device(settings["device"])), keep_matrices=True, **options)
+    model.fit(X, y, X_test, y_test)
+    history: pd.DataFrame = model.history_.replace({"split": {"val": "test"}})
+    return model, history

@@ -10,8 +10,6 @@ over sampled pairs of training points at the final M.
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 import torch
 
@@ -19,8 +17,7 @@ from fact.data.modular import modular_addition
 from fact.io import git_sha, save_torch, write_parquet
 from fact.kernels import Kernel
 from fact.metrics import cosine
-from fact.rfm import RFM
-from fact.stages.common import resolve_device, settings_argument, setup_logging
+from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
 
 
 def circulant_deviation(C: torch.Tensor) -> float:
@@ -53,25 +50,14 @@ def tau_and_derivative(X: torch.Tensor, M: torch.Tensor, kernel: Kernel, pairs: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: p, train_fraction, seed, method, options, kernel, reg, iters, pairs, device, dtype, scale")
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--matrices", required=True)
+    parser = results_parser(__doc__, "p, train_fraction, seed, method, options, kernel, reg, iters, pairs, device, dtype, scale")
     args = parser.parse_args(argv)
     log = setup_logging("rfm_modular")
     s = args.settings
     p = s["p"]
     X, y, X_test, y_test = modular_addition(p, s["train_fraction"], s["seed"])
     kernel = s["kernel"]
-    model = RFM(kernel=kernel["name"], bandwidth=kernel.get("bandwidth", 1.0),
-                gaussian_convention=kernel.get("gaussian_convention", "2L^2"), reg=s["reg"], iters=s["iters"],
-                task="classification", dtype=s["dtype"], device=str(resolve_device(s["device"])),
-                keep_matrices=True, **s["options"])
-    # The test set is scored at every iteration through the validation slot; the figures
-    # show all iterations, none is selected.
-    model.fit(X, y, X_test, y_test)
-    history = model.history_.replace({"split": {"val": "test"}})
+    model, history = fit_rfm_scoring_test(s, s["options"], "classification", X, y, X_test, y_test)
     matrices = [M.cpu() for M in model.M_history_]
     final = matrices[-1]
     features = pd.DataFrame([

@@ -8,15 +8,12 @@ parity's support, in one tidy table; every iterate's M in the .pt file.
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 import torch
 
 from fact.data.parity import sparse_parity
 from fact.io import git_sha, save_torch, write_parquet
-from fact.rfm import RFM
-from fact.stages.common import resolve_device, settings_argument, setup_logging
+from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
 
 
 def support_share(M: torch.Tensor, support: torch.Tensor) -> float:
@@ -28,18 +25,9 @@ def support_share(M: torch.Tensor, support: torch.Tensor) -> float:
 def run(settings: dict, log) -> tuple[pd.DataFrame, dict]:
     X, y, X_test, y_test, support = sparse_parity(settings["n"], settings["d"], settings["k"], settings["seed"],
                                                   settings["n_test"])
-    device = str(resolve_device(settings["device"]))
     frames, matrices = [], {"support": support}
     for method, options in settings["methods"].items():
-        kernel = settings["kernel"]
-        model = RFM(kernel=kernel["name"], bandwidth=kernel["bandwidth"],
-                    gaussian_convention=kernel.get("gaussian_convention", "2L^2"), reg=settings["reg"],
-                    iters=settings["iters"], task="binary", dtype=settings["dtype"], device=device,
-                    keep_matrices=True, **options)
-        # The test set rides along as "validation" data to be scored at every iteration;
-        # nothing here uses the selected iteration, the figures show every one.
-        model.fit(X, y, X_test, y_test)
-        history = model.history_.replace({"split": {"val": "test"}})
+        model, history = fit_rfm_scoring_test(settings, options, "binary", X, y, X_test, y_test)
         shares = pd.DataFrame({"iteration": range(len(model.M_history_)), "split": "features",
                                "metric": "support_share",
                                "value": [support_share(M.cpu(), support) for M in model.M_history_]})
@@ -57,11 +45,7 @@ def run(settings: dict, log) -> tuple[pd.DataFrame, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: experiment, d, k, n, n_test, seed, kernel, reg, iters, methods, device, dtype, scale")
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--matrices", required=True)
+    parser = results_parser(__doc__, "experiment, d, k, n, n_test, seed, kernel, reg, iters, methods, device, dtype, scale")
     args = parser.parse_args(argv)
     log = setup_logging("rfm_parity")
     table, matrices = run(args.settings, log)
