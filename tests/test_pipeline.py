@@ -69,7 +69,6 @@ def test_builds_figure_7_and_its_tidy_table(workflow_copy):
 
 def test_a_second_call_does_nothing(workflow_copy):
     assert planned_jobs(workflow_copy, "figures/fig7.pdf") == set()
-    assert planned_jobs(workflow_copy, "all") == set()
 
 
 def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
