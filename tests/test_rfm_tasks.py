@@ -60,7 +60,7 @@ def test_parity_stage_records_every_iteration_and_method(tmp_path):
                 "methods": {"nfa": {"update": "nfa", "normalisation": "max"}, "fact_geom": {"update": "fact_geom"}},
                 "scale": "quick"}
     table, matrices = rfm_parity.run(settings, logging.getLogger("test"))
-    assert set(table.method) == {"nfa", "fact_geom"}
+    assert set(table.method) == {"nfa", "fact_geom"} and set(table.task) == {"sparse_parity"}
     assert set(table.split) == {"train", "test", "features"}
     assert table.groupby("method").iteration.max().tolist() == [2, 2]
     assert matrices["fact_geom"].shape == (3, 8, 8)
@@ -75,6 +75,7 @@ def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
     table_path, matrices_path = tmp_path / "t.parquet", tmp_path / "m.pt"
     rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table_path), "--matrices", str(matrices_path)])
     table = pd.read_parquet(table_path)
+    assert {"task", "method", "seed", "iteration", "split", "metric", "value"} <= set(table.columns)
     assert {"circulant_deviation", "alignment_with_final", "accuracy", "mse"} <= set(table.metric)
     final = table.query("metric == 'alignment_with_final'").sort_values("iteration").value.iloc[-1]
     assert final == pytest.approx(1.0)

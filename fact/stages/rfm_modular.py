@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                               ("alignment_with_final", cosine(M, final)))
     ])
     table = pd.concat([history, features], ignore_index=True)
+    table["task"] = "modular_addition"
     for key in ("method", "p", "seed", "scale"):
         table[key] = s[key]
     accuracy = history.query("split == 'test' and metric == 'accuracy'").value.tolist()

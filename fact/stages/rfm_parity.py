@@ -39,6 +39,7 @@ def run(settings: dict, log) -> tuple[pd.DataFrame, dict]:
         log.info("k=%d n=%d seed=%d %s: test accuracy by iteration %s, final support share %.3f", settings["k"],
                  settings["n"], settings["seed"], method, [round(a, 3) for a in final], shares.value.iloc[-1])
     table = pd.concat(frames, ignore_index=True)
+    table["task"] = "sparse_parity"
     for key in ("experiment", "k", "n", "d", "seed"):
         table[key] = settings[key]
     return table, matrices
