@@ -130,7 +130,7 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
         # Within rounding of the objective, descent cannot be seen: there a step counts as
         # progress when the objective does not rise beyond rounding and the gradient shrinks.
         rounding = 8 * torch.finfo(value.dtype).eps * value.abs()
-        while True:
+        while damping <= 1e8:
             step = -eigenvectors @ (projected / (eigenvalues.abs() + damping))
             trial = f(vector + step)
             if trial < value or (trial <= value + rounding
@@ -139,9 +139,7 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
                 damping = max(damping / 10, 1e-12)
                 break
             damping *= 10
-            if damping > 1e8:  # no descent step exists at any damping: numerically stationary
-                break
-        if damping > 1e8:
+        else:  # no descent step at any damping: numerically stationary
             break
         log.info("newton iteration %d: objective %.15g, gradient norm %.3e", iteration, float(value), float(gradient.norm()))
     gradient = torch.func.grad(f)(vector)
@@ -201,8 +199,8 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
 
     params = list(model.parameters())
 
-    def objective() -> torch.Tensor:
-        return regularised_objective(model, inputs, targets, loss_fn, schedule.weight_decay)
+    def objective(at: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return regularised_objective(model, inputs, targets, loss_fn, schedule.weight_decay, at)
 
     optimizer = torch.optim.Adam(params, lr=schedule.lr)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -227,9 +225,7 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     if "lbfgs" in schedule.polish:
         grad_norm = minimise_lbfgs(params, objective, schedule.grad_tol, schedule.lbfgs_rounds)
     if "newton" in schedule.polish:
-        result = minimise_newton(
-            model, lambda p: regularised_objective(model, inputs, targets, loss_fn, schedule.weight_decay, p),
-            schedule.grad_tol, schedule.newton_iterations)
+        result = minimise_newton(model, objective, schedule.grad_tol, schedule.newton_iterations)
         grad_norm = result.grad_norm
         extra = {"hessian_min_eigenvalue": result.hessian_min_eigenvalue}
         log.info("newton: gradient norm %.3e after %d iterations, smallest Hessian eigenvalue %.3e",
@@ -238,7 +234,8 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
         optimizer.zero_grad()
         objective().backward()
         grad_norm = parameter_gradient_norm(params)
-    final = float(objective().detach())
-    _finite_or_raise(torch.tensor(final), "the end of training")
-    history.append({"phase": "final", "step": schedule.steps, "objective": final, "grad_norm": grad_norm, **extra})
+    final = objective().detach()
+    _finite_or_raise(final, "the end of training")
+    history.append({"phase": "final", "step": schedule.steps, "objective": float(final), "grad_norm": grad_norm,
+                    **extra})
     return history
