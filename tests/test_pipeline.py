@@ -106,6 +106,7 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
     (lambda c: c.update(scale="huge"), r"'huge' is not one of \['quick', 'paper'\]"),
     (lambda c: c["scales"]["quick"]["fig7"]["train"].update(learning_rate=0.1), r"'learning_rate' was unexpected"),
     (lambda c: c["scales"]["quick"]["fig7"]["data"].update(hypercube_weight=1.5), r"1\.5 is greater than or equal to the maximum"),
+    (lambda c: c["scales"]["quick"]["modular"].update(fig5=["nfa", "fact_gem"]), r"modular\.fig5 names \['fact_gem'\]"),
 ])
 def test_a_bad_config_names_the_key(workflow_copy, change, message):
     original = (workflow_copy / "config.yaml").read_text()

@@ -69,13 +69,14 @@ def test_parity_stage_records_every_iteration_and_method(tmp_path):
 
 
 def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
-    settings = {"p": 7, "train_fraction": 0.6, "seed": 0, "method": "fact_geom", "options": {"update": "fact_geom"},
+    settings = {"p": 7, "train_fraction": 0.6, "seed": 0, "run": "fact_geom_quadratic", "options": {"update": "fact_geom"},
                 "kernel": {"name": "quadratic"}, "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu",
                 "dtype": "float64", "scale": "quick"}
     table_path, matrices_path = tmp_path / "t.parquet", tmp_path / "m.pt"
     rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table_path), "--matrices", str(matrices_path)])
     table = pd.read_parquet(table_path)
-    assert {"task", "method", "seed", "iteration", "split", "metric", "value"} <= set(table.columns)
+    assert {"task", "run", "method", "kernel", "seed", "iteration", "split", "metric", "value"} <= set(table.columns)
+    assert set(table.run) == {"fact_geom_quadratic"} and set(table.method) == {"fact_geom"}
     assert {"circulant_deviation", "alignment_with_final", "accuracy", "mse"} <= set(table.metric)
     final = table.query("metric == 'alignment_with_final'").sort_values("iteration").value.iloc[-1]
     assert final == pytest.approx(1.0)

@@ -2,6 +2,8 @@
 
     python -m fact.stages.rfm_modular --settings '{...}' --table out.parquet --matrices out.pt
 
+One named run: a kernel, a number of iterations and the RFM method options.
+
 Per iteration: train and test accuracy and MSE, the circulant deviation of M's
 off-diagonal block and its alignment with the final M (Mallinar et al.), in one tidy table.
 The .pt holds every iterate's M and, for Figure 6, tau(x_i, M, x_j) and k'(x_i^T M x_j)
@@ -50,7 +52,7 @@ def tau_and_derivative(X: torch.Tensor, M: torch.Tensor, kernel: Kernel, pairs: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = results_parser(__doc__, "p, train_fraction, seed, method, options, kernel, reg, iters, pairs, device, dtype, scale")
+    parser = results_parser(__doc__, "p, train_fraction, seed, run, options, kernel, reg, iters, pairs, device, dtype, scale")
     args = parser.parse_args(argv)
     log = setup_logging("rfm_modular")
     s = args.settings
@@ -68,10 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     ])
     table = pd.concat([history, features], ignore_index=True)
     table["task"] = "modular_addition"
-    for key in ("method", "p", "seed", "scale"):
+    table["method"] = s["options"]["update"]
+    table["kernel"] = kernel["name"]
+    for key in ("run", "p", "seed", "scale"):
         table[key] = s[key]
     accuracy = history.query("split == 'test' and metric == 'accuracy'").value.tolist()
-    log.info("%s: test accuracy by iteration %s", s["method"], [round(a, 3) for a in accuracy])
+    log.info("%s: test accuracy by iteration %s", s["run"], [round(a, 3) for a in accuracy])
 
     saved = {"matrices": torch.stack(matrices), "settings": s}
     if kernel["name"] in ("quadratic", "exp_inner"):

@@ -44,15 +44,26 @@ def parity_settings(wildcards):
                     "seed": int(wildcards.seed), "scale": SCALE})
 
 
-def modular_outputs(seeds=None):
+def modular_runs(figure):
+    """The named modular-addition runs a figure shows; a name missing from runs is a config error."""
     modular = SETTINGS["modular"]
-    return [f"{RESULTS}/rfm/modular/{method}_seed{seed}.{suffix}"
-            for method in modular["methods"] for seed in (seeds or modular["seeds"]) for suffix in ("parquet", "pt")]
+    unknown = [name for name in modular[figure] if name not in modular["runs"]]
+    if unknown:
+        raise ValueError(f"scales.{SCALE}.modular.{figure} names {unknown}, which are not in "
+                         f"scales.{SCALE}.modular.runs ({sorted(modular['runs'])}); add them there or fix the names")
+    return modular[figure]
+
+
+def modular_outputs(figure, seeds=None):
+    modular = SETTINGS["modular"]
+    return [f"{RESULTS}/rfm/modular/{run}_seed{seed}.{suffix}"
+            for run in modular_runs(figure) for seed in (seeds or modular["seeds"]) for suffix in ("parquet", "pt")]
 
 
 def modular_settings(wildcards):
     """Everything one modular-addition fit uses, as JSON for params:."""
     modular = SETTINGS["modular"]
-    shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "kernel", "reg", "iters", "pairs")}
-    return as_json({**shared, "method": wildcards.method, "options": modular["methods"][wildcards.method],
-                    "seed": int(wildcards.seed), "scale": SCALE})
+    run = modular["runs"][wildcards.run]
+    shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "reg", "pairs")}
+    return as_json({**shared, "run": wildcards.run, "kernel": run["kernel"], "iters": run["iters"],
+                    "options": run["method"], "seed": int(wildcards.seed), "scale": SCALE})

@@ -34,7 +34,7 @@ rule rfm_parity:
 
 
 rule rfm_modular:
-    """One RFM method on modular addition, followed over its iterations (Figures 5 and 6)."""
+    """One named RFM run on modular addition, followed over its iterations (Figures 5 and 6)."""
     input:
         code=code(
             "rfm",
@@ -47,15 +47,15 @@ rule rfm_modular:
             "stages/rfm_modular",
         ),
     output:
-        table=f"{RESULTS}/rfm/modular/{{method}}_seed{{seed}}.parquet",
-        matrices=f"{RESULTS}/rfm/modular/{{method}}_seed{{seed}}.pt",
+        table=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.parquet",
+        matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",
     wildcard_constraints:
-        method="|".join(SETTINGS["modular"]["methods"]),
+        run="|".join(SETTINGS["modular"]["runs"]),
         seed=r"\d+",
     params:
         settings=modular_settings,
     log:
-        f"logs/rfm_modular/{SCALE}/{{method}}_seed{{seed}}.log",
+        f"logs/rfm_modular/{SCALE}/{{run}}_seed{{seed}}.log",
     resources:
         gpu=1 if SETTINGS["modular"]["device"] != "cpu" else 0,
     conda:
