@@ -16,6 +16,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/networks.smk"
 include: "workflow/rules/rfm.smk"
+include: "workflow/rules/tabular.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -26,4 +27,5 @@ rule all:
         "figures/fig5.pdf",
         "figures/fig6.pdf",
         "figures/fig7.pdf",
+        "figures/table1.md",
     default_target: True

@@ -180,6 +180,8 @@ class RFM(BaseEstimator):
     batch_size : points per batch in gradient computations (None: all at once).
     random_state : seed of the AGOP subsample.
     keep_matrices : keep every iterate's M in ``M_history_``.
+    classes : every label of the task (default: those in y). Give it when a training split
+        may miss a rare class that validation data or later predictions contain.
 
     Attributes
     ----------
@@ -199,7 +201,7 @@ class RFM(BaseEstimator):
                  fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
                  agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
                  device: str = "cpu", batch_size: int | None = None, random_state: int = 0,
-                 keep_matrices: bool = False):
+                 keep_matrices: bool = False, classes=None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.reg = reg
@@ -217,6 +219,7 @@ class RFM(BaseEstimator):
         self.batch_size = batch_size
         self.random_state = random_state
         self.keep_matrices = keep_matrices
+        self.classes = classes
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -294,7 +297,10 @@ class RFM(BaseEstimator):
             categorical = labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating)
             self._task_ = "classification" if categorical else "regression"
         if self._task_ != "regression":
-            self.classes_ = np.unique(labels)
+            self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
+            unknown = np.setdiff1d(np.unique(labels), self.classes_)
+            if len(unknown):
+                raise ValueError(f"y contains labels {unknown[:5].tolist()} that are not in classes")
             if self._task_ == "binary" and len(self.classes_) != 2:
                 raise ValueError(f"task='binary' needs exactly two labels, got {len(self.classes_)}")
         Y = self._targets(labels, len(X))

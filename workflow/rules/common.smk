@@ -1,6 +1,7 @@
 # Helpers shared by the stage files. Only the standard library is imported here, so
 # building the DAG never loads torch.
 import json
+import os
 
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
@@ -67,3 +68,38 @@ def modular_settings(wildcards):
     shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "reg", "pairs")}
     return as_json({**shared, "run": wildcards.run, "kernel": run["kernel"], "iters": run["iters"],
                     "options": run["method"], "seed": int(wildcards.seed), "scale": SCALE})
+
+
+DATA = config["data"]["root"]
+UCI121_DATASETS = open("fact/data/manifests/uci121.datasets").read().split()
+
+
+def data_mirror():
+    """The configured mirror, else $FACT_DATA_MIRROR, else "" (download)."""
+    return config["data"]["mirror"] or os.environ.get("FACT_DATA_MIRROR", "")
+
+
+def tabular_datasets():
+    """The datasets Table 1 runs: the configured list, or the whole collection when empty."""
+    tabular = SETTINGS["tabular"]
+    if tabular["source"] == "sklearn":
+        return tabular["datasets"] or ["iris", "wine", "breast_cancer", "digits"]
+    unknown = [name for name in tabular["datasets"] if name not in UCI121_DATASETS]
+    if unknown:
+        raise ValueError(f"scales.{SCALE}.tabular.datasets names {unknown}, which are not in the UCI-121 collection "
+                         "(see fact/data/manifests/uci121.datasets)")
+    return tabular["datasets"] or UCI121_DATASETS
+
+
+def tabular_fetched(wildcards):
+    """A UCI-121 dataset's job waits for the fetch's verdict on that dataset."""
+    if SETTINGS["tabular"]["source"] == "sklearn":
+        return []
+    return f"{DATA}/uci121/status/{wildcards.dataset}.json"
+
+
+def tabular_settings(wildcards):
+    """Everything one dataset's Table 1 job uses, as JSON for params:."""
+    tabular = SETTINGS["tabular"]
+    shared = {key: value for key, value in tabular.items() if key != "datasets"}
+    return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})

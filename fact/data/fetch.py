@@ -1,0 +1,183 @@
+"""Fetch a dataset collection and check every file against the manifest kept in this repository.
+
+The files come from a local mirror folder when one is configured (laid out like the
+project's shared data folder: ``<mirror>/<collection>/<dataset>/<file>``), otherwise from the
+canonical archive, downloaded with pooch. Either way a file is used only when its SHA-256
+equals the manifest's; a dataset with any missing or mismatching file is reported by name
+and left out, and the rest go on.
+
+    python -m fact.data.fetch uci121 --dest data [--mirror ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pooch
+
+log = logging.getLogger(__name__)
+
+MANIFESTS = Path(__file__).parent / "manifests"
+MIRROR_VARIABLE = "FACT_DATA_MIRROR"
+REPORT = "fetch.json"
+STATUS = "status"  # one <dataset>.json per dataset, so each dataset's jobs depend on its own status only
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection: its canonical archive and the manifest files that describe it."""
+
+    name: str
+    url: str
+    manifests: Path = MANIFESTS  # holds <name>.sha256 (sha256sum format) and <name>.datasets
+
+    def manifest(self) -> dict[str, str]:
+        """{path relative to the collection folder: expected SHA-256}."""
+        lines = (self.manifests / f"{self.name}.sha256").read_text().splitlines()
+        return {path: digest for digest, path in (line.split(maxsplit=1) for line in lines if line.strip())}
+
+    def datasets(self) -> list[str]:
+        """Every dataset of the collection, including those without checksums here."""
+        return (self.manifests / f"{self.name}.datasets").read_text().split()
+
+
+COLLECTIONS = {
+    "uci121": Collection(
+        "uci121", "http://persoal.citius.usc.es/manuel.fernandez.delgado/papers/jmlr/data.tar.gz"),
+}
+
+
+@dataclass
+class FetchReport:
+    """What a fetch found: datasets ready to use, and why the others are not."""
+
+    source: str
+    available: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> None:
+        """fetch.json with everything, and status/<dataset>.json for each dataset."""
+        _write_if_changed(folder / REPORT, self.__dict__)
+        for name in [*self.available, *self.unavailable]:
+            _write_if_changed(folder / STATUS / f"{name}.json",
+                              {"dataset": name, "available": name in self.available,
+                               "reason": self.unavailable.get(name, ""), "source": self.source})
+
+
+def _write_if_changed(path: Path, content: dict) -> None:
+    """Write JSON atomically, leaving an identical file untouched (so nothing downstream reruns)."""
+    text = json.dumps(content, indent=1, sort_keys=True)
+    if path.is_file() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def dataset_status(folder: Path, name: str) -> dict:
+    """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
+    path = Path(folder) / STATUS / f"{name}.json"
+    if not path.is_file():
+        return {"dataset": name, "available": False, "reason": f"not fetched ({path} is missing): run the fetch first"}
+    return json.loads(path.read_text())
+
+
+def sha256(path: Path) -> str:
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+def resolve_mirror(configured: str | os.PathLike | None) -> Path | None:
+    """The config's mirror, else the FACT_DATA_MIRROR environment variable, else None."""
+    mirror = configured or os.environ.get(MIRROR_VARIABLE) or None
+    return Path(mirror).expanduser() if mirror else None
+
+
+def fetch(collection: Collection, dest: Path, mirror: Path | None = None) -> FetchReport:
+    """Put the verified files of every dataset under dest/<collection>/, with fetch.json and status/ there."""
+    target = Path(dest) / collection.name
+    target.mkdir(parents=True, exist_ok=True)
+    if mirror is not None:
+        root = Path(mirror) / collection.name
+        if not root.is_dir():
+            raise FileNotFoundError(f"the data mirror {mirror} has no folder {collection.name}/; point data.mirror "
+                                    f"(or {MIRROR_VARIABLE}) at a folder laid out like <mirror>/{collection.name}/<dataset>/")
+        report = FetchReport(source=f"mirror {Path(mirror).resolve()}")
+        locate = lambda relative: root / relative  # noqa: E731
+    else:
+        files = _download_and_extract(collection, Path(dest) / "downloads")
+        report = FetchReport(source=collection.url)
+        locate = lambda relative: files.get(relative)  # noqa: E731
+
+    manifest = collection.manifest()
+    by_dataset: dict[str, list[str]] = {}
+    for relative in manifest:
+        by_dataset.setdefault(relative.split("/")[0], []).append(relative)
+    for name in collection.datasets():
+        if name not in by_dataset:
+            report.unavailable[name] = ("no checksum for its files in the repository's manifest (they are not in "
+                                        "the offline mirror either), so they cannot be verified")
+            continue
+        problems = [problem for relative in by_dataset[name]
+                    if (problem := _install(locate(relative), target / relative, manifest[relative], relative))]
+        if problems:
+            report.unavailable[name] = "; ".join(problems)
+        else:
+            report.available.append(name)
+    for name, reason in report.unavailable.items():
+        log.warning("%s/%s unavailable: %s", collection.name, name, reason)
+    log.info("%s: %d datasets available, %d unavailable (%s)", collection.name, len(report.available),
+             len(report.unavailable), ", ".join(report.unavailable) or "none")
+    report.write(target)
+    return report
+
+
+def _install(source: Path | None, destination: Path, expected: str, relative: str) -> str | None:
+    """Copy one file if its checksum matches; return the problem in words otherwise."""
+    if destination.is_file() and sha256(destination) == expected:
+        return None  # verified on an earlier fetch
+    if source is None or not Path(source).is_file():
+        return f"{relative}: file missing from the source"
+    actual = sha256(source)
+    if actual != expected:
+        return f"{relative}: checksum mismatch (expected sha256 {expected}, got {actual})"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(destination.name + ".part")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, destination)
+    return None
+
+
+def _download_and_extract(collection: Collection, downloads: Path) -> dict[str, Path]:
+    """Download the archive (no published checksum: files are checked one by one afterwards),
+    extract it, and map each '<dataset>/<file>' path to where it landed."""
+    archive = Path(pooch.retrieve(collection.url, known_hash=None, path=downloads, progressbar=True))
+    extracted = downloads / f"{collection.name}-extracted"
+    if not extracted.is_dir():
+        partial = downloads / f"{collection.name}-extracting"
+        shutil.rmtree(partial, ignore_errors=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(partial, filter="data")
+        os.replace(partial, extracted)
+    return {f"{path.parent.name}/{path.name}": path for path in extracted.rglob("*") if path.is_file()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("collection", choices=sorted(COLLECTIONS))
+    parser.add_argument("--dest", type=Path, required=True, help="data folder; files go to DEST/<collection>/")
+    parser.add_argument("--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Run the Table 1 protocol on one dataset for every method (one job per dataset).
+
+    python -m fact.stages.tabular --settings '{...}' --table results/<scale>/tabular/<dataset>.parquet
+
+The settings name the dataset and where it comes from: ``source: sklearn`` (bundled with
+scikit-learn, offline) or ``source: uci121`` (fetched to ``data_root``; a dataset the fetch
+could not verify gives a table that says so, and the aggregation lists it as unavailable).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from fact.data import uci121
+from fact.data.fetch import dataset_status
+from fact.data.tabular import load_sklearn
+from fact.io import git_sha, write_parquet
+from fact.kernels import Kernel
+from fact.stages.common import resolve_device, settings_argument, setup_logging
+from fact.tabular import Protocol, evaluate
+
+
+def protocol_from(settings: dict) -> Protocol:
+    kernel = settings["kernel"]
+    normalise = [False] if settings["dataset"] in settings["never_normalise"] else settings["normalise"]
+    return Protocol(Kernel(kernel["name"], kernel.get("bandwidth", 1.0), kernel.get("gaussian_convention", "2L^2")),
+                    regs=tuple(settings["regs"]), normalise=tuple(normalise), iters=settings["iters"],
+                    fold_features=settings["fold_features"], dtype=settings["dtype"],
+                    device=str(resolve_device(settings["device"])), agop_max_samples=settings["agop_max_samples"])
+
+
+def unavailable_reason(settings: dict) -> str | None:
+    """Why a UCI-121 dataset cannot be used (from the fetch's status file), or None."""
+    status = dataset_status(Path(settings["data_root"]) / "uci121", settings["dataset"])
+    return None if status["available"] else status["reason"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", type=settings_argument, required=True,
+                        help="JSON: dataset, source, data_root, methods, kernel, regs, normalise, never_normalise, iters, "
+                             "fold_features, dtype, device, agop_max_samples, split_seed, scale")
+    parser.add_argument("--table", required=True, help="Parquet table to write")
+    args = parser.parse_args(argv)
+    log = setup_logging("tabular")
+    s = args.settings
+    name = s["dataset"]
+    reason = unavailable_reason(s) if s["source"] == "uci121" else None
+    if reason:
+        log.warning("%s is unavailable: %s", name, reason)
+        table = pd.DataFrame([{"dataset": name, "method": method, "status": "unavailable", "reason": reason}
+                              for method in s["methods"]])
+    else:
+        if s["source"] == "uci121":
+            dataset = uci121.load(Path(s["data_root"]) / "uci121" / name)
+        else:
+            dataset = load_sklearn(name, s["split_seed"])
+        log.info("%s: n = %d, d = %d, %d classes (%s)", name, *dataset.X.shape, dataset.n_classes, dataset.source)
+        protocol = protocol_from(s)
+        table = pd.concat([evaluate(dataset, method, options, protocol, seed=s["split_seed"])
+                           for method, options in s["methods"].items()], ignore_index=True)
+        table["status"], table["reason"] = "ok", ""
+        table["n"], table["d"], table["classes"] = *dataset.X.shape, dataset.n_classes
+    table["source"], table["scale"], table["fold_features"] = s["source"], s["scale"], s["fold_features"]
+    write_parquet(table, args.table, {"settings": s, "git_sha": git_sha()})
+    log.info("wrote %s", args.table)
+
+
+if __name__ == "__main__":
+    main()

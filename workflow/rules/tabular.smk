@@ -1,0 +1,64 @@
+# Table 1: fetch the UCI-121 collection, run the protocol per dataset, aggregate.
+
+# The fetch needs the network (or a mirror on a shared disk): run it where snakemake runs.
+localrules:
+    fetch_uci121,
+
+
+rule fetch_uci121:
+    """Download the collection (or copy it from the mirror) and verify every file's checksum."""
+    input:
+        code=code("data/fetch"),
+        manifest="fact/data/manifests/uci121.sha256",
+    output:
+        report=f"{DATA}/uci121/fetch.json",
+        status=expand(f"{DATA}/uci121/status/{{name}}.json", name=UCI121_DATASETS),
+    params:
+        mirror=data_mirror(),
+    log:
+        "logs/fetch/uci121.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.data.fetch uci121 --dest {DATA} --mirror {params.mirror:q} 2> {log}"
+
+
+rule tabular_dataset:
+    """The Table 1 protocol on one dataset, every method (a cluster fans these out)."""
+    input:
+        fetched=tabular_fetched,
+        code=code("tabular", "rfm", "kernels", "linalg", "io", "data/tabular", "data/uci121", "stages/common",
+                  "stages/tabular"),
+    output:
+        f"{RESULTS}/tabular/{{dataset}}.parquet",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_.-]+",
+    params:
+        settings=tabular_settings,
+    log:
+        f"logs/tabular/{SCALE}/{{dataset}}.log",
+    resources:
+        gpu=1 if SETTINGS["tabular"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.tabular --settings {params.settings:q} --table {output} 2> {log}"
+
+
+rule table1:
+    """Table 1 (Markdown, LaTeX, PDF) and a per-dataset comparison figure."""
+    input:
+        results=expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
+        code=code("plots/__init__", "plots/style", "plots/table1", "io", "stages/table1"),
+    output:
+        markdown="figures/table1.md",
+        latex="figures/table1.tex",
+        pdf=report("figures/table1.pdf", caption="../report/table1.rst", category="Tables"),
+        scatter=report("figures/table1_scatter.pdf", caption="../report/table1.rst", category="Tables"),
+    log:
+        f"logs/table1/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.table1 --inputs {input.results} --markdown {output.markdown} "
+        "--latex {output.latex} --pdf {output.pdf} --scatter {output.scatter} 2> {log}"
