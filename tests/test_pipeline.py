@@ -67,6 +67,24 @@ def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     assert (workflow_copy / "logs/train_fig7/quick/seed0.log").read_text().count("adam step") >= 1
 
 
+def test_builds_table_1_offline_at_quick_scale(workflow_copy):
+    original = (workflow_copy / "config.yaml").read_text()
+    try:
+        edit_config(workflow_copy, lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "wine"], iters=1))
+        snakemake(workflow_copy, "figures/table1.md")
+        text = (workflow_copy / "figures/table1.md").read_text()
+        assert "| Laplace kernel regression |" in text and "83.71" in text and "scikit-learn's bundled sets" in text
+        for name in ("table1.tex", "table1.pdf", "table1_scatter.pdf"):
+            assert (workflow_copy / "figures" / name).stat().st_size > 1000
+        assert planned_jobs(workflow_copy, "figures/table1.md") == set()
+        # a dataset added: its job and the aggregation run, the others stay
+        edit_config(workflow_copy, lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "wine", "digits"]))
+        result = snakemake(workflow_copy, "-n", "figures/table1.md")
+        assert set(re.findall(r"^tabular_dataset\s+(\d+)$", result.stdout, flags=re.M)) == {"1"}
+    finally:
+        (workflow_copy / "config.yaml").write_text(original)
+
+
 def test_a_second_call_does_nothing(workflow_copy):
     assert planned_jobs(workflow_copy, "figures/fig7.pdf") == set()
 
@@ -107,6 +125,7 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
     (lambda c: c["scales"]["quick"]["fig7"]["train"].update(learning_rate=0.1), r"'learning_rate' was unexpected"),
     (lambda c: c["scales"]["quick"]["fig7"]["data"].update(hypercube_weight=1.5), r"1\.5 is greater than or equal to the maximum"),
     (lambda c: c["scales"]["quick"]["modular"].update(fig5=["nfa", "fact_gem"]), r"modular\.fig5 names \['fact_gem'\]"),
+    (lambda c: c["scales"]["quick"]["tabular"].update(fold_features="both"), r"'both' is not one of \['validation', 'refit'\]"),
 ])
 def test_a_bad_config_names_the_key(workflow_copy, change, message):
     original = (workflow_copy / "config.yaml").read_text()

@@ -1,0 +1,143 @@
+"""The Table 1 protocol: hyperparameter selection, fold evaluation, the per-dataset stage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fact.data.tabular import TabularDataset, load_sklearn
+from fact.kernels import Kernel
+from fact.rfm import RFM
+from fact.stages import tabular as tabular_stage
+from fact.tabular import Protocol, evaluate, fold_accuracy, row_normalised, select
+
+FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
+LAPLACE = Kernel("laplace", 10.0)
+
+
+def protocol(**changes) -> Protocol:
+    settings = dict(kernel=LAPLACE, regs=(10.0, 1.0, 1e-3), normalise=(True, False), iters=2, dtype="float64")
+    return Protocol(**{**settings, **changes})
+
+
+def test_row_normalisation_leaves_zero_rows_alone(fresh_seed):
+    X = np.random.default_rng(fresh_seed).normal(size=(5, 3))
+    X[2] = 0
+    normalised = row_normalised(X)
+    assert np.allclose(np.linalg.norm(normalised[[0, 1, 3, 4]], axis=1), 1)
+    assert (normalised[2] == 0).all()
+
+
+def test_fold_accuracy_is_kernel_regression_with_the_given_matrix():
+    data = load_sklearn("wine")
+    train, test = data.folds[0]
+    accuracy, solver = fold_accuracy(data.X[train], data.y[train], data.X[test], data.y[test],
+                                     torch.eye(data.X.shape[1]), 0.1, protocol(), data.n_classes)
+    model = RFM(kernel="laplace", bandwidth=10.0, reg=0.1, iters=0).fit(data.X[train], data.y[train])
+    assert accuracy == pytest.approx(model.score(data.X[test], data.y[test]))
+    assert solver == "cholesky"
+
+
+def test_selection_breaks_ties_towards_the_first_grid_point():
+    # three well-separated clusters: every setting classifies the validation rows perfectly
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    X = np.eye(3)[y] * 5 + 0.01 * rng.normal(size=(60, 3))
+    order = rng.permutation(60)
+    data = TabularDataset("blobs", X, y, 3, (order[:30], order[30:]), [(order[:45], order[45:])] * 4, "test")
+    chosen = select(data, {"update": "nfa", "power": 1.0}, protocol())
+    assert (chosen.reg, chosen.normalise, chosen.iteration, chosen.val_accuracy) == (10.0, True, 0, 1.0)
+    assert torch.equal(chosen.M, torch.eye(3, dtype=torch.float64))
+
+
+def test_kernel_regression_only_tries_iteration_zero():
+    data = load_sklearn("iris")
+    table = evaluate(data, "laplace", {"update": "none"}, protocol())
+    assert (table.iteration == 0).all() and len(table) == 4
+    assert table.accuracy.between(0.8, 1.0).all()
+
+
+def test_refit_and_validation_features_agree_without_feature_learning():
+    data = load_sklearn("iris")
+    reuse = evaluate(data, "laplace", {"update": "none"}, protocol(fold_features="validation"))
+    refit = evaluate(data, "laplace", {"update": "none"}, protocol(fold_features="refit"))
+    assert reuse.accuracy.tolist() == refit.accuracy.tolist()
+
+
+def one_relevant_coordinate(seed: int) -> TabularDataset:
+    """y = [x_0 > 0] among 20 noise coordinates: feature learning pays off at once."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(240, 20))
+    y = (X[:, 0] > 0).astype(np.int64)
+    order = rng.permutation(240)
+    folds = [(np.setdiff1d(order, part), part) for part in np.array_split(order, 4)]
+    return TabularDataset("one_coordinate", X, y, 2, (order[:120], order[120:]), folds, "test")
+
+
+def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch, fresh_seed):
+    data = one_relevant_coordinate(fresh_seed)
+    seen = []
+    original = fold_accuracy
+
+    def spy(X_train, y_train, X_test, y_test, M, reg, protocol, n_classes):
+        seen.append(M.clone())
+        return original(X_train, y_train, X_test, y_test, M, reg, protocol, n_classes)
+
+    monkeypatch.setattr("fact.tabular.fold_accuracy", spy)
+    table = evaluate(data, "nfa", {"update": "nfa", "power": 1.0}, protocol(fold_features="refit", regs=(1e-3,)))
+    assert table.iteration.iloc[0] > 0
+    assert len(seen) == 4 and not torch.allclose(seen[0], seen[1])  # different folds, different M
+    assert table.accuracy.mean() > 0.8
+
+
+def test_an_unknown_fold_features_mode_is_named():
+    with pytest.raises(ValueError, match="fold_features must be one of"):
+        protocol(fold_features="both")
+
+
+def _settings(**changes) -> dict:
+    settings = {"dataset": "iris", "source": "sklearn", "data_root": "data", "split_seed": 0, "device": "cpu",
+                "dtype": "float32", "kernel": {"name": "laplace", "bandwidth": 10.0}, "regs": [1.0, 0.01],
+                "normalise": [True, False], "never_normalise": [], "iters": 1, "fold_features": "validation",
+                "agop_max_samples": 20000, "scale": "quick",
+                "methods": {"fact_geom": {"update": "fact_geom"}, "laplace": {"update": "none"}}}
+    return {**settings, **changes}
+
+
+def test_the_stage_writes_one_row_per_method_and_fold(tmp_path):
+    out = tmp_path / "iris.parquet"
+    tabular_stage.main(["--settings", json.dumps(_settings(never_normalise=["iris"])), "--table", str(out)])
+    table = pd.read_parquet(out)
+    assert sorted(table.method.unique()) == ["fact_geom", "laplace"]
+    assert len(table) == 8 and (table.status == "ok").all()
+    assert not table.normalise.any()  # never_normalise honoured
+    assert {"dataset", "fold", "reg", "iteration", "accuracy", "solver", "fit_seconds", "n", "d"} <= set(table.columns)
+
+
+def test_the_stage_records_an_unavailable_dataset_and_goes_on(tmp_path):
+    status = tmp_path / "data" / "uci121" / "status"
+    status.mkdir(parents=True)
+    (status / "adult.json").write_text(json.dumps({"dataset": "adult", "available": False, "reason": "no checksum"}))
+    out = tmp_path / "adult.parquet"
+    tabular_stage.main(["--settings", json.dumps(_settings(dataset="adult", source="uci121",
+                                                           data_root=str(tmp_path / "data"))), "--table", str(out)])
+    table = pd.read_parquet(out)
+    assert (table.status == "unavailable").all() and (table.reason == "no checksum").all()
+
+
+def test_the_stage_runs_a_uci121_folder(tmp_path):
+    root = tmp_path / "data" / "uci121"
+    (root / "status").mkdir(parents=True)
+    shutil.copytree(FIXTURE / "toy", root / "toy")
+    (root / "status" / "toy.json").write_text(json.dumps({"dataset": "toy", "available": True, "reason": ""}))
+    out = tmp_path / "toy.parquet"
+    tabular_stage.main(["--settings", json.dumps(_settings(dataset="toy", source="uci121",
+                                                           data_root=str(tmp_path / "data"))), "--table", str(out)])
+    table = pd.read_parquet(out)
+    assert (table.status == "ok").all() and table.n.iloc[0] == 12
