@@ -136,12 +136,18 @@ class Kernel:
 def squared_distances(X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     """||x_i - z_j||_M^2 for all pairs, with rounding-level values set to exactly 0.
 
-    The expansion x^T M x + z^T M z - 2 x^T M z loses about eps * (|x|^2 + |z|^2) to
-    cancellation; values below 64 eps times the largest such sum are that residue.
+    The expansion x^T M x + z^T M z - 2 x^T M z loses about eps * (|x_i|^2 + |z_j|^2) to
+    cancellation; a value below 64 eps times that sum, for its own pair, is that residue.
+    Only the few entries under the bound of the largest norms are checked pair by pair, so
+    a point of large norm does not zero the distances between points of small norm.
     """
     XM = X @ M
     x_norms = (XM * X).sum(dim=1)
     z_norms = ((Z @ M) * Z).sum(dim=1)
     sq = torch.addmm(x_norms[:, None] + z_norms[None, :], XM, Z.T, alpha=-2)
-    tolerance = 64 * torch.finfo(sq.dtype).eps * (x_norms.abs().max() + z_norms.abs().max()).detach()
-    return sq.masked_fill_(sq <= tolerance, 0.0)
+    scale = 64 * torch.finfo(sq.dtype).eps
+    suspects = (sq <= scale * (x_norms.abs().max() + z_norms.abs().max())).nonzero(as_tuple=True)
+    rows, columns = suspects
+    residue = sq[rows, columns] <= scale * (x_norms[rows].abs() + z_norms[columns].abs())
+    sq[rows[residue], columns[residue]] = 0.0
+    return sq

@@ -133,10 +133,11 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Ten
     To spare an n x n copy, reg is added to K's diagonal in place and subtracted again
     afterwards, so K's diagonal may differ from before by a rounding error.
 
-    When K + reg I is not numerically positive definite (ridgeless, duplicated points,
-    float32 rounding) the solve falls back to a symmetric eigendecomposition and the
-    pseudo-inverse (eigenvalues below n * eps * max |eigenvalue| dropped), and says so in
-    the log.
+    When K + reg I is not numerically positive definite in float32 (rounding of order
+    n * eps * ||K|| can exceed a small ridge), the factorisation is retried in float64.
+    When that fails too (ridgeless, duplicated points), the solve falls back to a symmetric
+    eigendecomposition and the pseudo-inverse (eigenvalues below n * eps * max |eigenvalue|
+    dropped), and says so in the log.
     """
     K.diagonal().add_(reg)
     try:
@@ -145,6 +146,15 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Ten
         K.diagonal().sub_(reg)
     if int(info) == 0:
         return torch.cholesky_solve(Y, factor), "cholesky"
+    del factor
+    if K.dtype != torch.float64:
+        wide = K.double()
+        wide.diagonal().add_(reg)
+        factor, info = torch.linalg.cholesky_ex(wide, out=(wide, torch.empty((), dtype=torch.int32, device=K.device)))
+        if int(info) == 0:
+            log.info("float32 Cholesky of kernel matrix + reg I failed (reg=%g); solved in float64", reg)
+            return torch.cholesky_solve(Y.double(), factor).to(K.dtype), "cholesky (float64)"
+        del wide, factor
     log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
                 "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
     A = (K + K.T) / 2

@@ -68,6 +68,17 @@ def test_laplace_self_pairs_are_exact_zeros_despite_rounding(fresh_seed):
     assert (sq + torch.eye(30) > 0).all()
 
 
+def test_a_far_point_does_not_zero_the_distances_of_near_ones(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    X = torch.randn(20, 4, dtype=torch.float32) * 0.05  # near points, squared distances ~1e-2
+    X[0] = 1e3  # one outlier with squared norm 4e6
+    sq = squared_distances(X, X, torch.eye(4))
+    exact = ((X[:, None, :].double() - X[None, :, :].double()) ** 2).sum(-1)
+    off_diagonal = ~torch.eye(20, dtype=torch.bool)
+    assert (sq[1:, 1:][off_diagonal[1:, 1:]] > 0).all(), f"seed={fresh_seed}"
+    assert torch.allclose(sq[1:, 1:].double(), exact[1:, 1:], rtol=1e-3, atol=1e-6)
+
+
 def test_unknown_kernels_and_bad_bandwidths_are_refused():
     with pytest.raises(ValueError, match=r"unknown kernel 'rbf'.*" + str(list(KERNELS)).replace("[", r"\[").replace("]", r"\]")):
         Kernel("rbf")
