@@ -149,3 +149,88 @@ def test_ridge_solve_retries_in_float64_before_giving_up_on_cholesky(fresh_seed)
     assert alpha.dtype == torch.float32
     expected = torch.linalg.solve(A.double(), Y.double())
     assert torch.allclose(alpha.double(), expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
+
+
+# ---------------------------------------------------------------- the estimator
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    X = data.data / 16.0
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    train, val, test = order[:900], order[900:1200], order[1200:]
+    return (X[train], data.target[train]), (X[val], data.target[val]), (X[test], data.target[test])
+
+
+@pytest.mark.parametrize("update", ["nfa", "fact", "fact_geom"])
+def test_rfm_classifies_digits_far_above_chance(digits, update):
+    (X, y), (X_val, y_val), (X_test, y_test) = digits
+    model = RFM(kernel="laplace", bandwidth=10.0, reg=1e-3, update=update, iters=2).fit(X, y, X_val, y_val)
+    assert model.score(X_test, y_test) > 0.9  # chance is 0.1
+    assert set(model.history_.columns) == {"iteration", "split", "metric", "value"}
+    assert sorted(model.history_.iteration.unique()) == [0, 1, 2]
+    val_accuracy = model.history_.query("split == 'val' and metric == 'accuracy'").set_index("iteration").value
+    assert model.best_iteration_ == val_accuracy.idxmax()
+
+
+def test_rfm_follows_scikit_learn_conventions(digits):
+    (X, y), _, _ = digits
+    model = RFM(kernel="gaussian", bandwidth=3.0, update="fact_geom", iters=1, dtype="float32")
+    assert model.fit(X[:200], y[:200]) is model
+    twin = clone(model)
+    assert twin.get_params() == model.get_params() and not hasattr(twin, "M_")
+    twin.set_params(iters=0)
+    twin.fit(X[:200], y[:200])
+    assert torch.equal(twin.M_, torch.eye(64, dtype=torch.float32))
+    assert model.M_.dtype == torch.float32
+    assert model.predict(X[:5]).dtype == y.dtype
+
+
+def test_rfm_regression_and_ridgeless(fresh_seed):
+    g = np.random.default_rng(fresh_seed)
+    X = g.normal(size=(120, 6))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
+    model = RFM(kernel="laplace", bandwidth=3.0, reg=0.0, update="nfa", iters=2).fit(X[:100], y[:100])
+    assert model.score(X[:100], y[:100]) > 0.999  # ridgeless interpolates
+    assert model.predict(X[100:]).shape == (20,)
+    assert "accuracy" not in set(model.history_.metric)
+
+
+def test_rfm_binary_task_uses_one_scalar_target():
+    g = np.random.default_rng(1)
+    X = g.choice([-1.0, 1.0], size=(300, 8))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "even", "odd")
+    model = RFM(kernel="gaussian", bandwidth=3.0, task="binary", update="fact_geom", iters=3).fit(X[:200], y[:200])
+    assert model.alpha_.shape == (200, 1)
+    assert set(model.predict(X[200:])) <= {"even", "odd"}
+    assert model.score(X[200:], y[200:]) > 0.9
+    with pytest.raises(ValueError, match="exactly two labels"):
+        RFM(task="binary").fit(X[:10], np.arange(10))
+
+
+def test_rfm_bad_input_is_named():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match="unknown update 'agop'"):
+        RFM(update="agop").fit(X, y)
+    with pytest.raises(ValueError, match="y has 9 rows but the inputs have 10"):
+        RFM().fit(X, y[:9])
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X contain NaN"):
+        RFM().fit(bad, y)
+    model = RFM(iters=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 features, but the model was fitted on 3"):
+        model.predict(np.zeros((2, 4)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        RFM().predict(X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_rfm_on_cuda_matches_cpu(digits):
+    (X, y), (X_val, y_val), _ = digits
+    on_cpu = RFM(update="fact_geom", iters=2).fit(X[:300], y[:300], X_val, y_val)
+    on_gpu = RFM(update="fact_geom", iters=2, device="cuda").fit(X[:300], y[:300], X_val, y_val)
+    assert on_gpu.M_.is_cuda
+    assert torch.allclose(on_gpu.M_.cpu(), on_cpu.M_, rtol=1e-8, atol=1e-10)
