@@ -65,15 +65,17 @@ class Kernel:
             return squared_distances(X, Z, M).sqrt_()
         return squared_distances(X, Z, M) if self.radial else X @ M @ Z.T
 
-    def values(self, statistic: torch.Tensor) -> torch.Tensor:
-        """Kernel values from :meth:`pair_statistic`."""
+    def values(self, statistic: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """Kernel values from :meth:`pair_statistic`; ``in_place`` overwrites the statistic
+        (one n x m array instead of two, for large problems)."""
+        out = statistic if in_place else statistic.clone()
         if self.name == "laplace":
-            return torch.exp(statistic / -self.bandwidth)
+            return out.div_(-self.bandwidth).exp_()
         if self.name == "gaussian":
-            return torch.exp(statistic / -self._gaussian_scale())
+            return out.div_(-self._gaussian_scale()).exp_()
         if self.name == "quadratic":
-            return statistic**2
-        return torch.exp(statistic)
+            return out.square_()
+        return out.exp_()
 
     def weights(self, statistic: torch.Tensor, K: torch.Tensor | None = None) -> torch.Tensor:
         """Per-pair gradient weights from :meth:`pair_statistic` (and the kernel values, if at hand).
@@ -136,15 +138,18 @@ class Kernel:
 def squared_distances(X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     """||x_i - z_j||_M^2 for all pairs, with rounding-level values set to exactly 0.
 
-    The expansion x^T M x + z^T M z - 2 x^T M z loses about eps * (|x_i|^2 + |z_j|^2) to
-    cancellation; a value below 64 eps times that sum, for its own pair, is that residue.
-    Only the few entries under the bound of the largest norms are checked pair by pair, so
-    a point of large norm does not zero the distances between points of small norm.
+    One GEMM of the augmented rows [x M, |x|_M^2, 1] and [-2 z, 1, |z|_M^2] gives
+    |x|^2 + |z|^2 - 2 x^T M z without an n x m temporary. The expansion loses about
+    eps * (|x_i|^2 + |z_j|^2) to cancellation; a value below 64 eps times that sum, for its
+    own pair, is that residue. Only the few entries under the bound of the largest norms
+    are checked pair by pair, so a point of large norm does not zero the distances between
+    points of small norm.
     """
     XM = X @ M
     x_norms = (XM * X).sum(dim=1)
     z_norms = ((Z @ M) * Z).sum(dim=1)
-    sq = torch.addmm(x_norms[:, None] + z_norms[None, :], XM, Z.T, alpha=-2)
+    ones_x, ones_z = torch.ones_like(x_norms)[:, None], torch.ones_like(z_norms)[:, None]
+    sq = torch.cat([XM, x_norms[:, None], ones_x], dim=1) @ torch.cat([-2 * Z, ones_z, z_norms[:, None]], dim=1).T
     scale = 64 * torch.finfo(sq.dtype).eps
     suspects = (sq <= scale * (x_norms.abs().max() + z_norms.abs().max())).nonzero(as_tuple=True)
     rows, columns = suspects

@@ -17,6 +17,7 @@ Iteration 0 is plain kernel ridge regression (M = I).
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -127,11 +128,17 @@ def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- ridge solve
 
-def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Tensor, str]:
+class NotPositiveDefiniteError(FloatingPointError):
+    """The kernel matrix plus ridge could not be factorised (raise reg, or use float64)."""
+
+
+def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = False) -> tuple[torch.Tensor, str]:
     """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
 
     To spare an n x n copy, reg is added to K's diagonal in place and subtracted again
-    afterwards, so K's diagonal may differ from before by a rounding error.
+    afterwards, so K's diagonal may differ from before by a rounding error. With
+    ``overwrite`` the factorisation replaces K (the only n x n array of the solve: what
+    large problems need), and a failed factorisation raises NotPositiveDefiniteError.
 
     When K + reg I is not numerically positive definite in float32 (rounding of order
     n * eps * ||K|| can exceed a small ridge), the factorisation is retried in float64.
@@ -140,6 +147,13 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float) -> tuple[torch.Ten
     dropped), and says so in the log.
     """
     K.diagonal().add_(reg)
+    if overwrite:
+        factor, info = torch.linalg.cholesky_ex(K, out=(K, torch.empty((), dtype=torch.int32, device=K.device)))
+        if int(info) != 0:
+            raise NotPositiveDefiniteError(
+                f"kernel matrix + reg I is not numerically positive definite (reg={reg:g}, {K.dtype}, pivot "
+                f"{int(info)}) and was factorised in place to save memory: raise reg or use dtype float64")
+        return torch.cholesky_solve(Y, factor), "cholesky (in place)"
     try:
         factor, info = torch.linalg.cholesky_ex(K)
     finally:
@@ -192,6 +206,12 @@ class RFM(BaseEstimator):
     keep_matrices : keep every iterate's M in ``M_history_``.
     classes : every label of the task (default: those in y). Give it when a training split
         may miss a rare class that validation data or later predictions contain.
+    M_init : the feature matrix of iteration 0 (default: the identity). With ``iters=0`` the
+        model is kernel regression with this fixed M.
+    low_memory : True keeps one n x n array per iteration (the kernel matrix, factorised in
+        place; outputs and gradients recomputed in row blocks), for n too large for the
+        normal path's four; "auto" (default) chooses it when those four would not fit in
+        80% of the device's free memory.
 
     Attributes
     ----------
@@ -201,9 +221,9 @@ class RFM(BaseEstimator):
         (classification, binary) or MSE (regression) with validation data, else the last.
     M_history_ : list of the M of every iteration (with keep_matrices).
 
-    Memory: the n x n kernel matrix and its Cholesky factor (2 n^2 numbers), the n x d x c
-    products x_j alpha_j^T, and batch_size x n kernel weights in the gradient step; with
-    ``batch_size=None`` the last term is n^2.
+    Memory: normally four n x n arrays (pairwise statistic, kernel matrix, its Cholesky factor,
+    gradient weights) plus the n x d x c products x_j alpha_j^T; with ``low_memory`` one n x n
+    array plus row blocks of 2^26 kernel entries. Predictions take row blocks of that size.
     """
 
     def __init__(self, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
@@ -211,7 +231,7 @@ class RFM(BaseEstimator):
                  fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
                  agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
                  device: str = "cpu", batch_size: int | None = None, random_state: int = 0,
-                 keep_matrices: bool = False, classes=None):
+                 keep_matrices: bool = False, classes=None, M_init=None, low_memory: bool | str = "auto"):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.reg = reg
@@ -230,6 +250,8 @@ class RFM(BaseEstimator):
         self.random_state = random_state
         self.keep_matrices = keep_matrices
         self.classes = classes
+        self.M_init = M_init
+        self.low_memory = low_memory
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -245,6 +267,8 @@ class RFM(BaseEstimator):
             raise ValueError(f"iters must be an integer >= 0, got {self.iters!r}")
         if not self.reg >= 0:
             raise ValueError(f"reg must be >= 0, got {self.reg}")
+        if self.low_memory not in (True, False, "auto"):
+            raise ValueError(f"low_memory must be True, False or 'auto', got {self.low_memory!r}")
         _fact_scale(self.fact_scale, 1)
 
     def _torch_device(self) -> torch.device:
@@ -323,27 +347,39 @@ class RFM(BaseEstimator):
             validation = (X_val, self._targets(y_val, len(X_val), "y_val"))
 
         generator = torch.Generator().manual_seed(self.random_state)
-        M = torch.eye(X.shape[1], dtype=self._dtype_, device=self._device_)
-        records, iterates = [], []
+        M = self._initial_matrix(X.shape[1])
+        self.low_memory_ = self._needs_low_memory(len(X))
+        records, iterates, self.solvers_ = [], [], []
         for iteration in range(self.iters + 1):
             start = time.perf_counter()
-            statistic = self._kernel_.pair_statistic(X, X, M)
-            K = self._kernel_.values(statistic)
-            alpha, solver = solve_ridge(K, Y, self.reg)
+            if self.low_memory_:
+                # one n x n array at a time: the kernel matrix becomes its own Cholesky factor,
+                # and outputs and gradients are recomputed in row blocks
+                K = self._kernel_.values(self._kernel_.pair_statistic(X, X, M), in_place=True)
+                alpha, solver = solve_ridge(K, Y, self.reg, overwrite=True)
+                del K
+                train_outputs, weights = self._outputs(X, X, M, alpha), None
+            else:
+                statistic = self._kernel_.pair_statistic(X, X, M)
+                K = self._kernel_.values(statistic)
+                alpha, solver = solve_ridge(K, Y, self.reg)
+                # the gradient weights reuse this iteration's pairwise statistic and kernel values
+                train_outputs, weights = K @ alpha, self._kernel_.weights(statistic, K)
+                del statistic, K
             if not torch.isfinite(alpha).all():
                 raise FloatingPointError(f"iteration {iteration}: the ridge solve gave non-finite coefficients; "
                                          "raise reg, lower the bandwidth's influence, or use dtype='float64'")
-            scores = {"train": self._metrics(K @ alpha, Y)}
+            scores = {"train": self._metrics(train_outputs, Y)}
             if validation is not None:
-                scores["val"] = self._metrics(self._kernel_.matrix(validation[0], X, M) @ alpha, validation[1])
+                scores["val"] = self._metrics(self._outputs(validation[0], X, M, alpha), validation[1])
             for split, metrics in scores.items():
                 records += [{"iteration": iteration, "split": split, "metric": name, "value": value}
                             for name, value in metrics.items()]
             iterates.append((M, alpha))
+            self.solvers_.append(solver)
             if iteration < self.iters:
-                # the gradient weights reuse this iteration's pairwise statistic and kernel values
-                M = self._updated(X, alpha, M, generator, self._kernel_.weights(statistic, K))
-            del statistic, K
+                M = self._updated(X, alpha, M, generator, weights)
+            del weights
             log.info("iteration %d (%s, %.2fs): %s", iteration, solver, time.perf_counter() - start,
                      ", ".join(f"{s} {m}={v:.4g}" for s, ms in scores.items() for m, v in ms.items()))
 
@@ -355,12 +391,13 @@ class RFM(BaseEstimator):
         return self
 
     def _updated(self, X, alpha, M, generator, weights) -> torch.Tensor:
+        batch_size = self._block_rows(len(X)) if self.low_memory_ else self.batch_size
         if self.update == "nfa":
             agop = kernel_agop(X, alpha, M, self._kernel_, centre=self.centre, max_samples=self.agop_max_samples,
-                               generator=generator, batch_size=self.batch_size, weights=weights)
+                               generator=generator, batch_size=batch_size, weights=weights)
             new = nfa_update(agop, self.power)
         else:
-            F = kernel_fact(X, alpha, M, self._kernel_, scale=self.fact_scale, batch_size=self.batch_size,
+            F = kernel_fact(X, alpha, M, self._kernel_, scale=self.fact_scale, batch_size=batch_size,
                             weights=weights)
             new = fact_update(F) if self.update == "fact" else fact_geom_update(F, M)
         if not torch.isfinite(new).all() or not new.abs().max() > 0:
@@ -384,8 +421,38 @@ class RFM(BaseEstimator):
     def decision_function(self, X) -> torch.Tensor:
         """The kernel machine's outputs f(x) (n x c) with the selected M and alpha."""
         self._check_fitted()
-        X = self._features(X)
-        return self._kernel_.matrix(X, self.X_fit_, self.M_) @ self.alpha_
+        return self._outputs(self._features(X), self.X_fit_, self.M_, self.alpha_)
+
+    # ------------------------------------------------------------------ memory
+    BLOCK_ELEMENTS = 2**26  # kernel entries per row block: 256 MiB in float32
+
+    def _block_rows(self, n_centres: int) -> int:
+        return max(1, self.BLOCK_ELEMENTS // max(n_centres, 1))
+
+    def _outputs(self, queries: torch.Tensor, centres: torch.Tensor, M: torch.Tensor, alpha: torch.Tensor):
+        """f(queries) = K_M(queries, centres) alpha, computed in row blocks of bounded memory."""
+        step = self._block_rows(len(centres))
+        return torch.cat([self._kernel_.values(self._kernel_.pair_statistic(queries[i:i + step], centres, M),
+                                               in_place=True) @ alpha
+                          for i in range(0, len(queries), step)])
+
+    def _needs_low_memory(self, n: int) -> bool:
+        """Whether the n x n arrays of a normal iteration (about four) would not fit in free memory."""
+        if self.low_memory != "auto":
+            return bool(self.low_memory)
+        if self._device_.type == "cuda":
+            free = torch.cuda.mem_get_info(self._device_)[0]
+        else:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return 4 * n * n * torch.finfo(self._dtype_).bits // 8 > 0.8 * free
+
+    def _initial_matrix(self, d: int) -> torch.Tensor:
+        if self.M_init is None:
+            return torch.eye(d, dtype=self._dtype_, device=self._device_)
+        M = self._tensor(self.M_init, "M_init")
+        if M.shape != (d, d):
+            raise ValueError(f"M_init must be {d} x {d} for {d} features, got {tuple(M.shape)}")
+        return M
 
     def predict(self, X):
         """Class labels (classification) or predicted values (regression), as a NumPy array."""

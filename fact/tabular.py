@@ -26,7 +26,7 @@ import torch
 
 from fact.data.tabular import TabularDataset
 from fact.kernels import Kernel
-from fact.rfm import RFM, solve_ridge
+from fact.rfm import RFM, NotPositiveDefiniteError
 
 log = logging.getLogger(__name__)
 
@@ -90,25 +90,30 @@ def select(dataset: TabularDataset, method: dict, protocol: Protocol, seed: int 
     for reg in protocol.regs:
         for normalise in protocol.normalise:
             X = row_normalised(dataset.X) if normalise else dataset.X
-            model = _model(protocol, method, reg, protocol.iters, seed, dataset.n_classes).fit(
-                X[train], dataset.y[train], X[validation], dataset.y[validation])
+            try:
+                model = _model(protocol, method, reg, protocol.iters, seed, dataset.n_classes).fit(
+                    X[train], dataset.y[train], X[validation], dataset.y[validation])
+            except NotPositiveDefiniteError as error:  # only the in-place (large-n) solve raises it
+                log.warning("%s: reg %g, normalise %s left out of the selection: %s", dataset.name, reg, normalise, error)
+                continue
             scores = model.history_.query("split == 'val' and metric == 'accuracy'").set_index("iteration").value
             iteration = int(scores.idxmax())  # the first of equal maxima
             if best is None or scores[iteration] > best.val_accuracy:
                 best = Selection(reg, normalise, iteration, float(scores[iteration]), model.M_history_[iteration])
+    if best is None:
+        raise NotPositiveDefiniteError(f"{dataset.name}: no ridge in {protocol.regs} gave a factorisable kernel "
+                                       "matrix; add larger ridges or use dtype float64")
     return best
 
 
 def fold_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
                   M: torch.Tensor, reg: float, protocol: Protocol, n_classes: int) -> tuple[float, str]:
     """Kernel regression with a fixed feature matrix M: test accuracy and the solver used."""
-    device, dtype = torch.device(protocol.device), protocol.torch_dtype
-    X_train, X_test = (torch.as_tensor(a, dtype=dtype, device=device) for a in (X_train, X_test))
-    M = M.to(device=device, dtype=dtype)
-    Y = torch.nn.functional.one_hot(torch.as_tensor(y_train, device=device), n_classes).to(dtype)
-    alpha, solver = solve_ridge(protocol.kernel.matrix(X_train, X_train, M), Y, reg)
-    predictions = (protocol.kernel.matrix(X_test, X_train, M) @ alpha).argmax(dim=1).cpu().numpy()
-    return float((predictions == y_test).mean()), solver
+    model = RFM(kernel=protocol.kernel.name, bandwidth=protocol.kernel.bandwidth,
+                gaussian_convention=protocol.kernel.gaussian_convention, reg=reg, iters=0, M_init=M,
+                task="classification", classes=np.arange(n_classes), dtype=protocol.dtype, device=protocol.device)
+    model.fit(X_train, y_train)
+    return model.score(X_test, y_test), model.solvers_[0]
 
 
 def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protocol, seed: int = 0) -> pd.DataFrame:

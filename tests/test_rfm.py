@@ -197,6 +197,44 @@ def test_rfm_regression_and_ridgeless(fresh_seed):
     assert "accuracy" not in set(model.history_.metric)
 
 
+@pytest.mark.parametrize("update, options", [("nfa", {"power": 1.0, "agop_max_samples": 50}),
+                                             ("fact", {}), ("fact_geom", {})])
+def test_low_memory_path_gives_the_same_fit(update, options, fresh_seed, monkeypatch):
+    g = np.random.default_rng(fresh_seed)
+    X, y = g.normal(size=(90, 5)), g.integers(0, 3, size=90)
+    monkeypatch.setattr(RFM, "BLOCK_ELEMENTS", 7 * 60)  # row blocks of 7 against 60 centres: several blocks
+    fits = [RFM(kernel="laplace", bandwidth=4.0, reg=1e-3, update=update, iters=2, keep_matrices=True,
+                low_memory=low, **options).fit(X[:60], y[:60], X[60:], y[60:]) for low in (False, True)]
+    normal, low = fits
+    assert low.low_memory_ and not normal.low_memory_
+    assert low.solvers_ == ["cholesky (in place)"] * 3 and normal.solvers_ == ["cholesky"] * 3
+    for a, b in zip(normal.M_history_, low.M_history_):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
+    assert np.allclose(normal.history_.value, low.history_.value, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(normal.decision_function(X[60:]), low.decision_function(X[60:]), rtol=1e-9, atol=1e-12)
+
+
+def test_in_place_solve_names_the_fix_when_it_fails():
+    X = torch.ones(4, 2, dtype=torch.float64)  # identical points: a rank-one kernel matrix
+    K = Kernel("laplace", 1.0).matrix(X, X, torch.eye(2, dtype=torch.float64))
+    with pytest.raises(FloatingPointError, match="raise reg or use dtype float64"):
+        solve_ridge(K, torch.ones(4, 1, dtype=torch.float64), 0.0, overwrite=True)
+
+
+def test_a_given_initial_matrix_makes_iteration_zero_kernel_regression_with_it(fresh_seed):
+    g = np.random.default_rng(fresh_seed)
+    X, y = g.normal(size=(50, 4)), g.normal(size=50)
+    M = torch.as_tensor(np.diag([3.0, 0.5, 0.0, 1.0]))
+    model = RFM(kernel="gaussian", bandwidth=2.0, reg=0.1, iters=0, M_init=M).fit(X, y)
+    kernel = Kernel("gaussian", 2.0)
+    X_t = torch.as_tensor(X)
+    alpha = ridge_fit(kernel, X_t, torch.as_tensor(y)[:, None], M, 0.1)
+    assert torch.allclose(model.alpha_, alpha, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
+    assert torch.equal(model.M_, M)
+    with pytest.raises(ValueError, match="M_init must be 4 x 4"):
+        RFM(M_init=torch.eye(3)).fit(X, y)
+
+
 def test_rfm_binary_task_uses_one_scalar_target():
     g = np.random.default_rng(1)
     X = g.choice([-1.0, 1.0], size=(300, 8))

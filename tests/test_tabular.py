@@ -15,7 +15,7 @@ from fact.data.tabular import TabularDataset, load_sklearn
 from fact.kernels import Kernel
 from fact.rfm import RFM
 from fact.stages import tabular as tabular_stage
-from fact.tabular import Protocol, evaluate, fold_accuracy, row_normalised, select
+from fact.tabular import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
 LAPLACE = Kernel("laplace", 10.0)
@@ -70,18 +70,11 @@ def test_refit_and_validation_features_agree_without_feature_learning():
     assert reuse.accuracy.tolist() == refit.accuracy.tolist()
 
 
-def one_relevant_coordinate(seed: int) -> TabularDataset:
-    """y = [x_0 > 0] among 20 noise coordinates: feature learning pays off at once."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(240, 20))
-    y = (X[:, 0] > 0).astype(np.int64)
-    order = rng.permutation(240)
-    folds = [(np.setdiff1d(order, part), part) for part in np.array_split(order, 4)]
-    return TabularDataset("one_coordinate", X, y, 2, (order[:120], order[120:]), folds, "test")
-
-
-def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch, fresh_seed):
-    data = one_relevant_coordinate(fresh_seed)
+def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch):
+    data = load_sklearn("wine")
+    chosen = Selection(reg=1e-3, normalise=False, iteration=2, val_accuracy=1.0,
+                       M=torch.full((13, 13), 7.0, dtype=torch.float64))
+    monkeypatch.setattr("fact.tabular.select", lambda *args, **kwargs: chosen)
     seen = []
     original = fold_accuracy
 
@@ -90,10 +83,13 @@ def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch, fresh_seed)
         return original(X_train, y_train, X_test, y_test, M, reg, protocol, n_classes)
 
     monkeypatch.setattr("fact.tabular.fold_accuracy", spy)
-    table = evaluate(data, "nfa", {"update": "nfa", "power": 1.0}, protocol(fold_features="refit", regs=(1e-3,)))
-    assert table.iteration.iloc[0] > 0
-    assert len(seen) == 4 and not torch.allclose(seen[0], seen[1])  # different folds, different M
-    assert table.accuracy.mean() > 0.8
+    refit = evaluate(data, "nfa", {"update": "nfa", "power": 1.0}, protocol(fold_features="refit"))
+    assert len(seen) == 4 and not torch.allclose(seen[0], seen[1])  # each fold its own M
+    assert not any(torch.allclose(M, chosen.M) for M in seen)
+    assert refit.accuracy.mean() > 0.9
+    seen.clear()
+    evaluate(data, "nfa", {"update": "nfa", "power": 1.0}, protocol(fold_features="validation"))
+    assert all(torch.equal(M, chosen.M) for M in seen)  # the validation split's M on every fold
 
 
 def test_an_unknown_fold_features_mode_is_named():
