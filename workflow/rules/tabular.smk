@@ -14,13 +14,14 @@ rule fetch_uci121:
         report=f"{DATA}/uci121/fetch.json",
         status=expand(f"{DATA}/uci121/status/{{name}}.json", name=UCI121_DATASETS),
     params:
+        dest=lambda wildcards, output: os.path.dirname(os.path.dirname(output.report)),
         mirror=data_mirror(),
     log:
         "logs/fetch/uci121.log",
     conda:
         ENV
     shell:
-        "python -m fact.data.fetch uci121 --dest {DATA} --mirror {params.mirror:q} 2> {log}"
+        "python -m fact.data.fetch uci121 --dest {params.dest:q} --mirror {params.mirror:q} 2> {log}"
 
 
 rule tabular_dataset:
