@@ -69,7 +69,9 @@ def main() -> None:
     for data in datasets:
         protocol = protocol_from({**settings, "dataset": data.name})
         start = time.perf_counter()
-        tables = [evaluate(data, method, options, protocol) for method, options in settings["methods"].items()]
+        shared_folds = {}
+        tables = [evaluate(data, method, options, protocol, fold_cache=shared_folds)
+                  for method, options in settings["methods"].items()]
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

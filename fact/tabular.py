@@ -16,6 +16,7 @@ For one dataset and one method (spec section 4.3, after the RFM reference benchm
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -116,8 +117,15 @@ def fold_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, 
     return model.score(X_test, y_test), model.solvers_[0]
 
 
-def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protocol, seed: int = 0) -> pd.DataFrame:
-    """Steps 1 and 2 for one method: one row per fold."""
+def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protocol, seed: int = 0,
+             fold_cache: dict | None = None) -> pd.DataFrame:
+    """Steps 1 and 2 for one method: one row per fold.
+
+    ``fold_cache`` (a dict shared across the methods of one dataset) reuses a fold's result
+    when another method chose the same ridge, normalisation and feature matrix, as happens
+    whenever two methods select iteration 0.
+    """
+    fold_cache = {} if fold_cache is None else fold_cache
     start = time.perf_counter()
     chosen = select(dataset, method, protocol, seed)
     log.info("%s %s: reg %g, normalise %s, iteration %d, validation accuracy %.4f", dataset.name, name,
@@ -131,8 +139,11 @@ def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protoco
             model = _model(protocol, method, chosen.reg, chosen.iteration, seed, dataset.n_classes)
             model.fit(X[train], dataset.y[train])
             M = model.M_history_[chosen.iteration]
-        accuracy, solver = fold_accuracy(X[train], dataset.y[train], X[test], dataset.y[test], M, chosen.reg,
-                                         protocol, dataset.n_classes)
+        key = (chosen.reg, chosen.normalise, fold, hashlib.sha1(M.cpu().numpy().tobytes()).hexdigest())
+        if key not in fold_cache:
+            fold_cache[key] = fold_accuracy(X[train], dataset.y[train], X[test], dataset.y[test], M, chosen.reg,
+                                            protocol, dataset.n_classes)
+        accuracy, solver = fold_cache[key]
         rows.append({"dataset": dataset.name, "method": name, "fold": fold, "reg": chosen.reg,
                      "normalise": chosen.normalise, "iteration": chosen.iteration,
                      "val_accuracy": chosen.val_accuracy, "accuracy": accuracy, "solver": f"{solver} ({protocol.device})",

@@ -92,6 +92,17 @@ def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch):
     assert all(torch.equal(M, chosen.M) for M in seen)  # the validation split's M on every fold
 
 
+def test_methods_that_choose_the_same_model_share_their_folds(monkeypatch):
+    data = load_sklearn("iris")
+    calls = []
+    original = fold_accuracy
+    monkeypatch.setattr("fact.tabular.fold_accuracy", lambda *args: calls.append(1) or original(*args))
+    shared = {}
+    first = evaluate(data, "laplace", {"update": "none"}, protocol(), fold_cache=shared)
+    second = evaluate(data, "laplace_again", {"update": "none"}, protocol(), fold_cache=shared)
+    assert len(calls) == 4 and first.accuracy.tolist() == second.accuracy.tolist()
+
+
 def test_an_unknown_fold_features_mode_is_named():
     with pytest.raises(ValueError, match="fold_features must be one of"):
         protocol(fold_features="both")

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
             dataset = load_sklearn(name, s["split_seed"])
         log.info("%s: n = %d, d = %d, %d classes (%s)", name, *dataset.X.shape, dataset.n_classes, dataset.source)
         protocol = protocol_from(s)
-        table = pd.concat([evaluate(dataset, method, options, protocol, seed=s["split_seed"])
+        shared_folds = {}
+        table = pd.concat([evaluate(dataset, method, options, protocol, seed=s["split_seed"], fold_cache=shared_folds)
                            for method, options in s["methods"].items()], ignore_index=True)
         table["status"], table["reason"] = "ok", ""
         table["n"], table["d"], table["classes"] = *dataset.X.shape, dataset.n_classes
