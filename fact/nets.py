@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -27,6 +28,30 @@ class QuadraticNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.hidden(x) ** 2)
+
+
+def mlp(d_in: int, width: int, d_out: int, depth: int = 5, bias: bool = True) -> nn.Sequential:
+    """Fully connected ReLU network with ``depth`` weight matrices (the paper's "5-layer" MLP),
+    PyTorch's default initialisation. Layers are named linear1..linear<depth>."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    sizes = [d_in] + [width] * (depth - 1) + [d_out]
+    layers: list[tuple[str, nn.Module]] = []
+    for i in range(depth):
+        layers.append((f"linear{i + 1}", nn.Linear(sizes[i], sizes[i + 1], bias=bias)))
+        if i < depth - 1:
+            layers.append((f"relu{i + 1}", nn.ReLU()))
+    return nn.Sequential(OrderedDict(layers))
+
+
+def deep_linear(d: int, depth: int, width: int | None = None, d_out: int | None = None) -> nn.Sequential:
+    """f(x) = W_L ... W_1 x without biases (spec section 4.11); hidden width d unless given."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    width = width or d
+    sizes = [d] + [width] * (depth - 1) + [d_out or d]
+    return nn.Sequential(OrderedDict((f"linear{i + 1}", nn.Linear(sizes[i], sizes[i + 1], bias=False))
+                                     for i in range(depth)))
 
 
 class NonFiniteLossError(RuntimeError):

@@ -1,0 +1,82 @@
+"""Minibatch SGD: the objective it minimises, resumption after a kill, convergence flags."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fact.nets import NonFiniteLossError, deep_linear, mlp
+from fact.training import SGDSettings, train_sgd
+
+
+def small_task(seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(96, 6, generator=generator)
+    Y = torch.nn.functional.one_hot(X[:, :3].argmax(1), 3).float()
+    return X, Y
+
+
+SETTINGS = SGDSettings(epochs=6, batch_size=32, lr=0.05, weight_decay=1e-3)
+
+
+def test_mlp_and_deep_linear_shapes():
+    net = mlp(6, 16, 3, depth=5)
+    assert [name for name, m in net.named_children() if isinstance(m, torch.nn.Linear)] == [f"linear{i}" for i in range(1, 6)]
+    assert net(torch.zeros(4, 6)).shape == (4, 3)
+    linear = deep_linear(5, depth=3)
+    assert all(m.bias is None for m in linear) and linear(torch.zeros(2, 5)).shape == (2, 5)
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        mlp(6, 16, 3, depth=0)
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    straight = mlp(6, 16, 3)
+    start = {k: v.clone() for k, v in straight.state_dict().items()}
+    whole = train_sgd(straight, X, Y, SETTINGS, fresh_seed, tmp_path / "a.state", keep_epochs=(0, 3, 6))
+
+    interrupted = mlp(6, 16, 3)
+    interrupted.load_state_dict(start)
+    first = train_sgd(interrupted, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6), stop_after=4)
+    assert not first["finished"] and (tmp_path / "b.state").exists()
+    resumed = mlp(6, 16, 3)  # a fresh process: new random weights, overwritten by the saved state
+    second = train_sgd(resumed, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6))
+    assert second["finished"] and not (tmp_path / "b.state").exists()
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), f"{name}, seed={fresh_seed}"
+    assert sorted(second["checkpoints"]) == [0, 3, 6]
+    assert torch.equal(second["checkpoints"][3]["linear2.weight"], whole["checkpoints"][3]["linear2.weight"])
+    assert second["history"].train_loss.tolist() == whole["history"].train_loss.tolist()
+
+
+def test_training_lowers_the_loss_and_flags_convergence(tmp_path, fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    result = train_sgd(mlp(6, 32, 3), X, Y, SGDSettings(epochs=60, batch_size=16, lr=0.1, weight_decay=1e-4,
+                                                          loss_threshold=1.0), fresh_seed, tmp_path / "s")
+    losses = result["history"].train_loss
+    assert losses.iloc[-1] < 0.5 * losses.iloc[0], f"seed={fresh_seed}"
+    assert result["converged"]
+    assert result["history"].lr.iloc[-1] < 0.01 * 0.1  # cosine decay to ~0
+
+
+def test_sgd_weight_decay_is_the_lambda_of_the_objective(tmp_path, fresh_seed):
+    # one full-batch step from theta equals theta - lr * grad[(1/n) sum loss + (lambda/2)||theta||^2]
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    net = mlp(6, 8, 3, depth=2)
+    reference = mlp(6, 8, 3, depth=2)
+    reference.load_state_dict(net.state_dict())
+    train_sgd(net, X, Y, SGDSettings(epochs=1, batch_size=len(X), lr=0.1, weight_decay=0.01, momentum=0.0,
+                                     final_lr_ratio=1.0), fresh_seed, tmp_path / "state")
+    objective = torch.nn.functional.mse_loss(reference(X), Y) + 0.005 * sum((p**2).sum() for p in reference.parameters())
+    grads = torch.autograd.grad(objective, list(reference.parameters()))
+    for (name, p), g in zip(reference.named_parameters(), grads):
+        assert torch.allclose(net.state_dict()[name], p - 0.1 * g, atol=1e-6), name
+
+
+def test_a_diverging_run_stops_with_advice(tmp_path):
+    X, Y = small_task(0)
+    with pytest.raises(NonFiniteLossError, match="lower lr"):
+        train_sgd(mlp(6, 16, 3), X * 1e20, Y, SETTINGS, 0, tmp_path / "s")
