@@ -22,10 +22,14 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
+        "figures/fig2.pdf",
         "figures/fig3.pdf",
         "figures/fig4.pdf",
         "figures/fig5.pdf",
         "figures/fig6.pdf",
         "figures/fig7.pdf",
+        "figures/fig8.pdf",
+        "figures/fig9.pdf",
+        "figures/fig10.pdf",
         "figures/table1.md",
     default_target: True

@@ -103,3 +103,15 @@ def tabular_settings(wildcards):
     tabular = SETTINGS["tabular"]
     shared = {key: value for key, value in tabular.items() if key != "datasets"}
     return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})
+
+
+def mlp_checkpoints():
+    mlp = SETTINGS["mlp"]
+    return [f"{RESULTS}/nets/mlp/{dataset}_seed{seed}.pt" for dataset in mlp["datasets"] for seed in mlp["seeds"]]
+
+
+def mlp_settings(wildcards):
+    """Everything one MLP training job uses, as JSON for params:."""
+    mlp = SETTINGS["mlp"]
+    shared = {key: mlp[key] for key in ("split_seed", "device", "model", "train", "keep_epochs")}
+    return as_json({**shared, "dataset": wildcards.dataset, "seed": int(wildcards.seed), "scale": SCALE})

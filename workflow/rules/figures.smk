@@ -76,3 +76,63 @@ rule fig6:
         ENV
     shell:
         "python -m fact.stages.figure fig6 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig2:
+    """Figure 2: FACT, NFA and eNFA against W^T W per layer at the end of training (MLPs)."""
+    input:
+        results=f"{RESULTS}/features/mlp.parquet",
+        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+    output:
+        report("figures/fig2.pdf", caption="../report/fig2.rst", category="Figures"),
+    log:
+        f"logs/fig2/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig2 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig8:
+    """Figure 8: the forward relations over training epochs (MLPs)."""
+    input:
+        results=f"{RESULTS}/features/mlp.parquet",
+        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+    output:
+        report("figures/fig8.pdf", caption="../report/fig8.rst", category="Figures"),
+    log:
+        f"logs/fig8/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig8 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig9:
+    """Figure 9: bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)."""
+    input:
+        results=f"{RESULTS}/features/mlp.parquet",
+        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+    output:
+        report("figures/fig9.pdf", caption="../report/fig9.rst", category="Figures"),
+    log:
+        f"logs/fig9/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig9 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig10:
+    """Figure 10: the backward relations over training epochs (MLPs)."""
+    input:
+        results=f"{RESULTS}/features/mlp.parquet",
+        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+    output:
+        report("figures/fig10.pdf", caption="../report/fig10.rst", category="Figures"),
+    log:
+        f"logs/fig10/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig10 --inputs {input.results} --out {output} 2> {log}"

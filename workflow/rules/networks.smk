@@ -57,3 +57,45 @@ rule extract_fig7:
     shell:
         "python -m fact.stages.extract_adversarial --checkpoints {input.checkpoints} "
         "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
+
+
+rule train_mlp:
+    """Train one 5-layer ReLU MLP on one image dataset (Figures 2, 8-10); resumes if killed."""
+    input:
+        code=code("nets", "training", "io", "data/images", "stages/common", "stages/train_mlp"),
+    output:
+        f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        dataset="|".join(SETTINGS["mlp"]["datasets"]),
+        seed=r"\d+",
+    params:
+        settings=mlp_settings,
+    log:
+        f"logs/train_mlp/{SCALE}/{{dataset}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.train_mlp --settings {params.settings:q} --out {output} 2> {log}"
+
+
+rule extract_mlp:
+    """Agreement of every kept epoch and layer with FACT, NFA and eNFA, to one tidy table."""
+    input:
+        checkpoints=mlp_checkpoints(),
+        code=code("matrices", "metrics", "linalg", "nets", "io", "data/images", "stages/common", "stages/extract_mlp"),
+    output:
+        f"{RESULTS}/features/mlp.parquet",
+    params:
+        settings=as_json({"powers": SETTINGS["mlp"]["powers"], "batch_size": SETTINGS["mlp"]["batch_size"],
+                          "device": SETTINGS["mlp"]["device"], "scale": SCALE}),
+    log:
+        f"logs/extract_mlp/{SCALE}.log",
+    resources:
+        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.extract_mlp --checkpoints {input.checkpoints} --settings {params.settings:q} "
+        "--table {output} 2> {log}"

@@ -1,0 +1,106 @@
+"""Figures 2 and 8-10: agreement of W^T W (forward) and W W^T (backward) with FACT, NFA and eNFA in MLPs.
+
+Figure 2: per layer at the end of training; Figure 8: over epochs. Figures 9 and 10: the same
+for the backward relations. Pearson correlation (centred over entries, spec A7); the mean over
+seeds with the range as error bars or bands.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fact.plots import style
+
+NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
+
+FORWARD = {"fact": "FACT", "fact_sqrt": "(FACT FACTᵀ)^½", "nfa": "NFA: AGOP^½", "enfa": "eNFA"}
+BACKWARD = {"bfact": "bFACT", "bfact_sqrt": "(bFACT bFACTᵀ)^½", "bnfa": "backward AGOP^½", "benfa": "backward eNFA"}
+COLOURS = {"fact": "#1b7837", "fact_sqrt": "#7fbf7b", "nfa": "#c51b7d", "enfa": "#2166ac",
+           "bfact": "#1b7837", "bfact_sqrt": "#7fbf7b", "bnfa": "#c51b7d", "benfa": "#2166ac"}
+
+
+def _load(paths) -> pd.DataFrame:
+    table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    powered = table.relation.isin(["nfa", "bnfa"])
+    return table[~powered | np.isclose(table.power, NFA_POWER)]
+
+
+def _layers(table: pd.DataFrame) -> list[str]:
+    return sorted(table.layer.unique(), key=lambda name: int("".join(c for c in name if c.isdigit()) or 0))
+
+
+def _caption(table: pd.DataFrame, extra: str) -> str:
+    seeds = table.groupby("dataset").seed.nunique()
+    converged = table.drop_duplicates(["dataset", "seed"]).groupby("dataset").converged.mean()
+    runs = "; ".join(f"{name}: {seeds[name]} seeds, {converged[name]:.0%} below the loss threshold"
+                     for name in seeds.index)
+    return (f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. 5-layer ReLU MLP, MSE on one-hot targets, "
+            f"SGD with momentum 0.9 and cosine decay (width, rate, weight decay: see config.yaml, chosen here, A8). "
+            f"Pearson correlation over matrix entries on the training set. {runs}. {extra}")
+
+
+def _per_layer(paths, relations: dict, target: str, out) -> None:
+    style.apply()
+    table = _load(paths)
+    table = table[table.relation.isin(relations)]
+    final = table[table.epoch == table.groupby(["dataset", "seed"]).epoch.transform("max")]
+    datasets = list(final.dataset.unique())
+    figure, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.2), squeeze=False)
+    layers = _layers(final)
+    width = 0.8 / len(relations)
+    for axis, name in zip(axes[0], datasets):
+        rows = final[final.dataset == name]
+        for k, (relation, label) in enumerate(relations.items()):
+            stats = rows[rows.relation == relation].groupby("layer").pearson.agg(["mean", "min", "max"]).reindex(layers)
+            x = np.arange(len(layers)) + (k - (len(relations) - 1) / 2) * width
+            axis.bar(x, stats["mean"], width, color=COLOURS[relation], label=label,
+                     yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], capsize=2)
+        axis.set_xticks(np.arange(len(layers)), [f"layer {i + 1}" for i in range(len(layers))])
+        axis.set(ylabel=f"Pearson with {target}", ylim=(min(0.0, final.pearson.min()), 1.02), title=name)
+    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.subplots_adjust(bottom=0.32)
+    style.caption(figure, _caption(table, "At the last epoch; bars: mean over seeds, whiskers: range."))
+    style.save(figure, out)
+
+
+def _over_epochs(paths, relations: dict, target: str, out) -> None:
+    style.apply()
+    table = _load(paths)
+    table = table[table.relation.isin(relations)]
+    datasets, layers = list(table.dataset.unique()), _layers(table)
+    figure, axes = plt.subplots(len(datasets), len(layers), figsize=(2.3 * len(layers), 2.3 * len(datasets) + 0.9),
+                                squeeze=False, sharey=True)
+    for row, name in zip(axes, datasets):
+        for axis, layer in zip(row, layers):
+            rows = table[(table.dataset == name) & (table.layer == layer)]
+            for relation, label in relations.items():
+                stats = rows[rows.relation == relation].groupby("epoch").pearson.agg(["mean", "min", "max"])
+                axis.plot(stats.index, stats["mean"], "o-", ms=2, color=COLOURS[relation], label=label)
+                axis.fill_between(stats.index, stats["min"], stats["max"], color=COLOURS[relation], alpha=0.2)
+            axis.set(title=f"{name}, {layer}", xlabel="epoch")
+            axis.title.set_fontsize(7)
+        row[0].set_ylabel(f"Pearson with {target}")
+    axes[0][0].legend(fontsize=5.5, loc="lower right")
+    figure.subplots_adjust(bottom=0.3 if len(datasets) == 1 else 0.2, hspace=0.5)
+    style.caption(figure, _caption(table, "Lines: mean over seeds; bands: range."))
+    style.save(figure, out)
+
+
+def render_fig2(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    _per_layer(paths, FORWARD, "WᵀW", out)
+
+
+def render_fig8(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    _over_epochs(paths, FORWARD, "WᵀW", out)
+
+
+def render_fig9(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    _per_layer(paths, BACKWARD, "WWᵀ", out)
+
+
+def render_fig10(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    _over_epochs(paths, BACKWARD, "WWᵀ", out)
