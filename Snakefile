@@ -31,5 +31,6 @@ rule all:
         "figures/fig8.pdf",
         "figures/fig9.pdf",
         "figures/fig10.pdf",
+        "figures/fig11.pdf",
         "figures/table1.md",
     default_target: True

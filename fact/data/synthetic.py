@@ -83,3 +83,14 @@ class AdversarialQuadratic:
         X = torch.cat([cube.repeat(cube_copies, 1), spikes.repeat(spike_copies, 1)])
         y = ((X @ self.target_matrix(dtype)) * X).sum(dim=1, keepdim=True)
         return X, y
+
+
+def linear_teacher(d: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x ~ N(0, I_d), y = W* x with W* entries i.i.d. standard Gaussian (spec section 4.11).
+
+    Returns (X, Y, W*) in float32; the seed fixes both W* and the sample.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    teacher = torch.randn(d, d, generator=generator)
+    X = torch.randn(n, d, generator=generator)
+    return X, X @ teacher.T, teacher

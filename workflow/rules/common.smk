@@ -115,3 +115,9 @@ def mlp_settings(wildcards):
     mlp = SETTINGS["mlp"]
     shared = {key: mlp[key] for key in ("split_seed", "device", "model", "train", "keep_epochs")}
     return as_json({**shared, "dataset": wildcards.dataset, "seed": int(wildcards.seed), "scale": SCALE})
+
+
+def deep_linear_settings(wildcards):
+    """Everything one deep-linear training job uses, as JSON for params:."""
+    settings = {key: value for key, value in SETTINGS["deep_linear"].items() if key not in ("depths", "seeds", "powers")}
+    return as_json({**settings, "depth": int(wildcards.depth), "seed": int(wildcards.seed), "scale": SCALE})

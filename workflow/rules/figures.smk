@@ -136,3 +136,18 @@ rule fig10:
         ENV
     shell:
         "python -m fact.stages.figure fig10 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig11:
+    """Figure 11: deep linear networks, the NFA's best power against 1/L, and FACT."""
+    input:
+        results=f"{RESULTS}/features/deep_linear.parquet",
+        code=code("plots/__init__", "plots/style", "plots/deep_linear", "io", "stages/figure"),
+    output:
+        report("figures/fig11.pdf", caption="../report/fig11.rst", category="Figures"),
+    log:
+        f"logs/fig11/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig11 --inputs {input.results} --out {output} 2> {log}"

@@ -99,3 +99,47 @@ rule extract_mlp:
     shell:
         "python -m fact.stages.extract_mlp --checkpoints {input.checkpoints} --settings {params.settings:q} "
         "--table {output} 2> {log}"
+
+
+rule train_deep_linear:
+    """Train one deep linear network of depth L on the Gaussian teacher (Figure 11)."""
+    input:
+        code=code("nets", "training", "io", "data/synthetic", "stages/common", "stages/train_deep_linear"),
+    output:
+        f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        depth=r"\d+",
+        seed=r"\d+",
+    params:
+        settings=deep_linear_settings,
+    log:
+        f"logs/train_deep_linear/{SCALE}/L{{depth}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["deep_linear"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.train_deep_linear --settings {params.settings:q} --out {output} 2> {log}"
+
+
+rule extract_deep_linear:
+    """W_l^T W_l against AGOP^s over a grid of s, and against FACT, for every depth and seed."""
+    input:
+        checkpoints=expand(
+            f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
+            depth=SETTINGS["deep_linear"]["depths"],
+            seed=SETTINGS["deep_linear"]["seeds"],
+        ),
+        code=code("matrices", "metrics", "linalg", "nets", "io", "data/synthetic", "stages/common",
+                  "stages/extract_deep_linear"),
+    output:
+        f"{RESULTS}/features/deep_linear.parquet",
+    params:
+        settings=as_json({"powers": SETTINGS["deep_linear"]["powers"], "scale": SCALE}),
+    log:
+        f"logs/extract_deep_linear/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.extract_deep_linear --checkpoints {input.checkpoints} "
+        "--settings {params.settings:q} --table {output} 2> {log}"

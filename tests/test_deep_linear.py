@@ -1,0 +1,36 @@
+"""Figure 11's stages: a deep linear network reaches FACT exactly, and the NFA needs s = 1/L."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from fact.plots.deep_linear import best_powers
+from fact.stages import extract_deep_linear, train_deep_linear
+from fact.stages.extract_deep_linear import power_grid
+
+
+def test_the_power_grid_always_holds_one_over_each_depth():
+    grid = power_grid({"min": 0.1, "max": 1.0, "count": 4}, [3, 7])
+    assert round(1 / 3, 6) in grid and round(1 / 7, 6) in grid and grid == sorted(grid)
+
+
+def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tmp_path):
+    paths = []
+    for depth in (2, 3):
+        settings = {"d": 5, "n": 512, "data_seed": 0, "depth": depth, "seed": 0, "device": "cpu", "scale": "quick",
+                    "train": {"epochs": 1500, "batch_size": 128, "lr": 0.02, "weight_decay": 5e-3, "momentum": 0.9,
+                              "final_lr_ratio": 0.0, "loss_threshold": 1.0}}
+        path = tmp_path / f"L{depth}.pt"
+        train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(path)])
+        paths.append(str(path))
+    table_path = tmp_path / "deep_linear.parquet"
+    extract_deep_linear.main(["--checkpoints", *paths, "--settings",
+                              json.dumps({"powers": {"min": 0.1, "max": 1.2, "count": 23}, "scale": "quick"}),
+                              "--table", str(table_path)])
+    table = pd.read_parquet(table_path)
+    fact = table[table.relation == "fact"]
+    assert fact.pearson.min() > 0.999  # every layer, both depths
+    best = best_powers(table)
+    assert abs(best[2] - 0.5) < 0.03 and abs(best[3] - 1 / 3) < 0.03
