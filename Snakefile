@@ -22,6 +22,7 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
+        "figures/fig1.pdf",
         "figures/fig2.pdf",
         "figures/fig3.pdf",
         "figures/fig4.pdf",

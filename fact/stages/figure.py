@@ -14,7 +14,7 @@ from fact.stages.common import setup_logging
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", choices=sorted(FIGURES))
-    parser.add_argument("--inputs", nargs="+", required=True, help="the figure's result files, in the rule's order")
+    parser.add_argument("--inputs", nargs="*", default=[], help="the figure's result files, in the rule's order")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("figure")

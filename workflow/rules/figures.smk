@@ -151,3 +151,17 @@ rule fig11:
         ENV
     shell:
         "python -m fact.stages.figure fig11 --inputs {input.results} --out {output} 2> {log}"
+
+
+rule fig1:
+    """Figure 1: a schematic of the setting (a weight W, its input h_i, the loss gradient, FACT)."""
+    input:
+        code=code("plots/__init__", "plots/style", "plots/fig1", "stages/figure"),
+    output:
+        report("figures/fig1.pdf", caption="../report/fig1.rst", category="Figures"),
+    log:
+        f"logs/fig1/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fig1 --out {output} 2> {log}"
