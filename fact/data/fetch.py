@@ -7,6 +7,7 @@ equals the manifest's; a dataset with any missing or mismatching file is reporte
 and left out, and the rest go on.
 
     python -m fact.data.fetch uci121 --dest data [--mirror ../shared/data]
+    python -m fact.data.fetch images --dest data [--mirror ../shared/data]   # MNIST, CIFAR-10
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def sha256(path: Path) -> str:
     return pooch.file_hash(str(path), alg="sha256")
 
 
+def file_hash(path: Path, known: str) -> str:
+    """The hash of path in the form of ``known`` ("md5:..." / "sha256:..."; bare hex is SHA-256)."""
+    algorithm = known.split(":", 1)[0] if ":" in known else "sha256"
+    digest = pooch.file_hash(str(path), alg=algorithm)
+    return f"{algorithm}:{digest}" if ":" in known else digest
+
+
 def resolve_mirror(configured: str | os.PathLike | None) -> Path | None:
     """The config's mirror, else the FACT_DATA_MIRROR environment variable, else None."""
     mirror = configured or os.environ.get(MIRROR_VARIABLE) or None
@@ -141,13 +149,14 @@ def fetch(collection: Collection, dest: Path, mirror: Path | None = None) -> Fet
 
 def _install(source: Path | None, destination: Path, expected: str, relative: str) -> str | None:
     """Copy one file if its checksum matches; return the problem in words otherwise."""
-    if destination.is_file() and sha256(destination) == expected:
+    if destination.is_file() and file_hash(destination, expected) == expected:
         return None  # verified on an earlier fetch
     if source is None or not Path(source).is_file():
         return f"{relative}: file missing from the source"
-    actual = sha256(source)
+    actual = file_hash(source, expected)
     if actual != expected:
-        return f"{relative}: checksum mismatch (expected sha256 {expected}, got {actual})"
+        kind = "" if ":" in expected else "sha256 "
+        return f"{relative}: checksum mismatch (expected {kind}{expected}, got {actual})"
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(destination.name + ".part")
     shutil.copyfile(source, temporary)
@@ -169,14 +178,76 @@ def _download_and_extract(collection: Collection, downloads: Path) -> dict[str, 
     return {f"{path.parent.name}/{path.name}": path for path in extracted.rglob("*") if path.is_file()}
 
 
+# ---------------------------------------------------------------------- single files (image datasets)
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: its place under the data folder, its hash and where it is published."""
+
+    dataset: str
+    known_hash: str  # "md5:<hex>" or "sha256:<hex>"
+    path: str  # relative to the data folder and to a mirror, e.g. "mnist/t10k-images-idx3-ubyte.gz"
+    url: str | None  # None: only a mirror has it
+
+
+def image_files(manifests: Path = MANIFESTS) -> list[RemoteFile]:
+    rows = [line.split() for line in (manifests / "images.files").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    return [RemoteFile(dataset, known, path, None if url == "-" else url) for dataset, known, path, url in rows]
+
+
+def fetch_images(dest: Path, mirror: Path | None = None, files: list[RemoteFile] | None = None) -> FetchReport:
+    """Every image dataset of the manifest whose files can be had and verified; the others, with why.
+
+    A file comes from the mirror when there, else from its URL (pooch checks the hash on
+    download); without either, the reason says which file to provide and where.
+    """
+    files = image_files() if files is None else files
+    report = FetchReport(source=f"mirror {Path(mirror).resolve()}" if mirror else "download")
+    problems: dict[str, list[str]] = {}
+    for file in files:
+        destination = Path(dest) / file.path
+        source = Path(mirror) / file.path if mirror is not None else None
+        if (source is None or not source.is_file()) and file.url and not destination.is_file():
+            try:
+                pooch.retrieve(file.url, known_hash=file.known_hash, fname=destination.name,
+                               path=destination.parent, progressbar=True)
+            except Exception as error:  # no network, HTTP error, hash mismatch: all leave the file unused
+                reason = str(error).splitlines()[0][:200]
+                problems.setdefault(file.dataset, []).append(
+                    f"{file.path}: download from {file.url} failed ({type(error).__name__}: {reason}); "
+                    f"without network, put the file at <mirror>/{file.path} and set data.mirror or {MIRROR_VARIABLE}")
+                continue
+            source = destination
+        problem = _install(source, destination, file.known_hash, file.path)
+        if problem and (source is None or not source.is_file()):
+            where = f"put it at {Path(mirror) / file.path}" if mirror else f"set data.mirror or {MIRROR_VARIABLE}"
+            problem += f" ({'download it from ' + file.url + ' or ' if file.url else ''}{where})"
+        if problem:
+            problems.setdefault(file.dataset, []).append(problem)
+    for dataset in dict.fromkeys(file.dataset for file in files):
+        if dataset in problems:
+            report.unavailable[dataset] = "; ".join(problems[dataset])
+            log.warning("image dataset %s unavailable: %s", dataset, report.unavailable[dataset])
+        else:
+            report.available.append(dataset)
+    target = Path(dest) / "images"
+    target.mkdir(parents=True, exist_ok=True)
+    report.write(target)
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("collection", choices=sorted(COLLECTIONS))
+    parser.add_argument("collection", choices=sorted(COLLECTIONS) + ["images"])
     parser.add_argument("--dest", type=Path, required=True, help="data folder; files go to DEST/<collection>/")
     parser.add_argument("--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
+    if args.collection == "images":
+        fetch_images(args.dest, resolve_mirror(args.mirror))
+    else:
+        fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
 
 
 if __name__ == "__main__":

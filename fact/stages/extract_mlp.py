@@ -20,9 +20,9 @@ from fact.nets import mlp
 from fact.stages.common import resolve_device, settings_argument, setup_logging
 
 
-def extract(run: dict, powers: list[float], device: torch.device, batch_size: int) -> list[dict]:
+def extract(run: dict, powers: list[float], device: torch.device, batch_size: int, root: str = "data") -> list[dict]:
     config = run["config"]
-    data = load(config["dataset"], config["split_seed"])
+    data = load(config["dataset"], config["split_seed"], root)
     X = data.X_train.double().to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
     model = mlp(data.d, config["model"]["width"], data.n_classes, config["model"]["depth"], config["model"]["bias"])
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", nargs="+", required=True)
     parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: powers, batch_size, device, scale")
+                        help="JSON: powers, batch_size, device, data_root, scale")
     parser.add_argument("--table", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("extract_mlp")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.checkpoints:
         run = load_torch(path)
         notes.add(run["note"])
-        rows = extract(run, s["powers"], device, s["batch_size"])
+        rows = extract(run, s["powers"], device, s["batch_size"], s.get("data_root", "data"))
         records += rows
         final = max(r["epoch"] for r in rows)
         fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]

@@ -9,10 +9,12 @@ same weights as an uninterrupted run.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
-from fact.data.images import load
+from fact.data.fetch import dataset_status
+from fact.data.images import FETCHED, load
 from fact.io import git_sha, save_torch
 from fact.nets import NonFiniteLossError, mlp
 from fact.stages.common import fail, resolve_device, settings_argument, setup_logging
@@ -22,13 +24,18 @@ from fact.training import SGDSettings, train_sgd
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: dataset, split_seed, seed, model {width, depth, bias}, train {...}, keep_epochs, device, scale")
+                        help="JSON: dataset, split_seed, seed, model {width, depth, bias}, train {...}, keep_epochs, device, "
+                             "data_root, scale")
     parser.add_argument("--out", required=True, help="checkpoints to write (.pt)")
     args = parser.parse_args(argv)
     log = setup_logging("train_mlp")
     s = args.settings
     device = resolve_device(s["device"])
-    data = load(s["dataset"], s["split_seed"])
+    if s["dataset"] in FETCHED:
+        status = dataset_status(Path(s["data_root"]) / "images", s["dataset"])
+        if not status["available"]:
+            fail(log, f"{s['dataset']} is unavailable: {status['reason']}")
+    data = load(s["dataset"], s["split_seed"], s.get("data_root", "data"))
     X = data.X_train.to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float().to(device)
     torch.manual_seed(s["seed"])

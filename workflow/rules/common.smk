@@ -72,6 +72,9 @@ def modular_settings(wildcards):
 
 DATA = config["data"]["root"]
 UCI121_DATASETS = open("fact/data/manifests/uci121.datasets").read().split()
+IMAGE_DATASETS = list(dict.fromkeys(
+    line.split()[0] for line in open("fact/data/manifests/images.files") if line.strip() and not line.startswith("#")
+))
 
 
 def data_mirror():
@@ -114,7 +117,13 @@ def mlp_settings(wildcards):
     """Everything one MLP training job uses, as JSON for params:."""
     mlp = SETTINGS["mlp"]
     shared = {key: mlp[key] for key in ("split_seed", "device", "model", "train", "keep_epochs")}
-    return as_json({**shared, "dataset": wildcards.dataset, "seed": int(wildcards.seed), "scale": SCALE})
+    return as_json({**shared, "dataset": wildcards.dataset, "seed": int(wildcards.seed), "data_root": DATA,
+                    "scale": SCALE})
+
+
+def image_fetched(wildcards):
+    """A fetched image dataset's training waits for the fetch's verdict on it; digits needs none."""
+    return [] if wildcards.dataset == "digits" else f"{DATA}/images/status/{wildcards.dataset}.json"
 
 
 def deep_linear_settings(wildcards):

@@ -1,6 +1,25 @@
 # Training networks and extracting their feature matrices.
 
 
+rule fetch_images:
+    """MNIST and CIFAR-10 (and the offline mirror's partial copies), each file checksum-verified."""
+    input:
+        code=code("data/fetch"),
+        manifest="fact/data/manifests/images.files",
+    output:
+        report=f"{DATA}/images/fetch.json",
+        status=expand(f"{DATA}/images/status/{{name}}.json", name=IMAGE_DATASETS),
+    params:
+        dest=lambda wildcards, output: os.path.dirname(os.path.dirname(output.report)),
+        mirror=data_mirror(),
+    log:
+        "logs/fetch/images.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.data.fetch images --dest {params.dest:q} --mirror {params.mirror:q} 2> {log}"
+
+
 rule train_fig7:
     """Train one quadratic network on the adversarial population (Figure 7)."""
     input:
@@ -62,7 +81,8 @@ rule extract_fig7:
 rule train_mlp:
     """Train one 5-layer ReLU MLP on one image dataset (Figures 2, 8-10); resumes if killed."""
     input:
-        code=code("nets", "training", "io", "data/images", "stages/common", "stages/train_mlp"),
+        fetched=image_fetched,
+        code=code("nets", "training", "io", "data/images", "data/fetch", "stages/common", "stages/train_mlp"),
     output:
         f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
     wildcard_constraints:
@@ -89,7 +109,7 @@ rule extract_mlp:
         f"{RESULTS}/features/mlp.parquet",
     params:
         settings=as_json({"powers": SETTINGS["mlp"]["powers"], "batch_size": SETTINGS["mlp"]["batch_size"],
-                          "device": SETTINGS["mlp"]["device"], "scale": SCALE}),
+                          "device": SETTINGS["mlp"]["device"], "data_root": DATA, "scale": SCALE}),
     log:
         f"logs/extract_mlp/{SCALE}.log",
     resources:

@@ -3,6 +3,7 @@
 # The fetch needs the network (or a mirror on a shared disk): run it where snakemake runs.
 localrules:
     fetch_uci121,
+    fetch_images,
 
 
 rule fetch_uci121:

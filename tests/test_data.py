@@ -1,7 +1,8 @@
-"""The UCI-121 reader, the checksum-verified fetch, and the scikit-learn stand-ins."""
+"""Dataset fetch and readers: UCI-121 (collection format), MNIST and CIFAR-10 files, scikit-learn stand-ins."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -12,7 +13,10 @@ import numpy as np
 import pytest
 
 from fact.data import uci121
-from fact.data.fetch import COLLECTIONS, Collection, dataset_status, fetch, resolve_mirror
+from fact.data.fetch import (COLLECTIONS, Collection, RemoteFile, dataset_status, fetch, fetch_images, image_files,
+                             resolve_mirror)
+from fact.data.images import load as load_images
+from fact.data.images import read_idx
 from fact.data.tabular import SKLEARN_DATASETS, load_sklearn
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
@@ -154,3 +158,61 @@ def test_sklearn_sets_have_the_protocol_shape(name):
     assert sorted(np.concatenate([test for _, test in data.folds]).tolist()) == list(range(len(data.X)))
     again = load_sklearn(name, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(data.validation, again.validation))
+
+
+# ---------------------------------------------------------------------- image files (MNIST, CIFAR-10)
+
+def _idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def _image_mirror(tmp_path: Path) -> tuple[Path, list[RemoteFile]]:
+    mirror = tmp_path / "mirror"
+    (mirror / "mnist").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    _idx(mirror / "mnist" / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(20, 28, 28)))
+    _idx(mirror / "mnist" / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, size=20))
+    files = [RemoteFile("mnist_test", "md5:" + hashlib.md5((mirror / "mnist" / name).read_bytes()).hexdigest(),
+                        f"mnist/{name}", None)
+             for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+    files.append(RemoteFile("mnist", "md5:" + "0" * 32, "mnist/train-images-idx3-ubyte.gz", None))
+    return mirror, files
+
+
+def test_image_fetch_verifies_md5_and_says_what_to_provide(tmp_path):
+    mirror, files = _image_mirror(tmp_path)
+    report = fetch_images(tmp_path / "data", mirror, files)
+    assert report.available == ["mnist_test"]
+    assert "mnist/train-images-idx3-ubyte.gz: file missing" in report.unavailable["mnist"]
+    assert str(mirror / "mnist/train-images-idx3-ubyte.gz") in report.unavailable["mnist"]
+    data = load_images("mnist_test", 0, tmp_path / "data")
+    assert data.X_train.shape == (16, 784) and float(data.X_train.max()) <= 1.0
+
+
+def test_image_fetch_rejects_a_corrupted_file_by_name_with_both_hashes(tmp_path):
+    mirror, files = _image_mirror(tmp_path)
+    labels = mirror / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes() + b"\0")
+    actual = "md5:" + hashlib.md5(labels.read_bytes()).hexdigest()
+    report = fetch_images(tmp_path / "data", mirror, files)
+    reason = report.unavailable["mnist_test"]
+    assert "t10k-labels-idx1-ubyte.gz" in reason and files[1].known_hash in reason and actual in reason
+    assert not (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+def test_idx_reader_refuses_a_truncated_file(tmp_path):
+    path = tmp_path / "broken.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(3))
+    with pytest.raises(ValueError, match="holds 3 values"):
+        read_idx(path)
+
+
+def test_the_image_manifest_matches_the_real_mirror(tmp_path):
+    mirror = real_mirror()
+    report = fetch_images(tmp_path / "data", mirror, [f for f in image_files() if f.url is None or "t10k" in f.path])
+    assert {"mnist_test", "cifar10_jpeg"} <= set(report.available)
+    data = load_images("mnist_test", 0, tmp_path / "data")
+    assert data.X_train.shape == (8000, 784) and data.y_train.max() == 9
