@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 from fact.data import uci121
-from fact.data.fetch import (COLLECTIONS, Collection, RemoteFile, dataset_status, fetch, fetch_images, image_files,
-                             resolve_mirror)
+from fact.data.fetch import (
+    COLLECTIONS,
+    Collection,
+    RemoteFile,
+    dataset_status,
+    fetch,
+    fetch_images,
+    image_files,
+    resolve_mirror,
+)
 from fact.data.images import load as load_images
 from fact.data.images import read_idx
 from fact.data.tabular import SKLEARN_DATASETS, load_sklearn

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from math import gcd
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 
 import torch
 

@@ -45,10 +45,16 @@ def fail(logger: logging.Logger, message: str) -> None:
     raise SystemExit(f"error: {message}")
 
 
-def results_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
-    """The command line of a stage that writes a tidy table and a .pt of matrices."""
+def settings_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
+    """A stage's command line, starting with its --settings JSON; the stage adds its files."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", type=settings_argument, required=True, help=f"JSON: {settings_help}")
+    return parser
+
+
+def results_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
+    """The command line of a stage that writes a tidy table and a .pt of matrices."""
+    parser = settings_parser(description, settings_help)
     parser.add_argument("--table", required=True, help="tidy Parquet table to write")
     parser.add_argument("--matrices", required=True, help=".pt file of matrices to write")
     return parser

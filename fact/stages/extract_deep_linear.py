@@ -9,17 +9,14 @@ contains 1/L for the depths present.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
-import torch
 
 from fact.data.synthetic import linear_teacher
 from fact.io import git_sha, load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
-from fact.stages.common import settings_argument, setup_logging
+from fact.stages.common import settings_parser, setup_logging
 
 
 def power_grid(grid: dict, depths: list[int]) -> list[float]:
@@ -28,9 +25,8 @@ def power_grid(grid: dict, depths: list[int]) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = settings_parser(__doc__, "powers {min, max, count}, scale")
     parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--settings", type=settings_argument, required=True, help="JSON: powers {min, max, count}, scale")
     parser.add_argument("--table", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("extract_deep_linear")

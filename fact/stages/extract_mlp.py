@@ -8,8 +8,6 @@ AGOP^s and eNFA, and of W W^T with bFACT, the backward AGOP^s and eNFA, on the t
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 import torch
 
@@ -17,7 +15,7 @@ from fact.data.images import load
 from fact.io import git_sha, load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import mlp
-from fact.stages.common import resolve_device, settings_argument, setup_logging
+from fact.stages.common import resolve_device, settings_parser, setup_logging
 
 
 def extract(run: dict, powers: list[float], device: torch.device, batch_size: int, root: str = "data") -> list[dict]:
@@ -41,10 +39,8 @@ def extract(run: dict, powers: list[float], device: torch.device, batch_size: in
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = settings_parser(__doc__, "powers, batch_size, device, data_root, scale")
     parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: powers, batch_size, device, data_root, scale")
     parser.add_argument("--table", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("extract_mlp")

@@ -9,7 +9,6 @@ could not verify gives a table that says so, and the aggregation lists it as una
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from fact.data.fetch import dataset_status
 from fact.data.tabular import load_sklearn
 from fact.io import git_sha, write_parquet
 from fact.kernels import Kernel
-from fact.stages.common import resolve_device, settings_argument, setup_logging
+from fact.stages.common import resolve_device, settings_parser, setup_logging
 from fact.tabular import Protocol, evaluate
 
 
@@ -39,10 +38,8 @@ def unavailable_reason(settings: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: dataset, source, data_root, methods, kernel, regs, normalise, never_normalise, iters, "
-                             "fold_features, dtype, device, agop_max_samples, split_seed, scale")
+    parser = settings_parser(__doc__, "dataset, source, data_root, methods, kernel, regs, normalise, never_normalise, "
+                                      "iters, fold_features, dtype, device, agop_max_samples, split_seed, scale")
     parser.add_argument("--table", required=True, help="Parquet table to write")
     args = parser.parse_args(argv)
     log = setup_logging("tabular")

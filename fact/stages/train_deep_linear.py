@@ -5,21 +5,17 @@
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from fact.data.synthetic import linear_teacher
 from fact.io import git_sha, save_torch
 from fact.nets import NonFiniteLossError, deep_linear
-from fact.stages.common import fail, resolve_device, settings_argument, setup_logging
+from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 from fact.training import SGDSettings, train_sgd
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: d, n, data_seed, depth, seed, train {...}, device, scale")
+    parser = settings_parser(__doc__, "d, n, data_seed, depth, seed, train {...}, device, scale")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("train_deep_linear")

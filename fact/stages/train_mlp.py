@@ -8,7 +8,6 @@ same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -17,15 +16,13 @@ from fact.data.fetch import dataset_status
 from fact.data.images import FETCHED, load
 from fact.io import git_sha, save_torch
 from fact.nets import NonFiniteLossError, mlp
-from fact.stages.common import fail, resolve_device, settings_argument, setup_logging
+from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 from fact.training import SGDSettings, train_sgd
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON: dataset, split_seed, seed, model {width, depth, bias}, train {...}, keep_epochs, device, "
-                             "data_root, scale")
+    parser = settings_parser(__doc__, "dataset, split_seed, seed, model {width, depth, bias}, train {...}, keep_epochs, "
+                                      "device, data_root, scale")
     parser.add_argument("--out", required=True, help="checkpoints to write (.pt)")
     args = parser.parse_args(argv)
     log = setup_logging("train_mlp")
