@@ -62,11 +62,6 @@ class Protocol:
         if self.fold_features not in FOLD_FEATURES:
             raise ValueError(f"fold_features must be one of {list(FOLD_FEATURES)}, got {self.fold_features!r}")
 
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return torch.float64 if self.dtype == "float64" else torch.float32
-
-
 def row_normalised(X: np.ndarray) -> np.ndarray:
     """Each row scaled to unit Euclidean norm; all-zero rows are left as they are."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
