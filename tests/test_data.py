@@ -16,6 +16,7 @@ from fact.data import uci121
 from fact.data.fetch import (
     COLLECTIONS,
     Collection,
+    FetchError,
     RemoteFile,
     dataset_status,
     fetch,
@@ -142,6 +143,12 @@ def test_fetch_reports_a_missing_file_and_a_rerun_rewrites_nothing(tmp_path, toy
     os.utime(status, (0, 0))
     fetch(collection, tmp_path / "data", toy_mirror)
     assert status.stat().st_mtime == 0  # unchanged verdict, untouched file: no downstream rerun
+
+
+def test_fetch_without_network_or_mirror_says_what_to_do(tmp_path):
+    unreachable = Collection("uci121", "http://127.0.0.1:9/data.tar.gz")  # nothing listens on port 9
+    with pytest.raises(FetchError, match=r"could not download .*point data.mirror \(or FACT_DATA_MIRROR\)"):
+        fetch(unreachable, tmp_path / "data", None)
 
 
 def test_fetch_says_how_to_fix_a_wrong_mirror(tmp_path):

@@ -31,6 +31,10 @@ REPORT = "fetch.json"
 STATUS = "status"  # one <dataset>.json per dataset, so each dataset's jobs depend on its own status only
 
 
+class FetchError(RuntimeError):
+    """A collection could not be had at all (no network and no mirror, a broken archive)."""
+
+
 @dataclass(frozen=True)
 class Collection:
     """A collection: its canonical archive and the manifest files that describe it."""
@@ -120,7 +124,12 @@ def fetch(collection: Collection, dest: Path, mirror: Path | None = None) -> Fet
         report = FetchReport(source=f"mirror {Path(mirror).resolve()}")
         locate = lambda relative: root / relative  # noqa: E731
     else:
-        files = _download_and_extract(collection, Path(dest) / "downloads")
+        try:
+            files = _download_and_extract(collection, Path(dest) / "downloads")
+        except Exception as error:  # no network, HTTP error, broken archive: say what to do instead
+            raise FetchError(f"could not download {collection.url} ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0][:200]}); without network, point data.mirror (or "
+                             f"{MIRROR_VARIABLE}) at a folder laid out as <mirror>/{collection.name}/<dataset>/") from error
         report = FetchReport(source=collection.url)
         locate = lambda relative: files.get(relative)  # noqa: E731
 
@@ -244,10 +253,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.collection == "images":
-        fetch_images(args.dest, resolve_mirror(args.mirror))
-    else:
-        fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
+    try:
+        if args.collection == "images":
+            fetch_images(args.dest, resolve_mirror(args.mirror))
+        else:
+            fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
+    except (FetchError, FileNotFoundError) as error:
+        log.error("%s", error)
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":
