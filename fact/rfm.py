@@ -128,6 +128,16 @@ def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- ridge solve
 
+def free_memory(device: torch.device) -> int:
+    """Bytes free on the device: CUDA's own count, or the host's available physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no such sysconf name (macOS, Windows): assume plenty
+        return 1 << 62
+
+
 class NotPositiveDefiniteError(FloatingPointError):
     """The kernel matrix plus ridge could not be factorised (raise reg, or use float64)."""
 
@@ -440,11 +450,7 @@ class RFM(BaseEstimator):
         """Whether the n x n arrays of a normal iteration (about four) would not fit in free memory."""
         if self.low_memory != "auto":
             return bool(self.low_memory)
-        if self._device_.type == "cuda":
-            free = torch.cuda.mem_get_info(self._device_)[0]
-        else:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        return 4 * n * n * torch.finfo(self._dtype_).bits // 8 > 0.8 * free
+        return 4 * n * n * torch.finfo(self._dtype_).bits // 8 > 0.8 * free_memory(self._device_)
 
     def _initial_matrix(self, d: int) -> torch.Tensor:
         if self.M_init is None:

@@ -214,6 +214,14 @@ def test_low_memory_path_gives_the_same_fit(update, options, fresh_seed, monkeyp
     assert torch.allclose(normal.decision_function(X[60:]), low.decision_function(X[60:]), rtol=1e-9, atol=1e-12)
 
 
+def test_the_low_memory_path_is_chosen_when_four_kernel_matrices_would_not_fit(monkeypatch):
+    X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
+    monkeypatch.setattr("fact.rfm.free_memory", lambda device: 4 * 100 * 100 * 8)  # exactly four float64 copies
+    assert RFM(iters=0, dtype="float64").fit(X, y).low_memory_  # beyond 80% of free memory
+    assert not RFM(iters=0, dtype="float32").fit(X, y).low_memory_
+    assert not RFM(iters=0, dtype="float64", low_memory=False).fit(X, y).low_memory_
+
+
 def test_in_place_solve_names_the_fix_when_it_fails():
     X = torch.ones(4, 2, dtype=torch.float64)  # identical points: a rank-one kernel matrix
     K = Kernel("laplace", 1.0).matrix(X, X, torch.eye(2, dtype=torch.float64))
