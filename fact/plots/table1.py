@@ -77,6 +77,9 @@ def render(*paths: str | os.PathLike, markdown, latex, pdf, scatter) -> None:
     table = load(paths)
     main, wide, text = summary(table), per_dataset(table), caption(table)
     appendix = wide.reset_index().rename(columns={m: LABELS.get(m, m) for m in wide.columns})
+    solvers = table[table.status == "ok"].groupby("dataset").solver.agg(lambda s: ", ".join(sorted(set(s))))
+    appendix["n"] = appendix.dataset.map(table.groupby("dataset").n.first()).astype("Int64")
+    appendix["solver"] = appendix.dataset.map(solvers)
 
     with atomic_path(markdown) as temporary, open(temporary, "w") as out:
         out.write("# Table 1\n\n" + _markdown(main) + "\n" + text + "\n\n## Per dataset\n\n" + _markdown(appendix))
