@@ -137,6 +137,6 @@ def _render_scatter(wide: pd.DataFrame, table: pd.DataFrame, out) -> None:
         axis.set(xlabel=f"{LABELS.get(x, x)} (%)", ylabel=f"{LABELS.get(y, y)} (%)",
                  title=f"{LABELS.get(y, y)} higher on {wins[0]}, lower on {wins[1]}")
         axis.title.set_fontsize(7)
-    figure.subplots_adjust(bottom=0.3, wspace=0.45)
+    figure.subplots_adjust(bottom=0.38, wspace=0.45)
     style.caption(figure, caption(table) + " One point per dataset; the diagonal marks equal accuracy.")
     style.save(figure, out)
