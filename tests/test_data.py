@@ -231,3 +231,16 @@ def test_the_image_manifest_matches_the_real_mirror(tmp_path):
     assert {"mnist_test", "cifar10_jpeg"} <= set(report.available)
     data = load_images("mnist_test", 0, tmp_path / "data")
     assert data.X_train.shape == (8000, 784) and data.y_train.max() == 9
+
+
+def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
+    mirror, files = _image_mirror(tmp_path)
+    images = mirror / "mnist" / "t10k-images-idx3-ubyte.gz"
+    content = gzip.decompress(images.read_bytes())
+    content_md5 = "md5:" + hashlib.md5(content).hexdigest()
+    images.write_bytes(gzip.compress(content, mtime=12345))  # same pixels, other gzip header (as Debian ships)
+    files[0] = RemoteFile("mnist_test", files[0].known_hash, files[0].path, None, content_md5)
+    assert fetch_images(tmp_path / "data", mirror, files).available == ["mnist_test"]
+    files[0] = RemoteFile("mnist_test", files[0].known_hash, files[0].path, None, "md5:" + "1" * 32)
+    report = fetch_images(tmp_path / "other", mirror, files)
+    assert "checksum mismatch" in report.unavailable["mnist_test"]

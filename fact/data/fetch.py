@@ -13,6 +13,8 @@ and left out, and the rest go on.
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import logging
 import os
@@ -156,14 +158,37 @@ def fetch(collection: Collection, dest: Path, mirror: Path | None = None) -> Fet
     return report
 
 
-def _install(source: Path | None, destination: Path, expected: str, relative: str) -> str | None:
+def decompressed_hash(path: Path, known: str) -> str:
+    """The hash of a .gz file's decompressed content, in the form of ``known``."""
+    algorithm = known.split(":", 1)[0]
+    digest = hashlib.new(algorithm)
+    with gzip.open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
+def _matches(path: Path, expected: str, decompressed: str | None) -> bool:
+    """The file's hash is the published one, or (re-compressed copies, e.g. Debian's) its content's is."""
+    if file_hash(path, expected) == expected:
+        return True
+    if decompressed and str(path).endswith(".gz"):
+        try:
+            return decompressed_hash(path, decompressed) == decompressed
+        except (OSError, EOFError):  # not a readable gzip stream
+            return False
+    return False
+
+
+def _install(source: Path | None, destination: Path, expected: str, relative: str,
+             decompressed: str | None = None) -> str | None:
     """Copy one file if its checksum matches; return the problem in words otherwise."""
-    if destination.is_file() and file_hash(destination, expected) == expected:
+    if destination.is_file() and _matches(destination, expected, decompressed):
         return None  # verified on an earlier fetch
     if source is None or not Path(source).is_file():
         return f"{relative}: file missing from the source"
     actual = file_hash(source, expected)
-    if actual != expected:
+    if actual != expected and not _matches(source, expected, decompressed):
         kind = "" if ":" in expected else "sha256 "
         return f"{relative}: checksum mismatch (expected {kind}{expected}, got {actual})"
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -197,12 +222,14 @@ class RemoteFile:
     known_hash: str  # "md5:<hex>" or "sha256:<hex>"
     path: str  # relative to the data folder and to a mirror, e.g. "mnist/t10k-images-idx3-ubyte.gz"
     url: str | None  # None: only a mirror has it
+    decompressed_hash: str | None = None  # of a .gz file's content, accepted too
 
 
 def image_files(manifests: Path = MANIFESTS) -> list[RemoteFile]:
     rows = [line.split() for line in (manifests / "images.files").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
-    return [RemoteFile(dataset, known, path, None if url == "-" else url) for dataset, known, path, url in rows]
+    return [RemoteFile(dataset, known, path, None if url == "-" else url, None if content == "-" else content)
+            for dataset, known, path, url, content in rows]
 
 
 def fetch_images(dest: Path, mirror: Path | None = None, files: list[RemoteFile] | None = None) -> FetchReport:
@@ -228,7 +255,7 @@ def fetch_images(dest: Path, mirror: Path | None = None, files: list[RemoteFile]
                     f"without network, put the file at <mirror>/{file.path} and set data.mirror or {MIRROR_VARIABLE}")
                 continue
             source = destination
-        problem = _install(source, destination, file.known_hash, file.path)
+        problem = _install(source, destination, file.known_hash, file.path, file.decompressed_hash)
         if problem and (source is None or not source.is_file()):
             where = f"put it at {Path(mirror) / file.path}" if mirror else f"set data.mirror or {MIRROR_VARIABLE}"
             problem += f" ({'download it from ' + file.url + ' or ' if file.url else ''}{where})"
