@@ -280,3 +280,12 @@ def test_rfm_on_cuda_matches_cpu(digits):
     on_gpu = RFM(update="fact_geom", iters=2, device="cuda").fit(X[:300], y[:300], X_val, y_val)
     assert on_gpu.M_.is_cuda
     assert torch.allclose(on_gpu.M_.cpu(), on_cpu.M_, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_low_memory_path_on_cuda_matches_the_normal_one(digits):
+    (X, y), (X_val, y_val), _ = digits
+    fits = [RFM(update="nfa", iters=2, device="cuda", dtype="float32", low_memory=low).fit(X[:600], y[:600], X_val, y_val)
+            for low in (False, True)]
+    assert fits[1].solvers_[0] == "cholesky (in place)"
+    assert torch.allclose(fits[0].M_, fits[1].M_, rtol=1e-3, atol=1e-5)

@@ -80,3 +80,17 @@ def test_a_diverging_run_stops_with_advice(tmp_path):
     X, Y = small_task(0)
     with pytest.raises(NonFiniteLossError, match="lower lr"):
         train_sgd(mlp(6, 16, 3), X * 1e20, Y, SETTINGS, 0, tmp_path / "s")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_training_on_cuda_follows_the_cpu_run(tmp_path):
+    X, Y = small_task(0)
+    torch.manual_seed(0)
+    on_cpu = mlp(6, 16, 3)
+    on_gpu = mlp(6, 16, 3)
+    on_gpu.load_state_dict(on_cpu.state_dict())
+    train_sgd(on_cpu, X, Y, SETTINGS, 0, tmp_path / "cpu")
+    result = train_sgd(on_gpu.cuda(), X.cuda(), Y.cuda(), SETTINGS, 0, tmp_path / "gpu", keep_epochs=(6,))
+    assert result["checkpoints"][6]["linear1.weight"].device.type == "cpu"  # kept weights live on the host
+    for name, value in on_cpu.state_dict().items():
+        assert torch.allclose(value, on_gpu.state_dict()[name].cpu(), atol=1e-4), name
