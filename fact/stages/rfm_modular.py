@@ -1,8 +1,8 @@
-"""Fit one RFM method on modular addition and follow its grokking (Figures 5 and 6).
+"""Fit one named RFM run on modular addition and follow its grokking (Figures 5 and 6).
 
     python -m fact.stages.rfm_modular --settings '{...}' --table out.parquet --matrices out.pt
 
-One named run: a kernel, a number of iterations and the RFM method options.
+A run is a kernel, a number of iterations and the RFM method's options (config: modular.runs).
 
 Per iteration: train and test accuracy and MSE, the circulant deviation of M's
 off-diagonal block and its alignment with the final M (Mallinar et al.), in one tidy table.
