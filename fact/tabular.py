@@ -82,10 +82,10 @@ def _model(protocol: Protocol, method: dict, reg: float, iters: int, seed: int, 
 def select(dataset: TabularDataset, method: dict, protocol: Protocol, seed: int = 0) -> Selection:
     """Step 1: the best (ridge, normalisation, iteration) on the validation split."""
     train, validation = dataset.validation
+    inputs = {normalise: row_normalised(dataset.X) if normalise else dataset.X for normalise in protocol.normalise}
     best = None
     for reg in protocol.regs:
-        for normalise in protocol.normalise:
-            X = row_normalised(dataset.X) if normalise else dataset.X
+        for normalise, X in inputs.items():
             try:
                 model = _model(protocol, method, reg, protocol.iters, seed, dataset.n_classes).fit(
                     X[train], dataset.y[train], X[validation], dataset.y[validation])
