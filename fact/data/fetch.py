@@ -97,10 +97,6 @@ def dataset_status(folder: Path, name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def sha256(path: Path) -> str:
-    return pooch.file_hash(str(path), alg="sha256")
-
-
 def file_hash(path: Path, known: str) -> str:
     """The hash of path in the form of ``known`` ("md5:..." / "sha256:..."; bare hex is SHA-256)."""
     algorithm = known.split(":", 1)[0] if ":" in known else "sha256"
@@ -168,10 +164,8 @@ def decompressed_hash(path: Path, known: str) -> str:
     return f"{algorithm}:{digest.hexdigest()}"
 
 
-def _matches(path: Path, expected: str, decompressed: str | None) -> bool:
-    """The file's hash is the published one, or (re-compressed copies, e.g. Debian's) its content's is."""
-    if file_hash(path, expected) == expected:
-        return True
+def _content_matches(path: Path, decompressed: str | None) -> bool:
+    """A re-compressed copy (e.g. Debian's) whose decompressed content has the known hash."""
     if decompressed and str(path).endswith(".gz"):
         try:
             return decompressed_hash(path, decompressed) == decompressed
@@ -183,12 +177,13 @@ def _matches(path: Path, expected: str, decompressed: str | None) -> bool:
 def _install(source: Path | None, destination: Path, expected: str, relative: str,
              decompressed: str | None = None) -> str | None:
     """Copy one file if its checksum matches; return the problem in words otherwise."""
-    if destination.is_file() and _matches(destination, expected, decompressed):
+    if destination.is_file() and (file_hash(destination, expected) == expected
+                                  or _content_matches(destination, decompressed)):
         return None  # verified on an earlier fetch
     if source is None or not Path(source).is_file():
         return f"{relative}: file missing from the source"
     actual = file_hash(source, expected)
-    if actual != expected and not _matches(source, expected, decompressed):
+    if actual != expected and not _content_matches(source, decompressed):
         kind = "" if ":" in expected else "sha256 "
         return f"{relative}: checksum mismatch (expected {kind}{expected}, got {actual})"
     destination.parent.mkdir(parents=True, exist_ok=True)
