@@ -4,7 +4,9 @@
 rule fetch_images:
     """MNIST and CIFAR-10 (and the offline mirror's partial copies), each file checksum-verified."""
     input:
-        code=code("data/fetch"),
+        # Not the fetch code: the files are checked against the manifest whatever code fetched them,
+        # and a fetch rerun would redo every downstream job (snakemake cannot see that the
+        # per-dataset status files came out unchanged). Force it with `-R fetch_...` if needed.
         manifest="fact/data/manifests/images.files",
     output:
         report=f"{DATA}/images/fetch.json",
