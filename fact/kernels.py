@@ -151,8 +151,14 @@ def squared_distances(X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torc
     ones_x, ones_z = torch.ones_like(x_norms)[:, None], torch.ones_like(z_norms)[:, None]
     sq = torch.cat([XM, x_norms[:, None], ones_x], dim=1) @ torch.cat([-2 * Z, ones_z, z_norms[:, None]], dim=1).T
     scale = 64 * torch.finfo(sq.dtype).eps
-    suspects = (sq <= scale * (x_norms.abs().max() + z_norms.abs().max())).nonzero(as_tuple=True)
-    rows, columns = suspects
-    residue = sq[rows, columns] <= scale * (x_norms[rows].abs() + z_norms[columns].abs())
-    sq[rows[residue], columns[residue]] = 0.0
+    bound = scale * (x_norms.abs().max() + z_norms.abs().max())
+    step = max(1, _MASK_ELEMENTS // max(sq.shape[1], 1))  # row blocks: no n x m mask
+    for start in range(0, len(sq), step):
+        block = sq[start:start + step]
+        rows, columns = (block <= bound).nonzero(as_tuple=True)
+        residue = block[rows, columns] <= scale * (x_norms[start + rows].abs() + z_norms[columns].abs())
+        block[rows[residue], columns[residue]] = 0.0
     return sq
+
+
+_MASK_ELEMENTS = 2**24

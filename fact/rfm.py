@@ -142,6 +142,26 @@ class NotPositiveDefiniteError(FloatingPointError):
     """The kernel matrix plus ridge could not be factorised (raise reg, or use float64)."""
 
 
+def cholesky_in_place(A: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cholesky factor of a symmetric matrix, written over the matrix's own storage.
+
+    Returns (L, info): L is a lower-triangular view of A's storage (info != 0: not
+    positive definite, L unusable). LAPACK and cuSOLVER work on column-major arrays, and a
+    row-major ``out=`` would make torch factorise a column-major copy and copy it back (an
+    n x n temporary); the transposed view of a symmetric A is the same matrix in column-major
+    layout, so factorising that view needs no copy.
+    """
+    view = A.mT
+    factor, info = torch.linalg.cholesky_ex(view, out=(view, torch.empty((), dtype=torch.int32, device=A.device)))
+    return factor, int(info)
+
+
+def cholesky_solve(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """(L L^T)^{-1} Y by two triangular solves; unlike torch.cholesky_solve, which clones L
+    first, this makes no n x n copy of the factor."""
+    return torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, Y, upper=False), upper=True)
+
+
 def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = False) -> tuple[torch.Tensor, str]:
     """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
 
@@ -158,26 +178,26 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = 
     """
     K.diagonal().add_(reg)
     if overwrite:
-        factor, info = torch.linalg.cholesky_ex(K, out=(K, torch.empty((), dtype=torch.int32, device=K.device)))
-        if int(info) != 0:
+        factor, info = cholesky_in_place(K)
+        if info != 0:
             raise NotPositiveDefiniteError(
                 f"kernel matrix + reg I is not numerically positive definite (reg={reg:g}, {K.dtype}, pivot "
-                f"{int(info)}) and was factorised in place to save memory: raise reg or use dtype float64")
-        return torch.cholesky_solve(Y, factor), "cholesky (in place)"
+                f"{info}) and was factorised in place to save memory: raise reg or use dtype float64")
+        return cholesky_solve(factor, Y), "cholesky (in place)"
     try:
         factor, info = torch.linalg.cholesky_ex(K)
     finally:
         K.diagonal().sub_(reg)
     if int(info) == 0:
-        return torch.cholesky_solve(Y, factor), "cholesky"
+        return cholesky_solve(factor, Y), "cholesky"
     del factor
     if K.dtype != torch.float64:
         wide = K.double()
         wide.diagonal().add_(reg)
-        factor, info = torch.linalg.cholesky_ex(wide, out=(wide, torch.empty((), dtype=torch.int32, device=K.device)))
-        if int(info) == 0:
+        factor, info = cholesky_in_place(wide)
+        if info == 0:
             log.info("float32 Cholesky of kernel matrix + reg I failed (reg=%g); solved in float64", reg)
-            return torch.cholesky_solve(Y.double(), factor).to(K.dtype), "cholesky (float64)"
+            return cholesky_solve(factor, Y.double()).to(K.dtype), "cholesky (float64)"
         del wide, factor
     log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
                 "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
+from fact import kernels
 from fact.kernels import KERNELS, Kernel, squared_distances
 
 KERNEL_CASES = [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("gaussian", 3.0, "L"),
@@ -68,7 +69,9 @@ def test_laplace_self_pairs_are_exact_zeros_despite_rounding(fresh_seed):
     assert (sq + torch.eye(30) > 0).all()
 
 
-def test_a_far_point_does_not_zero_the_distances_of_near_ones(fresh_seed):
+@pytest.mark.parametrize("mask_elements", [1, 2**24])  # one row per block, or all
+def test_a_far_point_does_not_zero_the_distances_of_near_ones(fresh_seed, mask_elements, monkeypatch):
+    monkeypatch.setattr(kernels, "_MASK_ELEMENTS", mask_elements)
     torch.manual_seed(fresh_seed)
     X = torch.randn(20, 4, dtype=torch.float32) * 0.05  # near points, squared distances ~1e-2
     X[0] = 1e3  # one outlier with squared norm 4e6
@@ -77,6 +80,17 @@ def test_a_far_point_does_not_zero_the_distances_of_near_ones(fresh_seed):
     off_diagonal = ~torch.eye(20, dtype=torch.bool)
     assert (sq[1:, 1:][off_diagonal[1:, 1:]] > 0).all(), f"seed={fresh_seed}"
     assert torch.allclose(sq[1:, 1:].double(), exact[1:, 1:], rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask_elements", [1, 7, 2**24])
+def test_rounding_residue_is_cleared_the_same_in_row_blocks(fresh_seed, mask_elements, monkeypatch):
+    X, _, _, M = random_problem(fresh_seed, n=30)
+    X = X * 1e3
+    monkeypatch.setattr(kernels, "_MASK_ELEMENTS", mask_elements)  # one row, a few rows, all rows per block
+    sq = squared_distances(X, X[:25], M)
+    assert torch.equal(torch.diagonal(sq[:25]), torch.zeros(25, dtype=torch.float64)), f"seed={fresh_seed}"
+    exact = torch.einsum("ijk,kl,ijl->ij", X[:, None] - X[None, :25], M, X[:, None] - X[None, :25])
+    assert torch.allclose(sq, exact, rtol=1e-6, atol=1e-6 * exact.max()), f"seed={fresh_seed}"
 
 
 def test_unknown_kernels_and_bad_bandwidths_are_refused():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -229,6 +232,63 @@ def test_in_place_solve_names_the_fix_when_it_fails():
         solve_ridge(K, torch.ones(4, 1, dtype=torch.float64), 0.0, overwrite=True)
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_solve_ridge_solves_the_ridge_system(fresh_seed, overwrite):
+    X, _, _, M = random_problem(fresh_seed, n=40)
+    K = Kernel("laplace", 2.0).matrix(X, X, M)
+    Y = torch.randn(40, 3, generator=torch.Generator().manual_seed(fresh_seed), dtype=torch.float64)
+    expected = torch.linalg.solve(K + 0.05 * torch.eye(40, dtype=torch.float64), Y)
+    alpha, solver = solve_ridge(K.clone(), Y, 0.05, overwrite=overwrite)
+    assert solver == ("cholesky (in place)" if overwrite else "cholesky")
+    assert torch.allclose(alpha, expected, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
+
+
+SOLVE_MEMORY = """
+import resource, sys, torch
+from fact.rfm import solve_ridge
+n = 3000
+X = torch.randn(n, 20, dtype=torch.float64)
+K = torch.cdist(X, X).neg_().exp_()  # a Laplace kernel matrix: positive definite
+Y = torch.randn(n, 5, dtype=torch.float64)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the high-water mark so far: K and cdist's work
+solve_ridge(K, Y, 0.1, overwrite=sys.argv[1] == "in-place")
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / (n * n * 8))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in KiB on Linux only")
+@pytest.mark.parametrize("path, extra_matrices", [("in-place", 0), ("normal", 1)])
+def test_solve_ridge_makes_no_hidden_copy_of_the_kernel_matrix(path, extra_matrices):
+    """The in-place solve must need no n x n array beyond K (what lets miniboone's fold fits fit
+    on one GPU), the normal one only the factor: torch's row-major out= and cholesky_solve both
+    make hidden n x n copies, which this peak-memory measurement sees."""
+    result = subprocess.run([sys.executable, "-c", SOLVE_MEMORY, path], capture_output=True, text=True, check=True)
+    assert float(result.stdout) < extra_matrices + 0.3, result.stdout
+
+
+FIT_MEMORY = """
+import resource, numpy as np
+from fact.rfm import RFM
+g = np.random.default_rng(0)
+RFM.BLOCK_ELEMENTS = 2**16  # row blocks far smaller than n x n, as for a large dataset
+RFM(update="fact", iters=1, low_memory=True).fit(g.normal(size=(300, 20)), g.normal(size=300))  # warm-up
+n = 4000
+X, y = g.normal(size=(n, 20)), g.normal(size=n)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+RFM(update="fact", iters=2, low_memory=True).fit(X, y)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / (n * n * 8))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in KiB on Linux only")
+def test_a_low_memory_fit_holds_one_kernel_matrix_at_a_time():
+    """The whole low-memory fit (kernel, in-place solve, blockwise outputs and FACT gradients)
+    peaks near one n x n array; a normal fit holds about three. A few tens of MB of allocator
+    and BLAS buffers come on top, hence the margin."""
+    result = subprocess.run([sys.executable, "-c", FIT_MEMORY], capture_output=True, text=True, check=True)
+    assert float(result.stdout) < 1.6, result.stdout
+
+
 def test_a_given_initial_matrix_makes_iteration_zero_kernel_regression_with_it(fresh_seed):
     g = np.random.default_rng(fresh_seed)
     X, y = g.normal(size=(50, 4)), g.normal(size=50)
@@ -289,3 +349,22 @@ def test_low_memory_path_on_cuda_matches_the_normal_one(digits):
             for low in (False, True)]
     assert fits[1].solvers_[0] == "cholesky (in place)"
     assert torch.allclose(fits[0].M_, fits[1].M_, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_in_place_solve_on_cuda_needs_no_second_kernel_matrix():
+    """cuSOLVER, like LAPACK, factorises column-major arrays: the in-place path must not let torch
+    make a column-major copy (what would put miniboone's fold fits, 38 GB each, over an H100)."""
+    n = 8192
+    X = torch.randn(n, 20, device="cuda")
+    K = torch.cdist(X, X).neg_().exp_()
+    Y = torch.randn(n, 3, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    alpha, solver = solve_ridge(K, Y, 0.1, overwrite=True)
+    torch.cuda.synchronize()
+    extra = (torch.cuda.max_memory_allocated() - before) / (n * n * 4)
+    assert solver == "cholesky (in place)" and extra < 0.3, extra
+    expected = torch.linalg.solve(torch.cdist(X, X).neg_().exp_().double() + 0.1 * torch.eye(n, device="cuda", dtype=torch.float64), Y.double())
+    assert torch.allclose(alpha.double(), expected, rtol=1e-2, atol=1e-3)
