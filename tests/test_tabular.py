@@ -148,3 +148,43 @@ def test_the_stage_runs_a_uci121_folder(tmp_path):
                                                            data_root=str(tmp_path / "data"))), "--table", str(out)])
     table = pd.read_parquet(out)
     assert (table.status == "ok").all() and table.n.iloc[0] == 12
+
+
+def test_a_killed_stage_resumes_from_its_finished_methods(tmp_path, monkeypatch):
+    settings = json.dumps(_settings(never_normalise=["iris"]))
+    reference = tmp_path / "reference.parquet"
+    tabular_stage.main(["--settings", settings, "--table", str(reference)])
+    out = tmp_path / "iris.parquet"
+    real_evaluate, calls = tabular_stage.evaluate, []
+
+    def killed_on_the_second_method(dataset, method, *args, **kwargs):
+        calls.append(method)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("job killed")
+        return real_evaluate(dataset, method, *args, **kwargs)
+
+    monkeypatch.setattr(tabular_stage, "evaluate", killed_on_the_second_method)
+    with pytest.raises(KeyboardInterrupt):
+        tabular_stage.main(["--settings", settings, "--table", str(out)])
+    assert not out.exists() and (tmp_path / "iris.parquet.partial" / "fact_geom.parquet").exists()
+
+    calls.clear()
+    tabular_stage.main(["--settings", settings, "--table", str(out)])
+    assert calls == ["laplace"]  # fact_geom was taken from the killed run
+    assert not (tmp_path / "iris.parquet.partial").exists()
+    columns = ["method", "fold", "reg", "normalise", "iteration", "accuracy"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out)[columns], pd.read_parquet(reference)[columns])
+
+
+def test_kept_methods_of_other_settings_are_not_reused(tmp_path, monkeypatch):
+    out = tmp_path / "iris.parquet"
+    tabular_stage.main(["--settings", json.dumps(_settings(regs=[1.0])), "--table", str(out)])
+    partial = tmp_path / "iris.parquet.partial"
+    partial.mkdir()
+    shutil.copy(out, partial / "fact_geom.parquet")  # rows of other settings (regs [1.0]) left behind
+    calls = []
+    real_evaluate = tabular_stage.evaluate
+    monkeypatch.setattr(tabular_stage, "evaluate", lambda dataset, method, *a, **k: calls.append(method)
+                        or real_evaluate(dataset, method, *a, **k))
+    tabular_stage.main(["--settings", json.dumps(_settings()), "--table", str(out)])
+    assert calls == ["fact_geom", "laplace"]

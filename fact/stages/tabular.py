@@ -5,18 +5,25 @@
 The settings name the dataset and where it comes from: ``source: sklearn`` (bundled with
 scikit-learn, offline) or ``source: uci121`` (fetched to ``data_root``; a dataset the fetch
 could not verify gives a table that says so, and the aggregation lists it as unavailable).
+
+Each method's rows are kept in ``<table>.partial/<method>.parquet`` as soon as they are done,
+so a job killed on a large dataset (chess-krvk takes over an hour on a CPU core) starts again
+from the first unfinished method; a kept file is used only if it was made with the same
+settings. The folder is removed once the table is written.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 import pandas as pd
 
 from fact.data import uci121
 from fact.data.fetch import dataset_status
 from fact.data.tabular import load_sklearn
-from fact.io import git_sha, write_parquet
+from fact.io import git_sha, read_parquet_metadata, write_parquet
 from fact.kernels import Kernel
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 from fact.tabular import Protocol, evaluate
@@ -37,6 +44,24 @@ def unavailable_reason(settings: dict) -> str | None:
     return None if status["available"] else status["reason"]
 
 
+def evaluate_methods(dataset, settings: dict, partial_dir: Path, log) -> pd.DataFrame:
+    """Every method's rows, reusing those a killed run of the same settings left in ``partial_dir``."""
+    protocol = protocol_from(settings)
+    shared_folds = {}
+    tables = []
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    for method, options in settings["methods"].items():
+        kept = partial_dir / f"{method}.parquet"
+        if kept.exists() and read_parquet_metadata(kept).get("settings") == settings:
+            log.info("%s %s: taken from %s (an earlier run with the same settings)", dataset.name, method, kept)
+            tables.append(pd.read_parquet(kept))
+            continue
+        table = evaluate(dataset, method, options, protocol, seed=settings["split_seed"], fold_cache=shared_folds)
+        write_parquet(table, kept, {"settings": settings})
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = settings_parser(__doc__, "dataset, source, data_root, methods, kernel, regs, normalise, never_normalise, "
                                       "iters, fold_features, dtype, device, agop_max_samples, split_seed, scale")
@@ -45,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     log = setup_logging("tabular")
     s = args.settings
     name = s["dataset"]
+    partial_dir = Path(f"{args.table}.partial")
     reason = unavailable_reason(s) if s["source"] == "uci121" else None
     if reason:
         log.warning("%s is unavailable: %s", name, reason)
@@ -56,14 +82,12 @@ def main(argv: list[str] | None = None) -> None:
         else:
             dataset = load_sklearn(name, s["split_seed"])
         log.info("%s: n = %d, d = %d, %d classes (%s)", name, *dataset.X.shape, dataset.n_classes, dataset.source)
-        protocol = protocol_from(s)
-        shared_folds = {}
-        table = pd.concat([evaluate(dataset, method, options, protocol, seed=s["split_seed"], fold_cache=shared_folds)
-                           for method, options in s["methods"].items()], ignore_index=True)
+        table = evaluate_methods(dataset, s, partial_dir, log)
         table["status"], table["reason"] = "ok", ""
         table["n"], table["d"], table["classes"] = *dataset.X.shape, dataset.n_classes
     table["source"], table["scale"], table["fold_features"] = s["source"], s["scale"], s["fold_features"]
     write_parquet(table, args.table, {"settings": s, "git_sha": git_sha()})
+    shutil.rmtree(partial_dir, ignore_errors=True)
     log.info("wrote %s", args.table)
 
 
