@@ -132,10 +132,26 @@ def free_memory(device: torch.device) -> int:
     """Bytes free on the device: CUDA's own count, or the host's available physical memory."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    try:  # Linux: free memory plus the page cache the kernel would give back
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # no such sysconf name (macOS, Windows): assume plenty
         return 1 << 62
+
+
+def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what: str = "an RFM fit") -> None:
+    """Refuse, before any work, a fit whose one n x n kernel matrix cannot fit in free memory
+    (the least the low-memory path needs), rather than fail or swap hours later."""
+    needed = n * n * torch.finfo(dtype).bits // 8
+    free = free_memory(device)
+    if needed > 0.95 * free:
+        raise MemoryError(f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
+                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: run it on a device with more "
+                          "memory (device: cuda), use dtype float32, or fit fewer points")
 
 
 class NotPositiveDefiniteError(FloatingPointError):
@@ -378,6 +394,7 @@ class RFM(BaseEstimator):
 
         generator = torch.Generator().manual_seed(self.random_state)
         M = self._initial_matrix(X.shape[1])
+        require_kernel_memory(len(X), self._dtype_, self._device_)
         self.low_memory_ = self._needs_low_memory(len(X))
         records, iterates, self.solvers_ = [], [], []
         for iteration in range(self.iters + 1):

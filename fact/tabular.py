@@ -27,7 +27,7 @@ import torch
 
 from fact.data.tabular import TabularDataset
 from fact.kernels import Kernel
-from fact.rfm import RFM, NotPositiveDefiniteError
+from fact.rfm import RFM, NotPositiveDefiniteError, require_kernel_memory
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,10 @@ def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protoco
     whenever two methods select iteration 0.
     """
     fold_cache = {} if fold_cache is None else fold_cache
+    # the largest fit is a fold's (3/4 of the data): refuse now what would fail after the selection
+    largest = max(len(train) for train, _ in [dataset.validation, *dataset.folds])
+    require_kernel_memory(largest, getattr(torch, protocol.dtype), torch.device(protocol.device),
+                          f"{dataset.name}'s largest fit")
     start = time.perf_counter()
     chosen = select(dataset, method, protocol, seed)
     log.info("%s %s: reg %g, normalise %s, iteration %d, validation accuracy %.4f", dataset.name, name,

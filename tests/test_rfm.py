@@ -14,7 +14,7 @@ from torch import nn
 
 from fact.kernels import Kernel
 from fact.nets import minimise_newton
-from fact.rfm import RFM, fact_geom_update, fact_update, kernel_agop, kernel_fact, solve_ridge
+from fact.rfm import RFM, fact_geom_update, fact_update, free_memory, kernel_agop, kernel_fact, solve_ridge
 from tests.test_kernels import KERNEL_CASES, random_problem, reference_kernel
 
 IDS = lambda k: f"{k.name}-{k.gaussian_convention}"  # noqa: E731
@@ -368,3 +368,15 @@ def test_in_place_solve_on_cuda_needs_no_second_kernel_matrix():
     assert solver == "cholesky (in place)" and extra < 0.3, extra
     expected = torch.linalg.solve(torch.cdist(X, X).neg_().exp_().double() + 0.1 * torch.eye(n, device="cuda", dtype=torch.float64), Y.double())
     assert torch.allclose(alpha.double(), expected, rtol=1e-2, atol=1e-3)
+
+
+def test_a_fit_whose_kernel_matrix_cannot_fit_is_refused_before_any_work(monkeypatch):
+    X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
+    monkeypatch.setattr("fact.rfm.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
+    monkeypatch.setattr("fact.rfm.solve_ridge", lambda *a, **k: pytest.fail("the fit started"))
+    with pytest.raises(MemoryError, match=r"100 x 100 kernel matrix.*device with more memory.*float32"):
+        RFM(iters=1, dtype="float64").fit(X, y)
+
+
+def test_free_memory_is_positive_on_this_machine():
+    assert free_memory(torch.device("cpu")) > 0

@@ -14,6 +14,7 @@ import torch
 from fact.data.tabular import TabularDataset, load_sklearn
 from fact.kernels import Kernel
 from fact.rfm import RFM
+from fact import tabular as tabular_protocol
 from fact.stages import tabular as tabular_stage
 from fact.tabular import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
 
@@ -188,3 +189,12 @@ def test_kept_methods_of_other_settings_are_not_reused(tmp_path, monkeypatch):
                         or real_evaluate(dataset, method, *a, **k))
     tabular_stage.main(["--settings", json.dumps(_settings()), "--table", str(out)])
     assert calls == ["fact_geom", "laplace"]
+
+
+def test_a_dataset_too_large_for_memory_is_refused_before_the_selection(monkeypatch):
+    dataset = load_sklearn("iris", 0)
+    largest = max(len(train) for train, _ in dataset.folds)
+    monkeypatch.setattr("fact.rfm.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
+    monkeypatch.setattr(tabular_protocol, "select", lambda *a, **k: pytest.fail("the selection started"))
+    with pytest.raises(MemoryError, match=rf"iris's largest fit on {largest} points"):
+        evaluate(dataset, "laplace", {"update": "none"}, protocol())

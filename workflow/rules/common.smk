@@ -104,7 +104,8 @@ def tabular_fetched(wildcards):
 def tabular_settings(wildcards):
     """Everything one dataset's Table 1 job uses, as JSON for params:."""
     tabular = SETTINGS["tabular"]
-    shared = {key: value for key, value in tabular.items() if key != "datasets"}
+    # not the thread count: it changes no result, and a change must not rerun the sweep
+    shared = {key: value for key, value in tabular.items() if key not in ("datasets", "threads")}
     return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})
 
 

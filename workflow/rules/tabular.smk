@@ -41,6 +41,7 @@ rule tabular_dataset:
         settings=tabular_settings,
     log:
         f"logs/tabular/{SCALE}/{{dataset}}.log",
+    threads: SETTINGS["tabular"].get("threads", 1)
     resources:
         gpu=1 if SETTINGS["tabular"]["device"] != "cpu" else 0,
     conda:
