@@ -22,6 +22,9 @@ PAPER = {"fact": 85.22, "fact_geom": 84.99, "nfa": 85.10, "laplace": 83.71}
 LABELS = {**METHOD_LABELS, "laplace": "Laplace kernel regression"}
 
 
+SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
+
+
 def load(paths) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
 
@@ -115,8 +118,12 @@ def _render_pdf(main: pd.DataFrame, appendix: pd.DataFrame, text: str, out) -> N
     if len(appendix):
         appendix_axis = figure.add_axes([0.05, bottom_of(2), 0.9, heights[2] / total])
         appendix_axis.axis("off")
+        # room for long dataset and solver names; the method columns take short headers
+        methods = len(appendix.columns) - 3
+        widths = [0.21] + [0.48 / methods] * methods + [0.06, 0.25]
+        headers = [SHORT_HEADERS.get(c, c) for c in appendix.columns]
         body = appendix_axis.table(cellText=[[_cell(v) for v in r] for r in appendix.itertuples(index=False)],
-                                   colLabels=list(appendix.columns), loc="upper center")
+                                   colLabels=headers, colWidths=widths, loc="upper center")
         body.auto_set_font_size(False)
         body.set_fontsize(6)
         body.scale(1, small_row / row * 1.6)
