@@ -3,17 +3,20 @@
     PYTHONPATH=. python bench/bench_tabular.py --mirror ../shared/data                 # every available dataset
     PYTHONPATH=. python bench/bench_tabular.py --mirror ../shared/data --datasets abalone letter
     PYTHONPATH=. python bench/bench_tabular.py --synthetic 130064 --device cuda        # the large-n path
+    PYTHONPATH=. python bench/bench_tabular.py --mirror ../shared/data --datasets pendigits --low-memory
 
 Each dataset runs the full protocol of config.yaml's paper scale (4 methods, 5 ridges x 2
 normalisations x RFM iterations 0..4, then 4 folds), in one process, the same code as the
 pipeline's per-dataset jobs. ``--synthetic n`` times the protocol on random data with
 miniboone's shape (n points, 50 features, 2 classes, its own split of the same proportions),
-which is what the low-memory path is for. Prints a table and the sum.
+which is what the low-memory path is for; ``--low-memory`` forces that path on any dataset, so
+its accuracies can be set beside the normal path's. Prints a table and the sum.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, nargs="*", default=[], help="sizes n of synthetic datasets to time")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--low-memory", action="store_true", help="force the RFM's one-array path everywhere")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -64,10 +68,14 @@ def main() -> None:
                           "cpu" if args.device == "auto" else args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# {name}, torch {torch.__version__}, {args.dtype}\n")
-    print("| dataset | n | d | classes | seconds | solvers |\n|---|---|---|---|---|---|")
+    methods = list(settings["methods"])
+    print(f"| dataset | n | d | classes | seconds | {' | '.join(methods)} (4-fold %) | solvers |\n"
+          f"|---|---|---|---|---|{'---|' * len(methods)}---|")
     total = 0.0
     for data in datasets:
         protocol = protocol_from({**settings, "dataset": data.name})
+        if args.low_memory:
+            protocol = dataclasses.replace(protocol, low_memory=True)
         start = time.perf_counter()
         shared_folds = {}
         tables = [evaluate(data, method, options, protocol, fold_cache=shared_folds)
@@ -77,8 +85,9 @@ def main() -> None:
         seconds = time.perf_counter() - start
         total += seconds
         solvers = sorted({s for table in tables for s in table.solver})
-        print(f"| {data.name} | {len(data.X)} | {data.X.shape[1]} | {data.n_classes} | {seconds:.1f} | {', '.join(solvers)} |",
-              flush=True)
+        accuracies = " | ".join(f"{100 * table.accuracy.mean():.2f}" for table in tables)
+        print(f"| {data.name} | {len(data.X)} | {data.X.shape[1]} | {data.n_classes} | {seconds:.1f} | {accuracies} | "
+              f"{', '.join(solvers)} |", flush=True)
     print(f"\n{len(datasets)} datasets: {total:.0f} s in all")
 
 

@@ -57,6 +57,7 @@ class Protocol:
     dtype: str = "float32"
     device: str = "cpu"
     agop_max_samples: int | None = 20000
+    low_memory: bool | str = "auto"  # RFM's choice: True forces the one-array path (see fact.rfm.RFM)
 
     def __post_init__(self):
         if self.fold_features not in FOLD_FEATURES:
@@ -76,7 +77,7 @@ def _model(protocol: Protocol, method: dict, reg: float, iters: int, seed: int, 
                update="nfa" if update == "none" else update, iters=0 if update == "none" else iters,
                task="classification", dtype=protocol.dtype, device=protocol.device, keep_matrices=True,
                agop_max_samples=protocol.agop_max_samples, random_state=seed, classes=np.arange(n_classes),
-               **options)
+               low_memory=protocol.low_memory, **options)
 
 
 def select(dataset: TabularDataset, method: dict, protocol: Protocol, seed: int = 0) -> Selection:
@@ -107,7 +108,8 @@ def fold_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, 
     """Kernel regression with a fixed feature matrix M: test accuracy and the solver used."""
     model = RFM(kernel=protocol.kernel.name, bandwidth=protocol.kernel.bandwidth,
                 gaussian_convention=protocol.kernel.gaussian_convention, reg=reg, iters=0, M_init=M,
-                task="classification", classes=np.arange(n_classes), dtype=protocol.dtype, device=protocol.device)
+                task="classification", classes=np.arange(n_classes), dtype=protocol.dtype, device=protocol.device,
+                low_memory=protocol.low_memory)
     model.fit(X_train, y_train)
     return model.score(X_test, y_test), model.solvers_[0]
 
