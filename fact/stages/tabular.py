@@ -14,9 +14,8 @@ settings. The folder is removed once the table is written.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import pandas as pd
 
