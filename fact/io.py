@@ -1,4 +1,4 @@
-"""Atomic writes and provenance for pipeline outputs.
+"""Atomic writes of pipeline outputs, and reading them back.
 
 Every output is written to a temporary file beside its final path and renamed into
 place only once complete, so a job killed mid-write never leaves a half file that a
@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -22,13 +20,17 @@ import torch
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path; on success rename it to ``path``, on error delete it."""
+    """Yield a temporary path; on success rename it to ``path``, on error delete it.
+
+    The temporary name is fixed (``.<name>.tmp`` beside ``path``): a job killed by SIGKILL,
+    which no handler sees, leaves that one file, and the job's next run overwrites it
+    instead of adding another. Snakemake never runs two jobs for one output at once.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    temporary = path.with_name(f".{path.name}.tmp")
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -37,9 +39,13 @@ def atomic_path(path: str | os.PathLike):
 
 
 def save_torch(obj, path: str | os.PathLike) -> None:
-    """torch.save, atomically."""
-    with atomic_path(path) as temporary:
-        torch.save(obj, temporary)
+    """torch.save, atomically and byte-stably.
+
+    Saved through an open file, not a path: given a path, torch names the archive's
+    inner folder after it, so the temporary name would make two saves of one object differ.
+    """
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def load_torch(path: str | os.PathLike):
@@ -63,14 +69,3 @@ def read_parquet_metadata(path: str | os.PathLike) -> dict:
     raw = pq.read_schema(path).metadata or {}
     return json.loads(raw.get(b"fact", b"{}"))
 
-
-def git_sha() -> str:
-    """The commit of the code that produced an output ("unknown" outside a git checkout)."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10, cwd=Path(__file__).resolve().parent).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"

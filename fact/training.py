@@ -9,10 +9,17 @@ Everything random is a function of (seed, epoch): the initial weights come from 
 and each epoch's batch order from its own generator. A run that is killed and resumed from
 its last saved state therefore ends with the same weights as one that never stopped. The
 data stay on the device; the loop syncs with the host once per epoch.
+
+A saved state is resumed only by the run that made it: it carries the settings, the
+data's hash, the parameter shapes, the hash of the training code and whatever the caller
+adds (``identity``: a stage passes its whole settings and the hash of its own code). A
+state made otherwise is discarded with a log line, never continued with other values.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import math
 import time
@@ -25,6 +32,7 @@ from torch import nn
 
 from fact.io import load_torch, save_torch
 from fact.nets import NonFiniteLossError
+from fact.provenance import code_hash
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,10 @@ class SGDSettings:
         return final + (self.lr - final) * (1 + math.cos(math.pi * step / max(total_steps, 1))) / 2
 
 
+class UnreadableStateError(RuntimeError):
+    """A resumable state exists but cannot be read or restored."""
+
+
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator).to(device)
@@ -53,14 +65,15 @@ def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
 
 def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings, seed: int,
               state_path: str | Path, keep_epochs: tuple[int, ...] = (),
-              stop_after: int | None = None) -> dict:
+              stop_after: int | None = None, identity: dict | None = None) -> dict:
     """Train ``model`` in place on (X, Y); return {"history", "checkpoints", "converged"}.
 
     ``keep_epochs`` lists the epochs whose weights are kept (0 = at initialisation).
     ``state_path`` holds the resumable state, rewritten atomically after every epoch: a
     call that finds it continues from there. ``stop_after`` ends the call after that many
     epochs of this call (for tests of resumption). The state file is removed once the last
-    epoch is done.
+    epoch is done. ``identity`` (JSON-like) is what else must match for a state to be
+    resumed, beside what this function checks itself (see the module's docstring).
     """
     state_path = Path(state_path)
     optimiser = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
@@ -69,14 +82,12 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     steps_per_epoch = math.ceil(n / settings.batch_size)
     total_steps = settings.epochs * steps_per_epoch
     loss_function = nn.MSELoss()
-    state = {"epoch": 0, "history": [], "checkpoints": {}}
-    if state_path.exists():
-        state = load_torch(state_path)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        log.info("resuming from %s after epoch %d", state_path, state["epoch"])
-    elif 0 in keep_epochs:
-        state["checkpoints"][0] = _weights(model)
+    made_by = run_identity(model, X, Y, settings, seed, keep_epochs, identity)
+    state = _resumable_state(state_path, made_by, model, optimiser)
+    if state is None:
+        state = {"epoch": 0, "history": [], "checkpoints": {}, "made_by": made_by}
+        if 0 in keep_epochs:
+            state["checkpoints"][0] = _weights(model)
 
     done_this_call = 0
     while state["epoch"] < settings.epochs and (stop_after is None or done_this_call < stop_after):
@@ -112,6 +123,49 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
         state_path.unlink(missing_ok=True)
     converged = bool(len(history) and history.train_loss.iloc[-1] < settings.loss_threshold)
     return {"history": history, "checkpoints": state["checkpoints"], "converged": converged, "finished": finished}
+
+
+def run_identity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings, seed: int,
+                 keep_epochs: tuple[int, ...], identity: dict | None) -> dict:
+    """Everything that decides a run's weights, as plain values: a saved state must match it to be resumed."""
+    return {"settings": dataclasses.asdict(settings), "seed": seed, "keep_epochs": sorted(keep_epochs),
+            "parameters": {name: [list(value.shape), str(value.dtype)] for name, value in model.state_dict().items()},
+            "data": _tensor_hash(X, Y), "code": code_hash(__name__), "caller": identity}
+
+
+def _tensor_hash(*tensors: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(f"{list(tensor.shape)} {tensor.dtype};".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _resumable_state(path: Path, made_by: dict, model: nn.Module, optimiser: torch.optim.Optimizer) -> dict | None:
+    """The state saved at ``path``, restored into model and optimiser, if this run made it; else None."""
+    if not path.exists():
+        return None
+    try:
+        state = load_torch(path)
+    except Exception as error:  # truncated, not a torch file, unreadable: each says the same thing to the user
+        raise UnreadableStateError(
+            f"cannot read the resumable training state {path} ({type(error).__name__}: {str(error)[:200]}); "
+            "delete it to train this network from the start") from error
+    if not isinstance(state, dict) or state.get("made_by") != made_by:
+        saved = state.get("made_by") if isinstance(state, dict) else None
+        differing = sorted(key for key in made_by if not isinstance(saved, dict) or saved.get(key) != made_by[key])
+        log.warning("discarding %s: it was made by another run (differs in: %s); training from the start",
+                    path, ", ".join(differing))
+        return None
+    try:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise UnreadableStateError(f"the resumable training state {path} does not fit this network "
+                                   f"({type(error).__name__}: {str(error)[:200]}); delete it to train from the start"
+                                   ) from error
+    log.info("resuming from %s after epoch %d", path, state["epoch"])
+    return state
 
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:

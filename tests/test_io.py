@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
@@ -30,3 +34,27 @@ def test_parquet_round_trip_keeps_metadata(tmp_path):
     write_parquet(table, tmp_path / "t.parquet", {"scale": "quick", "powers": [0.5]})
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), table)
     assert read_parquet_metadata(tmp_path / "t.parquet") == {"scale": "quick", "powers": [0.5]}
+
+
+def test_a_killed_write_leaves_no_litter_once_the_job_runs_again(tmp_path):
+    # SIGKILL cannot be caught, so the temporary file stays; the rerun must take it over, not add another
+    target = tmp_path / "model.pt"
+    script = ("import sys, time\nfrom fact.io import atomic_path\n"
+              "with atomic_path(sys.argv[1]) as temporary:\n"
+              "    temporary.write_bytes(b'half')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert not target.exists()
+    save_torch({"weights": torch.ones(2)}, target)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_a_saved_tensor_file_is_byte_stable_across_reruns(tmp_path):
+    # the archive must not carry the name of the temporary file it was written to
+    target = tmp_path / "run.pt"
+    save_torch({"weights": torch.arange(6.0), "note": "x"}, target)
+    first = target.read_bytes()
+    save_torch({"weights": torch.arange(6.0), "note": "x"}, target)
+    assert target.read_bytes() == first

@@ -12,6 +12,7 @@ from fact.data.images import digits, load
 from fact.io import load_torch
 from fact.matrices import feature_matrices
 from fact.nets import mlp
+from fact.provenance import code_hash
 from fact.stages import extract_mlp, train_mlp
 from fact.training import SGDSettings, train_sgd
 
@@ -49,19 +50,48 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
     assert {"fact", "fact_sqrt", "nfa", "enfa", "bfact", "bnfa", "benfa"} <= set(table.relation)
 
 
-def test_the_training_stage_resumes_a_killed_job(tmp_path):
-    whole, parts = tmp_path / "whole.pt", tmp_path / "parts.pt"
-    train_mlp.main(["--settings", json.dumps(settings()), "--out", str(whole)])
-    # the state a job killed after two epochs leaves behind
+def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = None) -> None:
+    """The state `train_mlp` leaves when killed after two epochs, made with ``train_changes`` to its settings."""
+    made_with = {**stage_settings, "train": {**stage_settings["train"], **(train_changes or {})}}
     data = digits(0)
     torch.manual_seed(1)
     model = mlp(64, 16, 10, 3)
     Y = torch.nn.functional.one_hot(data.y_train, 10).float()
-    train_sgd(model, data.X_train, Y, SGDSettings(**settings()["train"]), 1, f"{parts}.state", (0, 2, 3), stop_after=2)
+    train_sgd(model, data.X_train, Y, SGDSettings(**made_with["train"]), 1, path, (0, 2, 3), stop_after=2,
+              identity={"settings": made_with, "code": code_hash("fact.stages.train_mlp")})
+
+
+def test_the_training_stage_resumes_a_killed_job(tmp_path, caplog):
+    whole, parts = tmp_path / "whole.pt", tmp_path / "parts.pt"
+    train_mlp.main(["--settings", json.dumps(settings()), "--out", str(whole)])
+    killed_stage_state(f"{parts}.state", settings())
     train_mlp.main(["--settings", json.dumps(settings()), "--out", str(parts)])
+    assert "resuming from" in caplog.text
     a, b = load_torch(whole), load_torch(parts)
     for name, value in a["checkpoints"][3].items():
         assert torch.equal(value, b["checkpoints"][3][name]), name
+
+
+@pytest.mark.parametrize("changed", [{"lr": 0.2}, {"weight_decay": 1e-2}, {"momentum": 0.5}])
+def test_a_state_left_by_other_settings_is_discarded_not_resumed(tmp_path, caplog, changed):
+    # killed with one value, rerun with another: the output must be what the new value alone gives
+    whole, parts = tmp_path / "whole.pt", tmp_path / "parts.pt"
+    train_mlp.main(["--settings", json.dumps(settings()), "--out", str(whole)])
+    killed_stage_state(f"{parts}.state", settings(), changed)
+    train_mlp.main(["--settings", json.dumps(settings()), "--out", str(parts)])
+    assert "discarding" in caplog.text and "resuming" not in caplog.text
+    a, b = load_torch(whole), load_torch(parts)
+    for name, value in a["checkpoints"][3].items():
+        assert torch.equal(value, b["checkpoints"][3][name]), name
+
+
+def test_an_unreadable_state_stops_the_stage_with_what_to_do(tmp_path):
+    out = tmp_path / "run.pt"
+    killed_stage_state(f"{out}.state", settings())
+    state = tmp_path / "run.pt.state"
+    state.write_bytes(state.read_bytes()[:1000])  # truncated
+    with pytest.raises(SystemExit, match=r"run\.pt\.state.*delete it"):
+        train_mlp.main(["--settings", json.dumps(settings()), "--out", str(out)])
 
 
 def test_fact_matches_the_weights_of_a_converged_mlp_on_every_layer(tmp_path):

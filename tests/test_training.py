@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fact.nets import NonFiniteLossError, deep_linear, mlp
-from fact.training import SGDSettings, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
 
 def small_task(seed: int):
@@ -94,3 +94,27 @@ def test_training_on_cuda_follows_the_cpu_run(tmp_path):
     assert result["checkpoints"][6]["linear1.weight"].device.type == "cpu"  # kept weights live on the host
     for name, value in on_cpu.state_dict().items():
         assert torch.allclose(value, on_gpu.state_dict()[name].cpu(), atol=1e-4), name
+
+
+def test_a_state_of_another_network_data_or_code_is_discarded(tmp_path, monkeypatch, caplog):
+    X, Y = small_task(0)
+    torch.manual_seed(0)
+    train_sgd(mlp(6, 16, 3), X, Y, SETTINGS, 0, tmp_path / "s", stop_after=2)
+    assert (tmp_path / "s").exists()
+    # a wider network, other data, other training code: none may continue that state
+    assert train_sgd(mlp(6, 32, 3), X, Y, SETTINGS, 0, tmp_path / "s", stop_after=0)["history"].empty
+    assert "differs in: parameters" in caplog.text
+    assert train_sgd(mlp(6, 16, 3), X + 1, Y, SETTINGS, 0, tmp_path / "s", stop_after=0)["history"].empty
+    assert "differs in: data" in caplog.text
+    monkeypatch.setattr("fact.training.code_hash", lambda module: "edited")
+    assert train_sgd(mlp(6, 16, 3), X, Y, SETTINGS, 0, tmp_path / "s", stop_after=0)["history"].empty
+    assert "differs in: code" in caplog.text
+    monkeypatch.undo()
+    assert len(train_sgd(mlp(6, 16, 3), X, Y, SETTINGS, 0, tmp_path / "s", stop_after=0)["history"]) == 2
+
+
+def test_a_state_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
+    X, Y = small_task(0)
+    (tmp_path / "s").write_bytes(b"not a torch file")
+    with pytest.raises(UnreadableStateError, match=r"training state .*/s .*delete it"):
+        train_sgd(mlp(6, 16, 3), X, Y, SETTINGS, 0, tmp_path / "s")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from fact.data.synthetic import AdversarialQuadratic
-from fact.io import git_sha, load_torch, save_torch, write_parquet
+from fact.io import load_torch, save_torch, write_parquet
+from fact.provenance import git_sha
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
 from fact.stages.common import settings_argument, setup_logging

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from fact.data.synthetic import linear_teacher
-from fact.io import git_sha, load_torch, write_parquet
+from fact.io import load_torch, write_parquet
+from fact.provenance import git_sha
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
 from fact.stages.common import settings_parser, setup_logging

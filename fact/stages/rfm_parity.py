@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 
 from fact.data.parity import sparse_parity
-from fact.io import git_sha, save_torch, write_parquet
+from fact.io import save_torch, write_parquet
+from fact.provenance import git_sha
 from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
 
 

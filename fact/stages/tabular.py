@@ -22,7 +22,8 @@ import pandas as pd
 from fact.data import uci121
 from fact.data.fetch import dataset_status
 from fact.data.tabular import load_sklearn
-from fact.io import git_sha, read_parquet_metadata, write_parquet
+from fact.io import read_parquet_metadata, write_parquet
+from fact.provenance import git_sha
 from fact.kernels import Kernel
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 from fact.tabular import Protocol, evaluate

@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 
 from fact.data.synthetic import linear_teacher
-from fact.io import git_sha, save_torch
+from fact.io import save_torch
+from fact.provenance import code_hash, git_sha
 from fact.nets import NonFiniteLossError, deep_linear
 from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
-from fact.training import SGDSettings, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,8 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = SGDSettings(**s["train"])
     try:
         result = train_sgd(model, X.to(device), Y.to(device), settings, s["seed"], f"{args.out}.state",
-                           keep_epochs=(settings.epochs,))
-    except NonFiniteLossError as error:
+                           keep_epochs=(settings.epochs,),
+                           identity={"settings": s, "code": code_hash("fact.stages.train_deep_linear")})
+    except (NonFiniteLossError, UnreadableStateError) as error:
         fail(log, str(error))
     log.info("depth %d: final mean batch loss %.3e", s["depth"], result["history"].train_loss.iloc[-1])
     save_torch({"config": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),

@@ -14,10 +14,11 @@ import torch
 
 from fact.data.fetch import dataset_status
 from fact.data.images import FETCHED, load
-from fact.io import git_sha, save_torch
+from fact.io import save_torch
+from fact.provenance import code_hash, git_sha
 from fact.nets import NonFiniteLossError, mlp
 from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
-from fact.training import SGDSettings, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = SGDSettings(**s["train"])
     log.info("%s: %d training points of dimension %d on %s (%s)", data.name, len(X), data.d, device, data.note)
     try:
-        result = train_sgd(model, X, Y, settings, s["seed"], f"{args.out}.state", tuple(s["keep_epochs"]))
-    except NonFiniteLossError as error:
+        result = train_sgd(model, X, Y, settings, s["seed"], f"{args.out}.state", tuple(s["keep_epochs"]),
+                           identity={"settings": s, "code": code_hash("fact.stages.train_mlp")})
+    except (NonFiniteLossError, UnreadableStateError) as error:
         fail(log, str(error))
     with torch.no_grad():
         predictions = model(data.X_test.to(device)).argmax(1).cpu()
