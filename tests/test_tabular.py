@@ -191,6 +191,29 @@ def test_kept_methods_of_other_settings_are_not_reused(tmp_path, monkeypatch):
     assert calls == ["fact_geom", "laplace"]
 
 
+def test_kept_methods_of_other_code_are_not_reused(tmp_path, monkeypatch):
+    # killed, then the RFM code fixed: the kept rows were made by the old code and must be recomputed
+    settings = json.dumps(_settings())
+    out = tmp_path / "iris.parquet"
+    real_evaluate = tabular_stage.evaluate
+
+    def killed_on_the_second_method(dataset, method, *args, **kwargs):
+        if method == "laplace":
+            raise KeyboardInterrupt("job killed")
+        return real_evaluate(dataset, method, *args, **kwargs)
+
+    monkeypatch.setattr(tabular_stage, "evaluate", killed_on_the_second_method)
+    with pytest.raises(KeyboardInterrupt):
+        tabular_stage.main(["--settings", settings, "--table", str(out)])
+    assert (tmp_path / "iris.parquet.partial" / "fact_geom.parquet").exists()
+    calls = []
+    monkeypatch.setattr(tabular_stage, "evaluate", lambda dataset, method, *a, **k: calls.append(method)
+                        or real_evaluate(dataset, method, *a, **k))
+    monkeypatch.setattr(tabular_stage, "code_hash", lambda module: "the code after a fix")
+    tabular_stage.main(["--settings", settings, "--table", str(out)])
+    assert calls == ["fact_geom", "laplace"]
+
+
 def test_a_dataset_too_large_for_memory_is_refused_before_the_selection(monkeypatch):
     dataset = load_sklearn("iris", 0)
     largest = max(len(train) for train, _ in dataset.folds)

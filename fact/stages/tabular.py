@@ -9,7 +9,8 @@ could not verify gives a table that says so, and the aggregation lists it as una
 Each method's rows are kept in ``<table>.partial/<method>.parquet`` as soon as they are done,
 so a job killed on a large dataset (chess-krvk takes over an hour on a CPU core) starts again
 from the first unfinished method; a kept file is used only if it was made with the same
-settings. The folder is removed once the table is written.
+settings and the same code (the hash of this stage's source files). The folder is removed
+once the table is written.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fact.data import uci121
 from fact.data.fetch import dataset_status
 from fact.data.tabular import load_sklearn
 from fact.io import read_parquet_metadata, write_parquet
-from fact.provenance import git_sha
+from fact.provenance import code_hash, git_sha
 from fact.kernels import Kernel
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 from fact.tabular import Protocol, evaluate
@@ -45,19 +46,21 @@ def unavailable_reason(settings: dict) -> str | None:
 
 
 def evaluate_methods(dataset, settings: dict, partial_dir: Path, log) -> pd.DataFrame:
-    """Every method's rows, reusing those a killed run of the same settings left in ``partial_dir``."""
+    """Every method's rows, reusing those a killed run of the same settings and code left in ``partial_dir``."""
     protocol = protocol_from(settings)
+    made_by = {"settings": settings, "code": code_hash("fact.stages.tabular")}
     shared_folds = {}
     tables = []
     partial_dir.mkdir(parents=True, exist_ok=True)
     for method, options in settings["methods"].items():
         kept = partial_dir / f"{method}.parquet"
-        if kept.exists() and read_parquet_metadata(kept).get("settings") == settings:
-            log.info("%s %s: taken from %s (an earlier run with the same settings)", dataset.name, method, kept)
+        if kept.exists() and read_parquet_metadata(kept).get("made_by") == made_by:
+            log.info("%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method,
+                     kept)
             tables.append(pd.read_parquet(kept))
             continue
         table = evaluate(dataset, method, options, protocol, seed=settings["split_seed"], fold_cache=shared_folds)
-        write_parquet(table, kept, {"settings": settings})
+        write_parquet(table, kept, {"made_by": made_by})
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
