@@ -22,7 +22,9 @@ forward hooks; one batched backward pass (vectorised over the model's outputs) g
 the Jacobians ``J_i`` for all layers at once, and the loss gradients follow from them by
 the chain rule ``grad_z loss = J . d loss / d f``, so no second pass is needed. Per-sample
 quantities come out of a single backward of the *summed* output because samples do not
-interact in the forward pass: call ``model.eval()`` first if it has dropout or batch norm.
+interact in the forward pass. That holds in eval mode, so the model is put in eval mode
+for the pass (dropout off, batch norm on its running statistics, which stay unchanged)
+and every submodule's own mode is restored afterwards.
 
 A layer applied several times in one forward pass (weight sharing, or inputs with
 extra leading dimensions such as tokens) contributes every application to the sums,
@@ -50,13 +52,25 @@ LayerRef = str | nn.Linear
 
 # --------------------------------------------------------------------------- losses
 
+def _without_trailing_ones(shape: torch.Size) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
 def mse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """torch's MSELoss for each sample: the mean over outputs of the squared error."""
+    """torch's MSELoss for each sample: the mean over outputs of the squared error.
+
+    Targets have the outputs' shape; only trailing dimensions of size one may differ
+    (targets of shape (n,) for outputs of shape (n, 1)). Any other shape, a transposed
+    one included, is refused rather than reshaped.
+    """
     if targets.shape != outputs.shape:
-        if targets.numel() != outputs.numel():
+        if _without_trailing_ones(targets.shape) != _without_trailing_ones(outputs.shape):
             raise ValueError(
                 f"mse loss: targets of shape {tuple(targets.shape)} do not match outputs of shape "
-                f"{tuple(outputs.shape)}; give one target value per model output"
+                f"{tuple(outputs.shape)}; give targets of the outputs' shape, one row per sample"
             )
         targets = targets.reshape(outputs.shape)
     return ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
@@ -282,7 +296,11 @@ def _batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Te
         raise ValueError("with a DataLoader as inputs, give the targets inside its batches (x, y), not as targets=")
     for batch in inputs:
         if isinstance(batch, (tuple, list)):
-            yield batch[0], (batch[1] if len(batch) > 1 else None)
+            x, y = batch[0], (batch[1] if len(batch) > 1 else None)
+            if y is not None and len(y) != len(x):
+                raise ValueError(f"a batch holds {len(x)} inputs but {len(y)} targets; the first dimension of both "
+                                 "must be the sample")
+            yield x, y
         else:
             yield batch, None
 
@@ -304,7 +322,8 @@ def feature_matrices(
 
     Parameters
     ----------
-    model : the network; it is not modified and its ``.grad`` fields are left alone.
+    model : the network; it is not modified and its ``.grad`` fields are left alone. It
+        runs in eval mode; each submodule's train/eval mode is restored on return.
     inputs : a tensor of samples (first dimension = samples), or an iterable of batches
         ``x`` or ``(x, y)`` such as a DataLoader.
     targets : tensor of targets aligned with ``inputs`` (tensor inputs only).
@@ -349,6 +368,8 @@ def feature_matrices(
         return hook
 
     handles = [module.register_forward_hook(recorder(name)) for name, module in selected.items()]
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
     n = 0
     try:
         for x, y in _batches(inputs, targets, batch_size):
@@ -411,6 +432,8 @@ def feature_matrices(
                     _add(sums[name], "B", J2.T @ J2)
             n += len(x)
     finally:
+        for module, training in modes.items():
+            module.train(training)
         for handle in handles:
             handle.remove()
         for name in records:

@@ -265,3 +265,39 @@ def test_mismatched_shapes_and_non_finite_inputs_are_named():
         feature_matrices(model, X, Y, "l1", WEIGHT_DECAY)
     with pytest.raises(ValueError, match="FACT needs weight_decay"):
         feature_matrices(model, X, Y, "mse")["0"].fact
+
+
+def test_targets_of_another_shape_are_refused_not_reshaped():
+    model = small_mlp(0)  # 3 outputs
+    X, Y = regression_data(0, n=5)
+    with pytest.raises(ValueError, match="5 inputs but 3 targets"):  # a loader yielding (outputs, samples) targets
+        feature_matrices(model, [(X, Y.T.contiguous())], loss="mse", weight_decay=WEIGHT_DECAY)
+    with pytest.raises(ValueError, match=r"targets of shape \(5, 1, 3\) do not match outputs of shape \(5, 3\)"):
+        feature_matrices(model, X, Y[:, None, :], "mse", WEIGHT_DECAY)
+    # one output: targets (n,) for outputs (n, 1) are the same values, and accepted
+    single = nn.Linear(4, 1).double()
+    y = torch.randn(5, dtype=torch.float64)
+    a = feature_matrices(single, X, y, "mse", WEIGHT_DECAY)[""].fact
+    b = feature_matrices(single, X, y[:, None], "mse", WEIGHT_DECAY)[""].fact
+    assert torch.equal(a, b)
+
+
+def test_dropout_and_batch_norm_run_in_eval_mode_and_the_callers_mode_is_restored(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    model = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)).double()
+    X, Y = regression_data(fresh_seed)
+    model(X)  # running statistics that are not the identity
+    model.train()
+    model[1].eval()  # a mixed mode must come back as it was
+    running = model[1].running_mean.clone()
+    first = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=7)
+    second = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=24)
+    for name in first:
+        assert torch.allclose(first[name].fact, second[name].fact, rtol=1e-12, atol=1e-12), f"{name}, seed={fresh_seed}"
+        assert torch.allclose(first[name].agop, second[name].agop, rtol=1e-12, atol=1e-12), f"{name}, seed={fresh_seed}"
+    assert torch.equal(model[1].running_mean, running)
+    assert [module.training for module in model] == [True, False, True, True, True]
+    # and eval mode is what the matrices describe: the same as an eval-mode model's
+    model.eval()
+    evaluated = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    assert torch.allclose(evaluated["0"].fact, first["0"].fact, rtol=1e-12, atol=1e-12)
