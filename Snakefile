@@ -2,7 +2,7 @@
 #   snakemake all                    everything that exists so far (profiles/default sets the cores)
 #   snakemake figures/fig7.pdf       one figure, and only what it needs
 #   snakemake all --config scale=paper
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -10,9 +10,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+include: "workflow/rules/config_checks.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/networks.smk"
 include: "workflow/rules/rfm.smk"

@@ -126,6 +126,12 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
     (lambda c: c["scales"]["quick"]["fig7"]["data"].update(hypercube_weight=1.5), r"1\.5 is greater than or equal to the maximum"),
     (lambda c: c["scales"]["quick"]["modular"].update(fig5=["nfa", "fact_gem"]), r"modular\.fig5 names \['fact_gem'\]"),
     (lambda c: c["scales"]["quick"]["tabular"].update(fold_features="both"), r"'both' is not one of \['validation', 'refit'\]"),
+    (lambda c: c["scales"]["quick"]["parity"]["fig3"].update(sizes=[{"k": 3, "n": 100}, {"k": 3, "n": 200}]),
+     r"parity\.fig3\.sizes lists k = \[3\] more than once"),
+    (lambda c: c["scales"]["paper"]["mlp"].update(keep_epochs=[0, 100, 250]),
+     r"scales\.paper\.mlp\.keep_epochs has \[250\], beyond the 200 epochs"),
+    (lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "irs"]),
+     r"'irs' is not one of \['iris', 'wine', 'breast_cancer', 'digits'\]"),
 ])
 def test_a_bad_config_names_the_key(workflow_copy, change, message):
     original = (workflow_copy / "config.yaml").read_text()
@@ -136,3 +142,14 @@ def test_a_bad_config_names_the_key(workflow_copy, change, message):
         assert re.search(message, result.stdout + result.stderr), result.stdout[-3000:] + result.stderr[-3000:]
     finally:
         (workflow_copy / "config.yaml").write_text(original)
+
+
+def test_nested_settings_on_the_command_line_are_explained(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--config", "scales={quick: {parity: {reg: 0.1}}}", check=False)
+    assert result.returncode != 0 and "--configfile" in result.stdout + result.stderr
+
+
+def test_a_target_of_an_unconfigured_k_names_the_configured_ones(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "results/quick/rfm/parity/fig3/k5_seed0.parquet", check=False)
+    assert result.returncode != 0
+    assert "k = 5 is not configured for fig3: scales.quick.parity.fig3 has k = [2, 3, 4]" in result.stdout + result.stderr

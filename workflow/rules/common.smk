@@ -32,14 +32,24 @@ def parity_outputs(experiment):
             for k, seed in parity_shards(experiment) for suffix in ("parquet", "pt")]
 
 
+def parity_size(experiment, k):
+    """The training-set size n configured for support size k in a figure; an unconfigured k is an error."""
+    parity = SETTINGS["parity"]
+    if experiment == "fig3":
+        sizes = {size["k"]: size["n"] for size in parity["fig3"]["sizes"]}
+    else:
+        sizes = {parity["fig4"]["k"]: parity["fig4"]["n"]}
+    if k not in sizes:
+        raise ValueError(f"k = {k} is not configured for {experiment}: scales.{SCALE}.parity.{experiment} has "
+                         f"k = {sorted(sizes)}; ask for one of those or add k = {k} to config.yaml")
+    return sizes[k]
+
+
 def parity_settings(wildcards):
     """Everything one parity task uses, as JSON for params: (so a change reruns only its shards)."""
     parity = SETTINGS["parity"]
     k = int(wildcards.k)
-    if wildcards.experiment == "fig3":
-        n = next(size["n"] for size in parity["fig3"]["sizes"] if size["k"] == k)
-    else:
-        n = parity["fig4"]["n"]
+    n = parity_size(wildcards.experiment, k)
     shared = {key: parity[key] for key in ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods")}
     return as_json({**shared, "experiment": wildcards.experiment, "k": k, "n": n,
                     "seed": int(wildcards.seed), "scale": SCALE})
