@@ -32,4 +32,7 @@ rule all:
         "figures/fig10.pdf",
         "figures/fig11.pdf",
         "figures/table1.md",
+        "figures/table1.tex",
+        "figures/table1.pdf",
+        "figures/table1_scatter.pdf",
     default_target: True

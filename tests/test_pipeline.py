@@ -75,7 +75,7 @@ def test_builds_table_1_offline_at_quick_scale(workflow_copy):
         text = (workflow_copy / "figures/table1.md").read_text()
         assert "| Laplace kernel regression |" in text and "83.71" in text and "scikit-learn's bundled sets" in text
         for name in ("table1.tex", "table1.pdf", "table1_scatter.pdf"):
-            assert (workflow_copy / "figures" / name).stat().st_size > 1000
+            assert (workflow_copy / "figures/quick" / name).stat().st_size > 1000
         assert planned_jobs(workflow_copy, "figures/table1.md") == set()
         # a dataset added: its job and the aggregation run, the others stay
         edit_config(workflow_copy, lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "wine", "digits"]))
@@ -93,9 +93,9 @@ def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
     original = (workflow_copy / "config.yaml").read_text()
     try:
         edit_config(workflow_copy, lambda c: c["scales"]["quick"]["fig7"].update(powers=[0.5, 1.0]))
-        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"extract_fig7", "fig7"}
+        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"extract_fig7", "fig7", "current_figure"}
         edit_config(workflow_copy, lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr=0.02))
-        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"train_fig7", "extract_fig7", "fig7"}
+        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"train_fig7", "extract_fig7", "fig7", "current_figure"}
         (workflow_copy / "config.yaml").write_text(original)
         # the other scale's settings are another experiment: nothing to redo here
         edit_config(workflow_copy, lambda c: c["scales"]["paper"]["fig7"]["train"].update(steps=123))
@@ -105,9 +105,9 @@ def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
 
 
 def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
-    expected = {"fact/plots/fig7.py": {"fig7"},
-                "fact/linalg.py": {"extract_fig7", "fig7"},
-                "fact/nets.py": {"train_fig7", "extract_fig7", "fig7"}}
+    expected = {"fact/plots/fig7.py": {"fig7", "current_figure"},
+                "fact/linalg.py": {"extract_fig7", "fig7", "current_figure"},
+                "fact/nets.py": {"train_fig7", "extract_fig7", "fig7", "current_figure"}}
     for source, jobs in expected.items():
         path = workflow_copy / source
         original = path.read_text()
@@ -153,3 +153,23 @@ def test_a_target_of_an_unconfigured_k_names_the_configured_ones(workflow_copy):
     result = snakemake(workflow_copy, "-n", "results/quick/rfm/parity/fig3/k5_seed0.parquet", check=False)
     assert result.returncode != 0
     assert "k = 5 is not configured for fig3: scales.quick.parity.fig3 has k = [2, 3, 4]" in result.stdout + result.stderr
+
+
+def test_each_scale_keeps_its_own_figures(workflow_copy):
+    original = (workflow_copy / "config.yaml").read_text()
+    figures = workflow_copy / "figures"
+    quick = (figures / "quick/fig7.pdf").read_bytes()
+    try:
+        # the paper scale's Figure 7 made cheap: the quick settings with other powers
+        edit_config(workflow_copy, lambda c: c["scales"].update(
+            paper={**c["scales"]["paper"], "fig7": {**c["scales"]["quick"]["fig7"], "seeds": [0], "powers": [0.5]}}))
+        snakemake(workflow_copy, "figures/fig7.pdf", "--config", "scale=paper")
+        paper = (figures / "paper/fig7.pdf").read_bytes()
+        assert paper != quick and (figures / "fig7.pdf").read_bytes() == paper
+        assert (figures / "quick/fig7.pdf").read_bytes() == quick
+        # back to the quick scale: only the copy is redone, and the paper scale's figure stays
+        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"current_figure"}
+        snakemake(workflow_copy, "figures/fig7.pdf")
+        assert (figures / "fig7.pdf").read_bytes() == quick and (figures / "paper/fig7.pdf").read_bytes() == paper
+    finally:
+        (workflow_copy / "config.yaml").write_text(original)

@@ -6,6 +6,9 @@ import os
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
 RESULTS = f"results/{SCALE}"
+# Each scale's figures and tables are kept apart; figures/<name> is a copy of the current
+# scale's (rule current_figure), so `snakemake figures/fig5.pdf` builds the scale in use.
+FIGURES = f"figures/{SCALE}"
 ENV = "../../environment.yml"
 
 

@@ -8,7 +8,7 @@ rule fig7:
         matrices=rules.extract_fig7.output.matrices,
         code=code("plots/__init__", "plots/style", "plots/fig7", "linalg", "io", "stages/figure"),
     output:
-        report("figures/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
+        report(f"{FIGURES}/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
     log:
         f"logs/fig7/{SCALE}.log",
     conda:
@@ -24,7 +24,7 @@ rule fig3:
         results=parity_outputs("fig3"),
         code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
     output:
-        report("figures/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
+        report(f"{FIGURES}/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
     log:
         f"logs/fig3/{SCALE}.log",
     conda:
@@ -39,7 +39,7 @@ rule fig4:
         results=parity_outputs("fig4"),
         code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
     output:
-        report("figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
+        report(f"{FIGURES}/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
     log:
         f"logs/fig4/{SCALE}.log",
     conda:
@@ -54,7 +54,7 @@ rule fig5:
         results=modular_outputs("fig5", SETTINGS["modular"]["seeds"][:1]),
         code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
     output:
-        report("figures/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
+        report(f"{FIGURES}/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
     log:
         f"logs/fig5/{SCALE}.log",
     conda:
@@ -69,7 +69,7 @@ rule fig6:
         results=modular_outputs("fig6", SETTINGS["modular"]["seeds"][:1]),
         code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
     output:
-        report("figures/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
+        report(f"{FIGURES}/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
     log:
         f"logs/fig6/{SCALE}.log",
     conda:
@@ -84,7 +84,7 @@ rule fig2:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
     output:
-        report("figures/fig2.pdf", caption="../report/fig2.rst", category="Figures"),
+        report(f"{FIGURES}/fig2.pdf", caption="../report/fig2.rst", category="Figures"),
     log:
         f"logs/fig2/{SCALE}.log",
     conda:
@@ -99,7 +99,7 @@ rule fig8:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
     output:
-        report("figures/fig8.pdf", caption="../report/fig8.rst", category="Figures"),
+        report(f"{FIGURES}/fig8.pdf", caption="../report/fig8.rst", category="Figures"),
     log:
         f"logs/fig8/{SCALE}.log",
     conda:
@@ -114,7 +114,7 @@ rule fig9:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
     output:
-        report("figures/fig9.pdf", caption="../report/fig9.rst", category="Figures"),
+        report(f"{FIGURES}/fig9.pdf", caption="../report/fig9.rst", category="Figures"),
     log:
         f"logs/fig9/{SCALE}.log",
     conda:
@@ -129,7 +129,7 @@ rule fig10:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
     output:
-        report("figures/fig10.pdf", caption="../report/fig10.rst", category="Figures"),
+        report(f"{FIGURES}/fig10.pdf", caption="../report/fig10.rst", category="Figures"),
     log:
         f"logs/fig10/{SCALE}.log",
     conda:
@@ -144,7 +144,7 @@ rule fig11:
         results=f"{RESULTS}/features/deep_linear.parquet",
         code=code("plots/__init__", "plots/style", "plots/deep_linear", "io", "stages/figure"),
     output:
-        report("figures/fig11.pdf", caption="../report/fig11.rst", category="Figures"),
+        report(f"{FIGURES}/fig11.pdf", caption="../report/fig11.rst", category="Figures"),
     log:
         f"logs/fig11/{SCALE}.log",
     conda:
@@ -158,10 +158,31 @@ rule fig1:
     input:
         code=code("plots/__init__", "plots/style", "plots/fig1", "stages/figure"),
     output:
-        report("figures/fig1.pdf", caption="../report/fig1.rst", category="Figures"),
+        report(f"{FIGURES}/fig1.pdf", caption="../report/fig1.rst", category="Figures"),
     log:
         f"logs/fig1/{SCALE}.log",
     conda:
         ENV
     shell:
         "python -m fact.stages.figure fig1 --out {output} 2> {log}"
+
+
+# A copy of a file: not worth a cluster job.
+localrules:
+    current_figure,
+
+
+rule current_figure:
+    """figures/<name>: a copy of figures/<scale>/<name> for the scale in use (each scale keeps its own)."""
+    input:
+        f"{FIGURES}/{{name}}",
+    output:
+        "figures/{name}",
+    wildcard_constraints:
+        name=r"[^/]+",
+    log:
+        f"logs/current_figure/{SCALE}/{{name}}.log",
+    conda:
+        ENV
+    shell:
+        "(cp {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}) 2> {log}"

@@ -56,10 +56,10 @@ rule table1:
         results=expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
         code=code("plots/__init__", "plots/style", "plots/table1", "io", "stages/table1"),
     output:
-        markdown="figures/table1.md",
-        latex="figures/table1.tex",
-        pdf=report("figures/table1.pdf", caption="../report/table1.rst", category="Tables"),
-        scatter=report("figures/table1_scatter.pdf", caption="../report/table1.rst", category="Tables"),
+        markdown=f"{FIGURES}/table1.md",
+        latex=f"{FIGURES}/table1.tex",
+        pdf=report(f"{FIGURES}/table1.pdf", caption="../report/table1.rst", category="Tables"),
+        scatter=report(f"{FIGURES}/table1_scatter.pdf", caption="../report/table1.rst", category="Tables"),
     log:
         f"logs/table1/{SCALE}.log",
     conda:
