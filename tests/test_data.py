@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
-import json
+import http.server
 import os
 import shutil
+import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fact.data import uci121
-from fact.data.fetch import (
-    COLLECTIONS,
-    Collection,
-    FetchError,
-    RemoteFile,
-    dataset_status,
-    fetch,
-    fetch_images,
-    image_files,
-    resolve_mirror,
-)
+from fact.data.fetch import FetchError, dataset_status, fetch, resolve_mirror
+from fact.data.manifest import collection_files, fetch_revision
 from fact.data.images import load as load_images
 from fact.data.images import read_idx
 from fact.data.tabular import SKLEARN_DATASETS, load_sklearn
@@ -85,22 +79,22 @@ def test_reader_reads_every_real_dataset():
 
 # ---------------------------------------------------------------------- fetch
 
-def _manifest_for(tmp_path: Path, mirror: Path, extra_datasets=()) -> Collection:
-    """A collection whose manifest holds the true checksums of the mirror's files."""
+def _manifests_for(tmp_path: Path, mirror: Path, extra_datasets=(), image_lines=()) -> Path:
+    """Manifests holding the true checksums of the mirror's UCI-121 files (and the given image lines)."""
     manifests = tmp_path / "manifests"
-    manifests.mkdir()
+    manifests.mkdir(exist_ok=True)
     lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(mirror / 'uci121').as_posix()}"
              for path in sorted((mirror / "uci121").rglob("*")) if path.is_file()]
     (manifests / "uci121.sha256").write_text("\n".join(lines) + "\n")
     names = sorted({line.split()[1].split("/")[0] for line in lines} | set(extra_datasets))
     (manifests / "uci121.datasets").write_text("\n".join(names) + "\n")
-    return Collection("uci121", "http://example.invalid/data.tar.gz", manifests)
+    (manifests / "images.files").write_text("\n".join(image_lines) + "\n")
+    return manifests
 
 
-@pytest.fixture
-def toy_mirror(tmp_path) -> Path:
-    mirror = tmp_path / "mirror"
-    for name in ("toy", "toy2"):
+def make_toy_mirror(mirror: Path, names=("toy", "toy2")) -> Path:
+    """A mirror of UCI-121 datasets in the collection's format, copies of the toy fixture under other names."""
+    for name in names:
         shutil.copytree(FIXTURE / "toy", mirror / "uci121" / name)
         for path in (mirror / "uci121" / name).iterdir():
             if path.name.startswith("toy") and name != "toy":
@@ -110,57 +104,143 @@ def toy_mirror(tmp_path) -> Path:
     return mirror
 
 
+@pytest.fixture
+def toy_mirror(tmp_path) -> Path:
+    return make_toy_mirror(tmp_path / "mirror")
+
+
+def corrupt(path: Path) -> str:
+    """Change one label of a collection data file; return its new SHA-256."""
+    path.write_text(path.read_text().replace("\t0\n", "\t1\n", 1))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_fetch_from_a_mirror_verifies_and_copies(tmp_path, toy_mirror):
-    collection = _manifest_for(tmp_path, toy_mirror, extra_datasets=["absent"])
-    report = fetch(collection, tmp_path / "data", toy_mirror)
-    assert report.available == ["toy", "toy2"]
-    assert "cannot be verified" in report.unavailable["absent"]
+    manifests = _manifests_for(tmp_path, toy_mirror, extra_datasets=["absent"])
+    statuses = fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
+    assert [name for name, status in statuses.items() if status["available"]] == ["toy", "toy2"]
+    assert "cannot be verified" in statuses["absent"]["reason"]
     assert uci121.load(tmp_path / "data" / "uci121" / "toy2").X.shape == (12, 3)
-    assert dataset_status(tmp_path / "data" / "uci121", "toy")["available"]
-    assert not dataset_status(tmp_path / "data" / "uci121", "absent")["available"]
-    assert json.loads((tmp_path / "data" / "uci121" / "fetch.json").read_text())["available"] == ["toy", "toy2"]
+    assert dataset_status(tmp_path / "data", "uci121", "toy")["available"]
+    assert not dataset_status(tmp_path / "data", "uci121", "absent")["available"]
+    assert "run the fetch first" in dataset_status(tmp_path / "data", "uci121", "never")["reason"]
 
 
 def test_fetch_rejects_a_corrupted_file_by_name_with_both_hashes(tmp_path, toy_mirror):
-    collection = _manifest_for(tmp_path, toy_mirror)
-    expected = collection.manifest()["toy2/toy2_R.dat"]
-    corrupted = toy_mirror / "uci121" / "toy2" / "toy2_R.dat"
-    corrupted.write_text(corrupted.read_text().replace("\t0\n", "\t1\n", 1))
-    actual = hashlib.sha256(corrupted.read_bytes()).hexdigest()
-    report = fetch(collection, tmp_path / "data", toy_mirror)
-    assert report.available == ["toy"]
-    reason = report.unavailable["toy2"]
-    assert "toy2/toy2_R.dat" in reason and expected in reason and actual in reason
+    manifests = _manifests_for(tmp_path, toy_mirror)
+    expected = collection_files("uci121", manifests)["toy2"][-1].expected
+    actual = corrupt(toy_mirror / "uci121" / "toy2" / "toy2_R.dat")
+    statuses = fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
+    assert statuses["toy"]["available"] and not statuses["toy2"]["available"]
+    reason = statuses["toy2"]["reason"]
+    assert "uci121/toy2/toy2_R.dat" in reason and expected in reason and actual in reason
     assert not (tmp_path / "data" / "uci121" / "toy2" / "toy2_R.dat").exists()  # never used
 
 
 def test_fetch_reports_a_missing_file_and_a_rerun_rewrites_nothing(tmp_path, toy_mirror):
-    collection = _manifest_for(tmp_path, toy_mirror)
+    manifests = _manifests_for(tmp_path, toy_mirror)
     (toy_mirror / "uci121" / "toy2" / "conxuntos.dat").unlink()
-    report = fetch(collection, tmp_path / "data", toy_mirror)
-    assert "toy2/conxuntos.dat: file missing" in report.unavailable["toy2"]
+    statuses = fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
+    assert f"uci121/toy2/conxuntos.dat: file missing from the source (put it at {toy_mirror}" in statuses["toy2"]["reason"]
     status = tmp_path / "data" / "uci121" / "status" / "toy.json"
     os.utime(status, (0, 0))
-    fetch(collection, tmp_path / "data", toy_mirror)
-    assert status.stat().st_mtime == 0  # unchanged verdict, untouched file: no downstream rerun
+    fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
+    assert status.stat().st_mtime == 0  # unchanged verdict, untouched file
 
 
-def test_fetch_without_network_or_mirror_says_what_to_do(tmp_path):
-    unreachable = Collection("uci121", "http://127.0.0.1:9/data.tar.gz")  # nothing listens on port 9
-    with pytest.raises(FetchError, match=r"could not download .*point data.mirror \(or FACT_DATA_MIRROR\)"):
-        fetch(unreachable, tmp_path / "data", None)
+@pytest.fixture
+def file_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving a folder; yields (folder, base URL)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def serve_uci121_archive(folder: Path, mirror: Path) -> None:
+    """The canonical layout: one data.tar.gz holding <dataset>/<files> for every dataset."""
+    (folder / "uci121").mkdir()
+    with tarfile.open(folder / "uci121" / "data.tar.gz", "w:gz") as tar:
+        for dataset in sorted((mirror / "uci121").iterdir()):
+            tar.add(dataset, arcname=dataset.name)
+
+
+def test_fetch_downloads_from_a_server_with_a_corrupted_and_a_missing_file(tmp_path, file_server):
+    good = make_toy_mirror(tmp_path / "good", ("toy", "toy2", "toy3"))
+    manifests = _manifests_for(tmp_path, good)
+    served = make_toy_mirror(tmp_path / "published", ("toy", "toy2", "toy3"))
+    actual = corrupt(served / "uci121" / "toy2" / "toy2_R.dat")
+    (served / "uci121" / "toy3" / "conxuntos_kfold.dat").unlink()
+    folder, url = file_server
+    serve_uci121_archive(folder, served)
+    statuses = fetch("uci121", tmp_path / "data", None, None, url, manifests=manifests)
+    assert statuses["toy"]["available"] and statuses["toy"]["source"] == f"download {url}"
+    assert uci121.load(tmp_path / "data" / "uci121" / "toy").X.shape == (12, 3)
+    assert f"uci121/toy2/toy2_R.dat: checksum mismatch" in statuses["toy2"]["reason"] and actual in statuses["toy2"]["reason"]
+    assert "uci121/toy3/conxuntos_kfold.dat: file missing" in statuses["toy3"]["reason"]
+    assert "delete" in statuses["toy3"]["reason"]  # how to fetch again once the source is fixed
+    assert (tmp_path / "data" / "downloads" / "uci121" / "data.tar.gz").is_file()  # downloaded once, kept
+
+
+def test_image_files_download_from_a_server_laid_out_like_the_data_folder(tmp_path, file_server):
+    folder, url = file_server
+    mirror, lines = _image_mirror(tmp_path)
+    shutil.copytree(mirror / "mnist", folder / "mnist")
+    manifests = _manifests_for(tmp_path, make_toy_mirror(tmp_path / "unused"), image_lines=lines[:2])
+    statuses = fetch("images", tmp_path / "data", None, None, url, manifests=manifests)
+    assert statuses["mnist_test"]["available"]
+    assert load_images("mnist_test", 0, tmp_path / "data").X_train.shape == (16, 784)
+
+
+def test_fetch_without_network_or_mirror_says_what_to_do_and_records_nothing(tmp_path, toy_mirror):
+    manifests = _manifests_for(tmp_path, toy_mirror)
+    with pytest.raises(FetchError, match=r"download from http://127\.0\.0\.1:9/uci121/data\.tar\.gz failed .*"
+                                         r"set data\.mirror or FACT_DATA_MIRROR"):
+        fetch("uci121", tmp_path / "data", ["toy"], None, "http://127.0.0.1:9", manifests=manifests)  # nothing on port 9
+    assert not (tmp_path / "data" / "uci121" / "status" / "toy.json").exists()  # the next run tries again
 
 
 def test_fetch_says_how_to_fix_a_wrong_mirror(tmp_path):
     with pytest.raises(FileNotFoundError, match="FACT_DATA_MIRROR"):
-        fetch(COLLECTIONS["uci121"], tmp_path / "data", tmp_path / "nowhere")
+        fetch("uci121", tmp_path / "data", None, tmp_path / "nowhere")
+
+
+def test_a_status_stays_current_until_the_files_change(tmp_path, toy_mirror):
+    manifests = _manifests_for(tmp_path, toy_mirror)
+    data = tmp_path / "data"
+    corrupt(toy_mirror / "uci121" / "toy2" / "toy2_R.dat")
+    revision = lambda name, mirror=toy_mirror: fetch_revision(data, "uci121", name, mirror, manifests=manifests)  # noqa: E731
+    assert revision("toy") == 0  # no status yet
+    fetch("uci121", data, None, toy_mirror, manifests=manifests)
+    assert revision("toy") == 0 and revision("toy2") == 0  # nothing changed since: nothing to redo
+    # a verified dataset does not care where files would come from; a failed one would try the new source
+    assert revision("toy", None) == 0 and revision("toy2", None) == 1
+    # the mirror's file repaired: a new revision for that dataset only
+    shutil.copy(FIXTURE / "toy" / "toy_R.dat", toy_mirror / "uci121" / "toy2" / "toy2_R.dat")
+    assert revision("toy2") == 1 and revision("toy") == 0
+    fetch("uci121", data, ["toy2"], toy_mirror, revision=1, manifests=manifests)
+    assert dataset_status(data, "uci121", "toy2")["available"] and revision("toy2") == 1  # current again
+    # a verified file deleted
+    (data / "uci121" / "toy" / "conxuntos.dat").unlink()
+    assert revision("toy") == 1
+    fetch("uci121", data, ["toy"], toy_mirror, revision=1, manifests=manifests)
+    assert revision("toy") == 1 and (data / "uci121" / "toy" / "conxuntos.dat").is_file()
+    # the manifest changed
+    (manifests / "uci121.sha256").write_text((manifests / "uci121.sha256").read_text().replace("toy/", "toy/x", 1))
+    assert revision("toy") == 2
 
 
 def test_the_repository_manifest_matches_the_real_mirror(tmp_path):
     mirror = real_mirror()
-    report = fetch(COLLECTIONS["uci121"], tmp_path / "data", mirror)
-    assert len(report.available) == 116
-    assert sorted(report.unavailable) == ["adult", "connect-4", "miniboone", "musk-2", "statlog-shuttle"]
+    statuses = fetch("uci121", tmp_path / "data", None, mirror)
+    assert sum(status["available"] for status in statuses.values()) == 116
+    assert sorted(name for name, status in statuses.items() if not status["available"]) == [
+        "adult", "connect-4", "miniboone", "musk-2", "statlog-shuttle"]
 
 
 # ---------------------------------------------------------------------- scikit-learn stand-ins
@@ -183,37 +263,42 @@ def _idx(path: Path, array: np.ndarray) -> None:
         handle.write(header + array.astype(np.uint8).tobytes())
 
 
-def _image_mirror(tmp_path: Path) -> tuple[Path, list[RemoteFile]]:
-    mirror = tmp_path / "mirror"
+def _image_mirror(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A mirror with a small MNIST test set, and its manifest lines (the training images: none)."""
+    mirror = tmp_path / "image-mirror"
     (mirror / "mnist").mkdir(parents=True)
     rng = np.random.default_rng(0)
     _idx(mirror / "mnist" / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(20, 28, 28)))
     _idx(mirror / "mnist" / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, size=20))
-    files = [RemoteFile("mnist_test", "md5:" + hashlib.md5((mirror / "mnist" / name).read_bytes()).hexdigest(),
-                        f"mnist/{name}", None)
+    lines = [f"mnist_test md5:{hashlib.md5((mirror / 'mnist' / name).read_bytes()).hexdigest()} mnist/{name} - -"
              for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
-    files.append(RemoteFile("mnist", "md5:" + "0" * 32, "mnist/train-images-idx3-ubyte.gz", None))
-    return mirror, files
+    lines.append("mnist md5:" + "0" * 32 + " mnist/train-images-idx3-ubyte.gz - -")
+    return mirror, lines
+
+
+def _image_manifests(tmp_path: Path, lines: list[str]) -> Path:
+    return _manifests_for(tmp_path, make_toy_mirror(tmp_path / "unused"), image_lines=lines)
 
 
 def test_image_fetch_verifies_md5_and_says_what_to_provide(tmp_path):
-    mirror, files = _image_mirror(tmp_path)
-    report = fetch_images(tmp_path / "data", mirror, files)
-    assert report.available == ["mnist_test"]
-    assert "mnist/train-images-idx3-ubyte.gz: file missing" in report.unavailable["mnist"]
-    assert str(mirror / "mnist/train-images-idx3-ubyte.gz") in report.unavailable["mnist"]
+    mirror, lines = _image_mirror(tmp_path)
+    statuses = fetch("images", tmp_path / "data", None, mirror, manifests=_image_manifests(tmp_path, lines))
+    assert statuses["mnist_test"]["available"]
+    reason = statuses["mnist"]["reason"]
+    assert "mnist/train-images-idx3-ubyte.gz: file missing" in reason
+    assert str(mirror / "mnist/train-images-idx3-ubyte.gz") in reason
     data = load_images("mnist_test", 0, tmp_path / "data")
     assert data.X_train.shape == (16, 784) and float(data.X_train.max()) <= 1.0
 
 
 def test_image_fetch_rejects_a_corrupted_file_by_name_with_both_hashes(tmp_path):
-    mirror, files = _image_mirror(tmp_path)
+    mirror, lines = _image_mirror(tmp_path)
     labels = mirror / "mnist" / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes() + b"\0")
     actual = "md5:" + hashlib.md5(labels.read_bytes()).hexdigest()
-    report = fetch_images(tmp_path / "data", mirror, files)
-    reason = report.unavailable["mnist_test"]
-    assert "t10k-labels-idx1-ubyte.gz" in reason and files[1].known_hash in reason and actual in reason
+    statuses = fetch("images", tmp_path / "data", None, mirror, manifests=_image_manifests(tmp_path, lines))
+    reason = statuses["mnist_test"]["reason"]
+    assert "t10k-labels-idx1-ubyte.gz" in reason and lines[1].split()[1] in reason and actual in reason
     assert not (tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
 
 
@@ -227,20 +312,23 @@ def test_idx_reader_refuses_a_truncated_file(tmp_path):
 
 def test_the_image_manifest_matches_the_real_mirror(tmp_path):
     mirror = real_mirror()
-    report = fetch_images(tmp_path / "data", mirror, [f for f in image_files() if f.url is None or "t10k" in f.path])
-    assert {"mnist_test", "cifar10_jpeg"} <= set(report.available)
+    statuses = fetch("images", tmp_path / "data", ["mnist_test", "cifar10_jpeg"], mirror)
+    assert statuses["mnist_test"]["available"] and statuses["cifar10_jpeg"]["available"]
     data = load_images("mnist_test", 0, tmp_path / "data")
     assert data.X_train.shape == (8000, 784) and data.y_train.max() == 9
 
 
 def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
-    mirror, files = _image_mirror(tmp_path)
+    mirror, lines = _image_mirror(tmp_path)
     images = mirror / "mnist" / "t10k-images-idx3-ubyte.gz"
     content = gzip.decompress(images.read_bytes())
     content_md5 = "md5:" + hashlib.md5(content).hexdigest()
     images.write_bytes(gzip.compress(content, mtime=12345))  # same pixels, other gzip header (as Debian ships)
-    files[0] = RemoteFile("mnist_test", files[0].known_hash, files[0].path, None, content_md5)
-    assert fetch_images(tmp_path / "data", mirror, files).available == ["mnist_test"]
-    files[0] = RemoteFile("mnist_test", files[0].known_hash, files[0].path, None, "md5:" + "1" * 32)
-    report = fetch_images(tmp_path / "other", mirror, files)
-    assert "checksum mismatch" in report.unavailable["mnist_test"]
+    accepted = lines[0].rsplit(" ", 1)[0] + f" {content_md5}"
+    statuses = fetch("images", tmp_path / "data", ["mnist_test"], mirror,
+                     manifests=_image_manifests(tmp_path / "a", [accepted, lines[1]]))
+    assert statuses["mnist_test"]["available"]
+    refused = lines[0].rsplit(" ", 1)[0] + " md5:" + "1" * 32
+    statuses = fetch("images", tmp_path / "other", ["mnist_test"], mirror,
+                     manifests=_image_manifests(tmp_path / "b", [refused, lines[1]]))
+    assert "checksum mismatch" in statuses["mnist_test"]["reason"]

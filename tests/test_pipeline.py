@@ -6,6 +6,7 @@ exactly the jobs that use it, and that a bad config names the offending key.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
                             env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
@@ -30,9 +31,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def planned_jobs(workdir: Path, *args: str) -> set[str]:
+def planned_jobs(workdir: Path, *args: str, env: dict | None = None) -> set[str]:
     """Names of the rules a dry run would execute."""
-    result = snakemake(workdir, "-n", *args)
+    result = snakemake(workdir, "-n", *args, env=env)
     return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.M))
 
 
@@ -173,3 +174,104 @@ def test_each_scale_keeps_its_own_figures(workflow_copy):
         assert (figures / "fig7.pdf").read_bytes() == quick and (figures / "paper/fig7.pdf").read_bytes() == paper
     finally:
         (workflow_copy / "config.yaml").write_text(original)
+
+
+# ---------------------------------------------------------------- fetching UCI-121 datasets
+
+TOY_DATASETS = ("toy", "toy2", "toy3")
+
+
+def planned_outputs(workdir: Path, *args: str, env: dict | None = None) -> set[str]:
+    """The output files a dry run would make."""
+    result = snakemake(workdir, "-n", *args, env=env)
+    return set(re.findall(r"^\s+output: (\S+)", result.stdout + result.stderr, flags=re.M))
+
+
+@pytest.fixture
+def fetch_workflow(tmp_path) -> Path:
+    """A copy of the workflow whose UCI-121 manifest holds three toy datasets, run at paper scale."""
+    from tests.test_data import _manifests_for, make_toy_mirror
+
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
+        shutil.copy(ROOT / name, workdir / name)
+    for name in ("workflow", "profiles", "fact"):
+        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    published = make_toy_mirror(tmp_path / "published", TOY_DATASETS)
+    manifests = _manifests_for(tmp_path, published)
+    for name in ("uci121.sha256", "uci121.datasets"):
+        shutil.copy(manifests / name, workdir / "fact/data/manifests" / name)
+    edit_config(workdir, lambda c: c["scales"]["paper"]["tabular"].update(
+        datasets=list(TOY_DATASETS), regs=[0.1], normalise=[True], iters=1, device="cpu"))
+    return workdir
+
+
+def without_mirror() -> dict:
+    return {key: value for key, value in os.environ.items() if key != "FACT_DATA_MIRROR"}
+
+
+TABLES = [f"results/paper/tabular/{name}.parquet" for name in TOY_DATASETS]
+
+
+def test_the_fetch_downloads_without_a_mirror_and_a_switch_of_source_recomputes_nothing(fetch_workflow, tmp_path):
+    from tests.test_data import corrupt, make_toy_mirror, serve_uci121_archive
+
+    served = make_toy_mirror(tmp_path / "served-copy", TOY_DATASETS)
+    corrupt(served / "uci121/toy2/toy2_R.dat")
+    (served / "uci121/toy3/conxuntos_kfold.dat").unlink()
+    folder = tmp_path / "www"
+    folder.mkdir()
+    serve_uci121_archive(folder, served)
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(re.search(r"port (\d+)", server.stdout.readline()).group(1))
+        edit_config(fetch_workflow, lambda c: c["data"].update(download_url=f"http://127.0.0.1:{port}"))
+        snakemake(fetch_workflow, *TABLES, "--config", "scale=paper", env=without_mirror())
+    finally:
+        server.terminate()
+    status = {name: json.loads((fetch_workflow / f"data/uci121/status/{name}.json").read_text()) for name in TOY_DATASETS}
+    assert status["toy"]["available"] and status["toy"]["source"] == f"download http://127.0.0.1:{port}"
+    assert "uci121/toy2/toy2_R.dat: checksum mismatch" in status["toy2"]["reason"]
+    assert "uci121/toy3/conxuntos_kfold.dat: file missing" in status["toy3"]["reason"]
+    assert (pd.read_parquet(fetch_workflow / TABLES[0]).status == "ok").all()
+    assert (pd.read_parquet(fetch_workflow / TABLES[1]).status == "unavailable").all()
+    assert planned_outputs(fetch_workflow, *TABLES, "--config", "scale=paper", env=without_mirror()) == set()
+
+    # the same files from a mirror: the verified dataset recomputes nothing, in either direction
+    mirror = make_toy_mirror(tmp_path / "mirror", TOY_DATASETS)
+    with_mirror = dict(without_mirror(), FACT_DATA_MIRROR=str(mirror))
+    assert planned_outputs(fetch_workflow, TABLES[0], "--config", "scale=paper", env=with_mirror) == set()
+    # the datasets that failed are fetched again from the new source, and only they are recomputed
+    assert planned_outputs(fetch_workflow, *TABLES, "--config", "scale=paper", env=with_mirror) == {
+        "data/uci121/status/toy2.json", "data/uci121/status/toy3.json", TABLES[1], TABLES[2]}
+    snakemake(fetch_workflow, *TABLES, "--config", "scale=paper", env=with_mirror)
+    assert (pd.read_parquet(fetch_workflow / TABLES[1]).status == "ok").all()
+    assert planned_outputs(fetch_workflow, *TABLES, "--config", "scale=paper", env=without_mirror()) == set()
+
+
+def test_a_repaired_mirror_file_or_a_deleted_verified_file_reruns_only_its_dataset(fetch_workflow, tmp_path):
+    from tests.test_data import corrupt, make_toy_mirror
+
+    mirror = make_toy_mirror(tmp_path / "mirror", TOY_DATASETS)
+    data_file = mirror / "uci121/toy2/toy2_R.dat"
+    original = data_file.read_text()
+    corrupt(data_file)
+    env = dict(without_mirror(), FACT_DATA_MIRROR=str(mirror))
+    run = ("--config", "scale=paper")
+    snakemake(fetch_workflow, *TABLES, *run, env=env)
+    assert (pd.read_parquet(fetch_workflow / TABLES[1]).status == "unavailable").all()
+    assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == set()  # nothing changed: nothing to do
+
+    data_file.write_text(original)  # repaired at the mirror
+    assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == {"data/uci121/status/toy2.json", TABLES[1]}
+    snakemake(fetch_workflow, *TABLES, *run, env=env)
+    assert (pd.read_parquet(fetch_workflow / TABLES[1]).status == "ok").all()
+    assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == set()
+
+    (fetch_workflow / "data/uci121/toy3/conxuntos.dat").unlink()  # a verified file deleted
+    assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == {"data/uci121/status/toy3.json", TABLES[2]}
+    snakemake(fetch_workflow, *TABLES, *run, env=env)
+    assert (fetch_workflow / "data/uci121/toy3/conxuntos.dat").is_file()
+    assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == set()

@@ -1,107 +1,55 @@
-"""Fetch a dataset collection and check every file against the manifest kept in this repository.
+"""Fetch the files of a dataset and install those whose checksum matches the manifest.
 
-The files come from a local mirror folder when one is configured (laid out like the
-project's shared data folder: ``<mirror>/<collection>/<dataset>/<file>``), otherwise from the
-canonical archive, downloaded with pooch. Either way a file is used only when its SHA-256
-equals the manifest's; a dataset with any missing or mismatching file is reported by name
-and left out, and the rest go on.
+The files come from a local mirror folder when one is given (laid out like the data folder:
+``<mirror>/uci121/<dataset>/<file>``, ``<mirror>/mnist/<file>``, ...), and from nowhere else;
+without a mirror they are downloaded: UCI-121 as the canonical archive of the whole collection, each image file from its
+canonical URL. ``--download-url`` replaces the canonical addresses with a server laid out like
+the data folder (``<url>/uci121/data.tar.gz``, ``<url>/mnist/<file>``), e.g. an institutional
+mirror. Either way a file is installed under the data folder only when its hash is the
+manifest's; a dataset with a missing or mismatching file is reported as unavailable, naming
+the file and both hashes, and the others go on. Each dataset gets a status file
+(``fact.data.manifest``), which its jobs read. A download that fails (no network, an HTTP
+error) is an error, not a verdict: nothing is recorded for that dataset, so the next run
+tries again.
 
-    python -m fact.data.fetch uci121 --dest data [--mirror ../shared/data]
-    python -m fact.data.fetch images --dest data [--mirror ../shared/data]   # MNIST, CIFAR-10
+    python -m fact.data.fetch uci121 [dataset ...] --dest data [--mirror ../shared/data] [--download-url URL]
+    python -m fact.data.fetch images [dataset ...] --dest data [--mirror ../shared/data]
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
-import json
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pooch
+from fact.data.manifest import (
+    MANIFESTS,
+    MISSING,
+    OK,
+    ManifestFile,
+    collection_files,
+    describe_source,
+    file_state,
+    read_status,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
-MANIFESTS = Path(__file__).parent / "manifests"
 MIRROR_VARIABLE = "FACT_DATA_MIRROR"
-REPORT = "fetch.json"
-STATUS = "status"  # one <dataset>.json per dataset, so each dataset's jobs depend on its own status only
+DOWNLOAD_URL_VARIABLE = "FACT_DATA_DOWNLOAD_URL"
+UCI121_ARCHIVE = "http://persoal.citius.usc.es/manuel.fernandez.delgado/papers/jmlr/data.tar.gz"
+NO_CHECKSUM = ("no checksum for its files in the repository's manifest (they are not in the offline mirror "
+               "either), so they cannot be verified")
 
 
 class FetchError(RuntimeError):
     """A collection could not be had at all (no network and no mirror, a broken archive)."""
-
-
-@dataclass(frozen=True)
-class Collection:
-    """A collection: its canonical archive and the manifest files that describe it."""
-
-    name: str
-    url: str
-    manifests: Path = MANIFESTS  # holds <name>.sha256 (sha256sum format) and <name>.datasets
-
-    def manifest(self) -> dict[str, str]:
-        """{path relative to the collection folder: expected SHA-256}."""
-        lines = (self.manifests / f"{self.name}.sha256").read_text().splitlines()
-        return {path: digest for digest, path in (line.split(maxsplit=1) for line in lines if line.strip())}
-
-    def datasets(self) -> list[str]:
-        """Every dataset of the collection, including those without checksums here."""
-        return (self.manifests / f"{self.name}.datasets").read_text().split()
-
-
-COLLECTIONS = {
-    "uci121": Collection(
-        "uci121", "http://persoal.citius.usc.es/manuel.fernandez.delgado/papers/jmlr/data.tar.gz"),
-}
-
-
-@dataclass
-class FetchReport:
-    """What a fetch found: datasets ready to use, and why the others are not."""
-
-    source: str
-    available: list[str] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)
-
-    def write(self, folder: Path) -> None:
-        """fetch.json with everything, and status/<dataset>.json for each dataset."""
-        _write_if_changed(folder / REPORT, self.__dict__)
-        for name in [*self.available, *self.unavailable]:
-            _write_if_changed(folder / STATUS / f"{name}.json",
-                              {"dataset": name, "available": name in self.available,
-                               "reason": self.unavailable.get(name, ""), "source": self.source})
-
-
-def _write_if_changed(path: Path, content: dict) -> None:
-    """Write JSON atomically, leaving an identical file untouched (so nothing downstream reruns)."""
-    text = json.dumps(content, indent=1, sort_keys=True)
-    if path.is_file() and path.read_text() == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def dataset_status(folder: Path, name: str) -> dict:
-    """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
-    path = Path(folder) / STATUS / f"{name}.json"
-    if not path.is_file():
-        return {"dataset": name, "available": False, "reason": f"not fetched ({path} is missing): run the fetch first"}
-    return json.loads(path.read_text())
-
-
-def file_hash(path: Path, known: str) -> str:
-    """The hash of path in the form of ``known`` ("md5:..." / "sha256:..."; bare hex is SHA-256)."""
-    algorithm = known.split(":", 1)[0] if ":" in known else "sha256"
-    digest = pooch.file_hash(str(path), alg=algorithm)
-    return f"{algorithm}:{digest}" if ":" in known else digest
 
 
 def resolve_mirror(configured: str | os.PathLike | None) -> Path | None:
@@ -110,179 +58,201 @@ def resolve_mirror(configured: str | os.PathLike | None) -> Path | None:
     return Path(mirror).expanduser() if mirror else None
 
 
-def fetch(collection: Collection, dest: Path, mirror: Path | None = None) -> FetchReport:
-    """Put the verified files of every dataset under dest/<collection>/, with fetch.json and status/ there."""
-    target = Path(dest) / collection.name
-    target.mkdir(parents=True, exist_ok=True)
-    if mirror is not None:
-        root = Path(mirror) / collection.name
-        if not root.is_dir():
-            raise FileNotFoundError(f"the data mirror {mirror} has no folder {collection.name}/; point data.mirror "
-                                    f"(or {MIRROR_VARIABLE}) at a folder laid out like <mirror>/{collection.name}/<dataset>/")
-        report = FetchReport(source=f"mirror {Path(mirror).resolve()}")
-        locate = lambda relative: root / relative  # noqa: E731
-    else:
+def dataset_status(data_root: Path, collection: str, name: str) -> dict:
+    """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
+    status = read_status(data_root, collection, name)
+    if status is None:
+        return {"dataset": name, "available": False,
+                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): run the fetch first"}
+    return status
+
+
+@contextlib.contextmanager
+def _exclusive(data_root: Path):
+    """One fetch at a time per data folder: datasets share files (MNIST's test set) and downloads."""
+    data_root.mkdir(parents=True, exist_ok=True)
+    with open(data_root / ".fetch.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            files = _download_and_extract(collection, Path(dest) / "downloads")
-        except Exception as error:  # no network, HTTP error, broken archive: say what to do instead
-            raise FetchError(f"could not download {collection.url} ({type(error).__name__}: "
-                             f"{str(error).splitlines()[0][:200]}); without network, point data.mirror (or "
-                             f"{MIRROR_VARIABLE}) at a folder laid out as <mirror>/{collection.name}/<dataset>/") from error
-        report = FetchReport(source=collection.url)
-        locate = lambda relative: files.get(relative)  # noqa: E731
-
-    manifest = collection.manifest()
-    by_dataset: dict[str, list[str]] = {}
-    for relative in manifest:
-        by_dataset.setdefault(relative.split("/")[0], []).append(relative)
-    for name in collection.datasets():
-        if name not in by_dataset:
-            report.unavailable[name] = ("no checksum for its files in the repository's manifest (they are not in "
-                                        "the offline mirror either), so they cannot be verified")
-            continue
-        problems = [problem for relative in by_dataset[name]
-                    if (problem := _install(locate(relative), target / relative, manifest[relative], relative))]
-        if problems:
-            report.unavailable[name] = "; ".join(problems)
-        else:
-            report.available.append(name)
-    for name, reason in report.unavailable.items():
-        log.warning("%s/%s unavailable: %s", collection.name, name, reason)
-    log.info("%s: %d datasets available, %d unavailable (%s)", collection.name, len(report.available),
-             len(report.unavailable), ", ".join(report.unavailable) or "none")
-    report.write(target)
-    return report
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def decompressed_hash(path: Path, known: str) -> str:
-    """The hash of a .gz file's decompressed content, in the form of ``known``."""
-    algorithm = known.split(":", 1)[0]
-    digest = hashlib.new(algorithm)
-    with gzip.open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f"{algorithm}:{digest.hexdigest()}"
+def fetch(collection: str, data_root: Path, datasets: list[str] | None = None, mirror: Path | None = None,
+          download_url: str | None = None, revision: int = 0, manifests: Path = MANIFESTS) -> dict[str, dict]:
+    """Fetch and verify the files of ``datasets`` (default: all of the collection); return their statuses.
 
-
-def _content_matches(path: Path, decompressed: str | None) -> bool:
-    """A re-compressed copy (e.g. Debian's) whose decompressed content has the known hash."""
-    if decompressed and str(path).endswith(".gz"):
-        try:
-            return decompressed_hash(path, decompressed) == decompressed
-        except (OSError, EOFError):  # not a readable gzip stream
-            return False
-    return False
-
-
-def _install(source: Path | None, destination: Path, expected: str, relative: str,
-             decompressed: str | None = None) -> str | None:
-    """Copy one file if its checksum matches; return the problem in words otherwise."""
-    if destination.is_file() and (file_hash(destination, expected) == expected
-                                  or _content_matches(destination, decompressed)):
-        return None  # verified on an earlier fetch
-    if source is None or not Path(source).is_file():
-        return f"{relative}: file missing from the source"
-    actual = file_hash(source, expected)
-    if actual != expected and not _content_matches(source, decompressed):
-        kind = "" if ":" in expected else "sha256 "
-        return f"{relative}: checksum mismatch (expected {kind}{expected}, got {actual})"
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(destination.name + ".part")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, destination)
-    return None
-
-
-def _download_and_extract(collection: Collection, downloads: Path) -> dict[str, Path]:
-    """Download the archive (no published checksum: files are checked one by one afterwards),
-    extract it, and map each '<dataset>/<file>' path to where it landed."""
-    archive = Path(pooch.retrieve(collection.url, known_hash=None, path=downloads, progressbar=True))
-    extracted = downloads / f"{collection.name}-extracted"
-    if not extracted.is_dir():
-        partial = downloads / f"{collection.name}-extracting"
-        shutil.rmtree(partial, ignore_errors=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(partial, filter="data")
-        os.replace(partial, extracted)
-    return {f"{path.parent.name}/{path.name}": path for path in extracted.rglob("*") if path.is_file()}
-
-
-# ---------------------------------------------------------------------- single files (image datasets)
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a dataset: its place under the data folder, its hash and where it is published."""
-
-    dataset: str
-    known_hash: str  # "md5:<hex>" or "sha256:<hex>"
-    path: str  # relative to the data folder and to a mirror, e.g. "mnist/t10k-images-idx3-ubyte.gz"
-    url: str | None  # None: only a mirror has it
-    decompressed_hash: str | None = None  # of a .gz file's content, accepted too
-
-
-def image_files(manifests: Path = MANIFESTS) -> list[RemoteFile]:
-    rows = [line.split() for line in (manifests / "images.files").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
-    return [RemoteFile(dataset, known, path, None if url == "-" else url, None if content == "-" else content)
-            for dataset, known, path, url, content in rows]
-
-
-def fetch_images(dest: Path, mirror: Path | None = None, files: list[RemoteFile] | None = None) -> FetchReport:
-    """Every image dataset of the manifest whose files can be had and verified; the others, with why.
-
-    A file comes from the mirror when there, else from its URL (pooch checks the hash on
-    download); without either, the reason says which file to provide and where.
+    Raises FetchError, after the other datasets are done, for those whose download failed.
     """
-    files = image_files() if files is None else files
-    report = FetchReport(source=f"mirror {Path(mirror).resolve()}" if mirror else "download")
-    problems: dict[str, list[str]] = {}
-    for file in files:
-        destination = Path(dest) / file.path
-        source = Path(mirror) / file.path if mirror is not None else None
-        if (source is None or not source.is_file()) and file.url and not destination.is_file():
+    data_root = Path(data_root)
+    manifest = collection_files(collection, manifests)
+    unknown = [name for name in datasets or [] if name not in manifest]
+    if unknown:
+        raise ValueError(f"{collection} has no dataset {unknown}; its datasets are {sorted(manifest)}")
+    if mirror is not None and not (Path(mirror) / _top_folder(manifest)).is_dir():
+        raise FileNotFoundError(f"the data mirror {mirror} has no folder {_top_folder(manifest)}/; point data.mirror "
+                                f"(or {MIRROR_VARIABLE}) at a folder laid out like the data folder "
+                                f"(<mirror>/uci121/<dataset>/, <mirror>/mnist/, ...)")
+    source = _Source(collection, data_root, mirror, download_url)
+    statuses, failures = {}, []
+    with _exclusive(data_root):
+        for name in datasets or list(manifest):
             try:
-                pooch.retrieve(file.url, known_hash=file.known_hash, fname=destination.name,
-                               path=destination.parent, progressbar=True)
-            except Exception as error:  # no network, HTTP error, hash mismatch: all leave the file unused
-                reason = str(error).splitlines()[0][:200]
-                problems.setdefault(file.dataset, []).append(
-                    f"{file.path}: download from {file.url} failed ({type(error).__name__}: {reason}); "
-                    f"without network, put the file at <mirror>/{file.path} and set data.mirror or {MIRROR_VARIABLE}")
-                continue
-            source = destination
-        problem = _install(source, destination, file.known_hash, file.path, file.decompressed_hash)
-        if problem and (source is None or not source.is_file()):
-            where = f"put it at {Path(mirror) / file.path}" if mirror else f"set data.mirror or {MIRROR_VARIABLE}"
-            problem += f" ({'download it from ' + file.url + ' or ' if file.url else ''}{where})"
+                statuses[name] = _fetch_dataset(name, manifest[name], data_root, source, collection, revision)
+            except FetchError as error:
+                failures.append(f"{name}: {error}")
+    if failures:
+        raise FetchError("\n".join(failures))
+    return statuses
+
+
+def _top_folder(manifest: dict[str, list[ManifestFile]]) -> str:
+    """The folder a mirror must have for this collection (uci121, or that of the image files)."""
+    return next(file.path.split("/")[0] for files in manifest.values() for file in files)
+
+
+def _fetch_dataset(name: str, files: list[ManifestFile], data_root: Path, source: "_Source", collection: str,
+                   revision: int) -> dict:
+    states, problems = {}, []
+    for file in files:
+        states[file.path], problem = _install(file, data_root, source)
         if problem:
-            problems.setdefault(file.dataset, []).append(problem)
-    for dataset in dict.fromkeys(file.dataset for file in files):
-        if dataset in problems:
-            report.unavailable[dataset] = "; ".join(problems[dataset])
-            log.warning("image dataset %s unavailable: %s", dataset, report.unavailable[dataset])
-        else:
-            report.available.append(dataset)
-    target = Path(dest) / "images"
-    target.mkdir(parents=True, exist_ok=True)
-    report.write(target)
-    return report
+            problems.append(problem)
+    if not files:
+        problems.append(NO_CHECKSUM)
+    elif problems and source.mirror is None:
+        problems.append(f"after fixing the source, delete {Path(data_root) / collection / 'status' / (name + '.json')} "
+                        "to fetch this dataset again")
+    record = {"dataset": name, "available": not problems, "reason": "; ".join(problems), "source": source.description,
+              "revision": revision,
+              "files": {file.path: {"expected": file.expected, "state": states[file.path]} for file in files}}
+    if problems:
+        log.warning("%s unavailable: %s", name, record["reason"])
+    else:
+        log.info("%s: %d files verified (%s)", name, len(files), source.description)
+    previous = read_status(data_root, collection, name)
+    if previous != record:
+        write_status(data_root, collection, record)
+    return record
+
+
+def _install(file: ManifestFile, data_root: Path, source: "_Source") -> tuple[str, str | None]:
+    """Verify one file and install it under the data folder; (state, problem in words or None)."""
+    destination = data_root / file.path
+    if file_state(destination, file) == OK:
+        return OK, None  # verified on an earlier fetch
+    origin = source.locate(file)
+    state = file_state(origin, file)
+    if state == OK:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.part")
+        shutil.copyfile(origin, temporary)
+        os.replace(temporary, destination)
+        return OK, None
+    if state == MISSING:
+        return MISSING, f"{file.path}: file missing from the source ({source.advice(file)})"
+    kind = "" if ":" in file.expected else "sha256 "
+    return state, f"{file.path}: checksum mismatch (expected {kind}{file.expected}, got {state})"
+
+
+class _Source:
+    """Where a dataset's files come from: the mirror, the UCI-121 archive, or each file's URL."""
+
+    def __init__(self, collection: str, data_root: Path, mirror: Path | None, download_url: str | None):
+        self.collection, self.mirror = collection, None if mirror is None else Path(mirror)
+        self.download_url = download_url.rstrip("/") if download_url else None
+        self.downloads = data_root / "downloads"
+        self.description = describe_source(self.mirror, self.download_url)
+        self._archive: dict[str, Path] | None = None
+        self._failed: dict[str, FetchError] = {}
+
+    def url(self, file: ManifestFile) -> str | None:
+        if self.collection == "uci121":
+            return f"{self.download_url}/uci121/data.tar.gz" if self.download_url else UCI121_ARCHIVE
+        return f"{self.download_url}/{file.path}" if self.download_url else file.url
+
+    def advice(self, file: ManifestFile) -> str:
+        """What to do about a file the source does not have."""
+        if self.mirror is not None:
+            return f"put it at {self.mirror / file.path}"
+        return f"put it in a mirror as <mirror>/{file.path} and set data.mirror or {MIRROR_VARIABLE}"
+
+    def locate(self, file: ManifestFile) -> Path | None:
+        """The file's local copy, from the mirror when one is given, else downloaded; None where there is none."""
+        if self.mirror is not None:
+            return self.mirror / file.path if (self.mirror / file.path).is_file() else None
+        url = self.url(file)
+        if url is None:
+            return None
+        if self.collection == "uci121":
+            return self._from_archive(url).get(file.path)
+        return self._download(url, self.downloads / file.path, file.path)
+
+    def _download(self, url: str, destination: Path, what: str) -> Path:
+        if url in self._failed:  # the same archive for every dataset: fail once, not once per file
+            raise self._failed[url]
+        try:
+            return _download(url, destination)
+        except Exception as error:  # no network, HTTP error, broken archive
+            reason = str(error).splitlines()[0][:200] if str(error) else ""
+            self._failed[url] = FetchError(
+                f"download from {url} failed ({type(error).__name__}: {reason}); without network, put the files in "
+                f"a mirror laid out as <mirror>/{what} and set data.mirror or {MIRROR_VARIABLE}")
+            raise self._failed[url] from error
+
+    def _from_archive(self, url: str) -> dict[str, Path]:
+        """The UCI-121 archive, downloaded and extracted once: {"uci121/<dataset>/<file>": path}."""
+        if self._archive is None:
+            archive = self._download(url, self.downloads / "uci121" / "data.tar.gz", "uci121/<dataset>/<file>")
+            extracted = self.downloads / "uci121" / "extracted"
+            if not extracted.is_dir():
+                partial = extracted.with_name("extracting")
+                shutil.rmtree(partial, ignore_errors=True)
+                try:
+                    with tarfile.open(archive) as tar:
+                        tar.extractall(partial, filter="data")
+                except (tarfile.TarError, OSError, EOFError) as error:
+                    archive.unlink(missing_ok=True)  # a broken download: fetch it again next time
+                    raise FetchError(f"the archive from {url} could not be extracted ({type(error).__name__}: "
+                                     f"{error}); it was deleted, run the fetch again") from error
+                os.replace(partial, extracted)
+            self._archive = {f"uci121/{path.parent.name}/{path.name}": path
+                             for path in extracted.rglob("*") if path.is_file()}
+        return self._archive
+
+
+def _download(url: str, destination: Path) -> Path:
+    """Download once (pooch, with a progress bar); checksums are checked by the caller, file by file."""
+    import pooch  # only where something is downloaded
+
+    if destination.is_file():
+        return destination
+    return Path(pooch.retrieve(url, known_hash=None, fname=destination.name, path=destination.parent,
+                               progressbar=True))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("collection", choices=sorted(COLLECTIONS) + ["images"])
-    parser.add_argument("--dest", type=Path, required=True, help="data folder; files go to DEST/<collection>/")
+    parser.add_argument("collection", choices=["uci121", "images"])
+    parser.add_argument("datasets", nargs="*", help="datasets to fetch (default: all of the collection)")
+    parser.add_argument("--dest", type=Path, required=True, help="the data folder")
     parser.add_argument("--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
+    parser.add_argument("--download-url", default=os.environ.get(DOWNLOAD_URL_VARIABLE) or None,
+                        help="a server laid out like the data folder, instead of the canonical addresses "
+                             f"(default: ${DOWNLOAD_URL_VARIABLE})")
+    parser.add_argument("--revision", type=int, default=0, help="recorded in the status files (set by the workflow)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        if args.collection == "images":
-            fetch_images(args.dest, resolve_mirror(args.mirror))
-        else:
-            fetch(COLLECTIONS[args.collection], args.dest, resolve_mirror(args.mirror))
-    except (FetchError, FileNotFoundError) as error:
+        statuses = fetch(args.collection, args.dest, args.datasets, resolve_mirror(args.mirror), args.download_url,
+                         args.revision)
+    except (FetchError, FileNotFoundError, ValueError) as error:
         log.error("%s", error)
         raise SystemExit(f"error: {error}") from None
+    unavailable = sorted(name for name, status in statuses.items() if not status["available"])
+    log.info("%s: %d datasets available, %d unavailable (%s)", args.collection, len(statuses) - len(unavailable),
+             len(unavailable), ", ".join(unavailable) or "none")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def protocol_from(settings: dict) -> Protocol:
 
 def unavailable_reason(settings: dict) -> str | None:
     """Why a UCI-121 dataset cannot be used (from the fetch's status file), or None."""
-    status = dataset_status(Path(settings["data_root"]) / "uci121", settings["dataset"])
+    status = dataset_status(Path(settings["data_root"]), "uci121", settings["dataset"])
     return None if status["available"] else status["reason"]
 
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     s = args.settings
     device = resolve_device(s["device"])
     if s["dataset"] in FETCHED:
-        status = dataset_status(Path(s["data_root"]) / "images", s["dataset"])
+        status = dataset_status(Path(s["data_root"]), "images", s["dataset"])
         if not status["available"]:
             fail(log, f"{s['dataset']} is unavailable: {status['reason']}")
     data = load(s["dataset"], s["split_seed"], s.get("data_root", "data"))

@@ -1,7 +1,11 @@
-# Helpers shared by the stage files. Only the standard library is imported here, so
-# building the DAG never loads torch.
+# Helpers shared by the stage files. Only the standard library (and fact.data.manifest, which
+# uses nothing else) is imported here, so building the DAG never loads torch.
 import json
 import os
+import re
+from pathlib import Path
+
+from fact.data import manifest  # standard library only: the files and checksums of fetched datasets
 
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
@@ -84,15 +88,29 @@ def modular_settings(wildcards):
 
 
 DATA = config["data"]["root"]
-UCI121_DATASETS = open("fact/data/manifests/uci121.datasets").read().split()
-IMAGE_DATASETS = list(dict.fromkeys(
-    line.split()[0] for line in open("fact/data/manifests/images.files") if line.strip() and not line.startswith("#")
-))
+UCI121_DATASETS = list(manifest.collection_files("uci121"))
+IMAGE_DATASETS = list(manifest.collection_files("images"))
+# Where files come from is not a setting: a switch between a mirror and a download must
+# recompute nothing whose files are verified. So the fetch jobs take it from the environment
+# (which jobs inherit), set here from config.yaml or left as the user set it, not from params:.
+MIRROR = config["data"]["mirror"] or os.environ.get("FACT_DATA_MIRROR") or None
+DOWNLOAD_URL = config["data"]["download_url"] or os.environ.get("FACT_DATA_DOWNLOAD_URL") or None
+for variable, value in (("FACT_DATA_MIRROR", MIRROR), ("FACT_DATA_DOWNLOAD_URL", DOWNLOAD_URL)):
+    if value:
+        os.environ[variable] = value
+    else:
+        os.environ.pop(variable, None)
 
 
-def data_mirror():
-    """The configured mirror, else $FACT_DATA_MIRROR, else "" (download)."""
-    return config["data"]["mirror"] or os.environ.get("FACT_DATA_MIRROR", "")
+def fetch_revision(collection):
+    """params: of a fetch job: its status's revision while that still describes the files, else the next."""
+    return lambda wildcards: manifest.fetch_revision(Path(DATA), collection, wildcards.dataset,
+                                                     None if MIRROR is None else Path(MIRROR), DOWNLOAD_URL)
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(re.escape(name) for name in names)
 
 
 def tabular_datasets():

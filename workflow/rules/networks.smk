@@ -2,24 +2,21 @@
 
 
 rule fetch_images:
-    """MNIST and CIFAR-10 (and the offline mirror's partial copies), each file checksum-verified."""
-    input:
-        # Not the fetch code: the files are checked against the manifest whatever code fetched them,
-        # and a fetch rerun would redo every downstream job (snakemake cannot see that the
-        # per-dataset status files came out unchanged). Force it with `-R fetch_...` if needed.
-        manifest="fact/data/manifests/images.files",
+    """One image dataset (MNIST, CIFAR-10, or the offline mirror's partial copies), each file checksum-verified."""
     output:
-        report=f"{DATA}/images/fetch.json",
-        status=expand(f"{DATA}/images/status/{{name}}.json", name=IMAGE_DATASETS),
+        f"{DATA}/images/status/{{dataset}}.json",
+    wildcard_constraints:
+        dataset=one_of(IMAGE_DATASETS),
     params:
-        dest=lambda wildcards, output: os.path.dirname(os.path.dirname(output.report)),
-        mirror=data_mirror(),
+        revision=fetch_revision("images"),  # see fetch_uci121
+        dest=DATA,
     log:
-        "logs/fetch/images.log",
+        "logs/fetch/images/{dataset}.log",
     conda:
         ENV
     shell:
-        "python -m fact.data.fetch images --dest {params.dest:q} --mirror {params.mirror:q} 2> {log}"
+        "python -m fact.data.fetch images {wildcards.dataset} --dest {params.dest:q} "
+        "--revision {params.revision} 2> {log}"
 
 
 rule train_fig7:
