@@ -17,13 +17,16 @@ Iteration 0 is plain kernel ridge regression (M = I).
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from fact.kernels import Kernel
 from fact.linalg import gram_power, psd_sqrt_of_gram, sym_power
@@ -309,7 +312,7 @@ class RFM(BaseEstimator):
             raise ValueError(f"unknown task {self.task!r}: use one of {list(TASKS)}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if not (isinstance(self.iters, int) and self.iters >= 0):
+        if not (isinstance(self.iters, numbers.Integral) and not isinstance(self.iters, bool) and self.iters >= 0):
             raise ValueError(f"iters must be an integer >= 0, got {self.iters!r}")
         if not self.reg >= 0:
             raise ValueError(f"reg must be >= 0, got {self.reg}")
@@ -320,19 +323,37 @@ class RFM(BaseEstimator):
     def _torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} was asked for, but no CUDA GPU is visible; "
+                             "use device='cpu', or 'auto' to take a GPU when there is one")
         return torch.device(self.device)
 
     def _tensor(self, values, what: str) -> torch.Tensor:
-        tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
-        tensor = tensor.to(device=self._device_, dtype=self._dtype_)
+        if getattr(values, "is_sparse", False) or hasattr(values, "toarray"):  # torch or scipy sparse
+            raise TypeError(f"{what} is a sparse matrix; the RFM needs a dense array (its kernel matrix is dense "
+                            f"anyway): pass {what}.toarray()")
+        if not isinstance(values, torch.Tensor):
+            array = np.asarray(values)
+            if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+                raise ValueError(f"{what} has dtype {array.dtype}; the RFM needs numbers: encode categorical columns "
+                                 "and convert with .astype(float)")
+            values = array
+        if values.dtype.is_complex if isinstance(values, torch.Tensor) else np.iscomplexobj(values):
+            raise ValueError(f"{what} is complex; the RFM needs real numbers (split real and imaginary parts into "
+                             "features of their own)")
+        tensor = torch.as_tensor(values).to(device=self._device_, dtype=self._dtype_)
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{what} contain NaN or infinite values; clean or impute them first")
         return tensor
 
-    def _features(self, X, what: str = "X") -> torch.Tensor:
+    def _features(self, X, what: str = "X", fitting: bool = False) -> torch.Tensor:
         X = self._tensor(X, what)
         if X.ndim != 2:
             raise ValueError(f"{what} must be a 2-D array (samples x features), got shape {tuple(X.shape)}")
+        if X.shape[1] == 0 or len(X) == 0:
+            raise ValueError(f"{what} is empty (shape {tuple(X.shape)}); give at least one sample and one feature")
+        if fitting and len(X) < 2:
+            raise ValueError(f"{what} has 1 sample; a kernel machine needs at least 2 to fit")
         if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
             raise ValueError(f"{what} has {X.shape[1]} features, but the model was fitted on {self.n_features_in_}")
         return X
@@ -364,13 +385,25 @@ class RFM(BaseEstimator):
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X, y, X_val=None, y_val=None) -> "RFM":
-        """Fit iterations 0..iters and keep the best one (on validation data when given)."""
+        """Fit iterations 0..iters and keep the best one (on validation data when given).
+
+        A fit that fails (bad input, a failed solve) leaves the estimator as it was before.
+        """
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X, y, X_val, y_val)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y, X_val, y_val) -> "RFM":
         self._check_params()
         self._device_ = self._torch_device()
         self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
         self._kernel_ = Kernel(self.kernel, self.bandwidth, self.gaussian_convention)
         self.__dict__.pop("n_features_in_", None)
-        X = self._features(X)
+        X = self._features(X, fitting=True)
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
         self._task_ = self.task
         if self.task == "auto":
@@ -394,10 +427,11 @@ class RFM(BaseEstimator):
 
         generator = torch.Generator().manual_seed(self.random_state)
         M = self._initial_matrix(X.shape[1])
+        self._warn_if_constant(X, M)
         require_kernel_memory(len(X), self._dtype_, self._device_)
         self.low_memory_ = self._needs_low_memory(len(X))
         records, iterates, self.solvers_ = [], [], []
-        for iteration in range(self.iters + 1):
+        for iteration in range(int(self.iters) + 1):
             start = time.perf_counter()
             if self.low_memory_:
                 # one n x n array at a time: the kernel matrix becomes its own Cholesky factor,
@@ -461,9 +495,23 @@ class RFM(BaseEstimator):
         # ties go to the earliest iteration: the least feature learning that does as well
         return int(scores.idxmax() if better == "max" else scores.idxmin())
 
+    def _warn_if_constant(self, X: torch.Tensor, M: torch.Tensor, sample: int = 256) -> None:
+        """Warn when the kernel barely varies between the training points (a far too wide bandwidth):
+        the machine then cannot tell points apart, fits at chance, and its gradients, so M, vanish."""
+        if not self._kernel_.radial:
+            return
+        K = self._kernel_.values(self._kernel_.pair_statistic(X[:sample], X[:sample], M))
+        spread, size = float(K.max() - K.min()), float(K.abs().max())
+        if spread <= 1e-4 * size:
+            message = (f"the {self.kernel} kernel is nearly constant on the training points (values within "
+                       f"{spread:.2g} of each other): bandwidth {self.bandwidth:g} is too large for their distances; "
+                       "lower it, or standardise the features")
+            log.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)  # at the caller of fit
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "alpha_"):
-            raise RuntimeError("this RFM is not fitted yet: call fit(X, y) first")
+            raise NotFittedError("this RFM is not fitted yet: call fit(X, y) first")
 
     def decision_function(self, X) -> torch.Tensor:
         """The kernel machine's outputs f(x) (n x c) with the selected M and alpha."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -329,8 +332,59 @@ def test_rfm_bad_input_is_named():
     model = RFM(iters=0).fit(X, y)
     with pytest.raises(ValueError, match="X has 4 features, but the model was fitted on 3"):
         model.predict(np.zeros((2, 4)))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RFM().predict(X)
+
+
+@pytest.mark.parametrize("inputs, error, message", [
+    (np.zeros((0, 3)), ValueError, r"X is empty \(shape \(0, 3\)\)"),
+    (np.zeros((5, 0)), ValueError, r"X is empty"),
+    (np.zeros((1, 3)), ValueError, "X has 1 sample; a kernel machine needs at least 2"),
+    (np.array([["a", 1.0, 2.0]] * 4, dtype=object), ValueError, "X has dtype object; the RFM needs numbers"),
+    (np.ones((4, 3)) * (1 + 1j), ValueError, "X is complex"),
+    (scipy.sparse.csr_matrix(np.eye(4, 3)), TypeError, r"X is a sparse matrix.*X\.toarray\(\)"),
+    (torch.eye(4, 3).to_sparse(), TypeError, "X is a sparse matrix"),
+])
+def test_inputs_it_cannot_use_are_refused_with_what_to_do(inputs, error, message):
+    y = np.arange(inputs.shape[0]) % 2
+    with pytest.raises(error, match=message):
+        RFM(iters=1).fit(inputs, y)
+
+
+def test_numpy_integers_are_integers():
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    model = RFM(iters=np.int64(2)).fit(X, y)
+    assert model.history_.iteration.max() == 2 and clone(model).iters == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the message shown where there is no GPU")
+def test_cuda_without_a_gpu_says_so():
+    with pytest.raises(ValueError, match="no CUDA GPU is visible; use device='cpu'"):
+        RFM(device="cuda").fit(np.eye(4, 3), np.arange(4) % 2)
+
+
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 3
+    model = RFM(iters=1).fit(X, y)
+    before = {key: value for key, value in vars(model).items()}
+    predictions = model.predict(X)
+    # other labels and a validation set of the wrong width: fails after the labels were read
+    with pytest.raises(ValueError, match="X_val has 4 features"):
+        model.fit(X, np.arange(30) % 2 + 5, np.zeros((3, 4)), np.array([5, 6, 5]))
+    assert list(model.classes_) == [0, 1, 2] and vars(model).keys() == before.keys()
+    assert all(vars(model)[key] is value for key, value in before.items())
+    assert (model.predict(X) == predictions).all()
+
+
+def test_a_bandwidth_that_makes_the_kernel_constant_warns():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    with pytest.warns(RuntimeWarning, match=r"kernel is nearly constant.*bandwidth 1e\+08 is too large"):
+        RFM(bandwidth=1e8, iters=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RFM(bandwidth=10.0, iters=1).fit(X, y)  # an ordinary bandwidth: no warning
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
