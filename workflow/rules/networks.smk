@@ -9,7 +9,7 @@ rule fetch_images:
         dataset=one_of(IMAGE_DATASETS),
     params:
         revision=fetch_revision("images"),  # see fetch_uci121
-        dest=DATA,
+        dest=lambda wildcards, output: str(Path(output[0]).parents[2]),  # the data folder
     log:
         "logs/fetch/images/{dataset}.log",
     conda:

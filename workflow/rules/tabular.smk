@@ -17,7 +17,7 @@ rule fetch_uci121:
         # fetched them. The revision goes up when a verified file is deleted or a failed one has
         # changed at the mirror (fact/data/manifest.py), which reruns this dataset alone.
         revision=fetch_revision("uci121"),
-        dest=DATA,
+        dest=lambda wildcards, output: str(Path(output[0]).parents[2]),  # the data folder
     log:
         "logs/fetch/uci121/{dataset}.log",
     conda:
