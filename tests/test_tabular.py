@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from fact import tabular as tabular_protocol
 from fact.data.tabular import TabularDataset, load_sklearn
 from fact.kernels import Kernel
 from fact.rfm import RFM
-from fact import tabular as tabular_protocol
 from fact.stages import tabular as tabular_stage
 from fact.tabular import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
 

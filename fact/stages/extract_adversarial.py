@@ -13,9 +13,9 @@ import pandas as pd
 
 from fact.data.synthetic import AdversarialQuadratic
 from fact.io import load_torch, save_torch, write_parquet
-from fact.provenance import git_sha
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
+from fact.provenance import git_sha
 from fact.stages.common import settings_argument, setup_logging
 
 

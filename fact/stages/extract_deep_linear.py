@@ -14,9 +14,9 @@ import pandas as pd
 
 from fact.data.synthetic import linear_teacher
 from fact.io import load_torch, write_parquet
-from fact.provenance import git_sha
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
+from fact.provenance import git_sha
 from fact.stages.common import settings_parser, setup_logging
 
 

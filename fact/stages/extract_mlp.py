@@ -13,9 +13,9 @@ import torch
 
 from fact.data.images import load
 from fact.io import load_torch, write_parquet
-from fact.provenance import git_sha
 from fact.matrices import feature_matrices
 from fact.nets import mlp
+from fact.provenance import git_sha
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 
 

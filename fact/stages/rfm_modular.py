@@ -17,9 +17,9 @@ import torch
 
 from fact.data.modular import modular_addition
 from fact.io import save_torch, write_parquet
-from fact.provenance import git_sha
 from fact.kernels import Kernel
 from fact.metrics import cosine
+from fact.provenance import git_sha
 from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
 
 

@@ -24,8 +24,8 @@ from fact.data import uci121
 from fact.data.fetch import dataset_status
 from fact.data.tabular import load_sklearn
 from fact.io import read_parquet_metadata, write_parquet
-from fact.provenance import code_hash, git_sha
 from fact.kernels import Kernel
+from fact.provenance import code_hash, git_sha
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 from fact.tabular import Protocol, evaluate
 

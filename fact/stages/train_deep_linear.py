@@ -9,8 +9,8 @@ import torch
 
 from fact.data.synthetic import linear_teacher
 from fact.io import save_torch
-from fact.provenance import code_hash, git_sha
 from fact.nets import NonFiniteLossError, deep_linear
+from fact.provenance import code_hash, git_sha
 from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
