@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 
-import pandas as pd
 import torch
 
 
@@ -59,21 +58,3 @@ def results_parser(description: str, settings_help: str) -> argparse.ArgumentPar
     parser.add_argument("--matrices", required=True, help=".pt file of matrices to write")
     return parser
 
-
-def fit_rfm_scoring_test(settings: dict, options: dict, task: str, X, y, X_test, y_test):
-    """Fit an RFM from an experiment's settings, scoring the test set at every iteration.
-
-    The test set rides in the validation slot only to be scored: the experiments show every
-    iteration and use none of the selection. Returns (model, history) with the split
-    named "test".
-    """
-    from fact.rfm import RFM
-
-    kernel = settings["kernel"]
-    model = RFM(kernel=kernel["name"], bandwidth=kernel.get("bandwidth", 1.0),
-                gaussian_convention=kernel.get("gaussian_convention", "2L^2"), reg=settings["reg"],
-                iters=settings["iters"], task=task, dtype=settings["dtype"],
-                device=str(resolve_device(settings["device"])), keep_matrices=True, **options)
-    model.fit(X, y, X_test, y_test)
-    history: pd.DataFrame = model.history_.replace({"split": {"val": "test"}})
-    return model, history

@@ -1,24 +1,32 @@
-"""Render one figure or table from results/.
+"""Render one figure from results/, with the plotting function the rule names.
 
-    python -m fact.stages.figure fig7 --inputs table.parquet matrices.pt --out figures/fig7.pdf
+    python -m fact.stages.figure fact.plots.fig7:render --inputs table.parquet matrices.pt --out figures/fig7.pdf
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 
-from fact.plots import FIGURES
 from fact.stages.common import setup_logging
+
+
+def plotting_function(name: str):
+    """``package.module:function`` -> the function, imported."""
+    module, _, function = name.partition(":")
+    if not module.startswith("fact.plots.") or not function:
+        raise SystemExit(f"error: {name!r} is not of the form fact.plots.<module>:<function>")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=sorted(FIGURES))
+    parser.add_argument("function", help="fact.plots.<module>:<function> that draws the figure")
     parser.add_argument("--inputs", nargs="*", default=[], help="the figure's result files, in the rule's order")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("figure")
-    FIGURES[args.figure](*args.inputs, out=args.out)
+    plotting_function(args.function)(*args.inputs, out=args.out)
     log.info("wrote %s", args.out)
 
 

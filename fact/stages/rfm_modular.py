@@ -20,7 +20,8 @@ from fact.io import save_torch, write_parquet
 from fact.kernels import Kernel
 from fact.metrics import cosine
 from fact.provenance import git_sha
-from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
+from fact.stages.common import results_parser, setup_logging
+from fact.stages.rfm_fit import fit_rfm_scoring_test
 
 
 def circulant_deviation(C: torch.Tensor) -> float:

@@ -14,7 +14,8 @@ import torch
 from fact.data.parity import sparse_parity
 from fact.io import save_torch, write_parquet
 from fact.provenance import git_sha
-from fact.stages.common import fit_rfm_scoring_test, results_parser, setup_logging
+from fact.stages.common import results_parser, setup_logging
+from fact.stages.rfm_fit import fit_rfm_scoring_test
 
 
 def support_share(M: torch.Tensor, support: torch.Tensor) -> float:

@@ -1,11 +1,14 @@
-# Helpers shared by the stage files. Only the standard library (and fact.data.manifest, which
-# uses nothing else) is imported here, so building the DAG never loads torch.
+# Helpers shared by the stage files. Only the standard library (and two fact modules that use
+# nothing else) is imported here, so building the DAG never loads torch.
 import json
 import os
 import re
 from pathlib import Path
 
-from fact.data import manifest  # standard library only: the files and checksums of fetched datasets
+# Both use the standard library only: the files and checksums of fetched datasets, and the
+# import closure of the stages' modules.
+from fact import provenance
+from fact.data import manifest
 
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
@@ -22,8 +25,10 @@ def as_json(value):
 
 
 def code(*modules):
-    """Source files under fact/ that a job runs, listed as its inputs so that editing them reruns it."""
-    return [f"fact/{module}.py" for module in modules]
+    """The source files a job runs, as its inputs, so that editing one reruns the job: the modules
+    named and every fact module they import, found by reading their imports (fact.provenance)."""
+    files = {path for module in modules for path in provenance.source_files(module)}
+    return sorted(str(path.relative_to(provenance.PACKAGE_ROOT.parent)) for path in files)
 
 
 def parity_shards(experiment):

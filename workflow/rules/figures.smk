@@ -6,7 +6,7 @@ rule fig7:
     input:
         table=rules.extract_fig7.output.table,
         matrices=rules.extract_fig7.output.matrices,
-        code=code("plots/__init__", "plots/style", "plots/fig7", "linalg", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.fig7"),
     output:
         report(f"{FIGURES}/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
     log:
@@ -14,7 +14,7 @@ rule fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig7 --inputs {input.table} {input.matrices} "
+        "python -m fact.stages.figure fact.plots.fig7:render --inputs {input.table} {input.matrices} "
         "--out {output} 2> {log}"
 
 
@@ -22,7 +22,7 @@ rule fig3:
     """Figure 3: feature matrices learned on sparse parities, support marked."""
     input:
         results=parity_outputs("fig3"),
-        code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.parity"),
     output:
         report(f"{FIGURES}/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
     log:
@@ -30,14 +30,14 @@ rule fig3:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig3 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.parity:render_fig3 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig4:
     """Figure 4: test accuracy against RFM iteration on a sparse parity, over seeds."""
     input:
         results=parity_outputs("fig4"),
-        code=code("plots/__init__", "plots/style", "plots/parity", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.parity"),
     output:
         report(f"{FIGURES}/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
     log:
@@ -45,14 +45,14 @@ rule fig4:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig4 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.parity:render_fig4 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig5:
     """Figure 5: grokking modular addition, feature matrices and accuracy over iterations."""
     input:
         results=modular_outputs("fig5", SETTINGS["modular"]["seeds"][:1]),
-        code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.modular"),
     output:
         report(f"{FIGURES}/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
     log:
@@ -60,14 +60,14 @@ rule fig5:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig5 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.modular:render_fig5 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig6:
     """Figure 6: tau against k' at the final feature matrix, with its proportional fit."""
     input:
         results=modular_outputs("fig6", SETTINGS["modular"]["seeds"][:1]),
-        code=code("plots/__init__", "plots/style", "plots/modular", "plots/parity", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.modular"),
     output:
         report(f"{FIGURES}/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
     log:
@@ -75,14 +75,14 @@ rule fig6:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig6 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.modular:render_fig6 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig2:
     """Figure 2: FACT, NFA and eNFA against W^T W per layer at the end of training (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
         report(f"{FIGURES}/fig2.pdf", caption="../report/fig2.rst", category="Figures"),
     log:
@@ -90,14 +90,14 @@ rule fig2:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig2 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig2 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig8:
     """Figure 8: the forward relations over training epochs (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
         report(f"{FIGURES}/fig8.pdf", caption="../report/fig8.rst", category="Figures"),
     log:
@@ -105,14 +105,14 @@ rule fig8:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig8 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig8 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig9:
     """Figure 9: bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
         report(f"{FIGURES}/fig9.pdf", caption="../report/fig9.rst", category="Figures"),
     log:
@@ -120,14 +120,14 @@ rule fig9:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig9 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig9 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig10:
     """Figure 10: the backward relations over training epochs (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("plots/__init__", "plots/style", "plots/mlp", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
         report(f"{FIGURES}/fig10.pdf", caption="../report/fig10.rst", category="Figures"),
     log:
@@ -135,14 +135,14 @@ rule fig10:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig10 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig10 --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig11:
     """Figure 11: deep linear networks, the NFA's best power against 1/L, and FACT."""
     input:
         results=f"{RESULTS}/features/deep_linear.parquet",
-        code=code("plots/__init__", "plots/style", "plots/deep_linear", "io", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.deep_linear"),
     output:
         report(f"{FIGURES}/fig11.pdf", caption="../report/fig11.rst", category="Figures"),
     log:
@@ -150,13 +150,13 @@ rule fig11:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig11 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.deep_linear:render --inputs {input.results} --out {output} 2> {log}"
 
 
 rule fig1:
     """Figure 1: a schematic of the setting (a weight W, its input h_i, the loss gradient, FACT)."""
     input:
-        code=code("plots/__init__", "plots/style", "plots/fig1", "stages/figure"),
+        code=code("fact.stages.figure", "fact.plots.fig1"),
     output:
         report(f"{FIGURES}/fig1.pdf", caption="../report/fig1.rst", category="Figures"),
     log:
@@ -164,7 +164,7 @@ rule fig1:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fig1 --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.fig1:render --out {output} 2> {log}"
 
 
 # A copy of a file: not worth a cluster job.

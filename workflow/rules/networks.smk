@@ -22,14 +22,7 @@ rule fetch_images:
 rule train_fig7:
     """Train one quadratic network on the adversarial population (Figure 7)."""
     input:
-        code=code(
-            "nets",
-            "io",
-            "matrices",
-            "data/synthetic",
-            "stages/common",
-            "stages/train_adversarial",
-        ),
+        code=code("fact.stages.train_adversarial"),
     output:
         f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
     params:
@@ -53,16 +46,7 @@ rule extract_fig7:
         checkpoints=expand(
             f"{RESULTS}/nets/fig7/seed{{seed}}.pt", seed=SETTINGS["fig7"]["seeds"]
         ),
-        code=code(
-            "matrices",
-            "metrics",
-            "linalg",
-            "nets",
-            "io",
-            "data/synthetic",
-            "stages/common",
-            "stages/extract_adversarial",
-        ),
+        code=code("fact.stages.extract_adversarial"),
     output:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
@@ -81,7 +65,7 @@ rule train_mlp:
     """Train one 5-layer ReLU MLP on one image dataset (Figures 2, 8-10); resumes if killed."""
     input:
         fetched=image_fetched,
-        code=code("nets", "training", "io", "data/images", "data/fetch", "stages/common", "stages/train_mlp"),
+        code=code("fact.stages.train_mlp"),
     output:
         f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
     wildcard_constraints:
@@ -103,7 +87,7 @@ rule extract_mlp:
     """Agreement of every kept epoch and layer with FACT, NFA and eNFA, to one tidy table."""
     input:
         checkpoints=mlp_checkpoints(),
-        code=code("matrices", "metrics", "linalg", "nets", "io", "data/images", "stages/common", "stages/extract_mlp"),
+        code=code("fact.stages.extract_mlp"),
     output:
         f"{RESULTS}/features/mlp.parquet",
     params:
@@ -123,7 +107,7 @@ rule extract_mlp:
 rule train_deep_linear:
     """Train one deep linear network of depth L on the Gaussian teacher (Figure 11)."""
     input:
-        code=code("nets", "training", "io", "data/synthetic", "stages/common", "stages/train_deep_linear"),
+        code=code("fact.stages.train_deep_linear"),
     output:
         f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
     wildcard_constraints:
@@ -149,8 +133,7 @@ rule extract_deep_linear:
             depth=SETTINGS["deep_linear"]["depths"],
             seed=SETTINGS["deep_linear"]["seeds"],
         ),
-        code=code("matrices", "metrics", "linalg", "nets", "io", "data/synthetic", "stages/common",
-                  "stages/extract_deep_linear"),
+        code=code("fact.stages.extract_deep_linear"),
     output:
         f"{RESULTS}/features/deep_linear.parquet",
     params:

@@ -4,15 +4,7 @@
 rule rfm_parity:
     """NFA-RFM and FACT-RFM on one sparse-parity task (Figures 3 and 4)."""
     input:
-        code=code(
-            "rfm",
-            "kernels",
-            "linalg",
-            "io",
-            "data/parity",
-            "stages/common",
-            "stages/rfm_parity",
-        ),
+        code=code("fact.stages.rfm_parity"),
     output:
         table=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.pt",
@@ -36,16 +28,7 @@ rule rfm_parity:
 rule rfm_modular:
     """One named RFM run on modular addition, followed over its iterations (Figures 5 and 6)."""
     input:
-        code=code(
-            "rfm",
-            "kernels",
-            "linalg",
-            "metrics",
-            "io",
-            "data/modular",
-            "stages/common",
-            "stages/rfm_modular",
-        ),
+        code=code("fact.stages.rfm_modular"),
     output:
         table=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",

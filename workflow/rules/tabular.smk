@@ -31,8 +31,7 @@ rule tabular_dataset:
     """The Table 1 protocol on one dataset, every method (a cluster fans these out)."""
     input:
         fetched=tabular_fetched,
-        code=code("tabular", "rfm", "kernels", "linalg", "io", "data/tabular", "data/uci121", "stages/common",
-                  "stages/tabular"),
+        code=code("fact.stages.tabular"),
     output:
         f"{RESULTS}/tabular/{{dataset}}.parquet",
     wildcard_constraints:
@@ -54,7 +53,7 @@ rule table1:
     """Table 1 (Markdown, LaTeX, PDF) and a per-dataset comparison figure."""
     input:
         results=expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
-        code=code("plots/__init__", "plots/style", "plots/table1", "io", "stages/table1"),
+        code=code("fact.stages.table1"),
     output:
         markdown=f"{FIGURES}/table1.md",
         latex=f"{FIGURES}/table1.tex",
