@@ -73,7 +73,8 @@ def main() -> None:
           f"|---|---|---|---|---|{'---|' * len(methods)}---|")
     total = 0.0
     for data in datasets:
-        protocol = protocol_from({**settings, "dataset": data.name})
+        normalise = [False] if data.name in settings["never_normalise"] else settings["normalise"]
+        protocol = protocol_from({**settings, "dataset": data.name, "normalise": normalise})
         if args.low_memory:
             protocol = dataclasses.replace(protocol, low_memory=True)
         start = time.perf_counter()

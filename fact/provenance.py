@@ -1,4 +1,5 @@
-"""Which code produced a result: the git commit, and a hash of the exact source files a module runs.
+"""Which code and settings produced a result: the git commit, a hash of the exact source files a
+module runs, and the settings a family of runs shares (what a caption may state).
 
 The hash covers a module and every ``fact`` module it imports, directly or through others
 (found by reading the ``import`` statements, not by importing anything), so a resumable
@@ -77,3 +78,21 @@ def git_sha() -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# What one run of a family differs from its siblings in; the rest is what a caption may state.
+RUN_KEYS = ("seed", "depth", "dataset")
+
+
+def shared_settings(config: dict) -> dict:
+    """A run's settings without what tells the runs of one figure apart (seed, depth, dataset)."""
+    return {key: value for key, value in config.items() if key not in RUN_KEYS}
+
+
+def distinct(settings: list[dict]) -> list[dict]:
+    """The different settings among several runs', in first-seen order."""
+    unique: list[dict] = []
+    for item in settings:
+        if item not in unique:
+            unique.append(item)
+    return unique

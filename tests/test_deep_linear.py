@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 
-from fact.plots.deep_linear import best_powers
+from fact.io import read_parquet_metadata
+from fact.plots.deep_linear import best_powers, training_in_words
 from fact.stages import extract_deep_linear, train_deep_linear
 from fact.stages.extract_deep_linear import power_grid
 
@@ -34,3 +35,9 @@ def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tm
     assert fact.pearson.min() > 0.999  # every layer, both depths
     best = best_powers(table)
     assert abs(best[2] - 0.5) < 0.03 and abs(best[3] - 1 / 3) < 0.03
+    # the caption states the settings these runs were trained with, read from the table
+    trained_with = read_parquet_metadata(table_path)["trained_with"]
+    assert len(trained_with) == 1  # both depths share everything else
+    words = training_in_words(trained_with[0])
+    assert "d = 5, n = 512 points" in words and "1500 epochs in batches of 128" in words
+    assert "momentum 0.9" in words and "weight decay λ = 0.005" in words

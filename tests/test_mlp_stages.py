@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from fact.data.images import digits, load
-from fact.io import load_torch
+from fact.io import load_torch, read_parquet_metadata
 from fact.matrices import feature_matrices
 from fact.nets import mlp
+from fact.plots.mlp import training_in_words
 from fact.provenance import code_hash
 from fact.stages import extract_mlp, train_mlp
 from fact.training import SGDSettings, train_sgd
@@ -48,6 +49,17 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
     assert sorted(table.epoch.unique()) == [0, 2, 3]
     assert set(table.layer) == {"linear1", "linear2", "linear3"}
     assert {"fact", "fact_sqrt", "nfa", "enfa", "bfact", "bnfa", "benfa"} <= set(table.relation)
+    # the captions state what these runs were trained with, read from the table's metadata
+    words = training_in_words(read_parquet_metadata(table_path)["trained_with"])
+    assert "3-layer ReLU MLP of width 16" in words and "3 epochs in batches of 128" in words
+    assert "learning rate 0.05 with cosine decay to 0" in words and "momentum 0.9" in words
+    assert "weight decay λ = 0.001" in words
+
+
+def test_the_caption_follows_a_changed_setting():
+    changed = settings(train={**settings()["train"], "momentum": 0.5, "batch_size": 32})
+    words = training_in_words([changed])
+    assert "momentum 0.5" in words and "batches of 32" in words and "momentum 0.9" not in words
 
 
 def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = None) -> None:

@@ -75,6 +75,9 @@ def test_builds_table_1_offline_at_quick_scale(workflow_copy):
         snakemake(workflow_copy, "figures/table1.md")
         text = (workflow_copy / "figures/table1.md").read_text()
         assert "| Laplace kernel regression |" in text and "83.71" in text and "scikit-learn's bundled sets" in text
+        # the caption states the settings used (iters: 1), read from the results, not typed in
+        assert "RFM iterations 0-1 (best kept)" in text and "ridge in {10, 1, 0.1, 0.01, 0.001}" in text
+        assert "Laplace kernel with bandwidth 10" in text
         for name in ("table1.tex", "table1.pdf", "table1_scatter.pdf"):
             assert (workflow_copy / "figures/quick" / name).stat().st_size > 1000
         assert planned_jobs(workflow_copy, "figures/table1.md") == set()

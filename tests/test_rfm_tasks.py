@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +14,9 @@ import torch
 from fact.data.modular import modular_addition
 from fact.data.parity import sparse_parity
 from fact.io import load_torch
-from fact.plots.modular import fit_through_origin
+from fact.plots import style
+from fact.plots.modular import fit_through_origin, render_fig5, render_fig6
+from fact.plots.parity import render_fig3
 from fact.stages import rfm_modular, rfm_parity
 
 
@@ -83,3 +86,44 @@ def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
     saved = load_torch(matrices_path)
     assert saved["matrices"].shape == (3, 14, 14)
     assert saved["tau"].shape == saved["k_prime"].shape == (50,)
+
+
+def test_figures_5_and_6_draw_every_seed(tmp_path, monkeypatch):
+    paths = []
+    for run, kernel, options in (("nfa", {"name": "gaussian", "bandwidth": 2.5}, {"update": "nfa", "centre": True}),
+                                 ("fact_geom_quadratic", {"name": "quadratic"}, {"update": "fact_geom"})):
+        for seed in (0, 1):
+            settings = {"p": 7, "train_fraction": 0.6, "seed": seed, "run": run, "options": options, "kernel": kernel,
+                        "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu", "dtype": "float64", "scale": "quick"}
+            table, matrices = tmp_path / f"{run}_seed{seed}.parquet", tmp_path / f"{run}_seed{seed}.pt"
+            rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table), "--matrices", str(matrices)])
+            paths += [str(table), str(matrices)]
+    captions = []
+    monkeypatch.setattr(style, "caption", lambda figure, text: captions.append(text))
+    render_fig5(*paths, out=tmp_path / "fig5.pdf")
+    assert "split seeds 0, 1" in captions[-1] and "final test accuracy per seed" in captions[-1]
+    render_fig6(*paths, out=tmp_path / "fig6.pdf")
+    assert "(seed 0)" in captions[-1] and "(seed 1)" in captions[-1]
+
+
+def test_figure_3_names_the_seed_of_each_panel_when_there_are_several(tmp_path, monkeypatch):
+    paths = []
+    for seed in (0, 1):
+        settings = {"experiment": "fig3", "d": 8, "k": 2, "n": 200, "n_test": 100, "seed": seed, "device": "cpu",
+                    "dtype": "float64", "kernel": {"name": "gaussian", "bandwidth": 3.0}, "reg": 1e-3, "iters": 1,
+                    "methods": {"nfa": {"update": "nfa"}, "fact_geom": {"update": "fact_geom"}}, "scale": "quick"}
+        table, matrices = tmp_path / f"k2_seed{seed}.parquet", tmp_path / f"k2_seed{seed}.pt"
+        rfm_parity.main(["--settings", json.dumps(settings), "--table", str(table), "--matrices", str(matrices)])
+        paths += [str(table), str(matrices)]
+    titles = []
+    real_subplots = plt.subplots
+
+    def recording_subplots(*args, **kwargs):
+        figure, axes = real_subplots(*args, **kwargs)
+        titles.append(axes)
+        return figure, axes
+
+    monkeypatch.setattr(plt, "subplots", recording_subplots)
+    render_fig3(*paths, out=tmp_path / "fig3.pdf")
+    shown = [axis.get_title() for axis in titles[-1].ravel()]
+    assert len(shown) == 4 and sum("seed 0" in t for t in shown) == 2 and sum("seed 1" in t for t in shown) == 2

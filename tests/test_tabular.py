@@ -112,7 +112,7 @@ def test_an_unknown_fold_features_mode_is_named():
 def _settings(**changes) -> dict:
     settings = {"dataset": "iris", "source": "sklearn", "data_root": "data", "split_seed": 0, "device": "cpu",
                 "dtype": "float32", "kernel": {"name": "laplace", "bandwidth": 10.0}, "regs": [1.0, 0.01],
-                "normalise": [True, False], "never_normalise": [], "iters": 1, "fold_features": "validation",
+                "normalise": [True, False], "iters": 1, "fold_features": "validation",
                 "agop_max_samples": 20000, "scale": "quick",
                 "methods": {"fact_geom": {"update": "fact_geom"}, "laplace": {"update": "none"}}}
     return {**settings, **changes}
@@ -120,11 +120,11 @@ def _settings(**changes) -> dict:
 
 def test_the_stage_writes_one_row_per_method_and_fold(tmp_path):
     out = tmp_path / "iris.parquet"
-    tabular_stage.main(["--settings", json.dumps(_settings(never_normalise=["iris"])), "--table", str(out)])
+    tabular_stage.main(["--settings", json.dumps(_settings(normalise=[False])), "--table", str(out)])
     table = pd.read_parquet(out)
     assert sorted(table.method.unique()) == ["fact_geom", "laplace"]
     assert len(table) == 8 and (table.status == "ok").all()
-    assert not table.normalise.any()  # never_normalise honoured
+    assert not table.normalise.any()  # only the normalisation choices given
     assert {"dataset", "fold", "reg", "iteration", "accuracy", "solver", "fit_seconds", "n", "d"} <= set(table.columns)
 
 
@@ -152,7 +152,7 @@ def test_the_stage_runs_a_uci121_folder(tmp_path):
 
 
 def test_a_killed_stage_resumes_from_its_finished_methods(tmp_path, monkeypatch):
-    settings = json.dumps(_settings(never_normalise=["iris"]))
+    settings = json.dumps(_settings(normalise=[False]))
     reference = tmp_path / "reference.parquet"
     tabular_stage.main(["--settings", settings, "--table", str(reference)])
     out = tmp_path / "iris.parquet"

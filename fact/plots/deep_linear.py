@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fact.io import read_parquet_metadata
 from fact.plots import style
 
 
@@ -16,6 +17,15 @@ def best_powers(table: pd.DataFrame, layer: str = "linear1") -> pd.Series:
     nfa = table[(table.layer == layer) & (table.relation == "nfa")]
     mean = nfa.groupby(["depth", "power"]).pearson.mean().reset_index()
     return mean.loc[mean.groupby("depth").pearson.idxmax()].set_index("depth").power
+
+
+def training_in_words(config: dict) -> str:
+    """The data and training of the runs, from the settings they were made with."""
+    train = config["train"]
+    return (f"d = {config['d']}, n = {config['n']} points, MSE, SGD for {train['epochs']} epochs in batches of "
+            f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
+            f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
+            f"λ = {train['weight_decay']:g}")
 
 
 def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -41,7 +51,8 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     axis.legend(fontsize=6, loc="lower left")
     figure.subplots_adjust(bottom=0.33)
     seeds = first.seed.nunique()
+    training = "; ".join(training_in_words(config) for config in read_parquet_metadata(paths[0])["trained_with"])
     style.caption(figure, f"Scale: {table.scale.iloc[0]}. Deep linear networks f(x) = W_L···W_1 x fitted to y = W*x "
-                  f"(W* Gaussian, x ~ N(0, I)); MSE, SGD with batch 128 and weight decay (sizes, rate and decay chosen "
-                  f"here, A10: see config.yaml). First layer, mean over {seeds} seeds (band: range).")
+                  f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here, A10). "
+                  f"First layer, mean over {seeds} seeds (band: range).")
     style.save(figure, out)

@@ -13,14 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fact.io import read_parquet_metadata
 from fact.plots import style
 
 NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
 
-FORWARD = {"fact": "FACT", "fact_sqrt": "(FACT FACTᵀ)^½", "nfa": "NFA: AGOP^½", "enfa": "eNFA"}
-BACKWARD = {"bfact": "bFACT", "bfact_sqrt": "(bFACT bFACTᵀ)^½", "bnfa": "backward AGOP^½", "benfa": "backward eNFA"}
-COLOURS = {"fact": "#1b7837", "fact_sqrt": "#7fbf7b", "nfa": "#c51b7d", "enfa": "#2166ac",
-           "bfact": "#1b7837", "bfact_sqrt": "#7fbf7b", "bnfa": "#c51b7d", "benfa": "#2166ac"}
+FORWARD = {name: style.relation_label(name, NFA_POWER) for name in ("fact", "fact_sqrt", "nfa", "enfa")}
+BACKWARD = {name: style.relation_label(name, NFA_POWER) for name in ("bfact", "bfact_sqrt", "bnfa", "benfa")}
 
 
 def _load(paths) -> pd.DataFrame:
@@ -29,17 +28,33 @@ def _load(paths) -> pd.DataFrame:
     return table[~powered | np.isclose(table.power, NFA_POWER)]
 
 
+def _trained_with(paths) -> list[dict]:
+    return [config for path in paths for config in read_parquet_metadata(path)["trained_with"]]
+
+
 def _layers(table: pd.DataFrame) -> list[str]:
     return sorted(table.layer.unique(), key=lambda name: int("".join(c for c in name if c.isdigit()) or 0))
 
 
-def _caption(table: pd.DataFrame, extra: str) -> str:
+def training_in_words(trained_with: list[dict]) -> str:
+    """The networks and their training, from the settings the runs were made with."""
+    described = []
+    for config in trained_with:
+        model, train = config["model"], config["train"]
+        described.append(
+            f"{model['depth']}-layer ReLU MLP of width {model['width']}{'' if model['bias'] else ' without biases'}, "
+            f"MSE on one-hot targets, SGD for {train['epochs']} epochs in batches of {train['batch_size']}, learning "
+            f"rate {train['lr']:g} with cosine decay to {train['lr'] * train['final_lr_ratio']:g}, momentum "
+            f"{train['momentum']:g}, weight decay λ = {train['weight_decay']:g}")
+    return "; ".join(described) + " (width, rate, batch size and weight decay chosen here, A8)"
+
+
+def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:
     seeds = table.groupby("dataset").seed.nunique()
     converged = table.drop_duplicates(["dataset", "seed"]).groupby("dataset").converged.mean()
     runs = "; ".join(f"{name}: {seeds[name]} seeds, {converged[name]:.0%} below the loss threshold"
                      for name in seeds.index)
-    return (f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. 5-layer ReLU MLP, MSE on one-hot targets, "
-            f"SGD with momentum 0.9 and cosine decay (width, rate, weight decay: see config.yaml, chosen here, A8). "
+    return (f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. {training_in_words(trained_with)}. "
             f"Pearson correlation over matrix entries on the training set. {runs}. {extra}")
 
 
@@ -57,13 +72,14 @@ def _per_layer(paths, relations: dict, target: str, out) -> None:
         for k, (relation, label) in enumerate(relations.items()):
             stats = rows[rows.relation == relation].groupby("layer").pearson.agg(["mean", "min", "max"]).reindex(layers)
             x = np.arange(len(layers)) + (k - (len(relations) - 1) / 2) * width
-            axis.bar(x, stats["mean"], width, color=COLOURS[relation], label=label,
+            axis.bar(x, stats["mean"], width, color=style.RELATION_COLOURS[relation], label=label,
                      yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], capsize=2)
         axis.set_xticks(np.arange(len(layers)), [f"layer {i + 1}" for i in range(len(layers))])
         axis.set(ylabel=f"Pearson with {target}", ylim=(min(0.0, final.pearson.min()), 1.02), title=name)
     axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.subplots_adjust(bottom=0.32)
-    style.caption(figure, _caption(table, "At the last epoch; bars: mean over seeds, whiskers: range."))
+    style.caption(figure, _caption(table, _trained_with(paths), "At the last epoch; bars: mean over seeds, "
+                                                                "whiskers: range."))
     style.save(figure, out)
 
 
@@ -79,14 +95,14 @@ def _over_epochs(paths, relations: dict, target: str, out) -> None:
             rows = table[(table.dataset == name) & (table.layer == layer)]
             for relation, label in relations.items():
                 stats = rows[rows.relation == relation].groupby("epoch").pearson.agg(["mean", "min", "max"])
-                axis.plot(stats.index, stats["mean"], "o-", ms=2, color=COLOURS[relation], label=label)
-                axis.fill_between(stats.index, stats["min"], stats["max"], color=COLOURS[relation], alpha=0.2)
+                axis.plot(stats.index, stats["mean"], "o-", ms=2, color=style.RELATION_COLOURS[relation], label=label)
+                axis.fill_between(stats.index, stats["min"], stats["max"], color=style.RELATION_COLOURS[relation], alpha=0.2)
             axis.set(title=f"{name}, {layer}", xlabel="epoch")
             axis.title.set_fontsize(7)
         row[0].set_ylabel(f"Pearson with {target}")
     axes[0][0].legend(fontsize=5.5, loc="lower right")
     figure.subplots_adjust(bottom=0.3 if len(datasets) == 1 else 0.2, hspace=0.5)
-    style.caption(figure, _caption(table, "Lines: mean over seeds; bands: range."))
+    style.caption(figure, _caption(table, _trained_with(paths), "Lines: mean over seeds; bands: range."))
     style.save(figure, out)
 
 

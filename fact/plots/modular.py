@@ -10,17 +10,21 @@ import pandas as pd
 
 from fact.io import load_torch
 from fact.plots import style
-from fact.plots.parity import METHOD_COLOURS, METHOD_LABELS
 
 
 def _load(paths) -> tuple[pd.DataFrame, dict]:
+    """The tidy rows of every fit, and each fit's saved matrices keyed by (run, seed)."""
     table = pd.concat([pd.read_parquet(p) for p in paths if str(p).endswith(".parquet")], ignore_index=True)
     saved = {}
     for path in paths:
         if str(path).endswith(".pt"):
             run = load_torch(path)
-            saved[run["settings"]["run"]] = run
+            saved[run["settings"]["run"], run["settings"]["seed"]] = run
     return table, saved
+
+
+def _seeds(saved: dict) -> list[int]:
+    return sorted({seed for _, seed in saved})
 
 
 def _update(run: dict) -> str:
@@ -29,7 +33,7 @@ def _update(run: dict) -> str:
 
 def _label(run: dict) -> str:
     """The method's name, e.g. FACT-RFM'."""
-    return METHOD_LABELS.get(_update(run), _update(run))
+    return style.METHOD_LABELS.get(_update(run), _update(run))
 
 
 def _kernel_text(kernel: dict) -> str:
@@ -41,12 +45,20 @@ def _kernel_text(kernel: dict) -> str:
 
 def _caption(saved: dict, scale: str) -> str:
     first = next(iter(saved.values()))["settings"]
+    one_per_run = {name: run for (name, _), run in saved.items()}
     runs = "; ".join(f"{_label(run)}: {_kernel_text(run['settings']['kernel'])} (chosen here, spec A6), "
                      f"{run['settings']['iters']} iterations, "
                      + ", ".join(f"{k}={v}" for k, v in run["settings"]["options"].items())
-                     for run in saved.values())
+                     for run in one_per_run.values())
+    seeds = ", ".join(str(seed) for seed in _seeds(saved))
     return (f"Scale: {scale}. (a + b) mod {first['p']}, x = e_a ⊕ e_b, one-hot targets, random "
-            f"{first['train_fraction']:.0%} train split (seed {first['seed']}), ridge {first['reg']:g}. {runs}.")
+            f"{first['train_fraction']:.0%} train split (split seeds {seeds}), ridge {first['reg']:g}. {runs}.")
+
+
+def _final_test_accuracy(table: pd.DataFrame, name: str, seed: int) -> tuple[int, float]:
+    rows = table[(table.run == name) & (table.seed == seed)]
+    last = rows.iteration.max()
+    return last, rows.query("split == 'test' and metric == 'accuracy' and iteration == @last").value.iloc[0]
 
 
 def fit_through_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -60,8 +72,10 @@ def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     """Final feature matrices (off-diagonal block) and the delayed rise of test accuracy."""
     style.apply()
     table, saved = _load(paths)
+    seeds = _seeds(saved)
+    shown = {name: run for (name, seed), run in saved.items() if seed == seeds[0]}  # heat maps: the first seed
     figure, axes = plt.subplots(1, 4, figsize=(10.0, 2.9), gridspec_kw={"width_ratios": [1, 1, 1.3, 1.3]})
-    for axis, (name, run) in zip(axes[:2], saved.items()):
+    for axis, (name, run) in zip(axes[:2], shown.items()):
         p = run["settings"]["p"]
         M = run["matrices"][-1].numpy()
         block = M[p:, :p]
@@ -69,25 +83,32 @@ def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
         axis.set_xticks([])
         axis.set_yticks([])
         axis.grid(False)
-        rows = table[table.run == name]
-        last = rows.iteration.max()
-        accuracy = rows.query("split == 'test' and metric == 'accuracy' and iteration == @last").value.iloc[0]
-        axis.set_title(f"{_label(run)}: M[b, a] block\niteration {last}, test acc {accuracy:.4f}", fontsize=7)
+        last, accuracy = _final_test_accuracy(table, name, seeds[0])
+        axis.set_title(f"{_label(run)}: M[b, a] block\niteration {last}, test acc {accuracy:.4f}"
+                       + (f", seed {seeds[0]}" if len(seeds) > 1 else ""), fontsize=7)
     accuracy_axis, deviation_axis = axes[2], axes[3]
-    for name, rows in table.groupby("run", sort=False):
-        colour = METHOD_COLOURS.get(_update(saved[name]))
-        label = _label(saved[name])
+    several = len(seeds) > 1
+    for (name, seed), rows in table.groupby(["run", "seed"], sort=False):
+        colour = style.METHOD_COLOURS.get(_update(saved[name, seed]))
+        label = _label(saved[name, seed])
+        first = seed == seeds[0]  # one legend entry per method, one line per seed
         for split, line in (("test", "-"), ("train", ":")):
             curve = rows.query("split == @split and metric == 'accuracy'").sort_values("iteration")
-            accuracy_axis.plot(curve.iteration, curve.value, line, color=colour, label=f"{label} {split}")
+            accuracy_axis.plot(curve.iteration, curve.value, line, color=colour, lw=0.8 if several else 1.5,
+                               label=f"{label} {split}" if first else None)
         deviation = rows.query("metric == 'circulant_deviation'").sort_values("iteration")
-        deviation_axis.plot(deviation.iteration, deviation.value, color=colour, label=label)
+        deviation_axis.plot(deviation.iteration, deviation.value, color=colour, lw=0.8 if several else 1.5,
+                            label=label if first else None)
     accuracy_axis.set(xlabel="RFM iteration", ylabel="accuracy", ylim=(-0.02, 1.02))
     accuracy_axis.legend(fontsize=6)
     deviation_axis.set(xlabel="RFM iteration", ylabel="circulant deviation of M[b, a]", ylim=(0, None))
     figure.subplots_adjust(bottom=0.3, wspace=0.5)
+    finals = "; ".join(f"{_label(shown[name])}: " + ", ".join(f"{_final_test_accuracy(table, name, seed)[1]:.4f}"
+                                                               for seed in seeds) for name in shown)
     style.caption(figure, _caption(saved, table.scale.iloc[0]) +
-                  " Heat maps: the block of the final M coupling the two one-hot halves, scaled by its largest entry.")
+                  (f" One line per split seed; final test accuracy per seed: {finals}." if several else "") +
+                  " Heat maps: the block of the final M coupling the two one-hot halves, scaled by its largest entry"
+                  + (f" (seed {seeds[0]})." if several else "."))
     style.save(figure, out)
 
 
@@ -95,22 +116,32 @@ def render_fig6(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     """tau(x_i, M, x_j) against k'(x_i^T M x_j) at the final M, with the best line through the origin."""
     style.apply()
     table, saved = _load(paths)
-    runs = {name: run for name, run in saved.items() if "tau" in run}
-    if not runs:
+    fits = {key: run for key, run in saved.items() if "tau" in run}
+    if not fits:
         raise ValueError("Figure 6 needs runs with an inner-product kernel (quadratic or exp_inner); "
                          "list one under modular.fig6 in config.yaml")
-    figure, axes = plt.subplots(1, len(runs), figsize=(3.4 * len(runs), 3.2), squeeze=False)
-    for axis, run in zip(axes[0], runs.values()):
-        x, y = run["k_prime"].numpy(), run["tau"].numpy()
+    names = list(dict.fromkeys(name for name, _ in fits))
+    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.2), squeeze=False)
+    per_seed = []
+    for axis, name in zip(axes[0], names):
+        runs = {seed: run for (run_name, seed), run in fits.items() if run_name == name}
+        x = np.concatenate([run["k_prime"].numpy() for run in runs.values()])
+        y = np.concatenate([run["tau"].numpy() for run in runs.values()])
+        run = next(iter(runs.values()))
         slope, r2 = fit_through_origin(x, y)
-        axis.scatter(x, y, s=2, alpha=0.3, color=METHOD_COLOURS.get(_update(run)), rasterized=True)
+        axis.scatter(x, y, s=2, alpha=0.3, color=style.METHOD_COLOURS.get(_update(run)), rasterized=True)
         grid = np.linspace(min(0.0, x.min()), x.max(), 50)
         axis.plot(grid, slope * grid, color="black", lw=1, label=f"τ = {slope:.3g} k′,  R² = {r2:.3f}")
         axis.set(xlabel="k′(x_iᵀ M x_j)", ylabel="τ(x_i, M, x_j)",
                  title=f"{_label(run)}, {_kernel_text(run['settings']['kernel'])}")
         axis.legend(fontsize=7, loc="upper left")
+        if len(runs) > 1:
+            per_seed.append(f"{_label(run)}: " + ", ".join(
+                f"{fit_through_origin(r['k_prime'].numpy(), r['tau'].numpy())[1]:.3f} (seed {seed})"
+                for seed, r in sorted(runs.items())))
     figure.subplots_adjust(bottom=0.3, wspace=0.3)
-    pairs = len(next(iter(runs.values()))["tau"])
+    pairs = len(next(iter(fits.values()))["tau"])
     style.caption(figure, _caption(saved, table.scale.iloc[0]) +
-                  f" {pairs} random pairs of training points at the final M; line fitted through the origin.")
+                  f" {pairs} random pairs of training points per split seed at the final M, pooled; line fitted "
+                  "through the origin." + (f" R² per seed: {'; '.join(per_seed)}." if per_seed else ""))
     style.save(figure, out)

@@ -11,9 +11,6 @@ import pandas as pd
 from fact.io import load_torch
 from fact.plots import style
 
-METHOD_LABELS = {"nfa": "NFA-RFM", "fact": "FACT-RFM", "fact_geom": "FACT-RFM'"}
-METHOD_COLOURS = {"nfa": style.RELATION_COLOURS["nfa"], "fact": style.RELATION_COLOURS["fact_sqrt"],
-                  "fact_geom": style.RELATION_COLOURS["fact"]}
 
 
 def _split(paths) -> tuple[pd.DataFrame, list[dict]]:
@@ -24,7 +21,7 @@ def _split(paths) -> tuple[pd.DataFrame, list[dict]]:
 
 def _settings_caption(settings: dict, scale: str) -> str:
     kernel = settings["kernel"]
-    methods = "; ".join(f"{METHOD_LABELS.get(m, m)}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+    methods = "; ".join(f"{style.METHOD_LABELS.get(m, m)}: " + ", ".join(f"{k}={v}" for k, v in o.items())
                         for m, o in settings["methods"].items())
     return (f"Scale: {scale}. x ~ Unif({{±1}}^{settings['d']}), y = 1 if the product over a random support of size k is "
             f"positive. {kernel['name'].capitalize()} kernel, bandwidth {kernel['bandwidth']:g} "
@@ -36,7 +33,8 @@ def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     """The final feature matrix of each method for each support size k, support marked."""
     style.apply()
     table, saved = _split(paths)
-    saved = sorted(saved, key=lambda s: s["settings"]["k"])
+    saved = sorted(saved, key=lambda s: (s["settings"]["k"], s["settings"]["seed"]))
+    several_seeds = len({s["settings"]["seed"] for s in saved}) > 1
     methods = list(saved[0]["settings"]["methods"])
     figure, axes = plt.subplots(len(methods), len(saved), figsize=(2.3 * len(saved), 2.5 * len(methods) + 0.6),
                                 squeeze=False)
@@ -55,12 +53,14 @@ def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
             last = rows.iteration.max()
             accuracy = rows.query("split == 'test' and metric == 'accuracy' and iteration == @last").value.iloc[0]
             share = rows.query("metric == 'support_share' and iteration == @last").value.iloc[0]
-            axis.set_title(f"{METHOD_LABELS.get(method, method)}, k = {settings['k']}, n = {settings['n']}\n"
+            seed = f", seed {settings['seed']}" if several_seeds else ""
+            axis.set_title(f"{style.METHOD_LABELS.get(method, method)}, k = {settings['k']}, n = {settings['n']}{seed}\n"
                            f"test acc {accuracy:.3f}, diag on support {share:.2f}", fontsize=7)
     figure.subplots_adjust(bottom=0.12, hspace=0.35)
     example = saved[0]["settings"]
     style.caption(figure, _settings_caption(example, table.scale.iloc[0]) +
-                  f" |M| after the last iteration, scaled by its largest entry; triangles mark the support. Seed {example['seed']}.")
+                  " |M| after the last iteration, scaled by its largest entry; triangles mark the support. Seeds: "
+                  + ", ".join(str(seed) for seed in sorted({s["settings"]["seed"] for s in saved})) + ".")
     style.save(figure, out)
 
 
@@ -71,11 +71,11 @@ def render_fig4(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     settings = saved[0]["settings"]
     figure, (accuracy_axis, share_axis) = plt.subplots(1, 2, figsize=(7.0, 3.0))
     for method, rows in table.groupby("method", sort=False):
-        colour = METHOD_COLOURS.get(method)
+        colour = style.METHOD_COLOURS.get(method)
         for axis, split, metric in ((accuracy_axis, "test", "accuracy"), (share_axis, "features", "support_share")):
             curve = rows[(rows.split == split) & (rows.metric == metric)].groupby("iteration").value
             stats = curve.agg(["mean", "min", "max"])
-            axis.plot(stats.index, stats["mean"], "o-", color=colour, label=METHOD_LABELS.get(method, method))
+            axis.plot(stats.index, stats["mean"], "o-", color=colour, label=style.METHOD_LABELS.get(method, method))
             axis.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
         train = rows.query("split == 'train' and metric == 'accuracy'").groupby("iteration").value.mean()
         accuracy_axis.plot(train.index, train.values, ":", color=colour, lw=1)

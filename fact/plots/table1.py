@@ -12,14 +12,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import atomic_path
+from fact.io import atomic_path, read_parquet_metadata
 from fact.plots import style
-from fact.plots.parity import METHOD_LABELS
 
 # The paper's Table 1 (percent). Which FACT column is which is uncertain (spec 4.3): the
 # ICLR notes give 85.22 to FACT-RFM without geometric averaging and 84.99 to FACT-RFM'.
 PAPER = {"fact": 85.22, "fact_geom": 84.99, "nfa": 85.10, "laplace": 83.71}
-LABELS = {**METHOD_LABELS, "laplace": "Laplace kernel regression"}
 
 
 SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
@@ -39,12 +37,35 @@ def per_dataset(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     wide = per_dataset(table)
-    rows = [{"method": LABELS.get(m, m), "ours": wide[m].mean(), "paper": PAPER.get(m, np.nan),
+    rows = [{"method": style.METHOD_LABELS.get(m, m), "ours": wide[m].mean(), "paper": PAPER.get(m, np.nan),
              "datasets": int(wide[m].notna().sum())} for m in wide.columns]
     return pd.DataFrame(rows)
 
 
-def caption(table: pd.DataFrame) -> str:
+def protocol_settings(paths) -> dict:
+    """The protocol the per-dataset tables were made with, and the datasets tried without row normalisation.
+
+    Every table must come from the same settings (but for each dataset's normalisation choices),
+    or the caption could not name them.
+    """
+    settings = {str(path): read_parquet_metadata(path)["settings"] for path in paths}
+    shared = {path: {k: v for k, v in s.items() if k not in ("dataset", "normalise")} for path, s in settings.items()}
+    first = next(iter(shared.values()))
+    differing = [path for path, s in shared.items() if s != first]
+    if differing:
+        raise ValueError(f"the per-dataset tables were made with different settings ({differing[:3]} differ from "
+                         f"{next(iter(shared))}); rerun their jobs so that one table describes one protocol")
+    choices = [s["normalise"] for s in settings.values()]
+    usual = max(choices, key=choices.count)
+    without = sorted(s["dataset"] for s in settings.values() if s["normalise"] != usual)
+    return {**first, "normalise": usual, "other_normalisation": without}
+
+
+def _choices(values) -> str:
+    return "{" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) + "}"
+
+
+def caption(table: pd.DataFrame, settings: dict) -> str:
     scale, source = table.scale.iloc[0], table.source.iloc[0]
     unavailable = sorted(table[table.status == "unavailable"].dataset.unique())
     done = table[table.status == "ok"]
@@ -55,9 +76,16 @@ def caption(table: pd.DataFrame) -> str:
     features = ("the feature matrix learned on the validation split's training rows is reused on every fold, as in the "
                 "reference code (fold test rows may have shaped it)" if table.fold_features.iloc[0] == "validation"
                 else "the feature matrix is relearned on each fold's training rows")
+    kernel = settings["kernel"]
+    normalisation = {(True, False): "on/off", (False, True): "on/off", (True,): "on", (False,): "off"}[
+        tuple(settings["normalise"])]
+    if settings["other_normalisation"]:
+        normalisation += f" (only the other for {', '.join(settings['other_normalisation'])})"
+    bandwidth = f" with bandwidth {kernel['bandwidth']:g}" if "bandwidth" in kernel else ""
     text = (f"Scale: {scale}. Mean 4-fold test accuracy (%) over {done.dataset.nunique()} datasets of {collection}. "
-            "Hyperparameters chosen on the validation split: ridge in {10, 1, 0.1, 0.01, 0.001}, row normalisation on/off, "
-            f"RFM iterations 0-4 (best kept), Laplace kernel with bandwidth 10; {features}. "
+            f"Hyperparameters chosen on the validation split: ridge in {_choices(settings['regs'])}, row normalisation "
+            f"{normalisation}, RFM iterations 0-{settings['iters']} (best kept), {kernel['name'].capitalize()} kernel"
+            f"{bandwidth}, {settings['dtype']}; {features}. "
             "Paper column: which FACT-RFM variant is which is uncertain (spec 4.3). "
             f"Solvers (datasets): {solvers}.")
     if unavailable:
@@ -78,8 +106,8 @@ def _cell(value) -> str:
 
 def render(*paths: str | os.PathLike, markdown, latex, pdf, scatter) -> None:
     table = load(paths)
-    main, wide, text = summary(table), per_dataset(table), caption(table)
-    appendix = wide.reset_index().rename(columns={m: LABELS.get(m, m) for m in wide.columns})
+    main, wide, text = summary(table), per_dataset(table), caption(table, protocol_settings(paths))
+    appendix = wide.reset_index().rename(columns={m: style.METHOD_LABELS.get(m, m) for m in wide.columns})
     solvers = table[table.status == "ok"].groupby("dataset").solver.agg(lambda s: ", ".join(sorted(set(s))))
     appendix["n"] = appendix.dataset.map(table.groupby("dataset").n.first()).astype("Int64")
     appendix["solver"] = appendix.dataset.map(solvers)
@@ -92,7 +120,7 @@ def render(*paths: str | os.PathLike, markdown, latex, pdf, scatter) -> None:
         out.write("\\end{table}\n\n% Per dataset\n" + appendix.to_latex(index=False, float_format="%.2f", na_rep="",
                                                                           longtable=True))
     _render_pdf(main, appendix, text, pdf)
-    _render_scatter(wide, table, scatter)
+    _render_scatter(wide, text, scatter)
 
 
 def _latex_escape(text: str) -> str:
@@ -130,7 +158,7 @@ def _render_pdf(main: pd.DataFrame, appendix: pd.DataFrame, text: str, out) -> N
     style.save(figure, out)
 
 
-def _render_scatter(wide: pd.DataFrame, table: pd.DataFrame, out) -> None:
+def _render_scatter(wide: pd.DataFrame, text: str, out) -> None:
     """Each FACT variant against NFA-RFM and against kernel regression, one point per dataset."""
     style.apply()
     pairs = [(x, y) for x, y in (("nfa", "fact"), ("nfa", "fact_geom"), ("laplace", "fact"), ("laplace", "fact_geom"))
@@ -141,9 +169,9 @@ def _render_scatter(wide: pd.DataFrame, table: pd.DataFrame, out) -> None:
         axis.plot([low, 100], [low, 100], color="grey", lw=0.8)
         axis.scatter(wide[x], wide[y], s=8, alpha=0.7)
         wins = int((wide[y] > wide[x]).sum()), int((wide[y] < wide[x]).sum())
-        axis.set(xlabel=f"{LABELS.get(x, x)} (%)", ylabel=f"{LABELS.get(y, y)} (%)",
-                 title=f"{LABELS.get(y, y)} higher on {wins[0]}, lower on {wins[1]}")
+        axis.set(xlabel=f"{style.METHOD_LABELS.get(x, x)} (%)", ylabel=f"{style.METHOD_LABELS.get(y, y)} (%)",
+                 title=f"{style.METHOD_LABELS.get(y, y)} higher on {wins[0]}, lower on {wins[1]}")
         axis.title.set_fontsize(7)
     figure.subplots_adjust(bottom=0.38, wspace=0.45)
-    style.caption(figure, caption(table) + " One point per dataset; the diagonal marks equal accuracy.")
+    style.caption(figure, text + " One point per dataset; the diagonal marks equal accuracy.")
     style.save(figure, out)

@@ -16,7 +16,7 @@ from fact.data.synthetic import linear_teacher
 from fact.io import load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
-from fact.provenance import git_sha
+from fact.provenance import distinct, git_sha, shared_settings
 from fact.stages.common import settings_parser, setup_logging
 
 
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
                  config["seed"], max(nfa, key=nfa.get), 1 / config["depth"], fact)
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings["scale"]
-    write_parquet(table, args.table, {"settings": args.settings, "git_sha": git_sha()})
+    trained_with = distinct([shared_settings(run["config"]) for run in runs])
+    write_parquet(table, args.table, {"settings": args.settings, "trained_with": trained_with, "git_sha": git_sha()})
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

@@ -15,7 +15,7 @@ from fact.data.images import load
 from fact.io import load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import mlp
-from fact.provenance import git_sha
+from fact.provenance import distinct, git_sha, shared_settings
 from fact.stages.common import resolve_device, settings_parser, setup_logging
 
 
@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     log = setup_logging("extract_mlp")
     s = args.settings
     device = resolve_device(s["device"])
-    records, notes = [], set()
+    records, notes, trained_with = [], set(), []
     for path in args.checkpoints:
         run = load_torch(path)
         notes.add(run["note"])
+        trained_with.append(shared_settings(run["config"]))
         rows = extract(run, s["powers"], device, s["batch_size"], s.get("data_root", "data"))
         records += rows
         final = max(r["epoch"] for r in rows)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame.from_records(records)
     table["scale"] = s["scale"]
     table["note"] = "; ".join(sorted(notes))
-    write_parquet(table, args.table, {"settings": s, "git_sha": git_sha()})
+    write_parquet(table, args.table, {"settings": s, "trained_with": distinct(trained_with), "git_sha": git_sha()})
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

@@ -32,9 +32,8 @@ from fact.tabular import Protocol, evaluate
 
 def protocol_from(settings: dict) -> Protocol:
     kernel = settings["kernel"]
-    normalise = [False] if settings["dataset"] in settings["never_normalise"] else settings["normalise"]
     return Protocol(Kernel(kernel["name"], kernel.get("bandwidth", 1.0), kernel.get("gaussian_convention", "2L^2")),
-                    regs=tuple(settings["regs"]), normalise=tuple(normalise), iters=settings["iters"],
+                    regs=tuple(settings["regs"]), normalise=tuple(settings["normalise"]), iters=settings["iters"],
                     fold_features=settings["fold_features"], dtype=settings["dtype"],
                     device=str(resolve_device(settings["device"])), agop_max_samples=settings["agop_max_samples"])
 
@@ -66,7 +65,7 @@ def evaluate_methods(dataset, settings: dict, partial_dir: Path, log) -> pd.Data
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "dataset, source, data_root, methods, kernel, regs, normalise, never_normalise, "
+    parser = settings_parser(__doc__, "dataset, source, data_root, methods, kernel, regs, normalise, "
                                       "iters, fold_features, dtype, device, agop_max_samples, split_seed, scale")
     parser.add_argument("--table", required=True, help="Parquet table to write")
     args = parser.parse_args(argv)

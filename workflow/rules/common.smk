@@ -77,10 +77,11 @@ def modular_runs(figure):
     return modular[figure]
 
 
-def modular_outputs(figure, seeds=None):
+def modular_outputs(figure):
+    """Every seed of every run a figure shows."""
     modular = SETTINGS["modular"]
     return [f"{RESULTS}/rfm/modular/{run}_seed{seed}.{suffix}"
-            for run in modular_runs(figure) for seed in (seeds or modular["seeds"]) for suffix in ("parquet", "pt")]
+            for run in modular_runs(figure) for seed in modular["seeds"] for suffix in ("parquet", "pt")]
 
 
 def modular_settings(wildcards):
@@ -140,8 +141,11 @@ def tabular_fetched(wildcards):
 def tabular_settings(wildcards):
     """Everything one dataset's Table 1 job uses, as JSON for params:."""
     tabular = SETTINGS["tabular"]
-    # not the thread count: it changes no result, and a change must not rerun the sweep
-    shared = {key: value for key, value in tabular.items() if key not in ("datasets", "threads")}
+    # not the thread count: it changes no result, and a change must not rerun the sweep; nor the
+    # list of datasets that skip row normalisation: each job gets only its own normalisation choices
+    shared = {key: value for key, value in tabular.items() if key not in ("datasets", "threads", "never_normalise")}
+    if wildcards.dataset in tabular["never_normalise"]:
+        shared["normalise"] = [False]
     return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})
 
 

@@ -51,7 +51,7 @@ rule fig4:
 rule fig5:
     """Figure 5: grokking modular addition, feature matrices and accuracy over iterations."""
     input:
-        results=modular_outputs("fig5", SETTINGS["modular"]["seeds"][:1]),
+        results=modular_outputs("fig5"),
         code=code("fact.stages.figure", "fact.plots.modular"),
     output:
         report(f"{FIGURES}/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
@@ -66,7 +66,7 @@ rule fig5:
 rule fig6:
     """Figure 6: tau against k' at the final feature matrix, with its proportional fit."""
     input:
-        results=modular_outputs("fig6", SETTINGS["modular"]["seeds"][:1]),
+        results=modular_outputs("fig6"),
         code=code("fact.stages.figure", "fact.plots.modular"),
     output:
         report(f"{FIGURES}/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
