@@ -1,16 +1,12 @@
-"""Recursive Feature Machines with NFA and FACT updates (spec section 3).
+"""Recursive Feature Machines with NFA and FACT updates (spec section 3): the estimator.
 
 An RFM alternates a kernel ridge regression with the Mahalanobis kernel K_M and an update
 of the feature matrix M (Algorithm 1):
 
     M_0 = I;  for t = 0..T-1:  alpha_t = (K_{M_t}(X, X) + reg I)^{-1} Y;  M_{t+1} = UPDATE(f_t, M_t)
 
-Updates (F is the kernel FACT matrix of f_t, Lemma F.1):
-
-* ``nfa``:       M = AGOP^s                        (Neural Feature Ansatz; s, centring, normalisation options)
-* ``fact``:      M = (F F^T)^{1/2}                 (FACT-RFM, no geometric averaging)
-* ``fact_geom``: M = (F M^2 F^T)^{1/4}             (FACT-RFM', geometric averaging with the current M)
-
+The updates are in ``fact.updates``, the matrices they are built from in
+``fact.kernel_matrices``, the ridge solve and its memory policy in ``fact.ridge``.
 Iteration 0 is plain kernel ridge regression (M = I).
 """
 
@@ -18,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import os
 import time
 import warnings
 
@@ -28,207 +23,15 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from fact.kernel_matrices import fact_constant, kernel_agop, kernel_fact
 from fact.kernels import Kernel
-from fact.linalg import gram_power, psd_sqrt_of_gram, sym_power
+from fact.ridge import free_memory, require_kernel_memory, solve_ridge
+from fact.updates import NORMALISATIONS, UPDATES, fact_geom_update, fact_update, nfa_update, normalise
 
 log = logging.getLogger(__name__)
 
-UPDATES = ("nfa", "fact", "fact_geom")
 TASKS = ("auto", "classification", "binary", "regression")
-NORMALISATIONS = (None, "max", "trace")
 
-
-# ---------------------------------------------------------------------- feature matrices
-
-def _kernel(kernel: str | Kernel, bandwidth: float | None, gaussian_convention: str = "2L^2") -> Kernel:
-    if isinstance(kernel, Kernel):
-        return kernel
-    return Kernel(kernel, 1.0 if bandwidth is None else bandwidth, gaussian_convention)
-
-
-def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
-                bandwidth: float | None = None, *, centre: bool = False, max_samples: int | None = None,
-                generator: torch.Generator | None = None, batch_size: int | None = None,
-                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
-    """AGOP = (1/n) sum_i grad f(x_i) grad f(x_i)^T of f(x) = sum_j alpha_j K_M(x, x_j) (d x d).
-
-    ``X`` are the training points, which are also the centres; ``alpha`` the n x c dual
-    coefficients. Gradients are taken in the first kernel argument and summed over the c
-    outputs. ``centre`` subtracts the mean gradient over samples first (Mallinar et al.);
-    ``max_samples`` estimates the AGOP on a random subset of the points (the reference
-    tabular code uses 20,000), drawn with ``generator``. ``weights`` are the kernel's
-    gradient weights between X and itself when already computed (``Kernel.weights``).
-    """
-    k = _kernel(kernel, bandwidth, gaussian_convention)
-    points = X
-    if max_samples is not None and len(X) > max_samples:
-        chosen = torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)
-        points = X[chosen]
-        weights = None if weights is None else weights[chosen]
-    G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
-    if centre:
-        G = G - G.mean(dim=0, keepdim=True)
-    G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
-    return G.T @ G / len(points)
-
-
-def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
-                bandwidth: float | None = None, *, scale: str | float = "1/n", batch_size: int | None = None,
-                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The kernel FACT matrix of Lemma F.1, c_n sum_i grad f(x_i) alpha_i x_i^T (d x d, not symmetric).
-
-    It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
-    with squared loss, rewritten with alpha_i = -(f(x_i) - y_i) / lambda (Lemma F.2), so it
-    needs no ridge and also holds ridgeless. ``scale`` is c_n (spec ambiguity A1): ``"1/n"``
-    (default: the literal 1/(n lambda) of the theorem), ``"1"`` (the consistent objective
-    sum loss + (lambda/2)(||beta||^2 + ||W||^2)), or a number.
-    """
-    k = _kernel(kernel, bandwidth, gaussian_convention)
-    c_n = _fact_scale(scale, len(X))
-    alpha = alpha.reshape(len(X), -1)
-    G = k.predictor_gradients(X, X, alpha, M, batch_size, weights)      # (n, d, c)
-    V = torch.einsum("ndc,nc->nd", G, alpha)                             # grad f(x_i) alpha_i
-    return c_n * V.T @ X
-
-
-def _fact_scale(scale: str | float, n: int) -> float:
-    if scale == "1/n":
-        return 1.0 / n
-    if scale == "1":
-        return 1.0
-    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
-        return float(scale)
-    raise ValueError(f"fact_scale must be '1/n', '1' or a positive number, got {scale!r}")
-
-
-# ---------------------------------------------------------------------- updates
-
-def normalise(M: torch.Tensor, how: str | None) -> torch.Tensor:
-    """None: as is; "max": divide by the largest entry (pip RFM); "trace": rescale to trace d."""
-    if how is None:
-        return M
-    if how == "max":
-        return M / M.abs().max()
-    if how == "trace":
-        return M * (len(M) / torch.trace(M))
-    raise ValueError(f"unknown normalisation {how!r}: use one of {list(NORMALISATIONS)}")
-
-
-def nfa_update(agop: torch.Tensor, power: float = 0.5) -> torch.Tensor:
-    """M = AGOP^s."""
-    return sym_power(agop, power)
-
-
-def fact_update(F: torch.Tensor) -> torch.Tensor:
-    """M = (F F^T)^{1/2}; its fixed points satisfy M = (FACT FACT^T)^{1/2} (Appendix E)."""
-    return psd_sqrt_of_gram(F)
-
-
-def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """M = (F M^2 F^T)^{1/4}, the geometric average of the FACT update with the current M."""
-    return gram_power(F @ M, 0.25)
-
-
-# ---------------------------------------------------------------------- ridge solve
-
-def free_memory(device: torch.device) -> int:
-    """Bytes free on the device: CUDA's own count, or the host's available physical memory."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:  # Linux: free memory plus the page cache the kernel would give back
-        with open("/proc/meminfo") as meminfo:
-            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # no such sysconf name (macOS, Windows): assume plenty
-        return 1 << 62
-
-
-def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what: str = "an RFM fit") -> None:
-    """Refuse, before any work, a fit whose one n x n kernel matrix cannot fit in free memory
-    (the least the low-memory path needs), rather than fail or swap hours later."""
-    needed = n * n * torch.finfo(dtype).bits // 8
-    free = free_memory(device)
-    if needed > 0.95 * free:
-        raise MemoryError(f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
-                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: run it on a device with more "
-                          "memory (device: cuda), use dtype float32, or fit fewer points")
-
-
-class NotPositiveDefiniteError(FloatingPointError):
-    """The kernel matrix plus ridge could not be factorised (raise reg, or use float64)."""
-
-
-def cholesky_in_place(A: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Cholesky factor of a symmetric matrix, written over the matrix's own storage.
-
-    Returns (L, info): L is a lower-triangular view of A's storage (info != 0: not
-    positive definite, L unusable). LAPACK and cuSOLVER work on column-major arrays, and a
-    row-major ``out=`` would make torch factorise a column-major copy and copy it back (an
-    n x n temporary); the transposed view of a symmetric A is the same matrix in column-major
-    layout, so factorising that view needs no copy.
-    """
-    view = A.mT
-    factor, info = torch.linalg.cholesky_ex(view, out=(view, torch.empty((), dtype=torch.int32, device=A.device)))
-    return factor, int(info)
-
-
-def cholesky_solve(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """(L L^T)^{-1} Y by two triangular solves; unlike torch.cholesky_solve, which clones L
-    first, this makes no n x n copy of the factor."""
-    return torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, Y, upper=False), upper=True)
-
-
-def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = False) -> tuple[torch.Tensor, str]:
-    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
-
-    To spare an n x n copy, reg is added to K's diagonal in place and subtracted again
-    afterwards, so K's diagonal may differ from before by a rounding error. With
-    ``overwrite`` the factorisation replaces K (the only n x n array of the solve: what
-    large problems need), and a failed factorisation raises NotPositiveDefiniteError.
-
-    When K + reg I is not numerically positive definite in float32 (rounding of order
-    n * eps * ||K|| can exceed a small ridge), the factorisation is retried in float64.
-    When that fails too (ridgeless, duplicated points), the solve falls back to a symmetric
-    eigendecomposition and the pseudo-inverse (eigenvalues below n * eps * max |eigenvalue|
-    dropped), and says so in the log.
-    """
-    K.diagonal().add_(reg)
-    if overwrite:
-        factor, info = cholesky_in_place(K)
-        if info != 0:
-            raise NotPositiveDefiniteError(
-                f"kernel matrix + reg I is not numerically positive definite (reg={reg:g}, {K.dtype}, pivot "
-                f"{info}) and was factorised in place to save memory: raise reg or use dtype float64")
-        return cholesky_solve(factor, Y), "cholesky (in place)"
-    try:
-        factor, info = torch.linalg.cholesky_ex(K)
-    finally:
-        K.diagonal().sub_(reg)
-    if int(info) == 0:
-        return cholesky_solve(factor, Y), "cholesky"
-    del factor
-    if K.dtype != torch.float64:
-        wide = K.double()
-        wide.diagonal().add_(reg)
-        factor, info = cholesky_in_place(wide)
-        if info == 0:
-            log.info("float32 Cholesky of kernel matrix + reg I failed (reg=%g); solved in float64", reg)
-            return cholesky_solve(factor, Y.double()).to(K.dtype), "cholesky (float64)"
-        del wide, factor
-    log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
-                "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
-    A = (K + K.T) / 2
-    A.diagonal().add_(reg)
-    eigenvalues, eigenvectors = torch.linalg.eigh(A)
-    cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
-    inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
-    return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
-
-
-# ---------------------------------------------------------------------- the estimator
 
 class RFM(BaseEstimator):
     """Recursive Feature Machine with an NFA or FACT update, following scikit-learn's conventions.
@@ -318,7 +121,7 @@ class RFM(BaseEstimator):
             raise ValueError(f"reg must be >= 0, got {self.reg}")
         if self.low_memory not in (True, False, "auto"):
             raise ValueError(f"low_memory must be True, False or 'auto', got {self.low_memory!r}")
-        _fact_scale(self.fact_scale, 1)
+        fact_constant(self.fact_scale, 1)  # a bad value is refused now, not after the first fit
 
     def _torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -27,7 +27,8 @@ import torch
 
 from fact.data.tabular import TabularDataset
 from fact.kernels import Kernel
-from fact.rfm import RFM, NotPositiveDefiniteError, require_kernel_memory
+from fact.rfm import RFM
+from fact.ridge import NotPositiveDefiniteError, require_kernel_memory
 
 log = logging.getLogger(__name__)
 

@@ -181,7 +181,7 @@ def test_fetch_downloads_from_a_server_with_a_corrupted_and_a_missing_file(tmp_p
     statuses = fetch("uci121", tmp_path / "data", None, None, url, manifests=manifests)
     assert statuses["toy"]["available"] and statuses["toy"]["source"] == f"download {url}"
     assert uci121.load(tmp_path / "data" / "uci121" / "toy").X.shape == (12, 3)
-    assert f"uci121/toy2/toy2_R.dat: checksum mismatch" in statuses["toy2"]["reason"] and actual in statuses["toy2"]["reason"]
+    assert "uci121/toy2/toy2_R.dat: checksum mismatch" in statuses["toy2"]["reason"] and actual in statuses["toy2"]["reason"]
     assert "uci121/toy3/conxuntos_kfold.dat: file missing" in statuses["toy3"]["reason"]
     assert "delete" in statuses["toy3"]["reason"]  # how to fetch again once the source is fixed
     assert (tmp_path / "data" / "downloads" / "uci121" / "data.tar.gz").is_file()  # downloaded once, kept

@@ -1,4 +1,4 @@
-"""fact.rfm: AGOP and kernel FACT against autograd, fixed points, Proposition 5.1, the estimator."""
+"""fact.rfm: the estimator, its tasks, paths and checks."""
 
 from __future__ import annotations
 
@@ -13,149 +13,10 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.datasets import load_digits
-from torch import nn
 
 from fact.kernels import Kernel
-from fact.nets import minimise_newton
-from fact.rfm import RFM, fact_geom_update, fact_update, free_memory, kernel_agop, kernel_fact, solve_ridge
-from tests.test_kernels import KERNEL_CASES, random_problem, reference_kernel
-
-IDS = lambda k: f"{k.name}-{k.gaussian_convention}"  # noqa: E731
-
-
-def ridge_fit(kernel: Kernel, X, Y, M, reg):
-    K = kernel.matrix(X, X, M)
-    return torch.linalg.solve(K + reg * torch.eye(len(X), dtype=X.dtype), Y)
-
-
-@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)
-def test_kernel_fact_is_the_fact_matrix_of_the_ridge_objective(kernel, fresh_seed):
-    """lambda * kernel_fact (c_n = 1/n) = -(1/n) sum_i grad_{x_i} J x_i^T, J the squared-loss objective.
-
-    The gradient is in the first kernel argument only (centres held fixed, Lemma F.1), taken
-    by autograd from J = sum_i (1/2)||f(x_i) - y_i||^2 with no use of Lemma F.2.
-    """
-    X, _, _, M = random_problem(fresh_seed)
-    Y = torch.randn(len(X), 3, generator=torch.Generator().manual_seed(fresh_seed + 1), dtype=torch.float64)
-    reg = 0.3
-    alpha = ridge_fit(kernel, X, Y, M, reg)
-
-    def J(queries):
-        outputs = torch.stack([reference_kernel(kernel, q, X, M) @ alpha for q in queries])
-        return 0.5 * ((outputs - Y) ** 2).sum()
-
-    grads = torch.func.grad(J)(X.clone())
-    expected = -(grads.T @ X) / len(X)
-    got = kernel_fact(X, alpha, M, kernel, scale="1/n")
-    assert torch.allclose(reg * got, expected, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
-    # the opposite sign, or the other constant, would not pass
-    assert not torch.allclose(-reg * got, expected, rtol=1e-3, atol=1e-6)
-    assert torch.allclose(kernel_fact(X, alpha, M, kernel, scale="1"), len(X) * got, rtol=1e-12)
-
-
-@pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)
-def test_kernel_agop_matches_autograd_and_is_symmetric_psd(kernel, fresh_seed):
-    X, _, alpha, M = random_problem(fresh_seed)
-    jac = torch.func.vmap(torch.func.jacrev(lambda x: reference_kernel(kernel, x, X, M) @ alpha))(X)  # (n, c, d)
-    expected = torch.einsum("ncd,nce->de", jac, jac) / len(X)
-    agop = kernel_agop(X, alpha, M, kernel, batch_size=5)
-    assert torch.allclose(agop, expected, rtol=1e-10, atol=1e-12), f"seed={fresh_seed}"
-    assert torch.allclose(agop, agop.T)
-    assert torch.linalg.eigvalsh(agop).min() > -1e-10
-    centred = jac - jac.mean(0, keepdim=True)
-    assert torch.allclose(kernel_agop(X, alpha, M, kernel, centre=True),
-                          torch.einsum("ncd,nce->de", centred, centred) / len(X), rtol=1e-10, atol=1e-12)
-
-
-def test_agop_subsample_uses_the_requested_number_of_points(fresh_seed):
-    X, _, alpha, M = random_problem(fresh_seed, n=20)
-    generator = torch.Generator().manual_seed(0)
-    sub = kernel_agop(X, alpha, M, "laplace", 2.0, max_samples=7, generator=generator)
-    chosen = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:7]
-    G = Kernel("laplace", 2.0).predictor_gradients(X[chosen], X, alpha, M)
-    assert torch.allclose(sub, torch.einsum("ndc,nec->de", G, G) / 7)
-
-
-@pytest.mark.parametrize("name", ["quadratic", "exp_inner"])
-def test_proposition_5_1_closed_forms(name, fresh_seed):
-    X, _, alpha, M = random_problem(fresh_seed, d=4)
-    kernel = Kernel(name)
-    K_prime = kernel.derivative_matrix(X, X, M)
-    AAt = alpha @ alpha.T
-    n = len(X)
-    T = K_prime.T @ K_prime / n
-    assert torch.allclose(kernel_agop(X, alpha, M, kernel), M @ X.T @ (T * AAt) @ X @ M, rtol=1e-10)
-    FM = kernel_fact(X, alpha, M, kernel) @ M
-    assert torch.allclose(FM, M @ X.T @ (K_prime * AAt) @ X @ M / n, rtol=1e-10)
-    assert torch.allclose(FM, FM.T, atol=1e-12)  # FACT . M is symmetric for inner-product kernels
-
-
-def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
-    """At a minimiser of sum loss + (lambda/2)(||beta||^2 + ||W||^2), M = W^T W = FACT (c_n = 1).
-
-    Minimising over beta in closed form leaves Phi(W) = (lambda/2) tr Y^T (K_W + lambda I)^{-1} Y
-    + (lambda/2)||W||^2, which Newton's method drives to a critical point.
-    """
-    g = torch.Generator().manual_seed(fresh_seed)
-    n, d, reg = 14, 3, 0.05
-    X = torch.randn(n, d, generator=g, dtype=torch.float64)
-    Y = torch.tanh(X[:, :1] * 2) + 0.1 * torch.randn(n, 1, generator=g, dtype=torch.float64)
-    kernel = Kernel("gaussian", 1.0)
-    holder = nn.Linear(d, d, bias=False).double()
-    with torch.no_grad():
-        holder.weight.copy_(torch.eye(d))
-
-    def phi(params):
-        W = params["weight"]
-        K = kernel.matrix(X, X, W.T @ W)
-        inverse_Y = torch.linalg.solve(K + reg * torch.eye(n, dtype=X.dtype), Y)
-        return reg / 2 * (Y * inverse_Y).sum() + reg / 2 * (W**2).sum()
-
-    result = minimise_newton(holder, phi, grad_tol=1e-12, max_iterations=300)
-    # Phi depends on W only through W^T W: its flat rotations stop Newton near 1e-9, where
-    # descent is below the objective's rounding; FACT's error is then ~ 1e-9 / reg.
-    assert result.grad_norm < 1e-8, f"seed={fresh_seed}"
-    W = holder.weight.detach()
-    M = W.T @ W
-    assert M.norm() > 0.1, f"seed={fresh_seed}: converged to the trivial critical point W = 0"
-    alpha = ridge_fit(kernel, X, Y, M, reg)
-    F = kernel_fact(X, alpha, M, kernel, scale="1")
-    assert torch.allclose(F, M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
-    assert torch.allclose(fact_update(F), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
-    assert torch.allclose(fact_geom_update(F, M), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
-    # away from the critical point the updates move M
-    assert not torch.allclose(fact_update(kernel_fact(X, alpha, M + 0.3 * torch.eye(d), kernel, scale="1")),
-                              M + 0.3 * torch.eye(d), rtol=1e-3)
-
-
-def test_ridge_solve_falls_back_when_not_positive_definite():
-    X = torch.randn(6, 3, dtype=torch.float64)
-    X = torch.cat([X, X[:2]])  # duplicated points: a singular kernel matrix
-    K = Kernel("laplace", 1.0).matrix(X, X, torch.eye(3, dtype=torch.float64))
-    Y = torch.randn(8, 2, dtype=torch.float64)
-    alpha, solver = solve_ridge(K, Y, 0.0)
-    assert solver == "pseudo-inverse"
-    assert torch.isfinite(alpha).all()
-    assert torch.allclose(K @ alpha, K @ torch.linalg.pinv(K) @ Y, atol=1e-8)
-    _, solver = solve_ridge(K, Y, 1e-3)
-    assert solver == "cholesky"
-
-
-def test_ridge_solve_retries_in_float64_before_giving_up_on_cholesky(fresh_seed):
-    # a float32 matrix that is positive definite (smallest eigenvalue 1e-8 exactly as stored)
-    # but beyond what a float32 factorisation resolves
-    generator = torch.Generator().manual_seed(fresh_seed)
-    Q, _ = torch.linalg.qr(torch.randn(300, 300, dtype=torch.float64, generator=generator))
-    A = (Q @ torch.diag(torch.logspace(0, -12, 300, dtype=torch.float64)) @ Q.T).float()
-    A.diagonal().add_(1e-8 - float(torch.linalg.eigvalsh(A.double())[0]))
-    assert torch.linalg.eigvalsh(A.double())[0] > 5e-9
-    Y = torch.randn(300, 2, dtype=torch.float64, generator=generator).float()
-    alpha, solver = solve_ridge(A, Y, 0.0)
-    assert solver == "cholesky (float64)", f"seed={fresh_seed}"
-    assert alpha.dtype == torch.float32
-    expected = torch.linalg.solve(A.double(), Y.double())
-    assert torch.allclose(alpha.double(), expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
-
+from fact.rfm import RFM
+from tests.test_kernel_matrices import ridge_fit
 
 # ---------------------------------------------------------------- the estimator
 
@@ -226,47 +87,6 @@ def test_the_low_memory_path_is_chosen_when_four_kernel_matrices_would_not_fit(m
     assert RFM(iters=0, dtype="float64").fit(X, y).low_memory_  # beyond 80% of free memory
     assert not RFM(iters=0, dtype="float32").fit(X, y).low_memory_
     assert not RFM(iters=0, dtype="float64", low_memory=False).fit(X, y).low_memory_
-
-
-def test_in_place_solve_names_the_fix_when_it_fails():
-    X = torch.ones(4, 2, dtype=torch.float64)  # identical points: a rank-one kernel matrix
-    K = Kernel("laplace", 1.0).matrix(X, X, torch.eye(2, dtype=torch.float64))
-    with pytest.raises(FloatingPointError, match="raise reg or use dtype float64"):
-        solve_ridge(K, torch.ones(4, 1, dtype=torch.float64), 0.0, overwrite=True)
-
-
-@pytest.mark.parametrize("overwrite", [False, True])
-def test_solve_ridge_solves_the_ridge_system(fresh_seed, overwrite):
-    X, _, _, M = random_problem(fresh_seed, n=40)
-    K = Kernel("laplace", 2.0).matrix(X, X, M)
-    Y = torch.randn(40, 3, generator=torch.Generator().manual_seed(fresh_seed), dtype=torch.float64)
-    expected = torch.linalg.solve(K + 0.05 * torch.eye(40, dtype=torch.float64), Y)
-    alpha, solver = solve_ridge(K.clone(), Y, 0.05, overwrite=overwrite)
-    assert solver == ("cholesky (in place)" if overwrite else "cholesky")
-    assert torch.allclose(alpha, expected, rtol=1e-9, atol=1e-12), f"seed={fresh_seed}"
-
-
-SOLVE_MEMORY = """
-import resource, sys, torch
-from fact.rfm import solve_ridge
-n = 3000
-X = torch.randn(n, 20, dtype=torch.float64)
-K = torch.cdist(X, X).neg_().exp_()  # a Laplace kernel matrix: positive definite
-Y = torch.randn(n, 5, dtype=torch.float64)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the high-water mark so far: K and cdist's work
-solve_ridge(K, Y, 0.1, overwrite=sys.argv[1] == "in-place")
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / (n * n * 8))
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in KiB on Linux only")
-@pytest.mark.parametrize("path, extra_matrices", [("in-place", 0), ("normal", 1)])
-def test_solve_ridge_makes_no_hidden_copy_of_the_kernel_matrix(path, extra_matrices):
-    """The in-place solve must need no n x n array beyond K (what lets miniboone's fold fits fit
-    on one GPU), the normal one only the factor: torch's row-major out= and cholesky_solve both
-    make hidden n x n copies, which this peak-memory measurement sees."""
-    result = subprocess.run([sys.executable, "-c", SOLVE_MEMORY, path], capture_output=True, text=True, check=True)
-    assert float(result.stdout) < extra_matrices + 0.3, result.stdout
 
 
 FIT_MEMORY = """
@@ -405,32 +225,11 @@ def test_low_memory_path_on_cuda_matches_the_normal_one(digits):
     assert torch.allclose(fits[0].M_, fits[1].M_, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_in_place_solve_on_cuda_needs_no_second_kernel_matrix():
-    """cuSOLVER, like LAPACK, factorises column-major arrays: the in-place path must not let torch
-    make a column-major copy (what would put miniboone's fold fits, 38 GB each, over an H100)."""
-    n = 8192
-    X = torch.randn(n, 20, device="cuda")
-    K = torch.cdist(X, X).neg_().exp_()
-    Y = torch.randn(n, 3, device="cuda")
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    before = torch.cuda.memory_allocated()
-    alpha, solver = solve_ridge(K, Y, 0.1, overwrite=True)
-    torch.cuda.synchronize()
-    extra = (torch.cuda.max_memory_allocated() - before) / (n * n * 4)
-    assert solver == "cholesky (in place)" and extra < 0.3, extra
-    expected = torch.linalg.solve(torch.cdist(X, X).neg_().exp_().double() + 0.1 * torch.eye(n, device="cuda", dtype=torch.float64), Y.double())
-    assert torch.allclose(alpha.double(), expected, rtol=1e-2, atol=1e-3)
-
-
 def test_a_fit_whose_kernel_matrix_cannot_fit_is_refused_before_any_work(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.rfm.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
+    monkeypatch.setattr("fact.ridge.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
     monkeypatch.setattr("fact.rfm.solve_ridge", lambda *a, **k: pytest.fail("the fit started"))
     with pytest.raises(MemoryError, match=r"100 x 100 kernel matrix.*device with more memory.*float32"):
         RFM(iters=1, dtype="float64").fit(X, y)
 
 
-def test_free_memory_is_positive_on_this_machine():
-    assert free_memory(torch.device("cpu")) > 0

@@ -217,7 +217,7 @@ def test_kept_methods_of_other_code_are_not_reused(tmp_path, monkeypatch):
 def test_a_dataset_too_large_for_memory_is_refused_before_the_selection(monkeypatch):
     dataset = load_sklearn("iris", 0)
     largest = max(len(train) for train, _ in dataset.folds)
-    monkeypatch.setattr("fact.rfm.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
+    monkeypatch.setattr("fact.ridge.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
     monkeypatch.setattr(tabular_protocol, "select", lambda *a, **k: pytest.fail("the selection started"))
     with pytest.raises(MemoryError, match=rf"iris's largest fit on {largest} points"):
         evaluate(dataset, "laplace", {"update": "none"}, protocol())

@@ -1,0 +1,73 @@
+"""The AGOP and the FACT matrix of a kernel machine f(x) = sum_j alpha_j K_M(x, x_j) (Lemma F.1).
+
+These are what the RFM updates are made of (``fact.updates``): the NFA update is a power of
+the AGOP, the FACT updates are built from the kernel FACT matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fact.kernels import Kernel
+
+
+def _kernel(kernel: str | Kernel, bandwidth: float | None, gaussian_convention: str = "2L^2") -> Kernel:
+    if isinstance(kernel, Kernel):
+        return kernel
+    return Kernel(kernel, 1.0 if bandwidth is None else bandwidth, gaussian_convention)
+
+
+def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
+                bandwidth: float | None = None, *, centre: bool = False, max_samples: int | None = None,
+                generator: torch.Generator | None = None, batch_size: int | None = None,
+                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
+    """AGOP = (1/n) sum_i grad f(x_i) grad f(x_i)^T of f(x) = sum_j alpha_j K_M(x, x_j) (d x d).
+
+    ``X`` are the training points, which are also the centres; ``alpha`` the n x c dual
+    coefficients. Gradients are taken in the first kernel argument and summed over the c
+    outputs. ``centre`` subtracts the mean gradient over samples first (Mallinar et al.);
+    ``max_samples`` estimates the AGOP on a random subset of the points (the reference
+    tabular code uses 20,000), drawn with ``generator``. ``weights`` are the kernel's
+    gradient weights between X and itself when already computed (``Kernel.weights``).
+    """
+    k = _kernel(kernel, bandwidth, gaussian_convention)
+    points = X
+    if max_samples is not None and len(X) > max_samples:
+        chosen = torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)
+        points = X[chosen]
+        weights = None if weights is None else weights[chosen]
+    G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
+    if centre:
+        G = G - G.mean(dim=0, keepdim=True)
+    G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
+    return G.T @ G / len(points)
+
+
+def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
+                bandwidth: float | None = None, *, scale: str | float = "1/n", batch_size: int | None = None,
+                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The kernel FACT matrix of Lemma F.1, c_n sum_i grad f(x_i) alpha_i x_i^T (d x d, not symmetric).
+
+    It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
+    with squared loss, rewritten with alpha_i = -(f(x_i) - y_i) / lambda (Lemma F.2), so it
+    needs no ridge and also holds ridgeless. ``scale`` is c_n (spec ambiguity A1): ``"1/n"``
+    (default: the literal 1/(n lambda) of the theorem), ``"1"`` (the consistent objective
+    sum loss + (lambda/2)(||beta||^2 + ||W||^2)), or a number.
+    """
+    k = _kernel(kernel, bandwidth, gaussian_convention)
+    c_n = fact_constant(scale, len(X))
+    alpha = alpha.reshape(len(X), -1)
+    G = k.predictor_gradients(X, X, alpha, M, batch_size, weights)      # (n, d, c)
+    V = torch.einsum("ndc,nc->nd", G, alpha)                             # grad f(x_i) alpha_i
+    return c_n * V.T @ X
+
+
+def fact_constant(scale: str | float, n: int) -> float:
+    """The constant c_n of the kernel FACT matrix for n points; a bad ``scale`` names the choices."""
+    if scale == "1/n":
+        return 1.0 / n
+    if scale == "1":
+        return 1.0
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        return float(scale)
+    raise ValueError(f"fact_scale must be '1/n', '1' or a positive number, got {scale!r}")

@@ -1,0 +1,113 @@
+"""The ridge solve alpha = (K + reg I)^{-1} Y of a kernel machine, and its memory policy.
+
+Large problems are bounded by the n x n kernel matrix: the solve can factorise it in its own
+storage (no second n x n array), a fit whose one kernel matrix would not fit in free memory
+is refused before any work, and a factorisation that fails in float32 is retried in float64,
+then replaced by a pseudo-inverse, each said in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes free on the device: CUDA's own count, or the host's available physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:  # Linux: free memory plus the page cache the kernel would give back
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no such sysconf name (macOS, Windows): assume plenty
+        return 1 << 62
+
+
+def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what: str = "an RFM fit") -> None:
+    """Refuse, before any work, a fit whose one n x n kernel matrix cannot fit in free memory
+    (the least the low-memory path needs), rather than fail or swap hours later."""
+    needed = n * n * torch.finfo(dtype).bits // 8
+    free = free_memory(device)
+    if needed > 0.95 * free:
+        raise MemoryError(f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
+                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: run it on a device with more "
+                          "memory (device: cuda), use dtype float32, or fit fewer points")
+
+
+class NotPositiveDefiniteError(FloatingPointError):
+    """The kernel matrix plus ridge could not be factorised (raise reg, or use float64)."""
+
+
+def cholesky_in_place(A: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cholesky factor of a symmetric matrix, written over the matrix's own storage.
+
+    Returns (L, info): L is a lower-triangular view of A's storage (info != 0: not
+    positive definite, L unusable). LAPACK and cuSOLVER work on column-major arrays, and a
+    row-major ``out=`` would make torch factorise a column-major copy and copy it back (an
+    n x n temporary); the transposed view of a symmetric A is the same matrix in column-major
+    layout, so factorising that view needs no copy.
+    """
+    view = A.mT
+    factor, info = torch.linalg.cholesky_ex(view, out=(view, torch.empty((), dtype=torch.int32, device=A.device)))
+    return factor, int(info)
+
+
+def cholesky_solve(L: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """(L L^T)^{-1} Y by two triangular solves; unlike torch.cholesky_solve, which clones L
+    first, this makes no n x n copy of the factor."""
+    return torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, Y, upper=False), upper=True)
+
+
+def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = False) -> tuple[torch.Tensor, str]:
+    """alpha = (K + reg I)^{-1} Y by Cholesky; returns (alpha, solver used).
+
+    To spare an n x n copy, reg is added to K's diagonal in place and subtracted again
+    afterwards, so K's diagonal may differ from before by a rounding error. With
+    ``overwrite`` the factorisation replaces K (the only n x n array of the solve: what
+    large problems need), and a failed factorisation raises NotPositiveDefiniteError.
+
+    When K + reg I is not numerically positive definite in float32 (rounding of order
+    n * eps * ||K|| can exceed a small ridge), the factorisation is retried in float64.
+    When that fails too (ridgeless, duplicated points), the solve falls back to a symmetric
+    eigendecomposition and the pseudo-inverse (eigenvalues below n * eps * max |eigenvalue|
+    dropped), and says so in the log.
+    """
+    K.diagonal().add_(reg)
+    if overwrite:
+        factor, info = cholesky_in_place(K)
+        if info != 0:
+            raise NotPositiveDefiniteError(
+                f"kernel matrix + reg I is not numerically positive definite (reg={reg:g}, {K.dtype}, pivot "
+                f"{info}) and was factorised in place to save memory: raise reg or use dtype float64")
+        return cholesky_solve(factor, Y), "cholesky (in place)"
+    try:
+        factor, info = torch.linalg.cholesky_ex(K)
+    finally:
+        K.diagonal().sub_(reg)
+    if int(info) == 0:
+        return cholesky_solve(factor, Y), "cholesky"
+    del factor
+    if K.dtype != torch.float64:
+        wide = K.double()
+        wide.diagonal().add_(reg)
+        factor, info = cholesky_in_place(wide)
+        if info == 0:
+            log.info("float32 Cholesky of kernel matrix + reg I failed (reg=%g); solved in float64", reg)
+            return cholesky_solve(factor, Y.double()).to(K.dtype), "cholesky (float64)"
+        del wide, factor
+    log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
+                "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
+    A = (K + K.T) / 2
+    A.diagonal().add_(reg)
+    eigenvalues, eigenvectors = torch.linalg.eigh(A)
+    cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
+    inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
+    return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
