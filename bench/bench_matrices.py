@@ -17,7 +17,8 @@ import time
 import torch
 from torch import nn
 
-from fact.matrices import feature_matrices, mse_per_sample
+from fact.losses import mse_per_sample
+from fact.matrices import feature_matrices
 
 
 def mlp(d_in: int, width: int, depth: int, d_out: int) -> nn.Sequential:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from fact.io import load_torch, save_torch
-from fact.nets import NonFiniteLossError
+from fact.losses import NonFiniteLossError
 from fact.provenance import code_hash
 
 log = logging.getLogger(__name__)

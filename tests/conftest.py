@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fact.nets import minimise_newton, regularised_objective
+from fact.full_batch import minimise_newton, regularised_objective
 
 
 def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.Sequential:

@@ -11,7 +11,8 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from fact import matrices
-from fact.matrices import ce_per_sample, feature_matrices, mse_per_sample
+from fact.losses import ce_per_sample, mse_per_sample
+from fact.matrices import feature_matrices
 from fact.metrics import relative_error
 from tests.conftest import small_mlp, train_to_critical_point
 

@@ -1,56 +1,25 @@
-import json
+"""fact.nets: the model families have the layers and shapes the stages and matrices expect."""
+
+from __future__ import annotations
 
 import pytest
 import torch
 
-from fact.matrices import mse_per_sample
-from fact.nets import FullBatchSchedule, NonFiniteLossError, QuadraticNet, train_full_batch
-from fact.stages import train_adversarial
+from fact.nets import QuadraticNet, deep_linear, mlp
 
 
-def quick_run(seed: int):
-    torch.manual_seed(seed)
-    X = torch.randn(40, 4, dtype=torch.float64)
-    y = (X[:, :1] * X[:, 1:2]) + X[:, 2:3] ** 2
-    model = QuadraticNet(4, 6).double()
-    schedule = FullBatchSchedule(weight_decay=1e-2, lr=0.01, steps=200, grad_tol=1e-10)
-    history = train_full_batch(model, X, y, mse_per_sample, schedule, progress=False)
-    return model, history
+def test_mlp_and_deep_linear_shapes():
+    net = mlp(6, 16, 3, depth=5)
+    assert [name for name, m in net.named_children() if isinstance(m, torch.nn.Linear)] == [f"linear{i}" for i in range(1, 6)]
+    assert net(torch.zeros(4, 6)).shape == (4, 3)
+    linear = deep_linear(5, depth=3)
+    assert all(m.bias is None for m in linear) and linear(torch.zeros(2, 5)).shape == (2, 5)
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        mlp(6, 16, 3, depth=0)
 
 
-def test_training_reaches_a_strict_local_minimum(fresh_seed):
-    _, history = quick_run(fresh_seed)
-    final = history[-1]
-    assert final["grad_norm"] < 1e-10, f"seed={fresh_seed}"
-    assert final["hessian_min_eigenvalue"] > 0, f"seed={fresh_seed}"
-
-
-def test_cpu_training_is_bitwise_reproducible():
-    first, _ = quick_run(3)
-    second, _ = quick_run(3)
-    for key, value in first.state_dict().items():
-        assert torch.equal(value, second.state_dict()[key])
-
-
-def test_non_finite_loss_stops_training():
-    X = torch.full((8, 4), 1e200, dtype=torch.float64)
-    model = QuadraticNet(4, 3).double()
-    with pytest.raises(NonFiniteLossError, match="Adam step 0"):
-        train_full_batch(model, X, torch.zeros(8, 1, dtype=torch.float64), mse_per_sample,
-                         FullBatchSchedule(weight_decay=1e-3, lr=0.1, steps=10), progress=False)
-
-
-def test_the_training_stage_writes_no_checkpoint_when_the_loss_diverges(tmp_path):
-    settings = {"data": {"hypercube_weight": 0.5, "spike_scale": 1e120, "epsilon": 1.0}, "model": {"width": 4},
-                "train": {"weight_decay": 1e-3, "lr": 0.01, "steps": 5}, "device": "cpu"}
-    out = tmp_path / "seed0.pt"
-    with pytest.raises(SystemExit, match="objective became .*no checkpoint was written"):
-        train_adversarial.main(["--settings", json.dumps(settings), "--seed", "0", "--out", str(out)])
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_unknown_polish_is_refused():
-    X = torch.randn(8, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="unknown polish 'bfgs'"):
-        train_full_batch(QuadraticNet(4, 3).double(), X, X[:, :1], mse_per_sample,
-                         FullBatchSchedule(weight_decay=1e-3, lr=0.01, steps=1, polish="bfgs"), progress=False)
+def test_the_quadratic_network_is_a_sum_of_squares():
+    net = QuadraticNet(3, 4).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    expected = ((x @ net.hidden.weight.T) ** 2) @ net.readout.weight.T
+    assert torch.allclose(net(x), expected) and net(x).shape == (5, 1)

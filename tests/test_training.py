@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fact.nets import NonFiniteLossError, deep_linear, mlp
+from fact.losses import NonFiniteLossError
+from fact.nets import mlp
 from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
 
@@ -17,16 +18,6 @@ def small_task(seed: int):
 
 
 SETTINGS = SGDSettings(epochs=6, batch_size=32, lr=0.05, weight_decay=1e-3)
-
-
-def test_mlp_and_deep_linear_shapes():
-    net = mlp(6, 16, 3, depth=5)
-    assert [name for name, m in net.named_children() if isinstance(m, torch.nn.Linear)] == [f"linear{i}" for i in range(1, 6)]
-    assert net(torch.zeros(4, 6)).shape == (4, 3)
-    linear = deep_linear(5, depth=3)
-    assert all(m.bias is None for m in linear) and linear(torch.zeros(2, 5)).shape == (2, 5)
-    with pytest.raises(ValueError, match="depth must be at least 1"):
-        mlp(6, 16, 3, depth=0)
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path, fresh_seed):

@@ -7,7 +7,7 @@ from torch import nn
 
 from fact.kernel_matrices import kernel_fact
 from fact.kernels import Kernel
-from fact.nets import minimise_newton
+from fact.full_batch import minimise_newton
 from fact.updates import fact_geom_update, fact_update
 from tests.test_kernel_matrices import ridge_fit
 

@@ -11,8 +11,9 @@ import torch
 
 from fact.data.synthetic import AdversarialQuadratic
 from fact.io import save_torch
-from fact.matrices import mse_per_sample
-from fact.nets import FullBatchSchedule, NonFiniteLossError, QuadraticNet, train_full_batch
+from fact.full_batch import FullBatchSchedule, train_full_batch
+from fact.losses import NonFiniteLossError, mse_per_sample
+from fact.nets import QuadraticNet
 from fact.provenance import git_sha
 from fact.stages.common import fail, resolve_device, settings_argument, setup_logging
 

@@ -9,7 +9,8 @@ import torch
 
 from fact.data.synthetic import linear_teacher
 from fact.io import save_torch
-from fact.nets import NonFiniteLossError, deep_linear
+from fact.losses import NonFiniteLossError
+from fact.nets import deep_linear
 from fact.provenance import code_hash, git_sha
 from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 from fact.training import SGDSettings, UnreadableStateError, train_sgd

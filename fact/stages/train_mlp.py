@@ -15,7 +15,8 @@ import torch
 from fact.data.fetch import dataset_status
 from fact.data.images import FETCHED, load
 from fact.io import save_torch
-from fact.nets import NonFiniteLossError, mlp
+from fact.losses import NonFiniteLossError
+from fact.nets import mlp
 from fact.provenance import code_hash, git_sha
 from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 from fact.training import SGDSettings, UnreadableStateError, train_sgd

@@ -1,0 +1,56 @@
+"""Per-sample losses (the loss_i of FACT's objective), and the error raised when training's loss is not finite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Loss = str | LossFn
+
+
+def _without_trailing_ones(shape: torch.Size) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def mse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """torch's MSELoss for each sample: the mean over outputs of the squared error.
+
+    Targets have the outputs' shape; only trailing dimensions of size one may differ
+    (targets of shape (n,) for outputs of shape (n, 1)). Any other shape, a transposed
+    one included, is refused rather than reshaped.
+    """
+    if targets.shape != outputs.shape:
+        if _without_trailing_ones(targets.shape) != _without_trailing_ones(outputs.shape):
+            raise ValueError(
+                f"mse loss: targets of shape {tuple(targets.shape)} do not match outputs of shape "
+                f"{tuple(outputs.shape)}; give targets of the outputs' shape, one row per sample"
+            )
+        targets = targets.reshape(outputs.shape)
+    return ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
+
+
+def ce_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each sample; targets are class indices or class probabilities."""
+    return F.cross_entropy(outputs, targets, reduction="none")
+
+
+LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}
+
+
+def resolve_loss(loss: Loss) -> LossFn:
+    """Turn ``"mse"``, ``"ce"`` or a callable ``(outputs, targets) -> per-sample losses`` into a callable."""
+    if callable(loss):
+        return loss
+    if loss in LOSSES:
+        return LOSSES[loss]
+    raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a callable (outputs, targets) -> per-sample losses")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite objective."""
