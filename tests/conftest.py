@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -28,7 +30,27 @@ def train_to_critical_point(model: nn.Module, inputs, targets, loss_fn, weight_d
     return result.grad_norm
 
 
+SEED_VARIABLE = "FACT_TEST_SEED"
+
+
 @pytest.fixture
-def fresh_seed() -> int:
-    """A new seed every run, reported on failure, so the identities are tested on fresh inputs."""
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(torch.seed())).item())
+def fresh_seed(request) -> int:
+    """A new seed every run, so the identities are tested on fresh inputs; FACT_TEST_SEED fixes it.
+
+    A failing test reports its seed with the command that reruns it (pytest_runtest_makereport).
+    """
+    fixed = os.environ.get(SEED_VARIABLE)
+    seed = int(fixed) if fixed else int(
+        torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(torch.seed())).item())
+    request.node.fresh_seed = seed
+    return seed
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    seed = getattr(item, "fresh_seed", None)
+    if report.failed and seed is not None:
+        report.sections.append(("fresh seed", f"seed {seed}; rerun with: {SEED_VARIABLE}={seed} python -m pytest "
+                                              f"'{item.nodeid}'"))
