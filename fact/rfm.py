@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array, validate_data
 
 from fact.kernel_matrices import fact_constant, kernel_agop, kernel_fact
 from fact.kernels import Kernel
@@ -38,7 +39,8 @@ class RFM(BaseEstimator):
 
     Parameters
     ----------
-    kernel : "laplace", "gaussian", "quadratic" or "exp_inner" (see fact.kernels).
+    kernel : "laplace", "gaussian", "quadratic" or "exp_inner" (see fact.kernels), or a ``Kernel``
+        (which then brings its own bandwidth and convention).
     bandwidth : L of the radial kernels.
     reg : ridge added to the kernel matrix; 0 for ridgeless.
     update : "nfa", "fact" or "fact_geom".
@@ -78,7 +80,7 @@ class RFM(BaseEstimator):
     array plus row blocks of 2^26 kernel entries. Predictions take row blocks of that size.
     """
 
-    def __init__(self, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
+    def __init__(self, *, kernel: str | Kernel = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
                  iters: int = 5, power: float = 0.5, centre: bool = False, normalisation: str | None = None,
                  fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
                  agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
@@ -144,12 +146,30 @@ class RFM(BaseEstimator):
         if values.dtype.is_complex if isinstance(values, torch.Tensor) else np.iscomplexobj(values):
             raise ValueError(f"{what} is complex; the RFM needs real numbers (split real and imaginary parts into "
                              "features of their own)")
+        if isinstance(values, np.ndarray) and not values.flags.writeable:  # a read-only memmap, say: torch
+            values = values.copy()                                          # wants arrays it may write to
         tensor = torch.as_tensor(values).to(device=self._device_, dtype=self._dtype_)
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{what} contain NaN or infinite values; clean or impute them first")
         return tensor
 
     def _features(self, X, what: str = "X", fitting: bool = False) -> torch.Tensor:
+        """Validated features as a tensor. Array-likes go through scikit-learn's own checks (2-D, real,
+        dense, numeric, finite, non-empty; the number of features against fit's), with its messages;
+        tensors (which may live on a GPU) through the same checks written for them."""
+        if not isinstance(X, torch.Tensor):
+            minimum = 2 if fitting else 1
+            try:
+                if what == "X":
+                    X = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32],
+                                      ensure_min_samples=minimum)
+                else:
+                    X = check_array(X, dtype=[np.float64, np.float32], input_name=what)
+            except ValueError as error:
+                if "could not convert" not in str(error):
+                    raise
+                raise ValueError(f"{what} holds values that are not numbers ({error}); encode categorical columns as "
+                                 "numbers first") from error
         X = self._tensor(X, what)
         if X.ndim != 2:
             raise ValueError(f"{what} must be a 2-D array (samples x features), got shape {tuple(X.shape)}")
@@ -157,8 +177,9 @@ class RFM(BaseEstimator):
             raise ValueError(f"{what} is empty (shape {tuple(X.shape)}); give at least one sample and one feature")
         if fitting and len(X) < 2:
             raise ValueError(f"{what} has 1 sample; a kernel machine needs at least 2 to fit")
-        if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"{what} has {X.shape[1]} features, but the model was fitted on {self.n_features_in_}")
+        if not fitting and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"{what} has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
         return X
 
     def _targets(self, y, n: int, what: str = "y") -> torch.Tensor:
@@ -204,8 +225,8 @@ class RFM(BaseEstimator):
         self._check_params()
         self._device_ = self._torch_device()
         self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
-        self._kernel_ = Kernel(self.kernel, self.bandwidth, self.gaussian_convention)
-        self.__dict__.pop("n_features_in_", None)
+        self._kernel_ = (self.kernel if isinstance(self.kernel, Kernel) else
+                         Kernel(self.kernel, self.bandwidth, self.gaussian_convention))
         X = self._features(X, fitting=True)
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
         self._task_ = self.task
@@ -306,18 +327,37 @@ class RFM(BaseEstimator):
         K = self._kernel_.values(self._kernel_.pair_statistic(X[:sample], X[:sample], M))
         spread, size = float(K.max() - K.min()), float(K.abs().max())
         if spread <= 1e-4 * size:
-            message = (f"the {self.kernel} kernel is nearly constant on the training points (values within "
-                       f"{spread:.2g} of each other): bandwidth {self.bandwidth:g} is too large for their distances; "
+            message = (f"the {self._kernel_.name} kernel is nearly constant on the training points (values within "
+                       f"{spread:.2g} of each other): bandwidth {self._kernel_.bandwidth:g} is too large for their distances; "
                        "lower it, or standardise the features")
             log.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)  # at the caller of fit
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        """Tensors are pickled on the CPU, so that a model fitted on a GPU loads where there is none."""
+        return _on_device(super().__getstate__(), torch.device("cpu"))
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        device = self.__dict__.get("_device_")
+        if device is not None and device.type == "cuda":
+            if not torch.cuda.is_available():
+                warnings.warn(f"this RFM was fitted on {device}, and no CUDA GPU is visible: it predicts on the CPU",
+                              RuntimeWarning, stacklevel=2)
+                device = torch.device("cpu")
+            self.__dict__.update(_on_device(self.__dict__, device))
+            self._device_ = device
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "alpha_"):
             raise NotFittedError("this RFM is not fitted yet: call fit(X, y) first")
 
-    def decision_function(self, X) -> torch.Tensor:
-        """The kernel machine's outputs f(x) (n x c) with the selected M and alpha."""
+    def decision_function(self, X) -> np.ndarray:
+        """The kernel machine's outputs f(x) (n x c) with the selected M and alpha, as a NumPy array."""
+        return self._decision(X).cpu().numpy()
+
+    def _decision(self, X) -> torch.Tensor:
         self._check_fitted()
         return self._outputs(self._features(X), self.X_fit_, self.M_, self.alpha_)
 
@@ -350,7 +390,7 @@ class RFM(BaseEstimator):
 
     def predict(self, X):
         """Class labels (classification) or predicted values (regression), as a NumPy array."""
-        outputs = self.decision_function(X)
+        outputs = self._decision(X)
         if self._task_ != "regression":
             return self.classes_[self._label_index(outputs).cpu().numpy()]
         values = outputs.cpu().numpy()
@@ -364,3 +404,14 @@ class RFM(BaseEstimator):
             return float((predictions == y).mean())
         y = y.reshape(predictions.shape)
         return float(1 - ((y - predictions) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
+
+
+def _on_device(value, device: torch.device):
+    """``value`` with every tensor in it (in dicts, lists, tuples) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: _on_device(item, device) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_device(item, device) for item in value)
+    return value
