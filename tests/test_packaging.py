@@ -1,0 +1,39 @@
+"""`pip install .` is the library alone: its modules import without the pipeline's packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_ONLY = ("snakemake", "jsonschema", "yaml", "matplotlib", "seaborn")
+LIBRARY = ("fact.matrices", "fact.losses", "fact.metrics", "fact.nets", "fact.training", "fact.full_batch",
+           "fact.kernels", "fact.kernel_matrices", "fact.updates", "fact.ridge", "fact.rfm", "fact.tabular",
+           "fact.data.fetch", "fact.data.images", "fact.data.uci121", "fact.data.synthetic", "fact.provenance")
+
+BLOCKER = """
+import importlib.abc, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in {blocked!r}:
+            raise ImportError(f'{{name}} is a pipeline package, not installed with the library')
+sys.meta_path.insert(0, Refuse())
+for module in {modules!r}:
+    __import__(module)
+print('ok')
+"""
+
+
+def test_the_library_imports_without_the_pipeline_packages():
+    script = BLOCKER.format(blocked=PIPELINE_ONLY, modules=LIBRARY)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_the_pipeline_packages_are_an_extra_not_a_requirement():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    required = " ".join(project["dependencies"])
+    assert not any(name in required for name in ("snakemake", "jsonschema", "matplotlib", "seaborn", "pyyaml"))
+    assert any(req.startswith("snakemake") for req in project["optional-dependencies"]["pipeline"])
