@@ -20,9 +20,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from fact.kernel_matrices import fact_constant, kernel_agop, kernel_fact
 from fact.kernels import Kernel
@@ -80,6 +82,14 @@ class RFM(BaseEstimator):
     array plus row blocks of 2^26 kernel entries. Predictions take row blocks of that size.
     """
 
+    _TASKS = TASKS
+
+    @staticmethod
+    def _auto_task(labels: np.ndarray) -> str:
+        """task="auto": classification for 1-D integer or string labels, else regression."""
+        categorical = labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating)
+        return "classification" if categorical else "regression"
+
     def __init__(self, *, kernel: str | Kernel = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
                  iters: int = 5, power: float = 0.5, centre: bool = False, normalisation: str | None = None,
                  fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
@@ -113,8 +123,8 @@ class RFM(BaseEstimator):
             raise ValueError(f"unknown update {self.update!r}: use one of {list(UPDATES)}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"unknown normalisation {self.normalisation!r}: use one of {list(NORMALISATIONS)}")
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}: use one of {list(TASKS)}")
+        if self.task not in self._TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {type(self).__name__}'s: use one of {list(self._TASKS)}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if not (isinstance(self.iters, numbers.Integral) and not isinstance(self.iters, bool) and self.iters >= 0):
@@ -228,11 +238,16 @@ class RFM(BaseEstimator):
         self._kernel_ = (self.kernel if isinstance(self.kernel, Kernel) else
                          Kernel(self.kernel, self.bandwidth, self.gaussian_convention))
         X = self._features(X, fitting=True)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-        self._task_ = self.task
-        if self.task == "auto":
-            categorical = labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating)
-            self._task_ = "classification" if categorical else "regression"
+        self._task_ = self.task if self.task != "auto" else self._auto_task(labels)
+        if not isinstance(y, torch.Tensor):  # scikit-learn's checks and messages for array-likes
+            if self._task_ == "regression":
+                type_of_target(labels, input_name="y", raise_unknown=True)  # strings: "Unknown label type"
+            else:
+                labels = column_or_1d(labels, warn=True)  # a column vector of labels: warns, then flattens
+                check_classification_targets(labels)  # continuous or infinite labels are refused
         if self._task_ != "regression":
             self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
             unknown = np.setdiff1d(np.unique(labels), self.classes_)
@@ -353,6 +368,7 @@ class RFM(BaseEstimator):
         if not hasattr(self, "alpha_"):
             raise NotFittedError("this RFM is not fitted yet: call fit(X, y) first")
 
+    @available_if(lambda self: not is_regressor(self))  # scikit-learn's regressors have none
     def decision_function(self, X) -> np.ndarray:
         """The kernel machine's outputs f(x) (n x c) with the selected M and alpha, as a NumPy array."""
         return self._decision(X).cpu().numpy()
@@ -404,6 +420,45 @@ class RFM(BaseEstimator):
             return float((predictions == y).mean())
         y = y.reshape(predictions.shape)
         return float(1 - ((y - predictions) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
+
+
+
+class RFMClassifier(ClassifierMixin, RFM):
+    """An RFM for class labels, recognised as a classifier by scikit-learn (stratified CV, accuracy score).
+
+    Targets are one-hot and predictions the argmax; ``task="binary"`` fits two classes with one
+    0/1 output instead. Parameters as ``RFM``; ``task`` is "auto" (= "classification") or "binary".
+    """
+
+    _TASKS = ("auto", "classification", "binary")
+
+    @staticmethod
+    def _auto_task(labels: np.ndarray) -> str:
+        return "classification"
+
+    def decision_function(self, X) -> np.ndarray:
+        """Scores per class (n x classes); with two classes, as scikit-learn's classifiers do, one
+        score per point (n,), positive for ``classes_[1]``."""
+        scores = super().decision_function(X)
+        if len(self.classes_) != 2:
+            return scores
+        return scores[:, 0] - 0.5 if self._task_ == "binary" else scores[:, 1] - scores[:, 0]
+
+
+class RFMRegressor(RegressorMixin, RFM):
+    """An RFM for real-valued targets (one or several outputs), recognised as a regressor by scikit-learn
+    (R^2 score). Parameters as ``RFM``; ``task`` is "auto" (= "regression")."""
+
+    _TASKS = ("auto", "regression")
+
+    @staticmethod
+    def _auto_task(labels: np.ndarray) -> str:
+        return "regression"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may have several columns: one output each
+        return tags
 
 
 def _on_device(value, device: torch.device):

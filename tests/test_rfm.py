@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.datasets import load_digits
+from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fact.kernels import Kernel
-from fact.rfm import RFM
+from fact.rfm import RFM, RFMClassifier, RFMRegressor
 from tests.test_kernel_matrices import ridge_fit
 
 # ---------------------------------------------------------------- the estimator
@@ -243,9 +244,35 @@ def test_a_fit_whose_kernel_matrix_cannot_fit_is_refused_before_any_work(monkeyp
 
 # ---------------------------------------------------------------- scikit-learn conventions
 
-@parametrize_with_checks([RFM(iters=1)])
+@parametrize_with_checks([RFM(iters=1), RFMClassifier(iters=1), RFMRegressor(iters=1)])
 def test_scikit_learn_estimator_checks(estimator, check):
-    check(estimator)
+    check(estimator)  # every check passes: none is listed as an expected failure
+
+
+def test_classifier_and_regressor_are_recognised_and_cross_validated():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    assert is_classifier(RFMClassifier()) and is_regressor(RFMRegressor()) and not is_classifier(RFM())
+    folds = check_cv(3, y, classifier=is_classifier(RFMClassifier()))
+    assert isinstance(folds, StratifiedKFold)  # what cross_val_score uses for a classifier
+    scores = cross_val_score(RFMClassifier(iters=1, update="fact_geom"), X, y, cv=3)
+    assert scores.min() > 0.9
+    X_r = np.random.default_rng(0).normal(size=(120, 3))
+    y_r = np.sin(X_r[:, 0]) + X_r[:, 1] ** 2
+    assert cross_val_score(RFMRegressor(iters=1, kernel="gaussian", bandwidth=2.0), X_r, y_r, cv=3).min() > 0.5
+
+
+def test_two_classes_give_one_decision_score_per_point():
+    X, y = np.random.default_rng(4).normal(size=(40, 3)), np.array(["no", "yes"] * 20)
+    for task in ("classification", "binary"):
+        model = RFMClassifier(task=task, iters=1).fit(X, y)
+        scores = model.decision_function(X)
+        assert scores.shape == (40,)
+        assert np.array_equal(np.where(scores > 0, "yes", "no"), model.predict(X)), task
+    with pytest.raises(ValueError, match="task 'regression' is not one of RFMClassifier's"):
+        RFMClassifier(task="regression").fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        RFMClassifier().fit(X, np.linspace(0, 1, 40))
 
 
 def test_parameters_are_keyword_only_and_a_kernel_object_is_accepted():
