@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
@@ -64,6 +65,10 @@ class RFM(BaseEstimator):
         may miss a rare class that validation data or later predictions contain.
     M_init : the feature matrix of iteration 0 (default: the identity). With ``iters=0`` the
         model is kernel regression with this fixed M.
+    validation_fraction : when ``fit`` gets no validation data, hold out this fraction of the
+        training points (stratified by class where every class has two points or more, drawn
+        with ``random_state``) to choose the iteration, and fit on the rest. None (default):
+        without validation data the last iteration is kept.
     low_memory : True keeps one n x n array per iteration (the kernel matrix, factorised in
         place; outputs and gradients recomputed in row blocks), for n too large for the
         normal path's four; "auto" (default) chooses it when those four would not fit in
@@ -95,7 +100,8 @@ class RFM(BaseEstimator):
                  fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
                  agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
                  device: str = "cpu", batch_size: int | None = None, random_state: int = 0,
-                 keep_matrices: bool = False, classes=None, M_init=None, low_memory: bool | str = "auto"):
+                 keep_matrices: bool = False, classes=None, M_init=None, low_memory: bool | str = "auto",
+                 validation_fraction: float | None = None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.reg = reg
@@ -116,6 +122,7 @@ class RFM(BaseEstimator):
         self.classes = classes
         self.M_init = M_init
         self.low_memory = low_memory
+        self.validation_fraction = validation_fraction
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -131,6 +138,9 @@ class RFM(BaseEstimator):
             raise ValueError(f"iters must be an integer >= 0, got {self.iters!r}")
         if not self.reg >= 0:
             raise ValueError(f"reg must be >= 0, got {self.reg}")
+        if self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be None or strictly between 0 and 1, got "
+                             f"{self.validation_fraction!r}")
         if self.low_memory not in (True, False, "auto"):
             raise ValueError(f"low_memory must be True, False or 'auto', got {self.low_memory!r}")
         fact_constant(self.fact_scale, 1)  # a bad value is refused now, not after the first fit
@@ -263,6 +273,10 @@ class RFM(BaseEstimator):
         if X_val is not None:
             X_val = self._features(X_val, "X_val")
             validation = (X_val, self._targets(y_val, len(X_val), "y_val"))
+        elif self.validation_fraction is not None:
+            kept, held_out = self._hold_out(labels)
+            validation = (X[held_out], Y[held_out])
+            X, Y = X[kept], Y[kept]
 
         generator = torch.Generator().manual_seed(self.random_state)
         M = self._initial_matrix(X.shape[1])
@@ -309,6 +323,20 @@ class RFM(BaseEstimator):
         self.M_history_ = [m for m, _ in iterates] if self.keep_matrices else []
         self.X_fit_ = X
         return self
+
+    def _hold_out(self, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows kept for fitting and rows held out to choose the iteration (``validation_fraction``)."""
+        rows = np.arange(len(labels))
+        stratify = None
+        if self._task_ != "regression":
+            _, counts = np.unique(labels, return_counts=True)
+            stratify = labels if counts.min() >= 2 else None
+        kept, held_out = train_test_split(rows, test_size=self.validation_fraction, stratify=stratify,
+                                          random_state=self.random_state)
+        if len(kept) < 2:
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves {len(kept)} point(s) to fit on; "
+                             "lower it or pass X_val and y_val")
+        return torch.as_tensor(np.sort(kept)), torch.as_tensor(np.sort(held_out))
 
     def _updated(self, X, alpha, M, generator, weights) -> torch.Tensor:
         batch_size = self._block_rows(len(X)) if self.low_memory_ else self.batch_size

@@ -16,7 +16,7 @@ import torch
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.datasets import load_digits
-from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score
+from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fact.kernels import Kernel
@@ -321,3 +321,19 @@ def test_a_cuda_fit_pickles_to_the_cpu_and_back(tmp_path):
     assert result.stdout.strip() == "cpu"
     assert np.allclose(np.load(tmp_path / "out.npy"), model.decision_function(X), atol=1e-10)
     assert pickle.loads(path.read_bytes()).M_.is_cuda  # where a GPU is visible it goes back to it
+
+
+def test_fit_alone_holds_out_a_validation_fraction_to_choose_the_iteration():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400] / 16, y[:400]
+    model = RFMClassifier(update="fact_geom", iters=3, validation_fraction=0.25, random_state=5).fit(X, y)
+    assert set(model.history_.split) == {"train", "val"} and len(model.X_fit_) == 300
+    # the same as giving that split by hand
+    kept, held_out = train_test_split(np.arange(400), test_size=0.25, stratify=y, random_state=5)
+    kept, held_out = np.sort(kept), np.sort(held_out)
+    by_hand = RFMClassifier(update="fact_geom", iters=3).fit(X[kept], y[kept], X[held_out], y[held_out])
+    assert model.best_iteration_ == by_hand.best_iteration_
+    assert np.allclose(model.decision_function(X), by_hand.decision_function(X))
+    assert RFMClassifier(iters=3).fit(X, y).best_iteration_ == 3  # without validation data: the last
+    with pytest.raises(ValueError, match="validation_fraction must be None or strictly between 0 and 1"):
+        RFMClassifier(validation_fraction=1.5).fit(X, y)
