@@ -45,10 +45,11 @@ def test_non_finite_loss_stops_training():
 
 def test_the_training_stage_writes_no_checkpoint_when_the_loss_diverges(tmp_path):
     settings = {"data": {"hypercube_weight": 0.5, "spike_scale": 1e120, "epsilon": 1.0}, "model": {"width": 4},
-                "train": {"weight_decay": 1e-3, "lr": 0.01, "steps": 5}, "device": "cpu"}
+                "train": {"weight_decay": 1e-3, "lr": 0.01, "steps": 5}, "device": "cpu", "seed": 0,
+                "scale": "quick"}
     out = tmp_path / "seed0.pt"
     with pytest.raises(SystemExit, match="objective became .*no checkpoint was written"):
-        train_adversarial.main(["--settings", json.dumps(settings), "--seed", "0", "--out", str(out)])
+        train_adversarial.main(["--settings", json.dumps(settings), "--out", str(out)])
     assert list(tmp_path.iterdir()) == []
 
 

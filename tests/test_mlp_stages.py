@@ -19,7 +19,7 @@ from fact.training import SGDSettings, train_sgd
 
 
 def settings(**changes) -> dict:
-    base = {"dataset": "digits", "split_seed": 0, "seed": 1, "device": "cpu", "scale": "quick",
+    base = {"dataset": "digits", "split_seed": 0, "seed": 1, "device": "cpu", "scale": "quick", "data_root": "data",
             "model": {"width": 16, "depth": 3, "bias": True}, "keep_epochs": [0, 2, 3],
             "train": {"epochs": 3, "batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "momentum": 0.9,
                       "final_lr_ratio": 0.0, "loss_threshold": 1e-2}}
@@ -42,7 +42,8 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
     assert not (tmp_path / "digits_seed1.pt.state").exists()
     table_path = tmp_path / "mlp.parquet"
     extract_mlp.main(["--checkpoints", str(out), "--settings",
-                      json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "scale": "quick"}),
+                      json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data",
+                                  "scale": "quick"}),
                       "--table", str(table_path)])
     table = pd.read_parquet(table_path)
     assert {"dataset", "seed", "epoch", "layer", "side", "relation", "power", "pearson", "note"} <= set(table.columns)

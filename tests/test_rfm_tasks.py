@@ -72,7 +72,7 @@ def test_parity_stage_records_every_iteration_and_method(tmp_path):
 
 
 def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
-    settings = {"p": 7, "train_fraction": 0.6, "seed": 0, "run": "fact_geom_quadratic", "options": {"update": "fact_geom"},
+    settings = {"p": 7, "train_fraction": 0.6, "seed": 0, "run": "fact_geom_quadratic", "method": {"update": "fact_geom"},
                 "kernel": {"name": "quadratic"}, "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu",
                 "dtype": "float64", "scale": "quick"}
     table_path, matrices_path = tmp_path / "t.parquet", tmp_path / "m.pt"
@@ -90,10 +90,10 @@ def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
 
 def test_figures_5_and_6_draw_every_seed(tmp_path, monkeypatch):
     paths = []
-    for run, kernel, options in (("nfa", {"name": "gaussian", "bandwidth": 2.5}, {"update": "nfa", "centre": True}),
+    for run, kernel, method in (("nfa", {"name": "gaussian", "bandwidth": 2.5}, {"update": "nfa", "centre": True}),
                                  ("fact_geom_quadratic", {"name": "quadratic"}, {"update": "fact_geom"})):
         for seed in (0, 1):
-            settings = {"p": 7, "train_fraction": 0.6, "seed": seed, "run": run, "options": options, "kernel": kernel,
+            settings = {"p": 7, "train_fraction": 0.6, "seed": seed, "run": run, "method": method, "kernel": kernel,
                         "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu", "dtype": "float64", "scale": "quick"}
             table, matrices = tmp_path / f"{run}_seed{seed}.parquet", tmp_path / f"{run}_seed{seed}.pt"
             rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table), "--matrices", str(matrices)])

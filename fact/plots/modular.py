@@ -28,7 +28,7 @@ def _seeds(saved: dict) -> list[int]:
 
 
 def _update(run: dict) -> str:
-    return run["settings"]["options"]["update"]
+    return run["settings"]["method"]["update"]
 
 
 def _label(run: dict) -> str:
@@ -48,7 +48,7 @@ def _caption(saved: dict, scale: str) -> str:
     one_per_run = {name: run for (name, _), run in saved.items()}
     runs = "; ".join(f"{_label(run)}: {_kernel_text(run['settings']['kernel'])} (chosen here, spec A6), "
                      f"{run['settings']['iters']} iterations, "
-                     + ", ".join(f"{k}={v}" for k, v in run["settings"]["options"].items())
+                     + ", ".join(f"{k}={v}" for k, v in run["settings"]["method"].items())
                      for run in one_per_run.values())
     seeds = ", ".join(str(seed) for seed in _seeds(saved))
     return (f"Scale: {scale}. (a + b) mod {first['p']}, x = e_a ⊕ e_b, one-hot targets, random "

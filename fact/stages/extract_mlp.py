@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         run = load_torch(path)
         notes.add(run["note"])
         trained_with.append(shared_settings(run["config"]))
-        rows = extract(run, s["powers"], device, s["batch_size"], s.get("data_root", "data"))
+        rows = extract(run, s["powers"], device, s["batch_size"], s["data_root"])
         records += rows
         final = max(r["epoch"] for r in rows)
         fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]

@@ -2,7 +2,7 @@
 
     python -m fact.stages.rfm_modular --settings '{...}' --table out.parquet --matrices out.pt
 
-A run is a kernel, a number of iterations and the RFM method's options (config: modular.runs).
+A run is a kernel, a number of iterations and the RFM method (config: modular.runs).
 
 Per iteration: train and test accuracy and MSE, the circulant deviation of M's
 off-diagonal block and its alignment with the final M (Mallinar et al.), in one tidy table.
@@ -54,14 +54,14 @@ def tau_and_derivative(X: torch.Tensor, M: torch.Tensor, kernel: Kernel, pairs: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = results_parser(__doc__, "p, train_fraction, seed, run, options, kernel, reg, iters, pairs, device, dtype, scale")
+    parser = results_parser(__doc__, "p, train_fraction, seed, run, method, kernel, reg, iters, pairs, device, dtype, scale")
     args = parser.parse_args(argv)
     log = setup_logging("rfm_modular")
     s = args.settings
     p = s["p"]
     X, y, X_test, y_test = modular_addition(p, s["train_fraction"], s["seed"])
     kernel = s["kernel"]
-    model, history = fit_rfm_scoring_test(s, s["options"], "classification", X, y, X_test, y_test)
+    model, history = fit_rfm_scoring_test(s, s["method"], "classification", X, y, X_test, y_test)
     matrices = [M.cpu() for M in model.M_history_]
     final = matrices[-1]
     features = pd.DataFrame([
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     ])
     table = pd.concat([history, features], ignore_index=True)
     table["task"] = "modular_addition"
-    table["method"] = s["options"]["update"]
+    table["method"] = s["method"]["update"]
     table["kernel"] = kernel["name"]
     for key in ("run", "p", "seed", "scale"):
         table[key] = s[key]

@@ -31,8 +31,7 @@ from fact.tabular import Protocol, evaluate
 
 
 def protocol_from(settings: dict) -> Protocol:
-    kernel = settings["kernel"]
-    return Protocol(Kernel(kernel["name"], kernel.get("bandwidth", 1.0), kernel.get("gaussian_convention", "2L^2")),
+    return Protocol(Kernel(**settings["kernel"]),
                     regs=tuple(settings["regs"]), normalise=tuple(settings["normalise"]), iters=settings["iters"],
                     fold_features=settings["fold_features"], dtype=settings["dtype"],
                     device=str(resolve_device(settings["device"])), agop_max_samples=settings["agop_max_samples"])

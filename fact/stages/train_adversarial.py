@@ -1,11 +1,9 @@
 """Train the width-m two-layer quadratic network on the adversarial population (Figure 7).
 
-    python -m fact.stages.train_adversarial --settings '{...}' --seed 0 --out results/.../seed0.pt
+    python -m fact.stages.train_adversarial --settings '{...}' --out results/.../seed0.pt
 """
 
 from __future__ import annotations
-
-import argparse
 
 import torch
 
@@ -15,21 +13,19 @@ from fact.full_batch import FullBatchSchedule, train_full_batch
 from fact.losses import NonFiniteLossError, mse_per_sample
 from fact.nets import QuadraticNet
 from fact.provenance import git_sha
-from fact.stages.common import fail, resolve_device, settings_argument, setup_logging
+from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True,
-                        help="JSON object with keys data, model, train, device (config.yaml: fig7)")
-    parser.add_argument("--seed", type=int, required=True, help="seed of the network's initialisation")
+    parser = settings_parser(__doc__, "data, model, train, device, seed (of the initialisation), scale "
+                                      "(config.yaml: fig7)")
     parser.add_argument("--out", required=True, help="checkpoint to write (.pt)")
     args = parser.parse_args(argv)
     log = setup_logging("train_adversarial")
 
     settings = args.settings
-    device = resolve_device(settings.get("device", "cpu"))
-    torch.manual_seed(args.seed)
+    device = resolve_device(settings["device"])
+    torch.manual_seed(settings["seed"])
     task = AdversarialQuadratic(**settings["data"])
     X, y = task.population()
     X, y = X.to(device), y.to(device)
@@ -49,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         "format": 1,
         "experiment": "fig7",
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": {**settings, "seed": args.seed},
+        "config": settings,
         "history": history,
         "converged": converged,
         "git_sha": git_sha(),

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         status = dataset_status(Path(s["data_root"]), "images", s["dataset"])
         if not status["available"]:
             fail(log, f"{s['dataset']} is unavailable: {status['reason']}")
-    data = load(s["dataset"], s["split_seed"], s.get("data_root", "data"))
+    data = load(s["dataset"], s["split_seed"], s["data_root"])
     X = data.X_train.to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float().to(device)
     torch.manual_seed(s["seed"])

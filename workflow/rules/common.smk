@@ -90,7 +90,7 @@ def modular_settings(wildcards):
     run = modular["runs"][wildcards.run]
     shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "reg", "pairs")}
     return as_json({**shared, "run": wildcards.run, "kernel": run["kernel"], "iters": run["iters"],
-                    "options": run["method"], "seed": int(wildcards.seed), "scale": SCALE})
+                    "method": run["method"], "seed": int(wildcards.seed), "scale": SCALE})
 
 
 DATA = config["data"]["root"]
@@ -147,6 +147,13 @@ def tabular_settings(wildcards):
     if wildcards.dataset in tabular["never_normalise"]:
         shared["normalise"] = [False]
     return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})
+
+
+def fig7_settings(wildcards):
+    """Everything one Figure 7 training job uses, its seed included, as JSON for params:."""
+    fig7 = SETTINGS["fig7"]
+    return as_json({**{key: fig7[key] for key in ("data", "model", "train", "device")},
+                    "seed": int(wildcards.seed), "scale": SCALE})
 
 
 def mlp_checkpoints():

@@ -25,10 +25,10 @@ rule train_fig7:
         code=code("fact.stages.train_adversarial"),
     output:
         f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
+    wildcard_constraints:
+        seed=r"\d+",
     params:
-        settings=as_json(
-            {key: SETTINGS["fig7"][key] for key in ("data", "model", "train", "device")}
-        ),
+        settings=fig7_settings,
     log:
         f"logs/train_fig7/{SCALE}/seed{{seed}}.log",
     resources:
@@ -36,8 +36,7 @@ rule train_fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_adversarial --settings {params.settings:q} "
-        "--seed {wildcards.seed} --out {output} 2> {log}"
+        "python -m fact.stages.train_adversarial --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_fig7:
