@@ -63,7 +63,8 @@ def dataset_status(data_root: Path, collection: str, name: str) -> dict:
     status = read_status(data_root, collection, name)
     if status is None:
         return {"dataset": name, "available": False,
-                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): run the fetch first"}
+                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): "
+                          "run the fetch first"}
     return status
 
 
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("collection", choices=["uci121", "images"])
     parser.add_argument("datasets", nargs="*", help="datasets to fetch (default: all of the collection)")
     parser.add_argument("--dest", type=Path, required=True, help="the data folder")
-    parser.add_argument("--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
+    parser.add_argument("--mirror", default=None,
+                        help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
     parser.add_argument("--download-url", default=os.environ.get(DOWNLOAD_URL_VARIABLE) or None,
                         help="a server laid out like the data folder, instead of the canonical addresses "
                              f"(default: ${DOWNLOAD_URL_VARIABLE})")
