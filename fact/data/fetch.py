@@ -58,16 +58,6 @@ def resolve_mirror(configured: str | os.PathLike | None) -> Path | None:
     return Path(mirror).expanduser() if mirror else None
 
 
-def dataset_status(data_root: Path, collection: str, name: str) -> dict:
-    """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
-    status = read_status(data_root, collection, name)
-    if status is None:
-        return {"dataset": name, "available": False,
-                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): "
-                          "run the fetch first"}
-    return status
-
-
 @contextlib.contextmanager
 def _exclusive(data_root: Path):
     """One fetch at a time per data folder: datasets share files (MNIST's test set) and downloads."""

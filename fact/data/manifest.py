@@ -107,6 +107,16 @@ def read_status(data_root: Path, collection: str, dataset: str) -> dict | None:
         return None
 
 
+def dataset_status(data_root: Path, collection: str, name: str) -> dict:
+    """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
+    status = read_status(data_root, collection, name)
+    if status is None:
+        return {"dataset": name, "available": False,
+                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): "
+                          "run the fetch first"}
+    return status
+
+
 def write_status(data_root: Path, collection: str, record: dict) -> None:
     """Write a dataset's status atomically (a fixed temporary name: a killed job's is overwritten next time)."""
     path = status_path(data_root, collection, record["dataset"])

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from fact.data import uci121
-from fact.data.fetch import dataset_status
+from fact.data.manifest import dataset_status
 from fact.data.tabular import load_sklearn
 from fact.io import read_parquet_metadata, write_parquet
 from fact.kernels import Kernel

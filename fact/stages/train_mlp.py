@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from fact.data.fetch import dataset_status
+from fact.data.manifest import dataset_status
 from fact.data.images import FETCHED, load
 from fact.io import save_torch
 from fact.losses import NonFiniteLossError
