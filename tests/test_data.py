@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from fact.data import uci121
-from fact.data.fetch import FetchError, dataset_status, fetch, resolve_mirror
+from fact.data.fetch import FetchError, fetch, resolve_mirror
 from fact.data.images import load as load_images
 from fact.data.images import read_idx
-from fact.data.manifest import collection_files, fetch_revision
+from fact.data.manifest import collection_files, dataset_status, fetch_revision
 from fact.data.tabular import SKLEARN_DATASETS, load_sklearn
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
