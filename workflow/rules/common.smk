@@ -24,6 +24,13 @@ def as_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def job_settings(block, keys, **job):
+    """What one job uses, as JSON for params: (so a change reruns exactly the jobs that use it): the
+    named keys of its config block, the job's own values (its wildcards), and the scale. Every stage's
+    settings are built here; the keys are named, so a new config key reaches no job by accident."""
+    return as_json({**{key: block[key] for key in keys}, **job, "scale": SCALE})
+
+
 def code(*modules):
     """The source files a job runs, as its inputs, so that editing one reruns the job: the modules
     named and every fact module they import, found by reading their imports (fact.provenance)."""
@@ -59,12 +66,10 @@ def parity_size(experiment, k):
 
 def parity_settings(wildcards):
     """Everything one parity task uses, as JSON for params: (so a change reruns only its shards)."""
-    parity = SETTINGS["parity"]
     k = int(wildcards.k)
-    n = parity_size(wildcards.experiment, k)
-    shared = {key: parity[key] for key in ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods")}
-    return as_json({**shared, "experiment": wildcards.experiment, "k": k, "n": n,
-                    "seed": int(wildcards.seed), "scale": SCALE})
+    return job_settings(SETTINGS["parity"], ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods"),
+                        experiment=wildcards.experiment, k=k, n=parity_size(wildcards.experiment, k),
+                        seed=int(wildcards.seed))
 
 
 def modular_runs(figure):
@@ -86,11 +91,10 @@ def modular_outputs(figure):
 
 def modular_settings(wildcards):
     """Everything one modular-addition fit uses, as JSON for params:."""
-    modular = SETTINGS["modular"]
-    run = modular["runs"][wildcards.run]
-    shared = {key: modular[key] for key in ("p", "train_fraction", "device", "dtype", "reg", "pairs")}
-    return as_json({**shared, "run": wildcards.run, "kernel": run["kernel"], "iters": run["iters"],
-                    "method": run["method"], "seed": int(wildcards.seed), "scale": SCALE})
+    run = SETTINGS["modular"]["runs"][wildcards.run]
+    return job_settings(SETTINGS["modular"], ("p", "train_fraction", "device", "dtype", "reg", "pairs"),
+                        run=wildcards.run, kernel=run["kernel"], iters=run["iters"], method=run["method"],
+                        seed=int(wildcards.seed))
 
 
 DATA = config["data"]["root"]
@@ -143,17 +147,15 @@ def tabular_settings(wildcards):
     tabular = SETTINGS["tabular"]
     # not the thread count: it changes no result, and a change must not rerun the sweep; nor the
     # list of datasets that skip row normalisation: each job gets only its own normalisation choices
-    shared = {key: value for key, value in tabular.items() if key not in ("datasets", "threads", "never_normalise")}
-    if wildcards.dataset in tabular["never_normalise"]:
-        shared["normalise"] = [False]
-    return as_json({**shared, "dataset": wildcards.dataset, "data_root": DATA, "scale": SCALE})
+    normalise = [False] if wildcards.dataset in tabular["never_normalise"] else tabular["normalise"]
+    return job_settings(tabular, ("source", "split_seed", "device", "dtype", "kernel", "regs", "iters",
+                                  "fold_features", "agop_max_samples", "methods"),
+                        normalise=normalise, dataset=wildcards.dataset, data_root=DATA)
 
 
 def fig7_settings(wildcards):
     """Everything one Figure 7 training job uses, its seed included, as JSON for params:."""
-    fig7 = SETTINGS["fig7"]
-    return as_json({**{key: fig7[key] for key in ("data", "model", "train", "device")},
-                    "seed": int(wildcards.seed), "scale": SCALE})
+    return job_settings(SETTINGS["fig7"], ("data", "model", "train", "device"), seed=int(wildcards.seed))
 
 
 def mlp_checkpoints():
@@ -163,10 +165,8 @@ def mlp_checkpoints():
 
 def mlp_settings(wildcards):
     """Everything one MLP training job uses, as JSON for params:."""
-    mlp = SETTINGS["mlp"]
-    shared = {key: mlp[key] for key in ("split_seed", "device", "model", "train", "keep_epochs")}
-    return as_json({**shared, "dataset": wildcards.dataset, "seed": int(wildcards.seed), "data_root": DATA,
-                    "scale": SCALE})
+    return job_settings(SETTINGS["mlp"], ("split_seed", "device", "model", "train", "keep_epochs"),
+                        dataset=wildcards.dataset, seed=int(wildcards.seed), data_root=DATA)
 
 
 def image_fetched(wildcards):
@@ -176,5 +176,5 @@ def image_fetched(wildcards):
 
 def deep_linear_settings(wildcards):
     """Everything one deep-linear training job uses, as JSON for params:."""
-    settings = {key: value for key, value in SETTINGS["deep_linear"].items() if key not in ("depths", "seeds", "powers")}
-    return as_json({**settings, "depth": int(wildcards.depth), "seed": int(wildcards.seed), "scale": SCALE})
+    return job_settings(SETTINGS["deep_linear"], ("d", "n", "data_seed", "device", "train"),
+                        depth=int(wildcards.depth), seed=int(wildcards.seed))

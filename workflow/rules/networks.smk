@@ -50,7 +50,7 @@ rule extract_fig7:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
     params:
-        settings=as_json({"powers": SETTINGS["fig7"]["powers"], "scale": SCALE}),
+        settings=job_settings(SETTINGS["fig7"], ("powers",)),
     log:
         f"logs/extract_fig7/{SCALE}.log",
     conda:
@@ -90,8 +90,7 @@ rule extract_mlp:
     output:
         f"{RESULTS}/features/mlp.parquet",
     params:
-        settings=as_json({"powers": SETTINGS["mlp"]["powers"], "batch_size": SETTINGS["mlp"]["batch_size"],
-                          "device": SETTINGS["mlp"]["device"], "data_root": DATA, "scale": SCALE}),
+        settings=job_settings(SETTINGS["mlp"], ("powers", "batch_size", "device"), data_root=DATA),
     log:
         f"logs/extract_mlp/{SCALE}.log",
     resources:
@@ -136,7 +135,7 @@ rule extract_deep_linear:
     output:
         f"{RESULTS}/features/deep_linear.parquet",
     params:
-        settings=as_json({"powers": SETTINGS["deep_linear"]["powers"], "scale": SCALE}),
+        settings=job_settings(SETTINGS["deep_linear"], ("powers",)),
     log:
         f"logs/extract_deep_linear/{SCALE}.log",
     conda:
