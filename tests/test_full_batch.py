@@ -8,7 +8,7 @@ import torch
 from fact.full_batch import FullBatchSchedule, train_full_batch
 from fact.losses import NonFiniteLossError, mse_per_sample
 from fact.nets import QuadraticNet
-from fact.stages import train_adversarial
+from fact.stages import train_fig7
 
 
 def quick_run(seed: int):
@@ -49,7 +49,7 @@ def test_the_training_stage_writes_no_checkpoint_when_the_loss_diverges(tmp_path
                 "scale": "quick"}
     out = tmp_path / "seed0.pt"
     with pytest.raises(SystemExit, match="objective became .*no checkpoint was written"):
-        train_adversarial.main(["--settings", json.dumps(settings), "--out", str(out)])
+        train_fig7.main(["--settings", json.dumps(settings), "--out", str(out)])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -22,7 +22,7 @@ rule fetch_images:
 rule train_fig7:
     """Train one quadratic network on the adversarial population (Figure 7)."""
     input:
-        code=code("fact.stages.train_adversarial"),
+        code=code("fact.stages.train_fig7"),
     output:
         f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
     wildcard_constraints:
@@ -36,7 +36,7 @@ rule train_fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_adversarial --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.stages.train_fig7 --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_fig7:
@@ -45,7 +45,7 @@ rule extract_fig7:
         checkpoints=expand(
             f"{RESULTS}/nets/fig7/seed{{seed}}.pt", seed=SETTINGS["fig7"]["seeds"]
         ),
-        code=code("fact.stages.extract_adversarial"),
+        code=code("fact.stages.extract_fig7"),
     output:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
@@ -56,7 +56,7 @@ rule extract_fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_adversarial --checkpoints {input.checkpoints} "
+        "python -m fact.stages.extract_fig7 --checkpoints {input.checkpoints} "
         "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
 
 

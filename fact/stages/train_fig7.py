@@ -1,6 +1,6 @@
 """Train the width-m two-layer quadratic network on the adversarial population (Figure 7).
 
-    python -m fact.stages.train_adversarial --settings '{...}' --out results/.../seed0.pt
+    python -m fact.stages.train_fig7 --settings '{...}' --out results/.../seed0.pt
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
                                       "(config.yaml: fig7)")
     parser.add_argument("--out", required=True, help="checkpoint to write (.pt)")
     args = parser.parse_args(argv)
-    log = setup_logging("train_adversarial")
+    log = setup_logging("train_fig7")
 
     settings = args.settings
     device = resolve_device(settings["device"])

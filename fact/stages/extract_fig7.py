@@ -1,6 +1,6 @@
 """W^T W, FACT, AGOP^s and eNFA of the Figure 7 networks, compared by cosine and Pearson.
 
-    python -m fact.stages.extract_adversarial --checkpoints a.pt b.pt --settings '{...}' \\
+    python -m fact.stages.extract_fig7 --checkpoints a.pt b.pt --settings '{...}' \\
         --table results/.../fig7.parquet --matrices results/.../fig7_matrices.pt
 """
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", required=True, help="tidy Parquet table to write")
     parser.add_argument("--matrices", required=True, help=".pt with the hidden layer's matrices per seed")
     args = parser.parse_args(argv)
-    log = setup_logging("extract_adversarial")
+    log = setup_logging("extract_fig7")
 
     records, matrices, configs = [], {}, {}
     for path in args.checkpoints:
