@@ -18,7 +18,7 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
     style.apply()
     table = pd.read_parquet(table_path)
     saved = load_torch(matrices_path)
-    config, scale = saved["config"], saved["scale"]
+    config, scale = saved["trained_with"][0], saved["settings"]["scale"]
     hidden = table[(table.layer == "hidden") & (table.side == "forward")]
     seeds = sorted(hidden.seed.unique())
     example = saved["matrices"][seeds[0]]

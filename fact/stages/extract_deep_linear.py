@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     log = setup_logging("extract_deep_linear")
     runs = [load_torch(path) for path in args.checkpoints]
-    powers = power_grid(args.settings["powers"], sorted({run["config"]["depth"] for run in runs}))
+    powers = power_grid(args.settings["powers"], sorted({run["settings"]["depth"] for run in runs}))
     records = []
     for run in runs:
-        config = run["config"]
+        config = run["settings"]
         X, Y, _ = linear_teacher(config["d"], config["n"], config["data_seed"])
         model = deep_linear(config["d"], config["depth"]).double()
         epoch, weights = max(run["checkpoints"].items())
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                  config["seed"], max(nfa, key=nfa.get), 1 / config["depth"], fact)
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings["scale"]
-    trained_with = distinct([shared_settings(run["config"]) for run in runs])
+    trained_with = distinct([shared_settings(run["settings"]) for run in runs])
     write_parquet(table, args.table, {"settings": args.settings, "trained_with": trained_with, "git_sha": git_sha()})
     log.info("wrote %s (%d rows)", args.table, len(table))
 

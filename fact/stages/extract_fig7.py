@@ -15,13 +15,13 @@ from fact.data.synthetic import AdversarialQuadratic
 from fact.io import load_torch, save_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
-from fact.provenance import git_sha
+from fact.provenance import distinct, git_sha, shared_settings
 from fact.stages.common import settings_argument, setup_logging
 
 
 def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
     """Agreement records for every layer of one checkpoint, and the hidden layer's matrices."""
-    config = checkpoint["config"]
+    config = checkpoint["settings"]
     task = AdversarialQuadratic(**config["data"])
     X, y = task.population()
     model = QuadraticNet(task.d, config["model"]["width"]).double()
@@ -56,19 +56,19 @@ def main(argv: list[str] | None = None) -> None:
         for row in rows:
             row["run"] = Path(path).stem
         records += rows
-        seed = checkpoint["config"]["seed"]
+        seed = checkpoint["settings"]["seed"]
         matrices[seed] = hidden
-        configs[seed] = checkpoint["config"]
+        configs[seed] = checkpoint["settings"]
         fact_row = next(r for r in rows if r["layer"] == "hidden" and r["relation"] == "fact")
         log.info("%s: cosine(W^T W, FACT) = %.4f, gradient norm %.2e", path, fact_row["cosine"], fact_row["grad_norm"])
 
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings["scale"]
-    reference = next(iter(configs.values()))
-    metadata = {"experiment": "fig7", "scale": args.settings["scale"], "config": reference,
-                "powers": args.settings["powers"], "git_sha": git_sha()}
+    # the layout of every output's metadata: this job's settings, the runs' shared settings, the commit
+    metadata = {"settings": args.settings, "trained_with": distinct([shared_settings(c) for c in configs.values()]),
+                "git_sha": git_sha()}
     write_parquet(table, args.table, metadata)
-    save_torch({"matrices": matrices, "config": reference, "scale": args.settings["scale"]}, args.matrices)
+    save_torch({"matrices": matrices, **metadata}, args.matrices)
     log.info("wrote %s (%d rows) and %s", args.table, len(table), args.matrices)
 
 

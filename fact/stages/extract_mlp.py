@@ -20,7 +20,7 @@ from fact.stages.common import resolve_device, settings_parser, setup_logging
 
 
 def extract(run: dict, powers: list[float], device: torch.device, batch_size: int, root: str = "data") -> list[dict]:
-    config = run["config"]
+    config = run["settings"]
     data = load(config["dataset"], config["split_seed"], root)
     X = data.X_train.double().to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.checkpoints:
         run = load_torch(path)
         notes.add(run["note"])
-        trained_with.append(shared_settings(run["config"]))
+        trained_with.append(shared_settings(run["settings"]))
         rows = extract(run, s["powers"], device, s["batch_size"], s["data_root"])
         records += rows
         final = max(r["epoch"] for r in rows)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     accuracy = history.query("split == 'test' and metric == 'accuracy'").value.tolist()
     log.info("%s: test accuracy by iteration %s", s["run"], [round(a, 3) for a in accuracy])
 
-    saved = {"matrices": torch.stack(matrices), "settings": s}
+    saved = {"matrices": torch.stack(matrices), "settings": s, "git_sha": git_sha()}
     if kernel["name"] in ("quadratic", "exp_inner"):
         tau, k_prime = tau_and_derivative(X.to(final.dtype), final, Kernel(kernel["name"]), s["pairs"], s["seed"])
         saved["tau"], saved["k_prime"] = tau, k_prime

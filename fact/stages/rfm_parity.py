@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     log = setup_logging("rfm_parity")
     table, matrices = run(args.settings, log)
     table["scale"] = args.settings["scale"]
-    write_parquet(table, args.table, {"settings": args.settings, "git_sha": git_sha()})
-    save_torch({"matrices": matrices, "settings": args.settings}, args.matrices)
+    metadata = {"settings": args.settings, "git_sha": git_sha()}
+    write_parquet(table, args.table, metadata)
+    save_torch({"matrices": matrices, **metadata}, args.matrices)
     log.info("wrote %s and %s", args.table, args.matrices)
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     except (NonFiniteLossError, UnreadableStateError) as error:
         fail(log, str(error))
     log.info("depth %d: final mean batch loss %.3e", s["depth"], result["history"].train_loss.iloc[-1])
-    save_torch({"config": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
+    save_torch({"settings": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
                 "converged": result["converged"], "git_sha": git_sha()}, args.out)
 
 

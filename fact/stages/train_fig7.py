@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         "format": 1,
         "experiment": "fig7",
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": settings,
+        "settings": settings,
         "history": history,
         "converged": converged,
         "git_sha": git_sha(),

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     final_loss = result["history"].train_loss.iloc[-1]
     log.info("final mean batch loss %.3e (threshold %.1e: %s), test accuracy %.4f", final_loss,
              settings.loss_threshold, "converged" if result["converged"] else "NOT converged", test_accuracy)
-    save_torch({"config": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
+    save_torch({"settings": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
                 "converged": result["converged"], "test_accuracy": test_accuracy, "note": data.note,
                 "git_sha": git_sha()}, args.out)
     log.info("wrote %s", args.out)
