@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,7 @@ from fact.io import load_torch, save_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
 from fact.provenance import distinct, git_sha, shared_settings
-from fact.stages.common import settings_argument, setup_logging
+from fact.stages.common import results_parser, setup_logging
 
 
 def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
@@ -41,11 +40,8 @@ def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--settings", type=settings_argument, required=True, help='JSON: {"powers": [...], "scale": ...}')
-    parser.add_argument("--table", required=True, help="tidy Parquet table to write")
-    parser.add_argument("--matrices", required=True, help=".pt with the hidden layer's matrices per seed")
+    parser = results_parser(__doc__, "powers, scale")
+    parser.add_argument("--checkpoints", nargs="+", required=True, help="the trained networks, one per seed")
     args = parser.parse_args(argv)
     log = setup_logging("extract_fig7")
 
