@@ -9,11 +9,11 @@ import pandas as pd
 from fact.io import read_parquet_metadata
 from fact.plots.deep_linear import best_powers, training_in_words
 from fact.stages import extract_deep_linear, train_deep_linear
-from fact.stages.extract_deep_linear import power_grid
+from fact.stages.extract_deep_linear import PowerGrid, power_grid
 
 
 def test_the_power_grid_always_holds_one_over_each_depth():
-    grid = power_grid({"min": 0.1, "max": 1.0, "count": 4}, [3, 7])
+    grid = power_grid(PowerGrid(min=0.1, max=1.0, count=4), [3, 7])
     assert round(1 / 3, 6) in grid and round(1 / 7, 6) in grid and grid == sorted(grid)
 
 

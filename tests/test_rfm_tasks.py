@@ -18,6 +18,7 @@ from fact.plots import style
 from fact.plots.modular import fit_through_origin, render_fig5, render_fig6
 from fact.plots.parity import render_fig3
 from fact.stages import rfm_modular, rfm_parity
+from fact.stages.settings import from_json
 
 
 def test_sparse_parity_labels_follow_the_support():
@@ -62,7 +63,7 @@ def test_parity_stage_records_every_iteration_and_method(tmp_path):
                 "dtype": "float64", "kernel": {"name": "gaussian", "bandwidth": 3.0}, "reg": 1e-3, "iters": 2,
                 "methods": {"nfa": {"update": "nfa", "normalisation": "max"}, "fact_geom": {"update": "fact_geom"}},
                 "scale": "quick"}
-    table, matrices = rfm_parity.run(settings, logging.getLogger("test"))
+    table, matrices = rfm_parity.run(from_json(rfm_parity.ParitySettings, settings), logging.getLogger("test"))
     assert set(table.method) == {"nfa", "fact_geom"} and set(table.task) == {"sparse_parity"}
     assert set(table.split) == {"train", "test", "features"}
     assert table.groupby("method").iteration.max().tolist() == [2, 2]

@@ -9,16 +9,22 @@ import sys
 
 import torch
 
+from fact.stages.settings import SettingsError, describe, from_json
 
-def settings_argument(text: str) -> dict:
-    """argparse type for a JSON object given on the command line."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:200]}") from error
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+
+def settings_argument(settings_class: type):
+    """argparse type: the JSON object given on the command line, as an instance of ``settings_class``."""
+    def parse(text: str):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:200]}") from error
+        try:
+            return from_json(settings_class, value)
+        except SettingsError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+    parse.__name__ = settings_class.__name__  # what argparse names in its messages
+    return parse
 
 
 def setup_logging(name: str) -> logging.Logger:
@@ -44,17 +50,29 @@ def fail(logger: logging.Logger, message: str) -> None:
     raise SystemExit(f"error: {message}")
 
 
-def settings_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
-    """A stage's command line, starting with its --settings JSON; the stage adds its files."""
+def settings_parser(description: str, settings_class: type) -> argparse.ArgumentParser:
+    """A stage's command line, starting with its --settings JSON, parsed into ``settings_class``
+    (an unknown, missing or mistyped key stops it, naming the key)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument, required=True, help=f"JSON: {settings_help}")
+    parser.add_argument("--settings", type=settings_argument(settings_class), required=True,
+                        help=f"JSON object with the keys: {describe(settings_class)}")
     return parser
 
 
-def results_parser(description: str, settings_help: str) -> argparse.ArgumentParser:
-    """The command line of a stage that writes a tidy table and a .pt of matrices."""
-    parser = settings_parser(description, settings_help)
-    parser.add_argument("--table", required=True, help="tidy Parquet table to write")
-    parser.add_argument("--matrices", required=True, help=".pt file of matrices to write")
-    return parser
+# The files a stage can be given, by option name.
+FILE_OPTIONS = {
+    "checkpoints": {"nargs": "+", "help": "the trained networks (.pt), one per run"},
+    "out": {"help": "the .pt file to write"},
+    "table": {"help": "the tidy Parquet table to write"},
+    "matrices": {"help": "the .pt file of matrices to write"},
+}
 
+
+def start_stage(name: str, description: str, settings_class: type, argv: list[str] | None,
+                files: tuple[str, ...]) -> tuple[argparse.Namespace, logging.Logger]:
+    """Every stage's first line: its command line parsed (--settings into ``settings_class``, then
+    the named ``files``, all required) and its logger, ``fact.stages.<name>``."""
+    parser = settings_parser(description, settings_class)
+    for option in files:
+        parser.add_argument(f"--{option}", required=True, **FILE_OPTIONS[option])
+    return parser.parse_args(argv), setup_logging(name)

@@ -9,6 +9,8 @@ contains 1/L for the depths present.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -17,45 +19,58 @@ from fact.io import load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
 from fact.provenance import distinct, git_sha, shared_settings
-from fact.stages.common import settings_parser, setup_logging
+from fact.stages.common import start_stage
+from fact.stages.settings import from_json, to_json
+from fact.stages.train_deep_linear import TrainDeepLinearSettings
 
 
-def power_grid(grid: dict, depths: list[int]) -> list[float]:
-    spaced = np.linspace(grid["min"], grid["max"], grid["count"])
+@dataclass(frozen=True)
+class PowerGrid:
+    min: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ExtractDeepLinearSettings:
+    powers: PowerGrid  # evenly spaced NFA powers s; 1/L is added for every depth L present
+    scale: str
+
+
+def power_grid(grid: PowerGrid, depths: list[int]) -> list[float]:
+    spaced = np.linspace(grid.min, grid.max, grid.count)
     return sorted({round(float(s), 6) for s in spaced} | {round(1 / depth, 6) for depth in depths})
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "powers {min, max, count}, scale")
-    parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--table", required=True)
-    args = parser.parse_args(argv)
-    log = setup_logging("extract_deep_linear")
+    args, log = start_stage("extract_deep_linear", __doc__, ExtractDeepLinearSettings, argv,
+                            files=("checkpoints", "table"))
     runs = [load_torch(path) for path in args.checkpoints]
-    powers = power_grid(args.settings["powers"], sorted({run["settings"]["depth"] for run in runs}))
+    configs = [from_json(TrainDeepLinearSettings, run["settings"], f"the settings of {path}")
+               for run, path in zip(runs, args.checkpoints)]
+    powers = power_grid(args.settings.powers, sorted({config.depth for config in configs}))
     records = []
-    for run in runs:
-        config = run["settings"]
-        X, Y, _ = linear_teacher(config["d"], config["n"], config["data_seed"])
-        model = deep_linear(config["d"], config["depth"]).double()
+    for run, config in zip(runs, configs):
+        X, Y, _ = linear_teacher(config.d, config.n, config.data_seed)
+        model = deep_linear(config.d, config.depth).double()
         epoch, weights = max(run["checkpoints"].items())
         model.load_state_dict(weights)
-        layers = feature_matrices(model, X.double(), Y.double(), "mse", config["train"]["weight_decay"])
+        layers = feature_matrices(model, X.double(), Y.double(), "mse", config.train.weight_decay)
         for layer in layers.values():
             for record in layer.agreement(powers):
                 if record["side"] == "forward":
-                    records.append({"depth": config["depth"], "seed": config["seed"], "epoch": epoch,
+                    records.append({"depth": config.depth, "seed": config.seed, "epoch": epoch,
                                     "train_loss": run["history"][-1]["train_loss"], **record})
-        first = [r for r in records if r["depth"] == config["depth"] and r["seed"] == config["seed"]
+        first = [r for r in records if r["depth"] == config.depth and r["seed"] == config.seed
                  and r["layer"] == "linear1"]
         nfa = {r["power"]: r["pearson"] for r in first if r["relation"] == "nfa"}
         fact = next(r["pearson"] for r in first if r["relation"] == "fact")
-        log.info("depth %d seed %d: best NFA power %.3f (1/L = %.3f), FACT Pearson %.5f", config["depth"],
-                 config["seed"], max(nfa, key=nfa.get), 1 / config["depth"], fact)
+        log.info("depth %d seed %d: best NFA power %.3f (1/L = %.3f), FACT Pearson %.5f", config.depth,
+                 config.seed, max(nfa, key=nfa.get), 1 / config.depth, fact)
     table = pd.DataFrame.from_records(records)
-    table["scale"] = args.settings["scale"]
+    table["scale"] = args.settings.scale
     trained_with = distinct([shared_settings(run["settings"]) for run in runs])
-    write_parquet(table, args.table, {"settings": args.settings, "trained_with": trained_with, "git_sha": git_sha()})
+    write_parquet(table, args.table, {"settings": to_json(args.settings), "trained_with": trained_with, "git_sha": git_sha()})
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

@@ -6,31 +6,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from fact.data.synthetic import AdversarialQuadratic
 from fact.io import load_torch, save_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
 from fact.provenance import distinct, git_sha, shared_settings
-from fact.stages.common import results_parser, setup_logging
+from fact.stages.common import start_stage
+from fact.stages.settings import from_json, to_json
+from fact.stages.train_fig7 import TrainFig7Settings
 
 
-def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
+@dataclass(frozen=True)
+class ExtractFig7Settings:
+    powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
+    scale: str
+
+
+def extract(checkpoint: dict, powers: tuple[float, ...]) -> tuple[list[dict], dict]:
     """Agreement records for every layer of one checkpoint, and the hidden layer's matrices."""
-    config = checkpoint["settings"]
-    task = AdversarialQuadratic(**config["data"])
+    config = from_json(TrainFig7Settings, checkpoint["settings"], "the checkpoint's settings")
+    task = config.data
     X, y = task.population()
-    model = QuadraticNet(task.d, config["model"]["width"]).double()
+    model = QuadraticNet(task.d, config.model.width).double()
     model.load_state_dict(checkpoint["state_dict"])
-    layers = feature_matrices(model, X, y, "mse", config["train"]["weight_decay"], batch_size=None)
+    layers = feature_matrices(model, X, y, "mse", config.train.weight_decay, batch_size=None)
     final = checkpoint["history"][-1]
     records = []
     for layer in layers.values():
         for record in layer.agreement(powers):
-            records.append({"exp": "fig7", "dataset": "adversarial_quadratic", "seed": config["seed"],
+            records.append({"exp": "fig7", "dataset": "adversarial_quadratic", "seed": config.seed,
                             "epoch": final["step"], "grad_norm": final["grad_norm"],
                             "hessian_min_eigenvalue": final.get("hessian_min_eigenvalue", float("nan")),
                             "converged": checkpoint["converged"], **record})
@@ -40,15 +48,13 @@ def extract(checkpoint: dict, powers: list[float]) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = results_parser(__doc__, "powers, scale")
-    parser.add_argument("--checkpoints", nargs="+", required=True, help="the trained networks, one per seed")
-    args = parser.parse_args(argv)
-    log = setup_logging("extract_fig7")
+    args, log = start_stage("extract_fig7", __doc__, ExtractFig7Settings, argv,
+                            files=("checkpoints", "table", "matrices"))
 
     records, matrices, configs = [], {}, {}
     for path in args.checkpoints:
         checkpoint = load_torch(path)
-        rows, hidden = extract(checkpoint, args.settings["powers"])
+        rows, hidden = extract(checkpoint, args.settings.powers)
         for row in rows:
             row["run"] = Path(path).stem
         records += rows
@@ -59,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         log.info("%s: cosine(W^T W, FACT) = %.4f, gradient norm %.2e", path, fact_row["cosine"], fact_row["grad_norm"])
 
     table = pd.DataFrame.from_records(records)
-    table["scale"] = args.settings["scale"]
+    table["scale"] = args.settings.scale
     # the layout of every output's metadata: this job's settings, the runs' shared settings, the commit
-    metadata = {"settings": args.settings, "trained_with": distinct([shared_settings(c) for c in configs.values()]),
+    metadata = {"settings": to_json(args.settings), "trained_with": distinct([shared_settings(c) for c in configs.values()]),
                 "git_sha": git_sha()}
     write_parquet(table, args.table, metadata)
     save_torch({"matrices": matrices, **metadata}, args.matrices)

@@ -8,6 +8,8 @@ AGOP^s and eNFA, and of W W^T with bFACT, the backward AGOP^s and eNFA, on the t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
@@ -16,51 +18,58 @@ from fact.io import load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import mlp
 from fact.provenance import distinct, git_sha, shared_settings
-from fact.stages.common import resolve_device, settings_parser, setup_logging
+from fact.stages.common import resolve_device, start_stage
+from fact.stages.settings import from_json, to_json
+from fact.stages.train_mlp import TrainMLPSettings
 
 
-def extract(run: dict, powers: list[float], device: torch.device, batch_size: int, root: str = "data") -> list[dict]:
-    config = run["settings"]
-    data = load(config["dataset"], config["split_seed"], root)
+@dataclass(frozen=True)
+class ExtractMLPSettings:
+    powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
+    batch_size: int            # points per batch when computing the matrices
+    device: str
+    data_root: str
+    scale: str
+
+
+def extract(run: dict, powers: tuple[float, ...], device: torch.device, batch_size: int, root: str) -> list[dict]:
+    config = from_json(TrainMLPSettings, run["settings"], "the checkpoint's settings")
+    data = load(config.dataset, config.split_seed, root)
     X = data.X_train.double().to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
-    model = mlp(data.d, config["model"]["width"], data.n_classes, config["model"]["depth"], config["model"]["bias"])
+    model = mlp(data.d, config.model.width, data.n_classes, config.model.depth, config.model.bias)
     model = model.double().to(device)
     losses = {row["epoch"]: row["train_loss"] for row in run["history"]}
     records = []
     for epoch, weights in sorted(run["checkpoints"].items()):
         model.load_state_dict(weights)
-        layers = feature_matrices(model, X, Y, "mse", config["train"]["weight_decay"], batch_size=batch_size)
+        layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=batch_size)
         for layer in layers.values():
             for record in layer.agreement(powers):
-                records.append({"dataset": data.name, "seed": config["seed"], "epoch": epoch,
+                records.append({"dataset": data.name, "seed": config.seed, "epoch": epoch,
                                 "train_loss": losses.get(epoch, float("nan")), "converged": run["converged"],
                                 "test_accuracy": run["test_accuracy"], **record})
     return records
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "powers, batch_size, device, data_root, scale")
-    parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--table", required=True)
-    args = parser.parse_args(argv)
-    log = setup_logging("extract_mlp")
-    s = args.settings
-    device = resolve_device(s["device"])
+    args, log = start_stage("extract_mlp", __doc__, ExtractMLPSettings, argv, files=("checkpoints", "table"))
+    s: ExtractMLPSettings = args.settings
+    device = resolve_device(s.device)
     records, notes, trained_with = [], set(), []
     for path in args.checkpoints:
         run = load_torch(path)
         notes.add(run["note"])
         trained_with.append(shared_settings(run["settings"]))
-        rows = extract(run, s["powers"], device, s["batch_size"], s["data_root"])
+        rows = extract(run, s.powers, device, s.batch_size, s.data_root)
         records += rows
         final = max(r["epoch"] for r in rows)
         fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]
         log.info("%s: Pearson(W^T W, FACT) at epoch %d, per layer: %s", path, final, [round(v, 3) for v in fact])
     table = pd.DataFrame.from_records(records)
-    table["scale"] = s["scale"]
+    table["scale"] = s.scale
     table["note"] = "; ".join(sorted(notes))
-    write_parquet(table, args.table, {"settings": s, "trained_with": distinct(trained_with), "git_sha": git_sha()})
+    write_parquet(table, args.table, {"settings": to_json(s), "trained_with": distinct(trained_with), "git_sha": git_sha()})
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fact.kernels import Kernel
 from fact.rfm import RFM
 from fact.stages.common import resolve_device
 
 
-def fit_rfm_scoring_test(settings: dict, method: dict, task: str, X, y, X_test, y_test):
+def fit_rfm_scoring_test(settings, method: dict, task: str, X, y, X_test, y_test):
     """Fit an RFM from an experiment's settings, scoring the test set at every iteration.
 
-    The test set rides in the validation slot only to be scored: the experiments show every
-    iteration and use none of the selection. Returns (model, history) with the split
-    named "test".
+    ``settings`` is a stage's settings with the fields ``kernel`` (a Kernel), ``reg``,
+    ``iters``, ``dtype`` and ``device``; ``method`` the RFM's update options. The test set
+    rides in the validation slot only to be scored: the experiments show every iteration
+    and use none of the selection. Returns (model, history) with the split named "test".
     """
-    model = RFM(kernel=Kernel(**settings["kernel"]), reg=settings["reg"],
-                iters=settings["iters"], task=task, dtype=settings["dtype"],
-                device=str(resolve_device(settings["device"])), keep_matrices=True, **method)
+    model = RFM(kernel=settings.kernel, reg=settings.reg, iters=settings.iters, task=task, dtype=settings.dtype,
+                device=str(resolve_device(settings.device)), keep_matrices=True, **method)
     model.fit(X, y, X_test, y_test)
     history: pd.DataFrame = model.history_.replace({"split": {"val": "test"}})
     return model, history

@@ -12,6 +12,8 @@ over sampled pairs of training points at the final M.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
@@ -20,8 +22,27 @@ from fact.io import save_torch, write_parquet
 from fact.kernels import Kernel
 from fact.metrics import cosine
 from fact.provenance import git_sha
-from fact.stages.common import results_parser, setup_logging
+from fact.stages.common import start_stage
 from fact.stages.rfm_fit import fit_rfm_scoring_test
+from fact.stages.settings import to_json
+
+
+@dataclass(frozen=True)
+class ModularSettings:
+    """One fit job (config.yaml: modular, with one entry of its runs) for one seed."""
+
+    p: int
+    train_fraction: float
+    seed: int
+    run: str         # the run's name in modular.runs
+    kernel: Kernel
+    iters: int
+    method: dict     # the RFM's update options
+    reg: float
+    pairs: int       # sampled training pairs for tau and k' (Figure 6)
+    device: str
+    dtype: str
+    scale: str
 
 
 def circulant_deviation(C: torch.Tensor) -> float:
@@ -54,14 +75,11 @@ def tau_and_derivative(X: torch.Tensor, M: torch.Tensor, kernel: Kernel, pairs: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = results_parser(__doc__, "p, train_fraction, seed, run, method, kernel, reg, iters, pairs, device, dtype, scale")
-    args = parser.parse_args(argv)
-    log = setup_logging("rfm_modular")
-    s = args.settings
-    p = s["p"]
-    X, y, X_test, y_test = modular_addition(p, s["train_fraction"], s["seed"])
-    kernel = s["kernel"]
-    model, history = fit_rfm_scoring_test(s, s["method"], "classification", X, y, X_test, y_test)
+    args, log = start_stage("rfm_modular", __doc__, ModularSettings, argv, files=("table", "matrices"))
+    s: ModularSettings = args.settings
+    p = s.p
+    X, y, X_test, y_test = modular_addition(p, s.train_fraction, s.seed)
+    model, history = fit_rfm_scoring_test(s, s.method, "classification", X, y, X_test, y_test)
     matrices = [M.cpu() for M in model.M_history_]
     final = matrices[-1]
     features = pd.DataFrame([
@@ -72,18 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     ])
     table = pd.concat([history, features], ignore_index=True)
     table["task"] = "modular_addition"
-    table["method"] = s["method"]["update"]
-    table["kernel"] = kernel["name"]
+    table["method"] = s.method["update"]
+    table["kernel"] = s.kernel.name
     for key in ("run", "p", "seed", "scale"):
-        table[key] = s[key]
+        table[key] = getattr(s, key)
     accuracy = history.query("split == 'test' and metric == 'accuracy'").value.tolist()
-    log.info("%s: test accuracy by iteration %s", s["run"], [round(a, 3) for a in accuracy])
+    log.info("%s: test accuracy by iteration %s", s.run, [round(a, 3) for a in accuracy])
 
-    saved = {"matrices": torch.stack(matrices), "settings": s, "git_sha": git_sha()}
-    if kernel["name"] in ("quadratic", "exp_inner"):
-        tau, k_prime = tau_and_derivative(X.to(final.dtype), final, Kernel(kernel["name"]), s["pairs"], s["seed"])
+    metadata = {"settings": to_json(s), "git_sha": git_sha()}
+    saved = {"matrices": torch.stack(matrices), **metadata}
+    if s.kernel.name in ("quadratic", "exp_inner"):
+        tau, k_prime = tau_and_derivative(X.to(final.dtype), final, s.kernel, s.pairs, s.seed)
         saved["tau"], saved["k_prime"] = tau, k_prime
-    write_parquet(table, args.table, {"settings": s, "git_sha": git_sha()})
+    write_parquet(table, args.table, metadata)
     save_torch(saved, args.matrices)
     log.info("wrote %s and %s", args.table, args.matrices)
 

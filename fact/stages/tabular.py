@@ -16,6 +16,7 @@ once the table is written.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,68 +27,84 @@ from fact.data.tabular import load_sklearn
 from fact.io import read_parquet_metadata, write_parquet
 from fact.kernels import Kernel
 from fact.provenance import code_hash, git_sha
-from fact.stages.common import resolve_device, settings_parser, setup_logging
+from fact.stages.common import resolve_device, start_stage
+from fact.stages.settings import to_json
 from fact.tabular import Protocol, evaluate
 
 
-def protocol_from(settings: dict) -> Protocol:
-    return Protocol(Kernel(**settings["kernel"]),
-                    regs=tuple(settings["regs"]), normalise=tuple(settings["normalise"]), iters=settings["iters"],
-                    fold_features=settings["fold_features"], dtype=settings["dtype"],
-                    device=str(resolve_device(settings["device"])), agop_max_samples=settings["agop_max_samples"])
+@dataclass(frozen=True)
+class TabularSettings:
+    """One dataset's job (config.yaml: tabular), with that dataset's normalisations."""
+
+    dataset: str
+    source: str                  # sklearn (bundled, offline) or uci121 (fetched to data_root)
+    data_root: str
+    split_seed: int
+    methods: dict                # method name -> the RFM's update options
+    kernel: Kernel
+    regs: tuple[float, ...]
+    normalise: tuple[bool, ...]
+    iters: int
+    fold_features: str
+    agop_max_samples: int
+    dtype: str
+    device: str
+    scale: str
 
 
-def unavailable_reason(settings: dict) -> str | None:
+def protocol_from(settings: TabularSettings) -> Protocol:
+    return Protocol(settings.kernel, regs=settings.regs, normalise=settings.normalise, iters=settings.iters,
+                    fold_features=settings.fold_features, dtype=settings.dtype,
+                    device=str(resolve_device(settings.device)), agop_max_samples=settings.agop_max_samples)
+
+
+def unavailable_reason(settings: TabularSettings) -> str | None:
     """Why a UCI-121 dataset cannot be used (from the fetch's status file), or None."""
-    status = dataset_status(Path(settings["data_root"]), "uci121", settings["dataset"])
+    status = dataset_status(Path(settings.data_root), "uci121", settings.dataset)
     return None if status["available"] else status["reason"]
 
 
-def evaluate_methods(dataset, settings: dict, partial_dir: Path, log) -> pd.DataFrame:
+def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log) -> pd.DataFrame:
     """Every method's rows, reusing those a killed run of the same settings and code left in ``partial_dir``."""
     protocol = protocol_from(settings)
-    made_by = {"settings": settings, "code": code_hash("fact.stages.tabular")}
+    made_by = {"settings": to_json(settings), "code": code_hash("fact.stages.tabular")}
     shared_folds = {}
     tables = []
     partial_dir.mkdir(parents=True, exist_ok=True)
-    for method, options in settings["methods"].items():
+    for method, options in settings.methods.items():
         kept = partial_dir / f"{method}.parquet"
         if kept.exists() and read_parquet_metadata(kept).get("made_by") == made_by:
             log.info("%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method,
                      kept)
             tables.append(pd.read_parquet(kept))
             continue
-        table = evaluate(dataset, method, options, protocol, seed=settings["split_seed"], fold_cache=shared_folds)
+        table = evaluate(dataset, method, options, protocol, seed=settings.split_seed, fold_cache=shared_folds)
         write_parquet(table, kept, {"made_by": made_by})
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "dataset, source, data_root, methods, kernel, regs, normalise, "
-                                      "iters, fold_features, dtype, device, agop_max_samples, split_seed, scale")
-    parser.add_argument("--table", required=True, help="Parquet table to write")
-    args = parser.parse_args(argv)
-    log = setup_logging("tabular")
-    s = args.settings
-    name = s["dataset"]
+    args, log = start_stage("tabular", __doc__, TabularSettings, argv, files=("table",))
+    s: TabularSettings = args.settings
+    name = s.dataset
     partial_dir = Path(f"{args.table}.partial")
-    reason = unavailable_reason(s) if s["source"] == "uci121" else None
+    reason = unavailable_reason(s) if s.source == "uci121" else None
     if reason:
         log.warning("%s is unavailable: %s", name, reason)
         table = pd.DataFrame([{"dataset": name, "method": method, "status": "unavailable", "reason": reason}
-                              for method in s["methods"]])
+                              for method in s.methods])
     else:
-        if s["source"] == "uci121":
-            dataset = uci121.load(Path(s["data_root"]) / "uci121" / name)
+        if s.source == "uci121":
+            dataset = uci121.load(Path(s.data_root) / "uci121" / name)
         else:
-            dataset = load_sklearn(name, s["split_seed"])
+            dataset = load_sklearn(name, s.split_seed)
         log.info("%s: n = %d, d = %d, %d classes (%s)", name, *dataset.X.shape, dataset.n_classes, dataset.source)
         table = evaluate_methods(dataset, s, partial_dir, log)
         table["status"], table["reason"] = "ok", ""
         table["n"], table["d"], table["classes"] = *dataset.X.shape, dataset.n_classes
-    table["source"], table["scale"], table["fold_features"] = s["source"], s["scale"], s["fold_features"]
-    write_parquet(table, args.table, {"settings": s, "git_sha": git_sha()})
+    table["source"], table["scale"], table["fold_features"] = s.source, s.scale, s.fold_features
+    write_parquet(table, args.table, {"settings": to_json(s), "git_sha": git_sha()})
     shutil.rmtree(partial_dir, ignore_errors=True)
     log.info("wrote %s", args.table)
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from fact.data.synthetic import AdversarialQuadratic
@@ -13,24 +15,38 @@ from fact.full_batch import FullBatchSchedule, train_full_batch
 from fact.losses import NonFiniteLossError, mse_per_sample
 from fact.nets import QuadraticNet
 from fact.provenance import git_sha
-from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
+from fact.stages.common import fail, resolve_device, start_stage
+from fact.stages.settings import to_json
+
+
+@dataclass(frozen=True)
+class Fig7Shape:
+    width: int
+
+
+@dataclass(frozen=True)
+class TrainFig7Settings:
+    """One training job (config.yaml: fig7); seed is the initialisation's."""
+
+    data: AdversarialQuadratic
+    model: Fig7Shape
+    train: FullBatchSchedule
+    device: str
+    seed: int
+    scale: str
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "data, model, train, device, seed (of the initialisation), scale "
-                                      "(config.yaml: fig7)")
-    parser.add_argument("--out", required=True, help="checkpoint to write (.pt)")
-    args = parser.parse_args(argv)
-    log = setup_logging("train_fig7")
+    args, log = start_stage("train_fig7", __doc__, TrainFig7Settings, argv, files=("out",))
 
-    settings = args.settings
-    device = resolve_device(settings["device"])
-    torch.manual_seed(settings["seed"])
-    task = AdversarialQuadratic(**settings["data"])
+    settings: TrainFig7Settings = args.settings
+    device = resolve_device(settings.device)
+    torch.manual_seed(settings.seed)
+    task = settings.data
     X, y = task.population()
     X, y = X.to(device), y.to(device)
-    model = QuadraticNet(task.d, settings["model"]["width"]).double().to(device)
-    schedule = FullBatchSchedule(**settings["train"])
+    model = QuadraticNet(task.d, settings.model.width).double().to(device)
+    schedule = settings.train
     log.info("population of %d atoms (%d copies per hypercube point, %d per spike point) on %s",
              len(X), *task.multiplicities(), device)
     try:
@@ -45,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         "format": 1,
         "experiment": "fig7",
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "settings": settings,
+        "settings": to_json(settings),
         "history": history,
         "converged": converged,
         "git_sha": git_sha(),

@@ -8,6 +8,7 @@ same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,32 +19,50 @@ from fact.io import save_torch
 from fact.losses import NonFiniteLossError
 from fact.nets import mlp
 from fact.provenance import code_hash, git_sha
-from fact.stages.common import fail, resolve_device, settings_parser, setup_logging
+from fact.stages.common import fail, resolve_device, start_stage
+from fact.stages.settings import to_json
 from fact.training import SGDSettings, UnreadableStateError, train_sgd
 
 
+@dataclass(frozen=True)
+class MLPShape:
+    width: int
+    depth: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class TrainMLPSettings:
+    """One training job (config.yaml: mlp), its dataset and seed included."""
+
+    dataset: str
+    split_seed: int
+    seed: int
+    model: MLPShape
+    train: SGDSettings
+    keep_epochs: tuple[int, ...]
+    device: str
+    data_root: str
+    scale: str
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = settings_parser(__doc__, "dataset, split_seed, seed, model {width, depth, bias}, train {...}, keep_epochs, "
-                                      "device, data_root, scale")
-    parser.add_argument("--out", required=True, help="checkpoints to write (.pt)")
-    args = parser.parse_args(argv)
-    log = setup_logging("train_mlp")
-    s = args.settings
-    device = resolve_device(s["device"])
-    if s["dataset"] in FETCHED:
-        status = dataset_status(Path(s["data_root"]), "images", s["dataset"])
+    args, log = start_stage("train_mlp", __doc__, TrainMLPSettings, argv, files=("out",))
+    s: TrainMLPSettings = args.settings
+    device = resolve_device(s.device)
+    if s.dataset in FETCHED:
+        status = dataset_status(Path(s.data_root), "images", s.dataset)
         if not status["available"]:
-            fail(log, f"{s['dataset']} is unavailable: {status['reason']}")
-    data = load(s["dataset"], s["split_seed"], s["data_root"])
+            fail(log, f"{s.dataset} is unavailable: {status['reason']}")
+    data = load(s.dataset, s.split_seed, s.data_root)
     X = data.X_train.to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float().to(device)
-    torch.manual_seed(s["seed"])
-    model = mlp(data.d, s["model"]["width"], data.n_classes, s["model"]["depth"], s["model"]["bias"]).to(device)
-    settings = SGDSettings(**s["train"])
+    torch.manual_seed(s.seed)
+    model = mlp(data.d, s.model.width, data.n_classes, s.model.depth, s.model.bias).to(device)
     log.info("%s: %d training points of dimension %d on %s (%s)", data.name, len(X), data.d, device, data.note)
     try:
-        result = train_sgd(model, X, Y, settings, s["seed"], f"{args.out}.state", tuple(s["keep_epochs"]),
-                           identity={"settings": s, "code": code_hash("fact.stages.train_mlp")})
+        result = train_sgd(model, X, Y, s.train, s.seed, f"{args.out}.state", s.keep_epochs,
+                           identity={"settings": to_json(s), "code": code_hash("fact.stages.train_mlp")})
     except (NonFiniteLossError, UnreadableStateError) as error:
         fail(log, str(error))
     with torch.no_grad():
@@ -51,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     test_accuracy = float((predictions == data.y_test).float().mean())
     final_loss = result["history"].train_loss.iloc[-1]
     log.info("final mean batch loss %.3e (threshold %.1e: %s), test accuracy %.4f", final_loss,
-             settings.loss_threshold, "converged" if result["converged"] else "NOT converged", test_accuracy)
-    save_torch({"settings": s, "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
+             s.train.loss_threshold, "converged" if result["converged"] else "NOT converged", test_accuracy)
+    save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
                 "converged": result["converged"], "test_accuracy": test_accuracy, "note": data.note,
                 "git_sha": git_sha()}, args.out)
     log.info("wrote %s", args.out)
