@@ -35,4 +35,6 @@ rule all:
         "figures/table1.tex",
         "figures/table1.pdf",
         "figures/table1_scatter.pdf",
+        "figures/scorecard.md",
+        "figures/scorecard.html",
     default_target: True

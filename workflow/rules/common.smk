@@ -1,5 +1,6 @@
 # Helpers shared by the stage files. Only the standard library (and two fact modules that use
 # nothing else) is imported here, so building the DAG never loads torch.
+import glob
 import json
 import os
 import re
@@ -178,3 +179,22 @@ def deep_linear_settings(wildcards):
     """Everything one deep-linear training job uses, as JSON for params:."""
     return job_settings(SETTINGS["deep_linear"], ("d", "n", "data_seed", "device", "train"),
                         depth=int(wildcards.depth), seed=int(wildcards.seed))
+
+
+# Where each experiment's results lie under results/<scale>/ (the scorecard's reader, fact/scorecard/results.py,
+# recognises them by these places).
+RESULT_PATTERNS = ("tabular/*.parquet", "features/fig7.parquet", "features/mlp.parquet", "features/deep_linear.parquet",
+                   "rfm/parity/*/*.parquet", "rfm/modular/*.parquet", "rfm/modular/*.pt")
+
+
+def scorecard_inputs():
+    """The results the scorecard judges: this scale's, built when missing, and whatever another scale
+    has already computed, read as it is (no rule of this scale makes those files)."""
+    parity = [path for figure in ("fig3", "fig4") for path in parity_outputs(figure) if path.endswith(".parquet")]
+    modular = sorted(set(modular_outputs("fig5") + modular_outputs("fig6")))
+    this_scale = [*expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
+                  f"{RESULTS}/features/fig7.parquet", f"{RESULTS}/features/mlp.parquet",
+                  f"{RESULTS}/features/deep_linear.parquet", *parity, *modular]
+    other_scales = [path for scale in config["scales"] if scale != SCALE
+                    for pattern in RESULT_PATTERNS for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
+    return this_scale + other_scales

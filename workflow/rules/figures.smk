@@ -167,6 +167,23 @@ rule fig1:
         "python -m fact.stages.figure fact.plots.fig1:render --out {output} 2> {log}"
 
 
+rule scorecard:
+    """The reproduction scorecard: each claim of the paper judged on the results of every scale run so far."""
+    input:
+        results=scorecard_inputs(),
+        code=code("fact.stages.scorecard"),
+    output:
+        markdown=f"{FIGURES}/scorecard.md",
+        html=report(f"{FIGURES}/scorecard.html", caption="../report/scorecard.rst", category="Scorecard"),
+    log:
+        f"logs/scorecard/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.scorecard --inputs {input.results} --markdown {output.markdown} "
+        "--html {output.html} 2> {log}"
+
+
 # A copy of a file: not worth a cluster job.
 localrules:
     current_figure,
