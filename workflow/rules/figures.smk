@@ -1,5 +1,22 @@
 # Figures and tables: they read results/ only.
 
+# Drawing a figure, judging the claims and copying a file take seconds: they run where Snakemake
+# runs, never as cluster jobs.
+localrules:
+    fig1,
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+    fig9,
+    fig10,
+    fig11,
+    scorecard,
+    current_figure,
+
 
 rule fig7:
     """Figure 7: FACT versus AGOP^s on the adversarial quadratic network."""
@@ -182,11 +199,6 @@ rule scorecard:
     shell:
         "python -m fact.stages.scorecard --inputs {input.results} --markdown {output.markdown} "
         "--html {output.html} 2> {log}"
-
-
-# A copy of a file: not worth a cluster job.
-localrules:
-    current_figure,
 
 
 rule current_figure:

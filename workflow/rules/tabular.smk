@@ -1,9 +1,11 @@
 # Table 1: fetch the UCI-121 collection, run the protocol per dataset, aggregate.
 
-# The fetch needs the network (or a mirror on a shared disk): run it where snakemake runs.
+# The fetch needs the network (or a mirror on a shared disk), and aggregating the table takes
+# seconds: both run where snakemake runs, never as cluster jobs.
 localrules:
     fetch_uci121,
     fetch_images,
+    table1,
 
 
 rule fetch_uci121:

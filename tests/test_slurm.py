@@ -1,0 +1,130 @@
+"""The SLURM profile, exercised: the pipeline run with --workflow-profile profiles/slurm against
+stand-ins for sbatch, sacct, squeue, scontrol, sacctmgr, sinfo and srun (tests/fake_slurm.py),
+capturing every sbatch line at both scales.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.pipeline
+
+GPU_RULES = {"train_fig7", "train_mlp", "extract_mlp", "train_deep_linear", "rfm_parity", "rfm_modular",
+             "tabular_dataset"}
+LOCAL_RULES = {"fetch_uci121", "fetch_images", "table1", "scorecard", "current_figure",
+               *(f"fig{n}" for n in range(1, 12))}
+PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Path:
+    """A copy of the workflow and a bin/ of SLURM stand-ins; returns the copy."""
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
+        shutil.copy(ROOT / name, workdir / name)
+    for name in ("workflow", "profiles", "fact"):
+        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("sbatch", "sacct", "sacctmgr", "squeue", "scontrol", "sinfo", "srun"):
+        wrapper = bin_dir / command
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "tests" / "fake_slurm.py"}" {command} "$@"\n')
+        wrapper.chmod(0o755)
+    (tmp_path / "slurm").mkdir()
+    return workdir
+
+
+def submit(workdir: Path, *args: str, run_jobs: bool) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run the pipeline through the SLURM profile; return the result and the sbatch calls, each
+    with its rule and options parsed."""
+    state = workdir.parent / "slurm"
+    env = dict(os.environ, FAKE_SLURM_DIR=str(state), FAKE_SLURM_RUN="1" if run_jobs else "0",
+               PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent),
+                                     os.environ["PATH"]]))
+    env.pop("SLURM_JOB_ID", None)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args,
+                             "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "2"],
+                            cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    jobs = []
+    records = state / "jobs.jsonl"
+    for line in records.read_text().splitlines() if records.exists() else []:
+        arguments = json.loads(line)["arguments"]
+        line_text = " ".join(arguments)
+        jobs.append({"rule": re.search(r"--comment rule_([a-z0-9_]+?)(?:_wildcards_\S*)? ", line_text + " ").group(1),
+                     "line": line_text,
+                     "partition": option(line_text, r"-p\s+'?([\w-]+)'?"),
+                     "runtime": int(option(line_text, r"-t\s+'?(\d+)'?")),
+                     "mem_mb": int(option(line_text, r"--mem\s+(\d+)")),
+                     "gpus": option(line_text, r"--gpus=(\d+)")})
+    return result, jobs
+
+
+def option(line: str, pattern: str) -> str | None:
+    match = re.search(pattern, line)
+    return match.group(1) if match else None
+
+
+def expected(rule: str, attempt: int) -> tuple[str, int, int]:
+    """Partition, runtime and memory the profile asks for on a try of a rule."""
+    resources = {**PROFILE["default-resources"], **PROFILE["set-resources"].get(rule, {})}
+    return (resources["slurm_partition"], eval(str(resources["runtime"]), {"attempt": attempt}),
+            eval(str(resources["mem_mb"]), {"attempt": attempt}))
+
+
+def test_a_quick_figure_runs_through_the_cluster_with_only_its_compute_jobs_submitted(cluster):
+    config = yaml.safe_load((cluster / "config.yaml").read_text())
+    config["scales"]["quick"]["fig7"]["seeds"] = [0]
+    (cluster / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    result, jobs = submit(cluster, "figures/fig7.pdf", run_jobs=True)
+
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (cluster / "figures" / "fig7.pdf").exists()
+    assert sorted(job["rule"] for job in jobs) == ["extract_fig7", "train_fig7"]  # the figure and copy ran here
+    for job in jobs:
+        assert (job["partition"], job["runtime"], job["mem_mb"]) == expected(job["rule"], 1), job["line"]
+        assert job["gpus"] is None, "quick scale runs on the CPU: no job may hold a GPU"
+
+
+def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_each_retry(cluster, tmp_path):
+    if not os.environ.get("FACT_DATA_MIRROR"):
+        pytest.skip("the fetch of the paper's datasets needs FACT_DATA_MIRROR (the offline mirror) here")
+    small = {"scales": {"paper": {
+        "fig7": {"seeds": [0]},
+        "parity": {"fig3": {"seeds": [0], "sizes": [{"k": 2, "n": 1000}]}, "fig4": {"seeds": [0]}},
+        "modular": {"seeds": [0]},
+        "tabular": {"datasets": ["iris", "wine"]},
+        "mlp": {"datasets": ["mnist"], "seeds": [0]},
+        "deep_linear": {"depths": [2], "seeds": [0]},
+    }}}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
+
+    # Every job "fails" without running: what would be submitted, with each retry, in seconds.
+    result, jobs = submit(cluster, "all", "--config", "scale=paper", "--configfile", str(tmp_path / "small.yaml"),
+                          "--keep-going", run_jobs=False)
+
+    assert result.returncode != 0  # every submitted job failed, by design of this test
+    submitted = {job["rule"] for job in jobs}
+    assert GPU_RULES - {"extract_mlp"} <= submitted, result.stderr[-4000:]  # extract_mlp waits for training
+    assert not submitted & LOCAL_RULES
+    tries = PROFILE["retries"] + 1
+    for rule in submitted:
+        calls = [job for job in jobs if job["rule"] == rule]
+        per_job = len(calls) // len({re.sub(r"--job-name \S+ ", "", job["line"]).split("--comment ")[1].split()[0]
+                                     for job in calls})
+        assert per_job == tries, f"{rule}: {per_job} submissions per job, expected {tries}"
+        attempts = sorted({(job["runtime"], job["mem_mb"]) for job in calls})
+        assert attempts == [expected(rule, attempt)[1:] for attempt in range(1, tries + 1)], rule
+        assert all(job["partition"] == expected(rule, 1)[0] for job in calls), rule
+        assert all((job["gpus"] == "1") == (rule in GPU_RULES) for job in calls), rule
