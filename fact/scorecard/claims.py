@@ -83,8 +83,11 @@ def hidden_cosines(experiment: Experiment) -> pd.DataFrame:
 
 
 def fig7_fact(experiment: Experiment) -> Judgement:
-    fact = hidden_cosines(experiment).query("relation == 'fact'").set_index("seed").cosine
-    return Judgement(f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds",
+    rows = hidden_cosines(experiment).query("relation == 'fact'")
+    fact = rows.set_index("seed").cosine
+    # FACT is a statement about critical points: say how many runs reached one
+    converged = f", {int(rows.converged.sum())} of them at a critical point" if "converged" in rows else ""
+    return Judgement(f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds{converged}",
                      grade([value >= FIG7_FACT_COSINE for value in fact]))
 
 
