@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/config_checks.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/networks.smk"
@@ -37,4 +40,5 @@ rule all:
         "figures/table1_scatter.pdf",
         "figures/scorecard.md",
         "figures/scorecard.html",
+        "figures/config.yaml",
     default_target: True

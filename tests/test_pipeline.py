@@ -68,6 +68,15 @@ def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     assert (workflow_copy / "logs/train_fig7/quick/seed0.log").read_text().count("adam step") >= 1
 
 
+def test_the_report_shows_each_figure_with_the_caption_its_results_give(workflow_copy):
+    snakemake(workflow_copy, "--report", "report.html", "figures/fig7.pdf")
+    page = (workflow_copy / "report.html").read_text()
+    assert "fig7.pdf" in page
+    caption = (workflow_copy / "figures/quick/fig7.caption.rst").read_text()
+    assert "Scale: quick" in caption and "width 10" in caption and "seeds 0." in caption  # one seed in this copy
+    assert caption.split("\n\n")[1].strip()[:120] in page
+
+
 def test_builds_table_1_offline_at_quick_scale(workflow_copy):
     original = (workflow_copy / "config.yaml").read_text()
     try:

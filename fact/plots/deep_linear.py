@@ -55,4 +55,5 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     style.caption(figure, f"Scale: {table.scale.iloc[0]}. Deep linear networks f(x) = W_L···W_1 x fitted to y = W*x "
                   f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here, A10). "
                   f"First layer, mean over {seeds} seeds (band: range).")
-    style.save(figure, out)
+    style.save(figure, out, about="Figure 11: deep linear networks of depth L: Pearson correlation of the first "
+               "layer's W₁ᵀW₁ with AGOP^s against the power s, and with FACT, which needs no power.")

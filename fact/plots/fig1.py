@@ -10,6 +10,10 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from fact.plots import style
 
 
+ABOUT = ("Figure 1: the setting of FACT. A weight matrix W receives the input h_i of sample i; the loss gradient "
+         "flows back to h_i; at a critical point of the weight-decayed objective, WᵀW equals "
+         "-(1/(nλ)) Σ_i ∇_{h_i} loss_i h_iᵀ.")
+
 def _box(axis, x, y, text, colour, width=1.5, height=0.7):
     axis.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.08",
                                   facecolor=colour, edgecolor="black", lw=0.8))
@@ -47,4 +51,4 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
               ha="center", va="center", fontsize=12)
     axis.text(5.0, 4.0, r"at a critical point of $\frac{1}{n}\sum_i \ell_i + \frac{\lambda}{2}\|\theta\|^2$, "
               "for every weight matrix $W$", ha="center", fontsize=9)
-    style.save(figure, out)
+    style.save(figure, out, about=ABOUT)

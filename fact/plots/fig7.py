@@ -66,4 +66,6 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
         f"Adam, lr {train['lr']:g}, {train['steps']} steps with cosine decay, {reached}. Heat maps: seed {seeds[0]}, each scaled by its "
         f"largest entry. Right: mean and range over seeds {', '.join(map(str, seeds))}."
     ))
-    style.save(figure, out)
+    style.save(figure, out, about="Figure 7: the adversarial two-layer quadratic network of Section 6, trained with "
+               "weight decay: cosine similarity of WᵀW with FACT, the eNFA and AGOP^s for several powers s, and the "
+               "matrices themselves.")

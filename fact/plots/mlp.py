@@ -58,7 +58,7 @@ def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:
             f"Pearson correlation over matrix entries on the training set. {runs}. {extra}")
 
 
-def _per_layer(paths, relations: dict, target: str, out) -> None:
+def _per_layer(paths, relations: dict, target: str, out, about: str) -> None:
     style.apply()
     table = _load(paths)
     table = table[table.relation.isin(relations)]
@@ -80,10 +80,10 @@ def _per_layer(paths, relations: dict, target: str, out) -> None:
     figure.subplots_adjust(bottom=0.32)
     style.caption(figure, _caption(table, _trained_with(paths), "At the last epoch; bars: mean over seeds, "
                                                                 "whiskers: range."))
-    style.save(figure, out)
+    style.save(figure, out, about=about)
 
 
-def _over_epochs(paths, relations: dict, target: str, out) -> None:
+def _over_epochs(paths, relations: dict, target: str, out, about: str) -> None:
     style.apply()
     table = _load(paths)
     table = table[table.relation.isin(relations)]
@@ -103,20 +103,24 @@ def _over_epochs(paths, relations: dict, target: str, out) -> None:
     axes[0][0].legend(fontsize=5.5, loc="lower right")
     figure.subplots_adjust(bottom=0.3 if len(datasets) == 1 else 0.2, hspace=0.5)
     style.caption(figure, _caption(table, _trained_with(paths), "Lines: mean over seeds; bands: range."))
-    style.save(figure, out)
+    style.save(figure, out, about=about)
 
 
 def render_fig2(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _per_layer(paths, FORWARD, "WᵀW", out)
+    _per_layer(paths, FORWARD, "WᵀW", out, about="Figure 2: Pearson correlation of each layer's WᵀW with FACT, "
+               "(FACT FACTᵀ)^½, the NFA (AGOP^s) and the eNFA at the end of training, for ReLU MLPs.")
 
 
 def render_fig8(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _over_epochs(paths, FORWARD, "WᵀW", out)
+    _over_epochs(paths, FORWARD, "WᵀW", out, about="Figure 8: the correlations of Figure 2 over training epochs, "
+                 "per layer.")
 
 
 def render_fig9(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _per_layer(paths, BACKWARD, "WWᵀ", out)
+    _per_layer(paths, BACKWARD, "WWᵀ", out, about="Figure 9: Pearson correlation of each layer's WWᵀ with bFACT, its "
+               "square-root form, the backward AGOP^s and the backward eNFA at the end of training.")
 
 
 def render_fig10(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _over_epochs(paths, BACKWARD, "WWᵀ", out)
+    _over_epochs(paths, BACKWARD, "WWᵀ", out, about="Figure 10: the backward correlations of Figure 9 over training "
+                 "epochs, per layer.")

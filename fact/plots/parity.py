@@ -61,7 +61,8 @@ def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     style.caption(figure, _settings_caption(example, table.scale.iloc[0]) +
                   " |M| after the last iteration, scaled by its largest entry; triangles mark the support. Seeds: "
                   + ", ".join(str(seed) for seed in sorted({s["settings"]["seed"] for s in saved})) + ".")
-    style.save(figure, out)
+    style.save(figure, out, about="Figure 3: the feature matrices learned by NFA-RFM and FACT-RFM' (geometric "
+               "averaging) on sparse parities of support size k.")
 
 
 def render_fig4(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -86,4 +87,5 @@ def render_fig4(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     figure.subplots_adjust(bottom=0.33, wspace=0.3)
     style.caption(figure, _settings_caption(settings, table.scale.iloc[0]) +
                   f" k = {settings['k']}, n = {settings['n']}; mean and range over seeds {', '.join(map(str, seeds))}.")
-    style.save(figure, out)
+    style.save(figure, out, about="Figure 4: test accuracy of NFA-RFM and FACT-RFM' against RFM iteration on a "
+               "sparse parity.")

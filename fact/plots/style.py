@@ -1,8 +1,9 @@
-"""The one shared look of every figure, and byte-stable PDF output."""
+"""The one shared look of every figure, byte-stable PDF output, and each figure's report caption."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib
 
@@ -45,15 +46,35 @@ def apply() -> None:
                          "savefig.bbox": "tight", "axes.titlesize": 9, "axes.labelsize": 9})
 
 
-def save(figure, path: str | os.PathLike) -> None:
-    """Save as vector PDF without a creation date, so a rerun writes the same bytes."""
+def save(figure, path: str | os.PathLike, about: str) -> None:
+    """Save as vector PDF without a creation date, so a rerun writes the same bytes; beside it,
+    ``<name>.caption.rst``, the caption of the HTML report: ``about`` (what the figure shows, true
+    of every run) and the caption drawn under the figure (the settings of this run, from its results)."""
     from fact.io import atomic_path
 
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="pdf", metadata={"CreationDate": None})
+    with atomic_path(caption_path(path)) as temporary:
+        temporary.write_text(report_caption(about, getattr(figure, "fact_caption", "")), encoding="utf-8")
     plt.close(figure)
 
 
 def caption(figure, text: str) -> None:
     """A small caption under the axes, for settings the reader must know (scale, data, choices)."""
     figure.text(0.01, 0.02, text, ha="left", va="bottom", fontsize=6.5, wrap=True)
+    figure.fact_caption = text  # repeated in the report caption by save()
+
+
+def caption_path(path: str | os.PathLike) -> Path:
+    """figures/quick/fig7.pdf -> figures/quick/fig7.caption.rst"""
+    return Path(path).with_suffix(".caption.rst")
+
+
+def report_caption(about: str, details: str) -> str:
+    """reStructuredText for Snakemake's report, with what rst or its Jinja templating would read as markup escaped."""
+    text = f"{about}\n\n{details}".strip() + "\n"
+    for character in ("\\", "*", "`", "|", "_"):
+        text = text.replace(character, "\\" + character)
+    for opening in ("{{", "{%", "{#"):
+        text = text.replace(opening, " ".join(opening))
+    return text

@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+import yaml
+
 # Both use the standard library only: the files and checksums of fetched datasets, and the
 # import closure of the stages' modules.
 from fact import provenance

@@ -1,8 +1,9 @@
 # Figures and tables: they read results/ only.
 
-# Drawing a figure, judging the claims and copying a file take seconds: they run where Snakemake
-# runs, never as cluster jobs.
+# Drawing a figure, judging the claims, writing the configuration out and copying a file take
+# seconds: they run where Snakemake runs, never as cluster jobs.
 localrules:
+    config_used,
     fig1,
     fig2,
     fig3,
@@ -25,14 +26,15 @@ rule fig7:
         matrices=rules.extract_fig7.output.matrices,
         code=code("fact.stages.figure", "fact.plots.fig7"),
     output:
-        report(f"{FIGURES}/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig7.pdf", caption=f"../../{FIGURES}/fig7.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig7.caption.rst",
     log:
         f"logs/fig7/{SCALE}.log",
     conda:
         ENV
     shell:
         "python -m fact.stages.figure fact.plots.fig7:render --inputs {input.table} {input.matrices} "
-        "--out {output} 2> {log}"
+        "--out {output.figure} 2> {log}"
 
 
 rule fig3:
@@ -41,13 +43,14 @@ rule fig3:
         results=parity_outputs("fig3"),
         code=code("fact.stages.figure", "fact.plots.parity"),
     output:
-        report(f"{FIGURES}/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig3.pdf", caption=f"../../{FIGURES}/fig3.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig3.caption.rst",
     log:
         f"logs/fig3/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.parity:render_fig3 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.parity:render_fig3 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig4:
@@ -56,13 +59,14 @@ rule fig4:
         results=parity_outputs("fig4"),
         code=code("fact.stages.figure", "fact.plots.parity"),
     output:
-        report(f"{FIGURES}/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig4.pdf", caption=f"../../{FIGURES}/fig4.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig4.caption.rst",
     log:
         f"logs/fig4/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.parity:render_fig4 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.parity:render_fig4 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig5:
@@ -71,13 +75,14 @@ rule fig5:
         results=modular_outputs("fig5"),
         code=code("fact.stages.figure", "fact.plots.modular"),
     output:
-        report(f"{FIGURES}/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig5.pdf", caption=f"../../{FIGURES}/fig5.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig5.caption.rst",
     log:
         f"logs/fig5/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.modular:render_fig5 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.modular:render_fig5 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig6:
@@ -86,13 +91,14 @@ rule fig6:
         results=modular_outputs("fig6"),
         code=code("fact.stages.figure", "fact.plots.modular"),
     output:
-        report(f"{FIGURES}/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig6.pdf", caption=f"../../{FIGURES}/fig6.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig6.caption.rst",
     log:
         f"logs/fig6/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.modular:render_fig6 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.modular:render_fig6 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig2:
@@ -101,13 +107,14 @@ rule fig2:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
-        report(f"{FIGURES}/fig2.pdf", caption="../report/fig2.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig2.pdf", caption=f"../../{FIGURES}/fig2.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig2.caption.rst",
     log:
         f"logs/fig2/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig2 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig2 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig8:
@@ -116,13 +123,14 @@ rule fig8:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
-        report(f"{FIGURES}/fig8.pdf", caption="../report/fig8.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig8.pdf", caption=f"../../{FIGURES}/fig8.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig8.caption.rst",
     log:
         f"logs/fig8/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig8 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig8 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig9:
@@ -131,13 +139,14 @@ rule fig9:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
-        report(f"{FIGURES}/fig9.pdf", caption="../report/fig9.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig9.pdf", caption=f"../../{FIGURES}/fig9.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig9.caption.rst",
     log:
         f"logs/fig9/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig9 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig9 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig10:
@@ -146,13 +155,14 @@ rule fig10:
         results=f"{RESULTS}/features/mlp.parquet",
         code=code("fact.stages.figure", "fact.plots.mlp"),
     output:
-        report(f"{FIGURES}/fig10.pdf", caption="../report/fig10.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig10.pdf", caption=f"../../{FIGURES}/fig10.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig10.caption.rst",
     log:
         f"logs/fig10/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig10 --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.mlp:render_fig10 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig11:
@@ -161,13 +171,14 @@ rule fig11:
         results=f"{RESULTS}/features/deep_linear.parquet",
         code=code("fact.stages.figure", "fact.plots.deep_linear"),
     output:
-        report(f"{FIGURES}/fig11.pdf", caption="../report/fig11.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig11.pdf", caption=f"../../{FIGURES}/fig11.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig11.caption.rst",
     log:
         f"logs/fig11/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.deep_linear:render --inputs {input.results} --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.deep_linear:render --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig1:
@@ -175,13 +186,14 @@ rule fig1:
     input:
         code=code("fact.stages.figure", "fact.plots.fig1"),
     output:
-        report(f"{FIGURES}/fig1.pdf", caption="../report/fig1.rst", category="Figures"),
+        figure=report(f"{FIGURES}/fig1.pdf", caption=f"../../{FIGURES}/fig1.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig1.caption.rst",
     log:
         f"logs/fig1/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.fig1:render --out {output} 2> {log}"
+        "python -m fact.stages.figure fact.plots.fig1:render --out {output.figure} 2> {log}"
 
 
 rule scorecard:
@@ -191,7 +203,7 @@ rule scorecard:
         code=code("fact.stages.scorecard"),
     output:
         markdown=f"{FIGURES}/scorecard.md",
-        html=report(f"{FIGURES}/scorecard.html", caption="../report/scorecard.rst", category="Scorecard"),
+        html=report(f"{FIGURES}/scorecard.html", caption="../report/scorecard.rst", category="1. Scorecard"),
     log:
         f"logs/scorecard/{SCALE}.log",
     conda:
@@ -199,6 +211,20 @@ rule scorecard:
     shell:
         "python -m fact.stages.scorecard --inputs {input.results} --markdown {output.markdown} "
         "--html {output.html} 2> {log}"
+
+
+rule config_used:
+    """The configuration the results of this scale were made with, as the report shows it."""
+    output:
+        report(f"{FIGURES}/config.yaml", caption="../report/config.rst", category="4. Configuration"),
+    params:
+        text=yaml.safe_dump(config, sort_keys=False),
+    log:
+        f"logs/config_used/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "printf '%s' {params.text:q} > {output} 2> {log}"
 
 
 rule current_figure:

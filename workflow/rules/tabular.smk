@@ -59,8 +59,11 @@ rule table1:
     output:
         markdown=f"{FIGURES}/table1.md",
         latex=f"{FIGURES}/table1.tex",
-        pdf=report(f"{FIGURES}/table1.pdf", caption="../report/table1.rst", category="Tables"),
-        scatter=report(f"{FIGURES}/table1_scatter.pdf", caption="../report/table1.rst", category="Tables"),
+        pdf=report(f"{FIGURES}/table1.pdf", caption=f"../../{FIGURES}/table1.caption.rst", category="3. Table 1"),
+        scatter=report(f"{FIGURES}/table1_scatter.pdf", caption=f"../../{FIGURES}/table1_scatter.caption.rst",
+                       category="3. Table 1"),
+        pdf_caption=f"{FIGURES}/table1.caption.rst",
+        scatter_caption=f"{FIGURES}/table1_scatter.caption.rst",
     log:
         f"logs/table1/{SCALE}.log",
     conda:
