@@ -6,7 +6,9 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import os
+import pickle
 import shutil
 import tarfile
 import threading
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fact.data import uci121
 from fact.data.fetch import FetchError, fetch, resolve_mirror
@@ -332,3 +335,35 @@ def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
     statuses = fetch("images", tmp_path / "other", ["mnist_test"], mirror,
                      manifests=_image_manifests(tmp_path / "b", [refused, lines[1]]))
     assert "checksum mismatch" in statuses["mnist_test"]["reason"]
+
+
+def test_full_mnist_and_cifar10_load_from_files_in_their_real_formats(tmp_path):
+    """The paper-scale loaders, on small files laid out and encoded as the real ones: MNIST's four
+    gzipped IDX files, CIFAR-10's python tarball of pickled batches (channel-major rows of 3072 bytes)."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    parts = {"train": rng.integers(0, 256, size=(12, 28, 28)), "t10k": rng.integers(0, 256, size=(5, 28, 28))}
+    labels = {"train": rng.integers(0, 10, size=12), "t10k": rng.integers(0, 10, size=5)}
+    for prefix in parts:
+        _idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", parts[prefix])
+        _idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", labels[prefix])
+    data = load_images("mnist", 0, root)
+    assert data.X_train.shape == (12, 784) and data.X_test.shape == (5, 784)
+    assert torch.equal(data.X_train[3], torch.tensor(parts["train"][3].reshape(-1), dtype=torch.float32) / 255)
+    assert data.y_test.tolist() == labels["t10k"].tolist()
+
+    (root / "cifar10").mkdir()
+    batches = {name: (rng.integers(0, 256, size=(4, 3072), dtype=np.uint8), rng.integers(0, 10, size=4).tolist())
+               for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]}
+    with tarfile.open(root / "cifar10" / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, (pixels, classes) in batches.items():
+            payload = pickle.dumps({b"batch_label": name.encode(), b"labels": classes, b"data": pixels})
+            member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            member.size = len(payload)
+            tar.addfile(member, io.BytesIO(payload))
+    data = load_images("cifar10", 0, root)
+    assert data.X_train.shape == (20, 3072) and data.X_test.shape == (4, 3072) and data.d == 3072
+    assert torch.equal(data.X_train[5], torch.tensor(batches["data_batch_2"][0][1], dtype=torch.float32) / 255)
+    assert data.y_train.tolist() == sum((batches[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert data.y_test.tolist() == batches["test_batch"][1]
