@@ -122,7 +122,8 @@ def render_fig6(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
         raise ValueError("Figure 6 needs runs with an inner-product kernel (quadratic or exp_inner); "
                          "list one under modular.fig6 in config.yaml")
     names = list(dict.fromkeys(name for name, _ in fits))
-    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.2), squeeze=False)
+    # at least 6.5 inches wide: the caption wraps at the figure's width and must fit under the axes
+    figure, axes = plt.subplots(1, len(names), figsize=(max(3.4 * len(names), 6.5), 3.6), squeeze=False)
     per_seed = []
     for axis, name in zip(axes[0], names):
         runs = {seed: run for (run_name, seed), run in fits.items() if run_name == name}
@@ -140,7 +141,7 @@ def render_fig6(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
             per_seed.append(f"{_label(run)}: " + ", ".join(
                 f"{fit_through_origin(r['k_prime'].numpy(), r['tau'].numpy())[1]:.3f} (seed {seed})"
                 for seed, r in sorted(runs.items())))
-    figure.subplots_adjust(bottom=0.3, wspace=0.3)
+    figure.subplots_adjust(bottom=0.34, wspace=0.3)
     pairs = len(next(iter(fits.values()))["tau"])
     style.caption(figure, _caption(saved, table.scale.iloc[0]) +
                   f" {pairs} random pairs of training points per split seed at the final M, pooled; line fitted "
