@@ -34,13 +34,14 @@ of samples.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
 from torch import nn
 
+from fact.batches import batches
 from fact.linalg import psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
 from fact.metrics import cosine, pearson, relative_error
@@ -234,32 +235,6 @@ def _check_finite(tensor: torch.Tensor, what: str, start: int) -> None:
         raise ValueError(f"{what} contain non-finite values (NaN or inf) in the batch starting at sample {start}; clean the data first")
 
 
-def _batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Yield (x, y) batches from tensors or from an iterable of batches such as a DataLoader."""
-    if isinstance(inputs, torch.Tensor):
-        if targets is not None and len(targets) != len(inputs):
-            raise ValueError(f"inputs and targets differ in length: {len(inputs)} inputs, {len(targets)} targets")
-        if len(inputs) == 0:
-            raise ValueError("inputs are empty")
-        step = batch_size or len(inputs)
-        if step < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        for start in range(0, len(inputs), step):
-            yield inputs[start:start + step], None if targets is None else targets[start:start + step]
-        return
-    if targets is not None:
-        raise ValueError("with a DataLoader as inputs, give the targets inside its batches (x, y), not as targets=")
-    for batch in inputs:
-        if isinstance(batch, (tuple, list)):
-            x, y = batch[0], (batch[1] if len(batch) > 1 else None)
-            if y is not None and len(y) != len(x):
-                raise ValueError(f"a batch holds {len(x)} inputs but {len(y)} targets; the first dimension of both "
-                                 "must be the sample")
-            yield x, y
-        else:
-            yield batch, None
-
-
 # --------------------------------------------------------------------------- the pass over the data
 
 def feature_matrices(
@@ -327,7 +302,7 @@ def feature_matrices(
     model.eval()
     n = 0
     try:
-        for x, y in _batches(inputs, targets, batch_size):
+        for x, y in batches(inputs, targets, batch_size):
             if with_loss and y is None:
                 raise ValueError("a loss was given but the batches carry no targets")
             x = x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)

@@ -1,0 +1,69 @@
+"""Architectures beyond the paper's, for FACT on the layers people train today: a small CNN and a
+one-block transformer. (The paper's own models are in ``fact.nets``; kept apart so that adding
+one here reruns none of the paper's experiments.)"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """Two ReLU convolutions (the second with stride 2) and a linear head, for square images.
+
+    Takes images as (batch, channels, side, side) or flattened as (batch, channels * side * side).
+    Layers: ``conv1``, ``conv2`` (3 x 3 kernels, padding 1) and ``head``. ``activation`` replaces
+    the ReLU (a smooth one, such as ``nn.Tanh``, lets Newton's method find exact critical points).
+    """
+
+    def __init__(self, side: int, n_classes: int, channels: tuple[int, int] = (8, 16), in_channels: int = 1,
+                 bias: bool = True, activation: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        self.side, self.in_channels = side, in_channels
+        self.activation = activation()
+        self.conv1 = nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=bias)
+        self.conv2 = nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1, bias=bias)
+        reduced = (side + 1) // 2
+        self.head = nn.Linear(channels[1] * reduced * reduced, n_classes, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(len(x), self.in_channels, self.side, self.side)
+        x = self.activation(self.conv2(self.activation(self.conv1(x))))
+        return self.head(x.flatten(1))
+
+
+class TinyTransformer(nn.Module):
+    """One pre-norm transformer block on token sequences, predicting from the last position.
+
+    tokens -> token embedding + position embedding -> x + attention(norm1(x)) -> x + mlp(norm2(x))
+    -> unembedding of the last position (``n_out`` outputs, the vocabulary by default). With
+    ``tied`` the unembedding is the token embedding's matrix (``unembed.weight is token.weight``).
+    ``activation`` is the MLP's (ReLU by default).
+    """
+
+    def __init__(self, vocabulary: int, length: int, width: int, heads: int, mlp_width: int,
+                 n_out: int | None = None, tied: bool = False, bias: bool = True,
+                 activation: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        n_out = n_out or vocabulary
+        if tied and n_out != vocabulary:
+            raise ValueError(f"tied embeddings need n_out == vocabulary, got {n_out} and {vocabulary}")
+        self.token = nn.Embedding(vocabulary, width)
+        self.position = nn.Embedding(length, width)
+        self.norm1 = nn.LayerNorm(width)
+        self.attention = nn.MultiheadAttention(width, heads, bias=bias, batch_first=True)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp_in = nn.Linear(width, mlp_width, bias=bias)
+        self.mlp_out = nn.Linear(mlp_width, width, bias=bias)
+        self.activation = activation()
+        self.unembed = nn.Linear(width, n_out, bias=bias)
+        if tied:
+            self.unembed.weight = self.token.weight
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        x = self.token(tokens) + self.position(positions)
+        normed = self.norm1(x)
+        x = x + self.attention(normed, normed, normed, need_weights=False)[0]
+        x = x + self.mlp_out(self.activation(self.mlp_in(self.norm2(x))))
+        return self.unembed(x[:, -1])

@@ -1,0 +1,158 @@
+"""FACT and bFACT of every weight of any PyTorch model, from the gradient of the mean loss.
+
+At a critical point of ``L(theta) = (1/n) sum_i loss_i + (lambda/2) ||theta||^2`` every parameter
+satisfies ``grad_W Lbar = -lambda W``, where ``Lbar`` is the mean loss. Hence, for every weight,
+
+    W^T W = FACT  := -(1/lambda) W^T grad_W Lbar
+    W W^T = bFACT := -(1/lambda) grad_W Lbar W^T
+
+For a weight used as ``z = W h`` (at one position or many), ``W^T grad_W Lbar`` is exactly the
+FACT sum of the paper, ``(1/n) sum_i sum_positions grad_{h} loss_i h^T``, so one backward pass of
+the summed loss per batch gives FACT and bFACT of every weight at once: no hooks, no per-sample
+work, any architecture.
+
+A weight is taken as the matrix that acts on its input (``matrix_views``):
+
+* ``nn.Linear``: ``weight`` (out x in);
+* ``nn.Conv1d/2d/3d``: the kernel as ``out x (in/groups * prod(kernel))``, acting on a patch;
+* ``nn.Embedding``: ``weight^T`` (dim x vocabulary), acting on a one-hot token;
+* ``nn.MultiheadAttention``: the q, k and v blocks of ``in_proj_weight`` as three matrices
+  (``<name>.in_proj_weight[q]`` and so on; or ``q_proj_weight`` ... when kdim or vdim differ);
+  ``out_proj`` is an ``nn.Linear``;
+* any other parameter with two or more dimensions: ``parameter.reshape(shape[0], -1)``.
+
+One-dimensional parameters (biases, norms' scales) have no matrix and are left out. Names are
+those of ``model.named_parameters()``. A weight shared by two modules (tied embeddings) appears
+once, with the gradient of all its uses, which is what stationarity says about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import nn
+
+from fact.batches import batches
+from fact.losses import Loss, resolve_loss
+
+# How a parameter becomes the matrix acting on its module's input, and back.
+View = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class WeightMatrix:
+    """One weight as the matrix acting on its input, with the gradient of the mean loss.
+
+    Attributes
+    ----------
+    name : the parameter's name in ``model.named_parameters()`` (``[q]``, ``[k]``, ``[v]`` for attention blocks).
+    weight : W, float64, as the matrix acting on the module's input (see the module docstring).
+    gradient : the gradient of the mean loss (no weight decay) with respect to that matrix, float64.
+    weight_decay : lambda of the objective.
+    """
+
+    name: str
+    weight: torch.Tensor
+    gradient: torch.Tensor
+    weight_decay: float
+
+    @cached_property
+    def wtw(self) -> torch.Tensor:
+        return self.weight.T @ self.weight
+
+    @cached_property
+    def wwt(self) -> torch.Tensor:
+        return self.weight @ self.weight.T
+
+    @cached_property
+    def fact(self) -> torch.Tensor:
+        """-(1/lambda) W^T grad_W Lbar = -(1/(n lambda)) sum_i sum_positions grad_h loss_i h^T."""
+        return -(self.weight.T @ self.gradient) / self.weight_decay
+
+    @cached_property
+    def bfact(self) -> torch.Tensor:
+        """-(1/lambda) grad_W Lbar W^T = -(1/(n lambda)) sum_i sum_positions grad_z loss_i z^T (z = W h, no bias)."""
+        return -(self.gradient @ self.weight.T) / self.weight_decay
+
+    @cached_property
+    def stationarity_error(self) -> float:
+        """||grad_W Lbar + lambda W|| / ||lambda W||: zero at a critical point of the objective."""
+        return float((self.gradient + self.weight_decay * self.weight).norm()
+                     / (self.weight_decay * self.weight.norm()))
+
+
+def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:
+    """Every weight of ``model`` with the function that views it as the matrix acting on its input."""
+    views: dict[str, tuple[nn.Parameter, View]] = {}
+    claimed: set[int] = set()
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        if isinstance(module, nn.MultiheadAttention) and module.in_proj_weight is not None:
+            size = module.embed_dim
+            for index, block in enumerate("qkv"):
+                views[f"{prefix}in_proj_weight[{block}]"] = (
+                    module.in_proj_weight, lambda w, i=index: w[i * size:(i + 1) * size])
+            claimed.add(id(module.in_proj_weight))
+        elif isinstance(module, nn.Embedding) and id(module.weight) not in claimed:
+            views[f"{prefix}weight"] = (module.weight, lambda w: w.T)
+            claimed.add(id(module.weight))
+    for name, parameter in model.named_parameters():  # Linear, Conv, attention's separate projections, the rest
+        if parameter.dim() >= 2 and id(parameter) not in claimed:
+            views[name] = (parameter, lambda w: w.reshape(w.shape[0], -1))
+            claimed.add(id(parameter))
+    return views
+
+
+def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
+                        batch_size: int | None = None) -> tuple[dict[int, torch.Tensor], int]:
+    """Gradient of the mean loss (1/n) sum_i loss_i for every parameter, summed over batches in
+    float64; in eval mode (dropout off, batch norm on its running statistics), every submodule's
+    own mode restored afterwards. Returns ({id(parameter): gradient}, n)."""
+    per_sample = resolve_loss(loss)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    sums = {id(p): torch.zeros_like(p, dtype=torch.float64) for p in parameters}
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    n = 0
+    try:
+        for X, Y in batches(inputs, targets, batch_size):
+            if Y is None:
+                raise ValueError("FACT needs targets: the loss gradient is part of its definition")
+            losses = per_sample(model(X), Y)
+            gradients = torch.autograd.grad(losses.sum(), parameters, allow_unused=True)
+            for parameter, gradient in zip(parameters, gradients):
+                if gradient is not None:
+                    sums[id(parameter)] += gradient.double()
+            n += len(X)
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
+    if n == 0:
+        raise ValueError("no data: the inputs hold no samples")
+    return {key: value / n for key, value in sums.items()}, n
+
+
+def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay: float,
+                    batch_size: int | None = None, names: Iterable[str] | None = None) -> dict[str, WeightMatrix]:
+    """FACT and bFACT of every weight of ``model`` (or of the named ones), one backward pass per batch.
+
+    ``inputs``/``targets`` are tensors (batched by ``batch_size``) or a DataLoader of (x, y) pairs;
+    ``loss`` a name ("mse", "ce") or a per-sample callable ``(outputs, targets) -> losses``;
+    ``weight_decay`` the lambda of the objective, > 0.
+    """
+    if not weight_decay > 0:
+        raise ValueError(f"weight_decay must be > 0 (FACT divides by it), got {weight_decay}")
+    views = matrix_views(model)
+    if names is not None:
+        names = list(names)
+        unknown = [name for name in names if name not in views]
+        if unknown:
+            raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
+        views = {name: views[name] for name in names}
+    gradients, _ = mean_loss_gradients(model, inputs, targets, loss, batch_size)
+    return {name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]),
+                               float(weight_decay))
+            for name, (parameter, view) in views.items()}
