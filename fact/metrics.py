@@ -1,8 +1,9 @@
-"""Agreement between two matrices: Pearson correlation, cosine similarity, relative error.
+"""Agreement between two matrices: Pearson and Spearman correlation, cosine similarity, relative error.
 
 The Pearson correlation is the one of the Belkin-group papers (spec section 2.7): both
 matrices are centred by the mean over *all* entries, then compared by cosine similarity,
-i.e. ``np.corrcoef(A.ravel(), B.ravel())[0, 1]``.
+i.e. ``np.corrcoef(A.ravel(), B.ravel())[0, 1]``. Spearman's is Pearson's of the entries'
+ranks (ties share their mean rank), as ``scipy.stats.spearmanr(A.ravel(), B.ravel())``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     """
     a, b = _flat_pair(a, b)
     return cosine(a - a.mean(), b - b.mean())
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman rank correlation of the entries: Pearson's of their ranks, ties given their mean rank.
+
+    Insensitive to any increasing transformation of either matrix (a power of a PSD matrix's
+    entries is not one, but a monotone rescaling is). Returns NaN when either matrix is constant.
+    """
+    a, b = _flat_pair(a, b)
+    return pearson(_ranks(a), _ranks(b))
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1 of the values, each tie given the mean of the ranks it spans."""
+    unique, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts  # rank of each distinct value's first occurrence
+    return (first + (counts - 1) / 2).to(values.dtype)[inverse]
 
 
 def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:

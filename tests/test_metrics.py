@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fact.linalg import psd_sqrt_of_gram, sym_power
-from fact.metrics import cosine, pearson, relative_error
+from fact.metrics import cosine, pearson, relative_error, spearman
 
 
 def test_pearson_is_numpy_corrcoef_of_the_entries(fresh_seed):
@@ -46,3 +46,16 @@ def test_sym_power_inverts_squares_and_clips_negative_eigenvalues(fresh_seed):
     assert torch.allclose(sym_power(indefinite, 0.5), torch.diag(torch.tensor([2.0, 0.0], dtype=torch.float64)))
     with pytest.raises(ValueError, match="power >= 0"):
         sym_power(A, -1)
+
+
+def test_spearman_is_scipys_rank_correlation_ties_included(fresh_seed):
+    from scipy.stats import spearmanr
+
+    generator = torch.Generator().manual_seed(fresh_seed)
+    a = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    b = torch.randint(0, 4, (6, 6), generator=generator).double()  # many ties
+    assert abs(spearman(a, b) - spearmanr(a.ravel().numpy(), b.ravel().numpy()).statistic) < 1e-12, \
+        f"seed={fresh_seed}"
+    assert abs(spearman(a, a.exp()) - 1) < 1e-12  # any increasing map of the entries
+    assert pearson(a, a.exp()) < 1 - 1e-3
+    assert abs(spearman(a, -a) + 1) < 1e-12
