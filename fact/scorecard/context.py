@@ -40,7 +40,7 @@ def same(ours, paper) -> bool:
     return ours == paper
 
 
-def compared_settings(kind: str, experiment: Experiment) -> list[dict]:
+def compared_settings(experiment: Experiment) -> list[dict]:
     """The settings the paper's values are compared with: the networks' training where there was one."""
     return experiment.trained_with or experiment.settings
 
@@ -48,7 +48,7 @@ def compared_settings(kind: str, experiment: Experiment) -> list[dict]:
 def differences(kind: str, experiment: Experiment) -> str:
     found = []
     for key, paper in PAPER_SETTINGS.get(kind, {}).items():
-        ours = sorted({repr(v) for v in (lookup(s, key) for s in compared_settings(kind, experiment))
+        ours = sorted({repr(v) for v in (lookup(s, key) for s in compared_settings(experiment))
                        if v is not None and not same(v, paper)})
         if ours:
             found.append(f"{key} = {' / '.join(ours)} (paper: {paper!r})")
