@@ -247,6 +247,8 @@ def feature_matrices(
     layers: LayerRef | Sequence[LayerRef] | None = None,
     batch_size: int | None = 1024,
     jacobian: bool = True,
+    agop_probes: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> dict[str, LayerMatrices]:
     """All relations for all (or the chosen) ``nn.Linear`` layers, in one pass over the data.
 
@@ -266,6 +268,11 @@ def feature_matrices(
         extra memory per layer is about batch_size x n_outputs x d_out numbers.
     jacobian : also accumulate the model Jacobians (AGOP, backward AGOP). Costs a
         backward pass vectorised over the model's outputs instead of a single one.
+    agop_probes : estimate the Jacobian sums from this many random output directions
+        instead of every output: with ``g ~ N(0, I)`` drawn per sample and probe,
+        ``E[J^T g g^T J] = J^T J``, so the estimate is unbiased and its relative error
+        shrinks as ``1 / sqrt(agop_probes)``. A model with hundreds of outputs then costs
+        ``agop_probes`` backward passes instead of hundreds. ``generator`` seeds the draws.
 
     Returns
     -------
@@ -280,6 +287,8 @@ def feature_matrices(
         raise ValueError(f"weight_decay must be > 0 (the lambda of the objective), got {weight_decay}")
     if not with_loss and not jacobian:
         raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
+    if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):
+        raise ValueError(f"agop_probes must be a positive integer (or None for the exact AGOP), got {agop_probes}")
 
     parameter = next(model.parameters())
     device, dtype = parameter.device, parameter.dtype
@@ -334,7 +343,7 @@ def feature_matrices(
                     loss_grad = torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(x), n_out)
 
                 zs = [z for _, _, z in outs]
-                if jacobian:
+                if jacobian and agop_probes is None:
                     # grad_outputs[k] selects output k for every sample: one vectorised backward.
                     selector = torch.eye(n_out, device=device, dtype=flat_outputs.dtype)
                     selector = selector[:, None, :].expand(n_out, len(x), n_out)
@@ -345,6 +354,19 @@ def feature_matrices(
                     grads = None
                     if loss_grad is not None:
                         grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                elif jacobian:
+                    # random output directions g ~ N(0, I) scaled by 1/sqrt(probes): the sum of the
+                    # probed J^T g g^T J is then an unbiased estimate of the sum over every output
+                    probes = torch.randn(agop_probes, len(x), n_out, generator=generator, dtype=flat_outputs.dtype)
+                    probes = probes.to(device) / agop_probes ** 0.5
+                    jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=probes, is_grads_batched=True,
+                                                    allow_unused=True, retain_graph=loss_grad is not None)
+                    jacobians = [torch.zeros((agop_probes, *z.shape), device=device, dtype=z.dtype) if J is None
+                                 else J for J, z in zip(jacobians, zs)]
+                    grads = None
+                    if loss_grad is not None:
+                        grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
+                        grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
                 else:
                     grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
                     grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]

@@ -302,3 +302,32 @@ def test_dropout_and_batch_norm_run_in_eval_mode_and_the_callers_mode_is_restore
     model.eval()
     evaluated = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
     assert torch.allclose(evaluated["0"].fact, first["0"].fact, rtol=1e-12, atol=1e-12)
+
+
+def test_the_sketched_agop_is_unbiased_and_its_error_shrinks_as_one_over_root_probes(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 40)).double()  # many outputs
+    X = torch.randn(30, 6, generator=torch.Generator().manual_seed(fresh_seed), dtype=torch.float64)
+    exact = feature_matrices(model, X)["0"].agop
+
+    def errors(probes: int, draws: int = 12) -> list[float]:
+        generator = torch.Generator().manual_seed(fresh_seed)
+        return [relative_error(feature_matrices(model, X, agop_probes=probes, generator=generator)["0"].agop, exact)
+                for _ in range(draws)]
+
+    few, many = sum(errors(4)) / 12, sum(errors(64)) / 12
+    assert 2.5 < few / many < 6.5, f"seed={fresh_seed}: errors {few:.3f} and {many:.3f}, expected a ratio near 4"
+    generator = torch.Generator().manual_seed(fresh_seed)
+    mean = sum(feature_matrices(model, X, agop_probes=4, generator=generator)["0"].agop for _ in range(200)) / 200
+    assert relative_error(mean, exact) < 0.1, f"seed={fresh_seed}: the mean of sketches is biased"
+    with pytest.raises(ValueError, match="agop_probes must be a positive integer"):
+        feature_matrices(model, X, agop_probes=0)
+
+
+def test_sketching_the_agop_leaves_fact_and_enfa_exact(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed)
+    exact = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["2"]
+    sketched = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, agop_probes=2)["2"]
+    assert relative_error(sketched.fact, exact.fact) < 1e-12 and relative_error(sketched.enfa, exact.enfa) < 1e-12
