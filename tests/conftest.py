@@ -1,8 +1,11 @@
-"""Shared fixtures: small float64 networks trained to exact critical points."""
+"""Shared helpers: small float64 networks trained to exact critical points, fresh seeds, and a
+copy of the workflow for the pipeline tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,3 +57,16 @@ def pytest_runtest_makereport(item, call):
     if report.failed and seed is not None:
         report.sections.append(("fresh seed", f"seed {seed}; rerun with: {SEED_VARIABLE}={seed} python -m pytest "
                                               f"'{item.nodeid}'"))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_workflow(workdir: Path) -> Path:
+    """A runnable copy of the pipeline (Snakefile, config, rules, profiles, the fact package) in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
+        shutil.copy(ROOT / name, workdir / name)
+    for name in ("workflow", "profiles", "fact"):
+        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return workdir

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import copy_workflow
+
 pytestmark = pytest.mark.pipeline
 
 
@@ -47,10 +48,7 @@ def edit_config(workdir: Path, change) -> None:
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("pipeline")
-    for name in ("Snakefile", "config.yaml", "environment.yml"):
-        shutil.copy(ROOT / name, workdir / name)
-    for name in ("workflow", "profiles", "fact"):
-        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(workdir)
 
     edit_config(workdir, lambda c: c["scales"]["quick"]["fig7"].update(seeds=[0]))
     snakemake(workdir, "figures/fig7.pdf")
@@ -209,11 +207,7 @@ def fetch_workflow(tmp_path) -> Path:
     from tests.test_data import _manifests_for, make_toy_mirror
 
     workdir = tmp_path / "workflow"
-    workdir.mkdir()
-    for name in ("Snakefile", "config.yaml", "environment.yml"):
-        shutil.copy(ROOT / name, workdir / name)
-    for name in ("workflow", "profiles", "fact"):
-        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(workdir)
     published = make_toy_mirror(tmp_path / "published", TOY_DATASETS)
     manifests = _manifests_for(tmp_path, published)
     for name in ("uci121.sha256", "uci121.datasets"):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import pytest
 from fact.kernels import Kernel
 from fact.stages.settings import SettingsError, from_json, to_json
 from fact.training import SGDSettings
+from tests.conftest import copy_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # The stage modules that take --settings, and the class each parses it into.
 STAGE_SETTINGS = {
@@ -131,10 +130,7 @@ def planned_settings(scale: str, workdir: Path) -> list[tuple[str, dict]]:
 @pytest.mark.pipeline
 @pytest.mark.parametrize("scale", ["quick", "paper"])
 def test_every_planned_job_parses_into_its_stage_settings_unchanged(scale, tmp_path):
-    for name in ("Snakefile", "config.yaml", "environment.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "profiles", "fact"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(tmp_path)
     jobs = planned_settings(scale, tmp_path)
     assert {stage for stage, _ in jobs} == set(STAGE_SETTINGS)
     for stage, settings in jobs:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
@@ -30,11 +31,7 @@ PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text
 def cluster(tmp_path) -> Path:
     """A copy of the workflow and a bin/ of SLURM stand-ins; returns the copy."""
     workdir = tmp_path / "workflow"
-    workdir.mkdir()
-    for name in ("Snakefile", "config.yaml", "environment.yml"):
-        shutil.copy(ROOT / name, workdir / name)
-    for name in ("workflow", "profiles", "fact"):
-        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(workdir)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for command in ("sbatch", "sacct", "sacctmgr", "squeue", "scontrol", "sinfo", "srun"):
