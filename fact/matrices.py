@@ -1,7 +1,9 @@
 """FACT, NFA (AGOP) and eNFA matrices of the weight matrices of any PyTorch model.
 
-Every ``nn.Linear`` layer computes ``z = h @ W.T (+ b)``: ``h`` is the input of ``W`` and
-``z`` its output *without* the bias (spec section 1). For the training objective
+Every layer this module knows (``nn.Linear``, ``nn.Conv1d/2d`` on their patches, ``nn.Embedding``
+on one-hot tokens, or any module registered in ``fact.layer_inputs.KINDS``) computes
+``z = h @ W.T (+ b)`` at each position: ``h`` is the input of ``W`` and ``z`` its output
+*without* the bias (spec section 1). For the training objective
 
     L(theta) = (1/n) sum_i loss_i + (weight_decay / 2) ||theta||^2
 
@@ -42,11 +44,12 @@ import torch
 from torch import nn
 
 from fact.batches import batches
+from fact.layer_inputs import kind_of
 from fact.linalg import psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
 from fact.metrics import cosine, pearson, relative_error
 
-LayerRef = str | nn.Linear
+LayerRef = str | nn.Module
 
 
 # --------------------------------------------------------------------------- results
@@ -200,33 +203,35 @@ class LayerMatrices:
 
 # --------------------------------------------------------------------------- input handling
 
-def _linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
-    return {name: module for name, module in model.named_modules() if isinstance(module, nn.Linear)}
+def _weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: module for name, module in model.named_modules() if kind_of(module) is not None}
 
 
-def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, nn.Linear]:
-    """Map the requested layers (names or modules; None for all) to ``{name: nn.Linear}``."""
-    available = _linear_layers(model)
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, nn.Module]:
+    """Map the requested layers (names or modules; None for all) to ``{name: module}``."""
+    available = _weight_layers(model)
     if not available:
-        raise ValueError("the model has no nn.Linear layer; FACT is defined here for weights used as h @ W.T")
+        raise ValueError("the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding); "
+                         "register yours in fact.layer_inputs.KINDS, or use fact.weights for FACT of any weight")
     if layers is None:
         return available
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
-    resolved: dict[str, nn.Linear] = {}
+    resolved: dict[str, nn.Module] = {}
     for layer in layers:
         if isinstance(layer, str):
             if layer not in available:
-                raise ValueError(f"unknown layer {layer!r}: the model's nn.Linear layers are {sorted(available)}")
+                raise ValueError(f"unknown layer {layer!r}: the model's layers with a known input are {sorted(available)}")
             resolved[layer] = available[layer]
         elif isinstance(layer, nn.Module):
             names = [name for name, module in available.items() if module is layer]
             if not names:
                 kind = type(layer).__name__
-                raise ValueError(f"the given {kind} is not an nn.Linear layer of this model; its nn.Linear layers are {sorted(available)}")
+                raise ValueError(f"the given {kind} is not a layer of this model with a known input; those are "
+                                 f"{sorted(available)}")
             resolved[names[0]] = layer
         else:
-            raise TypeError(f"a layer is given by its name or its nn.Linear module, not {type(layer).__name__}")
+            raise TypeError(f"a layer is given by its name or its module, not {type(layer).__name__}")
     return resolved
 
 
@@ -250,7 +255,7 @@ def feature_matrices(
     agop_probes: int | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, LayerMatrices]:
-    """All relations for all (or the chosen) ``nn.Linear`` layers, in one pass over the data.
+    """All relations for all (or the chosen) layers with a known input, in one pass over the data.
 
     Parameters
     ----------
@@ -263,7 +268,8 @@ def feature_matrices(
         or a callable ``(outputs, targets) -> per-sample losses``. Needed for FACT and eNFA.
     weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2`` (PyTorch's
         ``weight_decay``). Needed for FACT and bFACT.
-    layers : names or modules of the layers; None for every ``nn.Linear``.
+    layers : names or modules of the layers; None for every layer with a known input
+        (``fact.layer_inputs``: Linear, Conv1d/2d, Embedding, or registered).
     batch_size : samples per forward pass for tensor inputs (None: all at once). Peak
         extra memory per layer is about batch_size x n_outputs x d_out numbers.
     jacobian : also accumulate the model Jacobians (AGOP, backward AGOP). Costs a
@@ -296,13 +302,16 @@ def feature_matrices(
     sums = {name: {"G": None, "E": None, "B": None} for name in selected}
     records: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in selected}
 
+    kinds = {name: kind_of(module) for name, module in selected.items()}
+
     def recorder(name: str):
         def hook(module, args, output):
             if not output.requires_grad:
                 # Nothing upstream needs gradients (frozen weights, first layer): make the
                 # output a leaf we can differentiate with respect to.
                 output = output.detach().requires_grad_()
-            records[name].append((args[0].detach(), output))
+            # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
+            records[name].append((kinds[name].inputs(module, args[0].detach()), output))
             return output
         return hook
 
@@ -373,14 +382,18 @@ def feature_matrices(
                     jacobians = None
 
             for index, (name, h, z) in enumerate(outs):
-                d_in, d_out = h.shape[-1], z.shape[-1]
+                module, kind = selected[name], kinds[name]
+                d_in = h.shape[-1]
                 h2 = h.reshape(-1, d_in).to(acc)
+                # output-shaped tensors as rows (sample, position) x d_out, matching the rows of h
                 if grads is not None:
-                    g2 = grads[index].reshape(-1, d_out).to(acc)
+                    g = kind.outputs(module, grads[index])
+                    g2 = g.reshape(-1, g.shape[-1]).to(acc)
                     _add(sums[name], "G", g2.T @ h2)
                     _add(sums[name], "E", g2.T @ g2)
                 if jacobians is not None:
-                    J2 = jacobians[index].reshape(-1, d_out).to(acc)
+                    J = kind.outputs(module, jacobians[index].reshape(-1, *z.shape[1:]))
+                    J2 = J.reshape(-1, J.shape[-1]).to(acc)
                     _add(sums[name], "B", J2.T @ J2)
             n += len(x)
     finally:
@@ -393,7 +406,7 @@ def feature_matrices(
 
     return {
         name: LayerMatrices(
-            name=name, weight=module.weight.detach().to(acc).clone(), n=n,
+            name=name, weight=kinds[name].matrix(module).detach().to(acc).clone(), n=n,
             weight_decay=None if weight_decay is None else float(weight_decay),
             loss_grad_input=sums[name]["G"], loss_grad_gram=sums[name]["E"], jacobian_gram=sums[name]["B"],
         )
@@ -409,7 +422,7 @@ def _add(store: dict, key: str, value: torch.Tensor) -> None:
 
 def _single(model, layer, inputs, targets, loss, weight_decay, jacobian, batch_size) -> LayerMatrices:
     if isinstance(layer, Sequence) and not isinstance(layer, str):
-        raise TypeError("pass one layer (a name or an nn.Linear); use feature_matrices for several")
+        raise TypeError("pass one layer (a name or a module); use feature_matrices for several")
     result = feature_matrices(model, inputs, targets, loss, weight_decay, layers=[layer],
                               batch_size=batch_size, jacobian=jacobian)
     return next(iter(result.values()))

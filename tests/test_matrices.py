@@ -243,8 +243,10 @@ def test_unknown_layer_names_the_available_ones():
     X, Y = regression_data(0)
     with pytest.raises(ValueError, match=r"unknown layer 'fc9'.*\['0', '2', '4'\]"):
         feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, layers="fc9")
-    with pytest.raises(ValueError, match="not an nn.Linear layer of this model"):
+    with pytest.raises(ValueError, match="not a layer of this model with a known input"):
         matrices.fact(model, nn.Linear(4, 7), X, Y, "mse", WEIGHT_DECAY)
+    with pytest.raises(ValueError, match="register yours in fact.layer_inputs.KINDS"):
+        feature_matrices(nn.Sequential(nn.Bilinear(2, 2, 1)), torch.zeros(3, 2))
 
 
 def test_mismatched_shapes_and_non_finite_inputs_are_named():
@@ -331,3 +333,75 @@ def test_sketching_the_agop_leaves_fact_and_enfa_exact(fresh_seed):
     exact = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["2"]
     sketched = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, agop_probes=2)["2"]
     assert relative_error(sketched.fact, exact.fact) < 1e-12 and relative_error(sketched.enfa, exact.enfa) < 1e-12
+
+
+# ---------------------------------------------------------------- layers with many positions
+
+def positional_reference(model, layer, rows, forward_from_z, X, Y, weight_decay):
+    """Every relation of ``layer`` by per-sample autograd, summed over positions: ``rows(x)`` gives
+    the rows h (positions x d_in) that W multiplies and ``forward_from_z(z, x)`` the outputs from
+    the layer's z (positions x d_out) for one sample."""
+    W = layer.weight_matrix
+    n = len(X)
+    H = torch.stack([rows(x) for x in X])                                   # (n, positions, d_in)
+    Z = H @ W.T
+    J_z = torch.stack([jacrev(lambda z, x=x: forward_from_z(z, x))(z) for z, x in zip(Z, X)])  # (n, c, L, out)
+    g_z = torch.stack([torch.func.grad(lambda z, x=x, y=y: mse_per_sample(forward_from_z(z, x)[None], y[None])[0])(z)
+                       for z, x, y in zip(Z, X, Y)])                         # (n, L, out)
+    J_h, g_h = J_z @ W, g_z @ W
+    rows_h, rows_z = H.reshape(-1, H.shape[-1]), Z.reshape(-1, Z.shape[-1])
+    return {
+        "fact": -(g_h.reshape(-1, W.shape[1]).T @ rows_h) / (n * weight_decay),
+        "bfact": -(g_z.reshape(-1, W.shape[0]).T @ rows_z) / (n * weight_decay),
+        "agop": torch.einsum("ncli,nclj->ij", J_h, J_h) / n,
+        "backward_agop": torch.einsum("ncli,nclj->ij", J_z, J_z) / n,
+        "enfa": g_h.reshape(-1, W.shape[1]).T @ g_h.reshape(-1, W.shape[1]) / n,
+        "backward_enfa": g_z.reshape(-1, W.shape[0]).T @ g_z.reshape(-1, W.shape[0]) / n,
+    }
+
+
+def test_a_convolution_sums_every_relation_over_its_patches(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
+    head = nn.Linear(3 * 3 * 3, 2).double()
+    model = nn.Sequential(conv, nn.Tanh(), nn.Flatten(), head)
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X = torch.randn(7, 2, 5, 5, generator=generator, dtype=torch.float64)
+    Y = torch.randn(7, 2, generator=generator, dtype=torch.float64)
+    conv.weight_matrix = conv.weight.detach().reshape(3, -1)
+
+    def rows(x):
+        return nn.functional.unfold(x[None], 3, padding=1, stride=2)[0].T   # (positions, in * 9)
+
+    def forward_from_z(z, x):                                               # z: (positions, out)
+        output = (z + conv.bias).T.reshape(1, 3, 3, 3)
+        return head(torch.tanh(output).flatten(1))[0]
+
+    reference = positional_reference(model, conv, rows, forward_from_z, X, Y, WEIGHT_DECAY)
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=3)["0"]
+    assert layer.weight.shape == (3, 18)
+    for name, expected in reference.items():
+        assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
+
+
+def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    embedding = nn.Embedding(6, 3).double()
+    head = nn.Linear(3 * 4, 2).double()
+    model = nn.Sequential(embedding, nn.Tanh(), nn.Flatten(), head)
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X = torch.randint(0, 6, (8, 4), generator=generator)
+    Y = torch.randn(8, 2, generator=generator, dtype=torch.float64)
+    embedding.weight_matrix = embedding.weight.detach().T                  # dim x vocabulary
+
+    def rows(x):
+        return nn.functional.one_hot(x, 6).double()                         # (positions, vocabulary)
+
+    def forward_from_z(z, x):
+        return head(torch.tanh(z).reshape(1, -1))[0]
+
+    reference = positional_reference(model, embedding, rows, forward_from_z, X, Y, WEIGHT_DECAY)
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["0"]
+    assert layer.weight.shape == (3, 6)
+    for name, expected in reference.items():
+        assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
