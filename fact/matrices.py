@@ -36,6 +36,7 @@ of samples.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,6 +51,8 @@ from fact.losses import Loss, resolve_loss
 from fact.metrics import cosine, pearson, relative_error
 
 LayerRef = str | nn.Module
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- results
@@ -204,7 +207,11 @@ class LayerMatrices:
 # --------------------------------------------------------------------------- input handling
 
 def _weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: module for name, module in model.named_modules() if kind_of(module) is not None}
+    # nn.MultiheadAttention uses its out_proj's weight without calling the module, so no hook sees
+    # its input; FACT of attention's matrices is fact.weights' job
+    inside_attention = {id(module.out_proj) for module in model.modules() if isinstance(module, nn.MultiheadAttention)}
+    return {name: module for name, module in model.named_modules()
+            if kind_of(module) is not None and id(module) not in inside_attention}
 
 
 def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, nn.Module]:
@@ -269,7 +276,10 @@ def feature_matrices(
     weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2`` (PyTorch's
         ``weight_decay``). Needed for FACT and bFACT.
     layers : names or modules of the layers; None for every layer with a known input
-        (``fact.layer_inputs``: Linear, Conv1d/2d, Embedding, or registered).
+        (``fact.layer_inputs``: Linear, Conv1d/2d, Embedding, or registered). A layer whose
+        output has no sample dimension (its first dimension is not the batch's, as a position
+        embedding added to every sample) has no per-sample relations: it is left out, or, if
+        named here, refused.
     batch_size : samples per forward pass for tensor inputs (None: all at once). Peak
         extra memory per layer is about batch_size x n_outputs x d_out numbers.
     jacobian : also accumulate the model Jacobians (AGOP, backward AGOP). Costs a
@@ -303,9 +313,14 @@ def feature_matrices(
     records: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in selected}
 
     kinds = {name: kind_of(module) for name, module in selected.items()}
+    batch = {"size": 0}
+    shared = set()  # layers whose output has no sample dimension (a position embedding broadcast over samples)
 
     def recorder(name: str):
         def hook(module, args, output):
+            if output.shape[0] != batch["size"]:
+                shared.add(name)
+                return output
             if not output.requires_grad:
                 # Nothing upstream needs gradients (frozen weights, first layer): make the
                 # output a leaf we can differentiate with respect to.
@@ -321,6 +336,7 @@ def feature_matrices(
     n = 0
     try:
         for x, y in batches(inputs, targets, batch_size):
+            batch["size"] = len(x)
             if with_loss and y is None:
                 raise ValueError("a loss was given but the batches carry no targets")
             x = x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
@@ -404,13 +420,20 @@ def feature_matrices(
         for name in records:
             records[name].clear()
 
+    if shared:
+        if layers is not None:
+            raise ValueError(f"the output of {sorted(shared)} has no sample dimension (e.g. a position embedding added "
+                             "to every sample): per-sample relations are not defined for it; leave it out of layers=, "
+                             "or use fact.weights for its FACT")
+        log.info("left out %s: its output has no sample dimension (e.g. a position embedding shared by every sample)",
+                 sorted(shared))
     return {
         name: LayerMatrices(
             name=name, weight=kinds[name].matrix(module).detach().to(acc).clone(), n=n,
             weight_decay=None if weight_decay is None else float(weight_decay),
             loss_grad_input=sums[name]["G"], loss_grad_gram=sums[name]["E"], jacobian_gram=sums[name]["B"],
         )
-        for name, module in selected.items()
+        for name, module in selected.items() if name not in shared
     }
 
 
