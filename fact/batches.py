@@ -1,10 +1,25 @@
-"""The data of a pass over a model: (x, y) batches from tensors or from a DataLoader."""
+"""A pass over a model's data: (x, y) batches from tensors or from a DataLoader, in eval mode."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import torch
+from torch import nn
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode (dropout off, batch norm on its running statistics, which stay
+    unchanged); on exit every submodule gets back its own train/eval mode."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.train(training)
 
 
 def batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:

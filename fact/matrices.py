@@ -36,6 +36,7 @@ of samples.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
-from fact.batches import batches
+from fact.batches import batches, evaluating
 from fact.layer_inputs import kind_of
 from fact.linalg import psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
@@ -330,11 +331,12 @@ def feature_matrices(
             return output
         return hook
 
-    handles = [module.register_forward_hook(recorder(name)) for name, module in selected.items()]
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
     n = 0
-    try:
+    with contextlib.ExitStack() as cleanup:  # hooks removed, records dropped and modes restored, even on error
+        cleanup.enter_context(evaluating(model))
+        for name, module in selected.items():
+            cleanup.callback(module.register_forward_hook(recorder(name)).remove)
+        cleanup.callback(lambda: [calls.clear() for calls in records.values()])
         for x, y in batches(inputs, targets, batch_size):
             batch["size"] = len(x)
             if with_loss and y is None:
@@ -349,7 +351,8 @@ def feature_matrices(
             with torch.enable_grad():
                 outputs = model(x)
                 if len(outputs) != len(x):
-                    raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; the first dimension must be the sample")
+                    raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
+                                     "the first dimension must be the sample")
                 _check_finite(outputs, "model outputs", n)
                 flat_outputs = outputs.reshape(len(x), -1)
                 n_out = flat_outputs.shape[1]
@@ -363,39 +366,36 @@ def feature_matrices(
                     f = outputs.detach().requires_grad_()
                     per_sample = loss_fn(f, y)
                     if per_sample.shape != (len(x),):
-                        raise ValueError(f"the loss must return one value per sample, shape ({len(x)},), got {tuple(per_sample.shape)}")
+                        raise ValueError(f"the loss must return one value per sample, shape ({len(x)},), "
+                                         f"got {tuple(per_sample.shape)}")
                     _check_finite(per_sample, "losses", n)
                     loss_grad = torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(x), n_out)
 
                 zs = [z for _, _, z in outs]
-                if jacobian and agop_probes is None:
-                    # grad_outputs[k] selects output k for every sample: one vectorised backward.
-                    selector = torch.eye(n_out, device=device, dtype=flat_outputs.dtype)
-                    selector = selector[:, None, :].expand(n_out, len(x), n_out)
-                    jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=selector,
-                                                    is_grads_batched=True, allow_unused=True)
-                    jacobians = [torch.zeros((n_out, *z.shape), device=device, dtype=z.dtype) if J is None else J
-                                 for J, z in zip(jacobians, zs)]
-                    grads = None
-                    if loss_grad is not None:
-                        grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
-                elif jacobian:
-                    # random output directions g ~ N(0, I) scaled by 1/sqrt(probes): the sum of the
-                    # probed J^T g g^T J is then an unbiased estimate of the sum over every output
-                    probes = torch.randn(agop_probes, len(x), n_out, generator=generator, dtype=flat_outputs.dtype)
-                    probes = probes.to(device) / agop_probes ** 0.5
-                    jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=probes, is_grads_batched=True,
-                                                    allow_unused=True, retain_graph=loss_grad is not None)
-                    jacobians = [torch.zeros((agop_probes, *z.shape), device=device, dtype=z.dtype) if J is None
+                jacobians = None
+                if jacobian:
+                    if agop_probes is None:
+                        # direction k selects output k for every sample: the exact Jacobian
+                        directions = torch.eye(n_out, device=device, dtype=flat_outputs.dtype)
+                        directions = directions[:, None, :].expand(n_out, len(x), n_out)
+                    else:
+                        # random directions g ~ N(0, I) scaled by 1/sqrt(probes): the sum of the
+                        # probed J^T g g^T J is an unbiased estimate of the sum over every output
+                        directions = torch.randn(agop_probes, len(x), n_out, generator=generator,
+                                                 dtype=flat_outputs.dtype).to(device) / agop_probes ** 0.5
+                    # one backward pass vectorised over the directions
+                    jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions,
+                                                    is_grads_batched=True, allow_unused=True,
+                                                    retain_graph=loss_grad is not None and agop_probes is not None)
+                    jacobians = [torch.zeros((len(directions), *z.shape), device=device, dtype=z.dtype) if J is None
                                  else J for J, z in zip(jacobians, zs)]
-                    grads = None
-                    if loss_grad is not None:
-                        grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
-                        grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
-                else:
+                grads = None
+                if loss_grad is not None and jacobian and agop_probes is None:
+                    # the chain rule on the exact Jacobians: no second backward pass
+                    grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                elif loss_grad is not None:
                     grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
                     grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
-                    jacobians = None
 
             for index, (name, h, z) in enumerate(outs):
                 module, kind = selected[name], kinds[name]
@@ -412,13 +412,6 @@ def feature_matrices(
                     J2 = J.reshape(-1, J.shape[-1]).to(acc)
                     _add(sums[name], "B", J2.T @ J2)
             n += len(x)
-    finally:
-        for module, training in modes.items():
-            module.train(training)
-        for handle in handles:
-            handle.remove()
-        for name in records:
-            records[name].clear()
 
     if shared:
         if layers is not None:

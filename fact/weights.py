@@ -35,7 +35,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
-from fact.batches import batches
+from fact.batches import batches, evaluating
 from fact.losses import Loss, resolve_loss
 
 # How a parameter becomes the matrix acting on its module's input, and back.
@@ -114,10 +114,8 @@ def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
     per_sample = resolve_loss(loss)
     parameters = [p for p in model.parameters() if p.requires_grad]
     sums = {id(p): torch.zeros_like(p, dtype=torch.float64) for p in parameters}
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
     n = 0
-    try:
+    with evaluating(model):
         for X, Y in batches(inputs, targets, batch_size):
             if Y is None:
                 raise ValueError("FACT needs targets: the loss gradient is part of its definition")
@@ -127,9 +125,6 @@ def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
                 if gradient is not None:
                     sums[id(parameter)] += gradient.double()
             n += len(X)
-    finally:
-        for module, mode in modes.items():
-            module.train(mode)
     if n == 0:
         raise ValueError("no data: the inputs hold no samples")
     return {key: value / n for key, value in sums.items()}, n
