@@ -209,8 +209,9 @@ def mlp_means(experiment: Experiment, relations: tuple[str, ...]) -> pd.DataFram
 
 
 def at_final_epoch(means: pd.DataFrame) -> pd.DataFrame:
-    final = means.reset_index().groupby("dataset").epoch.transform("max")
-    return means.reset_index()[means.reset_index().epoch == final]
+    """The rows of each dataset's last kept epoch, as columns."""
+    rows = means.reset_index()
+    return rows[rows.epoch == rows.groupby("dataset").epoch.transform("max")]
 
 
 def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side: str) -> Judgement:
