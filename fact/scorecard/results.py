@@ -1,34 +1,19 @@
 """The result files the scorecard judges, read and grouped by scale and experiment.
 
-Files are recognised by where the pipeline writes them, ``results/<scale>/<kind>/...``:
-
-    tabular/<dataset>.parquet                      Table 1, one dataset each
-    features/fig7.parquet                          Figure 7
-    features/mlp.parquet                           Figures 2 and 8-10
-    features/deep_linear.parquet                   Figure 11
-    rfm/parity/<figure>/k<k>_seed<s>.parquet       Figures 3-4
-    rfm/modular/<run>_seed<s>.parquet (and .pt)    Figures 5-6
+Files are recognised by where the pipeline writes them under ``results/<scale>/``
+(``fact.scorecard.places``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from fact.io import load_torch, read_parquet_metadata
-
-KINDS = {
-    "tabular": re.compile(r"tabular/[^/]+\.parquet"),
-    "fig7": re.compile(r"features/fig7\.parquet"),
-    "mlp": re.compile(r"features/mlp\.parquet"),
-    "deep_linear": re.compile(r"features/deep_linear\.parquet"),
-    "parity": re.compile(r"rfm/parity/[^/]+/[^/]+\.parquet"),
-    "modular": re.compile(r"rfm/modular/[^/]+\.(parquet|pt)"),
-}
+from fact.scorecard.places import RESULT_PLACES
 
 
 @dataclass
@@ -47,11 +32,12 @@ def classify(path: str | os.PathLike) -> tuple[str, str]:
     if "results" not in parts or len(parts) < parts.index("results") + 3:
         raise ValueError(f"{path} is not under results/<scale>/; give the scorecard the pipeline's result files")
     at = parts.index("results")
-    scale, rest = parts[at + 1], "/".join(parts[at + 2:])
-    for kind, pattern in KINDS.items():
-        if pattern.fullmatch(rest):
+    scale, rest = parts[at + 1], PurePosixPath(*parts[at + 2:])
+    for kind, patterns in RESULT_PLACES.items():
+        # as many path segments as the pattern, each matching its own: a * never spans a folder
+        if any(len(rest.parts) == len(PurePosixPath(p).parts) and rest.match(p) for p in patterns):
             return scale, kind
-    raise ValueError(f"{path}: not a result file the scorecard knows ({', '.join(KINDS)})")
+    raise ValueError(f"{path}: not a result file the scorecard knows ({', '.join(RESULT_PLACES)})")
 
 
 def load(paths: list[str | os.PathLike]) -> dict[str, dict[str, Experiment]]:

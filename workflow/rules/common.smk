@@ -1,4 +1,4 @@
-# Helpers shared by the stage files. Only the standard library (and two fact modules that use
+# Helpers shared by the stage files. Only the standard library (and three fact modules that use
 # nothing else) is imported here, so building the DAG never loads torch.
 import glob
 import json
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import yaml
 
-# Both use the standard library only: the files and checksums of fetched datasets, and the
-# import closure of the stages' modules.
+# All use the standard library only: the files and checksums of fetched datasets, the import
+# closure of the stages' modules, and where results lie (for the scorecard).
 from fact import provenance
 from fact.data import manifest
+from fact.scorecard.places import RESULT_PLACES
 
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
@@ -183,12 +184,6 @@ def deep_linear_settings(wildcards):
                         depth=int(wildcards.depth), seed=int(wildcards.seed))
 
 
-# Where each experiment's results lie under results/<scale>/ (the scorecard's reader, fact/scorecard/results.py,
-# recognises them by these places).
-RESULT_PATTERNS = ("tabular/*.parquet", "features/fig7.parquet", "features/mlp.parquet", "features/deep_linear.parquet",
-                   "rfm/parity/*/*.parquet", "rfm/modular/*.parquet", "rfm/modular/*.pt")
-
-
 def scorecard_inputs():
     """The results the scorecard judges: this scale's, built when missing, and whatever another scale
     has already computed, read as it is (no rule of this scale makes those files)."""
@@ -198,5 +193,6 @@ def scorecard_inputs():
                   f"{RESULTS}/features/fig7.parquet", f"{RESULTS}/features/mlp.parquet",
                   f"{RESULTS}/features/deep_linear.parquet", *parity, *modular]
     other_scales = [path for scale in config["scales"] if scale != SCALE
-                    for pattern in RESULT_PATTERNS for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
+                    for patterns in RESULT_PLACES.values() for pattern in patterns
+                    for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
     return this_scale + other_scales
