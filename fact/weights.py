@@ -107,10 +107,10 @@ def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:
 
 
 def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
-                        batch_size: int | None = None) -> tuple[dict[int, torch.Tensor], int]:
+                        batch_size: int | None = None) -> dict[int, torch.Tensor]:
     """Gradient of the mean loss (1/n) sum_i loss_i for every parameter, summed over batches in
     float64; in eval mode (dropout off, batch norm on its running statistics), every submodule's
-    own mode restored afterwards. Returns ({id(parameter): gradient}, n)."""
+    own mode restored afterwards. Returns {id(parameter): gradient}."""
     per_sample = resolve_loss(loss)
     parameters = [p for p in model.parameters() if p.requires_grad]
     sums = {id(p): torch.zeros_like(p, dtype=torch.float64) for p in parameters}
@@ -127,7 +127,7 @@ def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
             n += len(X)
     if n == 0:
         raise ValueError("no data: the inputs hold no samples")
-    return {key: value / n for key, value in sums.items()}, n
+    return {key: value / n for key, value in sums.items()}
 
 
 def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay: float,
@@ -147,7 +147,7 @@ def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay:
         if unknown:
             raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
         views = {name: views[name] for name in names}
-    gradients, _ = mean_loss_gradients(model, inputs, targets, loss, batch_size)
+    gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
     return {name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]),
                                float(weight_decay))
             for name, (parameter, view) in views.items()}
