@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from fact.losses import NonFiniteLossError
 
@@ -100,7 +101,22 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
     def f(vector: torch.Tensor) -> torch.Tensor:
         return objective(unflatten(vector))
 
-    vector = torch.cat([p.detach().reshape(-1) for p in named.values()])
+    # The Hessian uses forward-mode AD, which the fused attention kernels lack: attention
+    # runs on its plain-math kernel here (same values, any device).
+    with sdpa_kernel(SDPBackend.MATH):
+        vector, iterations = _newton_iterations(f, torch.cat([p.detach().reshape(-1) for p in named.values()]), grad_tol,
+                                    max_iterations)
+        gradient = torch.func.grad(f)(vector)
+        smallest = float(torch.linalg.eigvalsh(torch.func.hessian(f)(vector))[0])
+    with torch.no_grad():
+        for (name, parameter), value in zip(named.items(), unflatten(vector).values()):
+            parameter.copy_(value)
+    return NewtonResult(float(gradient.norm()), iterations, smallest)
+
+
+def _newton_iterations(f: Callable[[torch.Tensor], torch.Tensor], vector: torch.Tensor, grad_tol: float,
+                       max_iterations: int) -> tuple[torch.Tensor, int]:
+    """Saddle-free Newton steps from ``vector``; returns the last point and the iterations taken."""
     damping = 1e-6
     iteration = 0
     for iteration in range(max_iterations):
@@ -129,12 +145,7 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
         else:  # no descent step at any damping: numerically stationary
             break
         log.info("newton iteration %d: objective %.15g, gradient norm %.3e", iteration, float(value), float(gradient.norm()))
-    gradient = torch.func.grad(f)(vector)
-    smallest = float(torch.linalg.eigvalsh(torch.func.hessian(f)(vector))[0])
-    with torch.no_grad():
-        for (name, parameter), value in zip(named.items(), unflatten(vector).values()):
-            parameter.copy_(value)
-    return NewtonResult(float(gradient.norm()), iteration, smallest)
+    return vector, iteration
 
 
 POLISHES = ("lbfgs+newton", "lbfgs", "newton", "none")

@@ -1,7 +1,8 @@
 """FACT, NFA (AGOP) and eNFA matrices of the weight matrices of any PyTorch model.
 
 Every layer this module knows (``nn.Linear``, ``nn.Conv1d/2d`` on their patches, ``nn.Embedding``
-on one-hot tokens, or any module registered in ``fact.layer_inputs.KINDS``) computes
+on one-hot tokens, the q, k, v and output matrices of ``nn.MultiheadAttention`` (``fact.attention``),
+or any module registered in ``fact.layer_inputs.KINDS``) computes
 ``z = h @ W.T (+ b)`` at each position: ``h`` is the input of ``W`` and ``z`` its output
 *without* the bias (spec section 1). For the training objective
 
@@ -46,7 +47,8 @@ import torch
 from torch import nn
 
 from fact.batches import batches, evaluating
-from fact.layer_inputs import kind_of
+from fact import attention
+from fact.layer_inputs import LayerKind, kind_of
 from fact.linalg import psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
 from fact.metrics import cosine, pearson, relative_error
@@ -207,37 +209,48 @@ class LayerMatrices:
 
 # --------------------------------------------------------------------------- input handling
 
-def _weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    # nn.MultiheadAttention uses its out_proj's weight without calling the module, so no hook sees
-    # its input; FACT of attention's matrices is fact.weights' job
-    inside_attention = {id(module.out_proj) for module in model.modules() if isinstance(module, nn.MultiheadAttention)}
-    return {name: module for name, module in model.named_modules()
-            if kind_of(module) is not None and id(module) not in inside_attention}
+def _weight_layers(model: nn.Module) -> dict[str, tuple[nn.Module, LayerKind]]:
+    """{name: (module, kind)} of every layer with a known input, attention's four matrices included."""
+    layers: dict[str, tuple[nn.Module, LayerKind]] = {}
+    inside_attention = set()  # an attention's out_proj is one of its blocks, never called as a module
+    for name, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            inside_attention.add(id(module.out_proj))
+            layers.update({layer: (module, attention.block_kind(block))
+                           for layer, block in attention.block_names(name).items()})
+    for name, module in model.named_modules():
+        kind = kind_of(module)
+        if kind is not None and id(module) not in inside_attention:
+            layers[name] = (module, kind)
+    return layers
 
 
-def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, nn.Module]:
-    """Map the requested layers (names or modules; None for all) to ``{name: module}``."""
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, tuple[nn.Module, LayerKind]]:
+    """Map the requested layers (names or modules; None for all) to ``{name: (module, kind)}``.
+
+    A ``nn.MultiheadAttention`` given as a module stands for its four matrices."""
     available = _weight_layers(model)
     if not available:
-        raise ValueError("the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding); "
-                         "register yours in fact.layer_inputs.KINDS, or use fact.weights for FACT of any weight")
+        raise ValueError("the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
+                         "nn.MultiheadAttention); register yours in fact.layer_inputs.KINDS, or use fact.weights for "
+                         "FACT of any weight")
     if layers is None:
         return available
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
-    resolved: dict[str, nn.Module] = {}
+    resolved: dict[str, tuple[nn.Module, LayerKind]] = {}
     for layer in layers:
         if isinstance(layer, str):
             if layer not in available:
                 raise ValueError(f"unknown layer {layer!r}: the model's layers with a known input are {sorted(available)}")
             resolved[layer] = available[layer]
         elif isinstance(layer, nn.Module):
-            names = [name for name, module in available.items() if module is layer]
+            names = [name for name, (module, _) in available.items() if module is layer]
             if not names:
                 kind = type(layer).__name__
                 raise ValueError(f"the given {kind} is not a layer of this model with a known input; those are "
                                  f"{sorted(available)}")
-            resolved[names[0]] = layer
+            resolved.update({name: available[name] for name in names})
         else:
             raise TypeError(f"a layer is given by its name or its module, not {type(layer).__name__}")
     return resolved
@@ -313,29 +326,49 @@ def feature_matrices(
     sums = {name: {"G": None, "E": None, "B": None} for name in selected}
     records: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in selected}
 
-    kinds = {name: kind_of(module) for name, module in selected.items()}
+    kinds = {name: kind for name, (_, kind) in selected.items()}
     batch = {"size": 0}
     shared = set()  # layers whose output has no sample dimension (a position embedding broadcast over samples)
+
+    def keep(name: str, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if not z.requires_grad:
+            # Nothing upstream needs gradients (frozen weights, first layer): make the
+            # output a leaf we can differentiate with respect to.
+            z = z.detach().requires_grad_()
+        records[name].append((h.detach(), z))
+        return z
 
     def recorder(name: str):
         def hook(module, args, output):
             if output.shape[0] != batch["size"]:
                 shared.add(name)
                 return output
-            if not output.requires_grad:
-                # Nothing upstream needs gradients (frozen weights, first layer): make the
-                # output a leaf we can differentiate with respect to.
-                output = output.detach().requires_grad_()
             # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
-            records[name].append((kinds[name].inputs(module, args[0].detach()), output))
-            return output
+            return keep(name, kinds[name].inputs(module, args[0].detach()), output)
+        return hook
+
+    def attention_recorder(names: dict[str, str]):
+        """The module's output recomputed one product at a time, keeping the chosen blocks' h and z."""
+        chosen = {block: name for name, block in names.items() if name in selected}
+
+        def hook(module, args, kwargs, output):
+            return attention.recompute(module, args, kwargs, lambda block, h, z: keep(chosen[block], h, z)
+                                       if block in chosen else z)
         return hook
 
     n = 0
     with contextlib.ExitStack() as cleanup:  # hooks removed, records dropped and modes restored, even on error
         cleanup.enter_context(evaluating(model))
-        for name, module in selected.items():
-            cleanup.callback(module.register_forward_hook(recorder(name)).remove)
+        hooked = set()
+        for name, (module, _) in selected.items():
+            if isinstance(module, nn.MultiheadAttention):
+                if id(module) not in hooked:
+                    prefix = next(key for key, value in model.named_modules() if value is module)
+                    hook = attention_recorder(attention.block_names(prefix))
+                    cleanup.callback(module.register_forward_hook(hook, with_kwargs=True).remove)
+            else:
+                cleanup.callback(module.register_forward_hook(recorder(name)).remove)
+            hooked.add(id(module))
         cleanup.callback(lambda: [calls.clear() for calls in records.values()])
         for x, y in batches(inputs, targets, batch_size):
             batch["size"] = len(x)
@@ -398,7 +431,7 @@ def feature_matrices(
                     grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
 
             for index, (name, h, z) in enumerate(outs):
-                module, kind = selected[name], kinds[name]
+                (module, kind) = selected[name]
                 d_in = h.shape[-1]
                 h2 = h.reshape(-1, d_in).to(acc)
                 # output-shaped tensors as rows (sample, position) x d_out, matching the rows of h
@@ -426,7 +459,7 @@ def feature_matrices(
             weight_decay=None if weight_decay is None else float(weight_decay),
             loss_grad_input=sums[name]["G"], loss_grad_gram=sums[name]["E"], jacobian_gram=sums[name]["B"],
         )
-        for name, module in selected.items() if name not in shared
+        for name, (module, _) in selected.items() if name not in shared
     }
 
 

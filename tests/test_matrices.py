@@ -407,14 +407,15 @@ def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
         assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
 
 
-def test_a_transformer_gives_its_embeddings_and_linear_layers_but_not_attentions_inner_projection(fresh_seed):
+def test_a_transformer_gives_every_matrix_but_the_position_embedding(fresh_seed):
     from fact.architectures import TinyTransformer
 
     torch.manual_seed(fresh_seed)
     model = TinyTransformer(vocabulary=5, length=3, width=4, heads=2, mlp_width=6).double()
     tokens = torch.randint(0, 5, (6, 3), generator=torch.Generator().manual_seed(fresh_seed))
     layers = feature_matrices(model, tokens, torch.randint(0, 5, (6,)), "ce", WEIGHT_DECAY)
-    assert set(layers) == {"token", "mlp_in", "mlp_out", "unembed"}  # position: shared by every sample
+    assert set(layers) == {"token", "attention[q]", "attention[k]", "attention[v]", "attention.out_proj",
+                           "mlp_in", "mlp_out", "unembed"}  # position: shared by every sample
     assert layers["token"].fact.shape == (5, 5) and layers["mlp_in"].agop.shape == (4, 4)
     with pytest.raises(ValueError, match=r"\['position'\] has no sample dimension"):
         feature_matrices(model, tokens, torch.randint(0, 5, (6,)), "ce", WEIGHT_DECAY, layers=["position", "token"])
