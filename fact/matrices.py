@@ -51,7 +51,7 @@ from fact import attention
 from fact.layer_inputs import LayerKind, kind_of
 from fact.linalg import psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
-from fact.metrics import cosine, pearson, relative_error
+from fact.metrics import cosine, pearson, relative_error, spearman
 
 LayerRef = str | nn.Module
 
@@ -195,13 +195,14 @@ class LayerMatrices:
         return rows
 
     def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
-        """One record per relation: layer, side, relation, power, pearson, cosine, relative_error."""
+        """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error."""
         records = []
         for side, relation, power, predicted in self.comparisons(powers):
             target = self.wtw if side == "forward" else self.wwt
             records.append({
                 "layer": self.name, "side": side, "relation": relation, "power": power,
-                "pearson": pearson(target, predicted), "cosine": cosine(target, predicted),
+                "pearson": pearson(target, predicted), "spearman": spearman(target, predicted),
+                "cosine": cosine(target, predicted),
                 "relative_error": relative_error(predicted, target),
             })
         return records

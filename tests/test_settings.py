@@ -33,6 +33,8 @@ STAGE_SETTINGS = {
     "rfm_parity": "ParitySettings",
     "rfm_modular": "ModularSettings",
     "tabular": "TabularSettings",
+    "train_transformer": "TrainTransformerSettings",
+    "extract_transformer": "ExtractTransformerSettings",
 }
 
 
@@ -105,7 +107,7 @@ def test_every_stage_refuses_settings_with_an_unknown_key_naming_it(stage, capsy
     module = importlib.import_module(f"fact.stages.{stage}")
     with pytest.raises(SystemExit) as exit_:
         module.main(["--settings", json.dumps({"bogus": 1}), "--out", "x", "--table", "x", "--matrices", "x",
-                     "--checkpoints", "x"])
+                     "--checkpoints", "x", "--history", "x"])
     assert exit_.value.code == 2
     message = capsys.readouterr().err
     assert "unknown key(s) settings.bogus" in message

@@ -267,6 +267,41 @@ def fig11_fact(experiment: Experiment) -> Judgement:
                      f"depth and seed", grade([value >= DEEP_LINEAR_FACT for value in fact.pearson]))
 
 
+# ---------------------------------------------------------------------------------------------
+# Figure 12 (beyond the paper): a transformer, with decay in the objective and decoupled
+
+TRANSFORMER_FACT = 0.9
+
+
+def transformer_final(experiment: Experiment) -> pd.DataFrame:
+    """Mean over seeds of Pearson with W^T W at each optimiser's last step: rows (optimiser, matrix),
+    columns fact, nfa (AGOP^(1/2)) and enfa."""
+    table = experiment.table
+    rows = table[(table.side == "forward") & (table.power.isna() | np.isclose(table.power.fillna(NFA_POWER), NFA_POWER))]
+    rows = rows[rows.step == rows.groupby("optimiser").step.transform("max")]
+    return rows.groupby(["optimiser", "layer", "relation"]).pearson.mean().unstack("relation")
+
+
+def transformer_fact_at_a_critical_point(experiment: Experiment) -> Judgement:
+    final = transformer_final(experiment)
+    if "adam_l2" not in final.index.get_level_values("optimiser"):
+        return Judgement("no Adam-L2 run", NOT_RUN)
+    fact = final.loc["adam_l2", "fact"]
+    low = fact[fact < TRANSFORMER_FACT]
+    return Judgement(f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices"
+                     + (f"; below {TRANSFORMER_FACT}: {', '.join(low.index)}" if len(low) else ""),
+                     grade(list(fact >= TRANSFORMER_FACT)))
+
+
+def transformer_fact_beats_nfa(experiment: Experiment) -> Judgement:
+    final = transformer_final(experiment)
+    better = final.fact >= final[["nfa", "enfa"]].max(axis=1)
+    parts = [f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
+             f"{rows.fact.mean():.3f}, NFA {rows.nfa.mean():.3f}, eNFA {rows.enfa.mean():.3f}"
+             for optimiser, rows in final.groupby(level="optimiser")]
+    return Judgement("; ".join(parts), grade(list(better)))
+
+
 CLAIMS = [
     Claim("tabular", "Table 1", "Mean accuracy over the UCI-121 datasets",
           "FACT-RFM 85.22, FACT-RFM' 84.99, NFA-RFM 85.10, Laplace 83.71",
@@ -321,4 +356,12 @@ CLAIMS = [
     Claim("deep_linear", "Figure 11", "FACT needs no power", "FACT holds exactly",
           f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some",
           fig11_fact),
+    Claim("transformer", "Figure 12 (ours)", "Transformer trained with Adam and L2 decay: FACT holds for every weight "
+          "matrix (embedding, W_Q, W_K, W_V, W_O, MLP, unembedding)", "not in the paper",
+          f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRANSFORMER_FACT} for every matrix (mean over seeds), "
+          "partly for some", transformer_fact_at_a_critical_point),
+    Claim("transformer", "Figure 12 (ours)", "Transformer, Adam-L2 and AdamW: FACT correlates with WᵀW at least as "
+          "well as AGOP^½ and eNFA", "not in the paper",
+          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some",
+          transformer_fact_beats_nfa),
 ]

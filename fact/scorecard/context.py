@@ -76,4 +76,8 @@ def data_used(kind: str, experiment: Experiment) -> str:
         config = experiment.trained_with[0] if experiment.trained_with else {}
         return (f"Gaussian linear teacher d = {config.get('d')}, n = {config.get('n')}; depths "
                 f"{', '.join(str(d) for d in sorted(table.depth.unique()))}; {seeds}")
+    if kind == "transformer":
+        config = experiment.trained_with[0]["data"] if experiment.trained_with else {}
+        return (f"(a + b) mod {config.get('p')} on {config.get('train_fraction', 0):.0%} of the pairs; optimisers "
+                f"{', '.join(sorted(table.optimiser.unique()))}; {seeds}")
     return seeds

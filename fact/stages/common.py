@@ -65,6 +65,7 @@ FILE_OPTIONS = {
     "out": {"help": "the .pt file to write"},
     "table": {"help": "the tidy Parquet table to write"},
     "matrices": {"help": "the .pt file of matrices to write"},
+    "history": {"help": "the Parquet table of the training history to write"},
 }
 
 

@@ -184,6 +184,21 @@ def deep_linear_settings(wildcards):
                         depth=int(wildcards.depth), seed=int(wildcards.seed))
 
 
+def transformer_settings(wildcards):
+    """Everything one Figure 12 training job uses: the shared block, and its optimiser's run."""
+    block = SETTINGS["transformer"]
+    run = block["runs"][wildcards.optimiser]
+    train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"], "weight_decay": run["weight_decay"]}
+    return as_json({**{key: block[key] for key in ("data", "model", "checkpoints", "device")}, "train": train,
+                    "seed": int(wildcards.seed), "scale": SCALE})
+
+
+def transformer_checkpoints():
+    block = SETTINGS["transformer"]
+    return [f"{RESULTS}/nets/transformer/{optimiser}_seed{seed}.pt" for optimiser in block["runs"]
+            for seed in block["seeds"]]
+
+
 def scorecard_inputs():
     """The results the scorecard judges: this scale's, built when missing, and whatever another scale
     has already computed, read as it is (no rule of this scale makes those files)."""
@@ -191,7 +206,8 @@ def scorecard_inputs():
     modular = sorted(set(modular_outputs("fig5") + modular_outputs("fig6")))
     this_scale = [*expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
                   f"{RESULTS}/features/fig7.parquet", f"{RESULTS}/features/mlp.parquet",
-                  f"{RESULTS}/features/deep_linear.parquet", *parity, *modular]
+                  f"{RESULTS}/features/deep_linear.parquet", f"{RESULTS}/features/transformer.parquet", *parity,
+                  *modular]
     other_scales = [path for scale in config["scales"] if scale != SCALE
                     for patterns in RESULT_PLACES.values() for pattern in patterns
                     for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]

@@ -15,6 +15,7 @@ localrules:
     fig9,
     fig10,
     fig11,
+    fig12,
     scorecard,
     current_figure,
 
@@ -179,6 +180,24 @@ rule fig11:
         ENV
     shell:
         "python -m fact.stages.figure fact.plots.deep_linear:render --inputs {input.results} --out {output.figure} 2> {log}"
+
+
+rule fig12:
+    """Figure 12: a transformer's every weight matrix against FACT, NFA and eNFA, with Adam-L2 and AdamW."""
+    input:
+        table=rules.extract_transformer.output.table,
+        history=rules.extract_transformer.output.history,
+        code=code("fact.stages.figure", "fact.plots.transformer"),
+    output:
+        figure=report(f"{FIGURES}/fig12.pdf", caption=f"../../{FIGURES}/fig12.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig12.caption.rst",
+    log:
+        f"logs/fig12/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fact.plots.transformer:render --inputs {input.table} {input.history} "
+        "--out {output.figure} 2> {log}"
 
 
 rule fig1:

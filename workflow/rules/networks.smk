@@ -143,3 +143,43 @@ rule extract_deep_linear:
     shell:
         "python -m fact.stages.extract_deep_linear --checkpoints {input.checkpoints} "
         "--settings {params.settings:q} --table {output} 2> {log}"
+
+
+rule train_transformer:
+    """Train the one-block transformer on modular addition with one optimiser (Figure 12)."""
+    input:
+        code=code("fact.stages.train_transformer"),
+    output:
+        f"{RESULTS}/nets/transformer/{{optimiser}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        optimiser="adam_l2|adamw",
+        seed=r"\d+",
+    params:
+        settings=transformer_settings,
+    log:
+        f"logs/train_transformer/{SCALE}/{{optimiser}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["transformer"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.train_transformer --settings {params.settings:q} --out {output} 2> {log}"
+
+
+rule extract_transformer:
+    """FACT, NFA and eNFA agreement of every weight matrix at every kept step, to one tidy table."""
+    input:
+        checkpoints=transformer_checkpoints(),
+        code=code("fact.stages.extract_transformer"),
+    output:
+        table=f"{RESULTS}/features/transformer.parquet",
+        history=f"{RESULTS}/features/transformer_history.parquet",
+    params:
+        settings=job_settings(SETTINGS["transformer"], ("powers", "batch_size", "agop_probes")),
+    log:
+        f"logs/extract_transformer/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.extract_transformer --checkpoints {input.checkpoints} --settings {params.settings:q} "
+        "--table {output.table} --history {output.history} 2> {log}"

@@ -1,0 +1,102 @@
+"""Figure 12 (beyond the paper): every weight matrix of a transformer that groks modular addition,
+against FACT, the NFA and the eNFA, trained with weight decay in the objective (Adam with L2) and
+decoupled from it (AdamW)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fact.io import read_parquet_metadata
+from fact.plots import style
+
+# fact.matrices' layer names -> the names of the weight matrices in the transformer literature
+MATRIX_NAMES = {"token": "embedding", "attention[q]": "W_Q", "attention[k]": "W_K", "attention[v]": "W_V",
+                "attention.out_proj": "W_O", "mlp_in": "MLP in", "mlp_out": "MLP out", "unembed": "unembedding"}
+OPTIMISER_NAMES = {"adam_l2": "Adam, L2 decay in the objective", "adamw": "AdamW, decoupled decay"}
+NFA_POWER = 0.5
+
+
+def forward_relations(table: pd.DataFrame) -> pd.DataFrame:
+    """The W^T W side: FACT, AGOP^(1/2) and eNFA, mean over seeds, per optimiser, step and matrix."""
+    chosen = table[(table.side == "forward") & ((table.relation.isin(["fact", "enfa"]))
+                                                | ((table.relation == "nfa") & (table.power == NFA_POWER)))]
+    return chosen.groupby(["optimiser", "step", "layer", "relation"])[["pearson", "spearman"]].mean().reset_index()
+
+
+def draw_final(axis, rows: pd.DataFrame) -> None:
+    """Grouped bars of Pearson per matrix and relation at the last step; Spearman as dots."""
+    layers = [layer for layer in MATRIX_NAMES if layer in set(rows.layer)]
+    relations = ["fact", "nfa", "enfa"]
+    width = 0.8 / len(relations)
+    positions = np.arange(len(layers))
+    for index, relation in enumerate(relations):
+        values = rows[rows.relation == relation].set_index("layer").reindex(layers)
+        offset = positions + (index - 1) * width
+        axis.bar(offset, values.pearson, width, color=style.RELATION_COLOURS[relation],
+                 label=style.relation_label(relation, NFA_POWER) + " (Pearson)")
+        axis.plot(offset, values.spearman, "o", color="black", markersize=2.5,
+                  label="Spearman" if index == 0 else None)
+    axis.set_xticks(positions, [MATRIX_NAMES[layer] for layer in layers], rotation=35, ha="right", fontsize=7)
+    axis.axhline(0, color="black", lw=0.6)
+    axis.set(ylim=(min(-0.1, float(rows.pearson.min()) - 0.05), 1.05), ylabel="correlation with WᵀW")
+
+
+def draw_training(axis, rows: pd.DataFrame, history: pd.DataFrame) -> None:
+    """FACT's and the NFA's Pearson over training (mean over matrices, band: range), beside accuracy."""
+    for relation in ("fact", "nfa"):
+        per_step = rows[rows.relation == relation].groupby("step").pearson.agg(["mean", "min", "max"])
+        steps = per_step.index + 1
+        axis.plot(steps, per_step["mean"], color=style.RELATION_COLOURS[relation],
+                  label=style.relation_label(relation, NFA_POWER) + ", mean over matrices")
+        axis.fill_between(steps, per_step["min"], per_step["max"], color=style.RELATION_COLOURS[relation], alpha=0.15)
+    accuracy = history.groupby("step")[["train_accuracy", "test_accuracy"]].mean()
+    axis.plot(accuracy.index + 1, accuracy.train_accuracy, color="0.35", lw=1, label="train accuracy")
+    axis.plot(accuracy.index + 1, accuracy.test_accuracy, color="0.35", lw=1, ls="--", label="test accuracy")
+    axis.set(xscale="log", xlabel="training step + 1", ylabel="Pearson with WᵀW / accuracy", ylim=(-0.3, 1.05))
+
+
+def training_in_words(config: dict) -> str:
+    """The task, the model and the shared training settings of the runs, from their settings."""
+    data, model, train = config["data"], config["model"], config["train"]
+    return (f"(a + b) mod {data['p']} on a random {data['train_fraction']:.0%} of the {data['p'] ** 2} pairs "
+            f"(tokens [a, b]); one pre-norm block, width {model['width']}, {model['heads']} heads, MLP width "
+            f"{model['mlp_width']}, {'tied' if model['tied'] else 'untied'} embeddings; full-batch cross-entropy, "
+            f"{train['steps']} steps, betas {tuple(train['betas'])}, cosine decay to {train['final_lr_ratio']:g}·lr")
+
+
+def render(table_path: str | os.PathLike, history_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    style.apply()
+    table, history = pd.read_parquet(table_path), pd.read_parquet(history_path)
+    relations = forward_relations(table)
+    optimisers = [name for name in OPTIMISER_NAMES if name in set(relations.optimiser)]
+    figure, axes = plt.subplots(2, len(optimisers), figsize=(3.7 * len(optimisers), 6.4), squeeze=False)
+    for column, optimiser in enumerate(optimisers):
+        rows = relations[relations.optimiser == optimiser]
+        final_step = rows.step.max()
+        draw_final(axes[0, column], rows[rows.step == final_step])
+        axes[0, column].set_title(f"{OPTIMISER_NAMES[optimiser]}: step {final_step}")
+        draw_training(axes[1, column], rows, history[history.optimiser == optimiser])
+    axes[0, 0].legend(fontsize=6, loc="lower left")
+    axes[1, 0].legend(fontsize=6, loc="lower right")
+    figure.subplots_adjust(hspace=0.55, wspace=0.3, bottom=0.2)
+
+    trained_with = read_parquet_metadata(history_path)["trained_with"]
+    runs = {config["train"]["optimiser"]: config["train"] for config in trained_with}
+    finals = history[history.step == history.step.max()].groupby("optimiser")[["test_accuracy", "gradient_norm"]].mean()
+    per_run = "; ".join(f"{name}: lr {runs[name]['lr']:g}, λ = {runs[name]['weight_decay']:g}, final test accuracy "
+                        f"{finals.test_accuracy[name]:.3f}, ‖∇ of the L2 objective‖ = {finals.gradient_norm[name]:.1e}"
+                        for name in optimisers)
+    shared = "; ".join(sorted({training_in_words(config) for config in trained_with}))
+    style.caption(figure, f"Scale: {table.scale.iloc[0]}. {shared}. {per_run}. Mean over "
+                  f"{history.seed.nunique()} seed(s); matrices on the training pairs, summed over the two positions; "
+                  f"the position embedding (shared by every sample) has no per-sample relations. Every setting chosen "
+                  "here (not in the paper).")
+    style.save(figure, out, about="Figure 12 (beyond the paper): a one-block transformer trained with weight decay "
+               "until it groks modular addition. Top: Pearson (bars) and Spearman (dots) correlation of each weight "
+               "matrix's WᵀW with FACT, AGOP^½ (NFA) and eNFA at the last step. Bottom: FACT's and the NFA's "
+               "correlation over training, beside train and test accuracy. Adam with L2 decay in the objective "
+               "converges to a critical point, where FACT must hold; AdamW's fixed points are not critical points.")

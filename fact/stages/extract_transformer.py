@@ -1,0 +1,71 @@
+"""FACT, NFA (AGOP^s) and eNFA of every weight matrix of the Figure 12 transformers, at every kept step.
+
+    python -m fact.stages.extract_transformer --checkpoints a.pt b.pt --settings '{...}' \\
+        --table results/.../transformer.parquet --history results/.../transformer_history.parquet
+
+The relations are computed on the training pairs with the cross-entropy loss and the run's weight
+decay as lambda (Pearson and Spearman correlations do not depend on lambda, only FACT's scale does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from fact.io import load_torch, write_parquet
+from fact.matrices import feature_matrices
+from fact.provenance import distinct, git_sha, shared_settings
+from fact.stages.common import start_stage
+from fact.stages.settings import from_json, to_json
+from fact.stages.train_transformer import TrainTransformerSettings, build_model, task_data
+
+
+@dataclass(frozen=True)
+class ExtractTransformerSettings:
+    powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
+    batch_size: int            # pairs per pass when computing the matrices
+    agop_probes: int | None    # random output directions for the AGOP; null: every output (exact)
+    scale: str
+
+
+def extract(checkpoint: dict, settings: ExtractTransformerSettings, log) -> list[dict]:
+    """Agreement records for every layer and kept step of one training run."""
+    config = from_json(TrainTransformerSettings, checkpoint["settings"], "the checkpoint's settings")
+    X, y, _, _ = task_data(config)
+    model = build_model(config)
+    records = []
+    for step, state in sorted(checkpoint["states"].items()):
+        model.load_state_dict(state)
+        layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
+                                  agop_probes=settings.agop_probes)
+        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **record}
+                for layer in layers.values() for record in layer.agreement(settings.powers)]
+        log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
+                 {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"})
+        records += rows
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, log = start_stage("extract_transformer", __doc__, ExtractTransformerSettings, argv,
+                            files=("checkpoints", "table", "history"))
+    records, histories, configs = [], [], []
+    for path in args.checkpoints:
+        checkpoint = load_torch(path)
+        records += extract(checkpoint, args.settings, log)
+        history = pd.DataFrame.from_records(checkpoint["history"])
+        history.insert(0, "optimiser", checkpoint["settings"]["train"]["optimiser"])
+        history.insert(1, "seed", checkpoint["settings"]["seed"])
+        histories.append(history)
+        configs.append(checkpoint["settings"])
+    metadata = {"settings": to_json(args.settings), "trained_with": distinct([shared_settings(c) for c in configs]),
+                "git_sha": git_sha()}
+    for frame, path in ((pd.DataFrame.from_records(records), args.table), (pd.concat(histories), args.history)):
+        frame["scale"] = args.settings.scale
+        write_parquet(frame, path, metadata)
+    log.info("wrote %s (%d rows) and %s", args.table, len(records), args.history)
+
+
+if __name__ == "__main__":
+    main()
