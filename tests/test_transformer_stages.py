@@ -92,7 +92,7 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
     rows = pd.read_parquet(table)
     assert set(rows.layer) == set(transformer.MATRIX_NAMES)  # every matrix but the position embedding
     assert set(rows.optimiser) == {"adam_l2", "adamw"} and rows.step.max() == 20
-    assert {"pearson", "spearman", "relation", "power", "side"} <= set(rows.columns)
+    assert {"pearson", "spearman", "relation", "power", "side", "stationarity_error"} <= set(rows.columns)
     steps = pd.read_parquet(history)
     assert {0, 20} <= set(steps.step) and steps.test_accuracy.between(0, 1).all()
 

@@ -14,8 +14,8 @@ from fact.io import read_parquet_metadata
 from fact.plots import style
 
 # fact.matrices' layer names -> the names of the weight matrices in the transformer literature
-MATRIX_NAMES = {"token": "embedding", "attention[q]": "W_Q", "attention[k]": "W_K", "attention[v]": "W_V",
-                "attention.out_proj": "W_O", "mlp_in": "MLP in", "mlp_out": "MLP out", "unembed": "unembedding"}
+MATRIX_NAMES = {"token": "E", "attention[q]": "W_Q", "attention[k]": "W_K", "attention[v]": "W_V",
+                "attention.out_proj": "W_O", "mlp_in": "W_in", "mlp_out": "W_out", "unembed": "U"}
 OPTIMISER_NAMES = {"adam_l2": "Adam, L2 decay in the objective", "adamw": "AdamW, decoupled decay"}
 NFA_POWER = 0.5
 
@@ -24,7 +24,8 @@ def forward_relations(table: pd.DataFrame) -> pd.DataFrame:
     """The W^T W side: FACT, AGOP^(1/2) and eNFA, mean over seeds, per optimiser, step and matrix."""
     chosen = table[(table.side == "forward") & ((table.relation.isin(["fact", "enfa"]))
                                                 | ((table.relation == "nfa") & (table.power == NFA_POWER)))]
-    return chosen.groupby(["optimiser", "step", "layer", "relation"])[["pearson", "spearman"]].mean().reset_index()
+    columns = ["pearson", "spearman", "stationarity_error"]
+    return chosen.groupby(["optimiser", "step", "layer", "relation"])[columns].mean().reset_index()
 
 
 def draw_final(axis, rows: pd.DataFrame) -> None:
@@ -40,7 +41,9 @@ def draw_final(axis, rows: pd.DataFrame) -> None:
                  label=style.relation_label(relation, NFA_POWER) + " (Pearson)")
         axis.plot(offset, values.spearman, "o", color="black", markersize=2.5,
                   label="Spearman" if index == 0 else None)
-    axis.set_xticks(positions, [MATRIX_NAMES[layer] for layer in layers], rotation=35, ha="right", fontsize=7)
+    # under each name, how far the matrix is from stationarity: FACT can only hold where this is small
+    errors = rows[rows.relation == "fact"].set_index("layer").stationarity_error
+    axis.set_xticks(positions, [f"{MATRIX_NAMES[layer]}\n{errors[layer]:.1g}" for layer in layers], fontsize=6.5)
     axis.axhline(0, color="black", lw=0.6)
     axis.set(ylim=(min(-0.1, float(rows.pearson.min()) - 0.05), 1.05), ylabel="correlation with WᵀW")
 
@@ -73,16 +76,18 @@ def render(table_path: str | os.PathLike, history_path: str | os.PathLike, out: 
     table, history = pd.read_parquet(table_path), pd.read_parquet(history_path)
     relations = forward_relations(table)
     optimisers = [name for name in OPTIMISER_NAMES if name in set(relations.optimiser)]
-    figure, axes = plt.subplots(2, len(optimisers), figsize=(3.7 * len(optimisers), 6.4), squeeze=False)
+    figure, axes = plt.subplots(2, len(optimisers), figsize=(4.2 * len(optimisers), 6.6), squeeze=False)
     for column, optimiser in enumerate(optimisers):
         rows = relations[relations.optimiser == optimiser]
         final_step = rows.step.max()
         draw_final(axes[0, column], rows[rows.step == final_step])
-        axes[0, column].set_title(f"{OPTIMISER_NAMES[optimiser]}: step {final_step}")
+        axes[0, column].set_title(f"{OPTIMISER_NAMES[optimiser]}: step {final_step}", pad=4)
         draw_training(axes[1, column], rows, history[history.optimiser == optimiser])
-    axes[0, 0].legend(fontsize=6, loc="lower left")
-    axes[1, 0].legend(fontsize=6, loc="lower right")
-    figure.subplots_adjust(hspace=0.55, wspace=0.3, bottom=0.2)
+    figure.subplots_adjust(hspace=0.75, wspace=0.3, bottom=0.2, top=0.9)
+    for row, height in ((0, 0.995), (1, 0.525)):  # each row's legend above it, clear of the data
+        handles, labels = axes[row, 0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, height), ncol=4, fontsize=6.5,
+                      frameon=False)
 
     trained_with = read_parquet_metadata(history_path)["trained_with"]
     runs = {config["train"]["optimiser"]: config["train"] for config in trained_with}
@@ -92,9 +97,10 @@ def render(table_path: str | os.PathLike, history_path: str | os.PathLike, out: 
                         for name in optimisers)
     shared = "; ".join(sorted({training_in_words(config) for config in trained_with}))
     style.caption(figure, f"Scale: {table.scale.iloc[0]}. {shared}. {per_run}. Mean over "
-                  f"{history.seed.nunique()} seed(s); matrices on the training pairs, summed over the two positions; "
-                  f"the position embedding (shared by every sample) has no per-sample relations. Every setting chosen "
-                  "here (not in the paper).")
+                  f"{history.seed.nunique()} seed(s); matrices on the training pairs, summed over the two positions. "
+                  "Under each name: the stationarity error ‖∇_W L̄ + λW‖ / ‖λW‖ at the last step (0 at a critical "
+                  "point). E: token embedding (acting on one-hot tokens), U: unembedding. The position embedding (shared by every sample) has no per-sample relations. Every setting "
+                  "chosen here (not in the paper).")
     style.save(figure, out, about="Figure 12 (beyond the paper): a one-block transformer trained with weight decay "
                "until it groks modular addition. Top: Pearson (bars) and Spearman (dots) correlation of each weight "
                "matrix's WᵀW with FACT, AGOP^½ (NFA) and eNFA at the last step. Bottom: FACT's and the NFA's "

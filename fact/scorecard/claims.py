@@ -288,8 +288,12 @@ def transformer_fact_at_a_critical_point(experiment: Experiment) -> Judgement:
         return Judgement("no Adam-L2 run", NOT_RUN)
     fact = final.loc["adam_l2", "fact"]
     low = fact[fact < TRANSFORMER_FACT]
+    table = experiment.table
+    last = table[(table.optimiser == "adam_l2") & (table.step == table[table.optimiser == "adam_l2"].step.max())]
+    stationarity = last.groupby("layer").stationarity_error.mean()
+    below = ", ".join(f"{layer} (stationarity error {stationarity[layer]:.2g})" for layer in low.index)
     return Judgement(f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices"
-                     + (f"; below {TRANSFORMER_FACT}: {', '.join(low.index)}" if len(low) else ""),
+                     + (f"; below {TRANSFORMER_FACT}: {below}" if len(low) else ""),
                      grade(list(fact >= TRANSFORMER_FACT)))
 
 

@@ -19,6 +19,7 @@ from fact.provenance import distinct, git_sha, shared_settings
 from fact.stages.common import start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages.train_transformer import TrainTransformerSettings, build_model, task_data
+from fact.weights import weight_matrices
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,18 @@ class ExtractTransformerSettings:
     scale: str
 
 
+def weight_name(layer: str) -> str:
+    """fact.matrices' layer name -> the parameter's name in fact.weights: attention[q] ->
+    attention.in_proj_weight[q], mlp_in -> mlp_in.weight."""
+    if layer.endswith("]"):
+        module, block = layer[:-3], layer[-3:]
+        return f"{module}.in_proj_weight{block}"
+    return f"{layer}.weight"
+
+
 def extract(checkpoint: dict, settings: ExtractTransformerSettings, log) -> list[dict]:
-    """Agreement records for every layer and kept step of one training run."""
+    """Agreement records for every layer and kept step of one training run, each with the layer's
+    stationarity error ||grad_W Lbar + lambda W|| / ||lambda W|| (0 at a critical point)."""
     config = from_json(TrainTransformerSettings, checkpoint["settings"], "the checkpoint's settings")
     X, y, _, _ = task_data(config)
     model = build_model(config)
@@ -39,8 +50,10 @@ def extract(checkpoint: dict, settings: ExtractTransformerSettings, log) -> list
         model.load_state_dict(state)
         layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
                                   agop_probes=settings.agop_probes)
-        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **record}
-                for layer in layers.values() for record in layer.agreement(settings.powers)]
+        weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
+        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step,
+                 "stationarity_error": weights[weight_name(name)].stationarity_error, **record}
+                for name, layer in layers.items() for record in layer.agreement(settings.powers)]
         log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
                  {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"})
         records += rows
