@@ -35,6 +35,7 @@ rule all:
         "figures/fig10.pdf",
         "figures/fig11.pdf",
         "figures/fig12.pdf",
+        "figures/fig13.pdf",
         "figures/table1.md",
         "figures/table1.tex",
         "figures/table1.pdf",

@@ -34,7 +34,8 @@ STAGE_SETTINGS = {
     "rfm_modular": "ModularSettings",
     "tabular": "TabularSettings",
     "train_transformer": "TrainTransformerSettings",
-    "extract_transformer": "ExtractTransformerSettings",
+    "train_cnn": "TrainCNNSettings",
+    "extract_over_training": "ExtractOverTrainingSettings",
 }
 
 

@@ -173,9 +173,13 @@ def mlp_settings(wildcards):
                         dataset=wildcards.dataset, seed=int(wildcards.seed), data_root=DATA)
 
 
-def image_fetched(wildcards):
+def fetch_verdict(dataset):
     """A fetched image dataset's training waits for the fetch's verdict on it; digits needs none."""
-    return [] if wildcards.dataset == "digits" else f"{DATA}/images/status/{wildcards.dataset}.json"
+    return [] if dataset == "digits" else f"{DATA}/images/status/{dataset}.json"
+
+
+def image_fetched(wildcards):
+    return fetch_verdict(wildcards.dataset)
 
 
 def deep_linear_settings(wildcards):
@@ -193,9 +197,19 @@ def transformer_settings(wildcards):
                     "seed": int(wildcards.seed), "scale": SCALE})
 
 
-def transformer_checkpoints():
-    block = SETTINGS["transformer"]
-    return [f"{RESULTS}/nets/transformer/{optimiser}_seed{seed}.pt" for optimiser in block["runs"]
+def cnn_settings(wildcards):
+    """Everything one Figure 13 training job uses: the shared block, and its optimiser's run."""
+    block = SETTINGS["cnn"]
+    run = block["runs"][wildcards.optimiser]
+    train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"], "weight_decay": run["weight_decay"]}
+    return as_json({**{key: block[key] for key in ("dataset", "split_seed", "model", "checkpoints", "device")},
+                    "train": train, "seed": int(wildcards.seed), "data_root": DATA, "scale": SCALE})
+
+
+def decay_checkpoints(family):
+    """Every run of Figure 12 (family transformer) or 13 (cnn): one per optimiser and seed."""
+    block = SETTINGS[family]
+    return [f"{RESULTS}/nets/{family}/{optimiser}_seed{seed}.pt" for optimiser in block["runs"]
             for seed in block["seeds"]]
 
 

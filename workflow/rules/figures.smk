@@ -16,6 +16,7 @@ localrules:
     fig10,
     fig11,
     fig12,
+    fig13,
     scorecard,
     current_figure,
 
@@ -185,9 +186,9 @@ rule fig11:
 rule fig12:
     """Figure 12: a transformer's every weight matrix against FACT, NFA and eNFA, with Adam-L2 and AdamW."""
     input:
-        table=rules.extract_transformer.output.table,
-        history=rules.extract_transformer.output.history,
-        code=code("fact.stages.figure", "fact.plots.transformer"),
+        table=f"{RESULTS}/features/transformer.parquet",
+        history=f"{RESULTS}/features/transformer_history.parquet",
+        code=code("fact.stages.figure", "fact.plots.decay_runs"),
     output:
         figure=report(f"{FIGURES}/fig12.pdf", caption=f"../../{FIGURES}/fig12.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig12.caption.rst",
@@ -196,7 +197,25 @@ rule fig12:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.transformer:render --inputs {input.table} {input.history} "
+        "python -m fact.stages.figure fact.plots.decay_runs:render_fig12 --inputs {input.table} {input.history} "
+        "--out {output.figure} 2> {log}"
+
+
+rule fig13:
+    """Figure 13: a CNN's convolutions and head against FACT, NFA and eNFA, with Adam-L2 and AdamW."""
+    input:
+        table=f"{RESULTS}/features/cnn.parquet",
+        history=f"{RESULTS}/features/cnn_history.parquet",
+        code=code("fact.stages.figure", "fact.plots.decay_runs"),
+    output:
+        figure=report(f"{FIGURES}/fig13.pdf", caption=f"../../{FIGURES}/fig13.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig13.caption.rst",
+    log:
+        f"logs/fig13/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fact.plots.decay_runs:render_fig13 --inputs {input.table} {input.history} "
         "--out {output.figure} 2> {log}"
 
 

@@ -166,20 +166,45 @@ rule train_transformer:
         "python -m fact.stages.train_transformer --settings {params.settings:q} --out {output} 2> {log}"
 
 
-rule extract_transformer:
-    """FACT, NFA and eNFA agreement of every weight matrix at every kept step, to one tidy table."""
+rule train_cnn:
+    """Train the small CNN on an image dataset with one optimiser (Figure 13)."""
     input:
-        checkpoints=transformer_checkpoints(),
-        code=code("fact.stages.extract_transformer"),
+        fetched=fetch_verdict(SETTINGS["cnn"]["dataset"]),
+        code=code("fact.stages.train_cnn"),
     output:
-        table=f"{RESULTS}/features/transformer.parquet",
-        history=f"{RESULTS}/features/transformer_history.parquet",
+        f"{RESULTS}/nets/cnn/{{optimiser}}_seed{{seed}}.pt",
+    wildcard_constraints:
+        optimiser="adam_l2|adamw",
+        seed=r"\d+",
     params:
-        settings=job_settings(SETTINGS["transformer"], ("powers", "batch_size", "agop_probes")),
+        settings=cnn_settings,
     log:
-        f"logs/extract_transformer/{SCALE}.log",
+        f"logs/train_cnn/{SCALE}/{{optimiser}}_seed{{seed}}.log",
+    resources:
+        gpu=1 if SETTINGS["cnn"]["device"] != "cpu" else 0,
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_transformer --checkpoints {input.checkpoints} --settings {params.settings:q} "
+        "python -m fact.stages.train_cnn --settings {params.settings:q} --out {output} 2> {log}"
+
+
+rule extract_over_training:
+    """FACT, NFA and eNFA agreement of every weight matrix at every kept step of the transformer (Figure 12)
+    or CNN (Figure 13) runs, to one tidy table, beside their accuracy history."""
+    input:
+        checkpoints=lambda wildcards: decay_checkpoints(wildcards.family),
+        code=code("fact.stages.extract_over_training"),
+    output:
+        table=f"{RESULTS}/features/{{family}}.parquet",
+        history=f"{RESULTS}/features/{{family}}_history.parquet",
+    wildcard_constraints:
+        family="transformer|cnn",
+    params:
+        settings=lambda wildcards: job_settings(SETTINGS[wildcards.family], ("powers", "batch_size", "agop_probes")),
+    log:
+        f"logs/extract_over_training/{SCALE}/{{family}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.extract_over_training --checkpoints {input.checkpoints} --settings {params.settings:q} "
         "--table {output.table} --history {output.history} 2> {log}"

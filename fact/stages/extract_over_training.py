@@ -1,9 +1,10 @@
-"""FACT, NFA (AGOP^s) and eNFA of every weight matrix of the Figure 12 transformers, at every kept step.
+"""FACT, NFA (AGOP^s) and eNFA of every weight matrix at every kept step of the runs of Figure 12
+(the transformer, ``fact.stages.train_transformer``) or Figure 13 (the CNN, ``fact.stages.train_cnn``).
 
-    python -m fact.stages.extract_transformer --checkpoints a.pt b.pt --settings '{...}' \\
+    python -m fact.stages.extract_over_training --checkpoints a.pt b.pt --settings '{...}' \\
         --table results/.../transformer.parquet --history results/.../transformer_history.parquet
 
-The relations are computed on the training pairs with the cross-entropy loss and the run's weight
+The relations are computed on the training data with the cross-entropy loss and the run's weight
 decay as lambda (Pearson and Spearman correlations do not depend on lambda, only FACT's scale does).
 """
 
@@ -18,12 +19,17 @@ from fact.matrices import feature_matrices
 from fact.provenance import distinct, git_sha, shared_settings
 from fact.stages.common import start_stage
 from fact.stages.settings import from_json, to_json
-from fact.stages.train_transformer import TrainTransformerSettings, build_model, task_data
+from fact.stages import train_cnn, train_transformer
 from fact.weights import weight_matrices
 
 
+# the training stage of each experiment: its settings class, model and data
+TRAINERS = {"fig12": (train_transformer, train_transformer.TrainTransformerSettings),
+            "fig13": (train_cnn, train_cnn.TrainCNNSettings)}
+
+
 @dataclass(frozen=True)
-class ExtractTransformerSettings:
+class ExtractOverTrainingSettings:
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     batch_size: int            # pairs per pass when computing the matrices
     agop_probes: int | None    # random output directions for the AGOP; null: every output (exact)
@@ -39,12 +45,13 @@ def weight_name(layer: str) -> str:
     return f"{layer}.weight"
 
 
-def extract(checkpoint: dict, settings: ExtractTransformerSettings, log) -> list[dict]:
+def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> list[dict]:
     """Agreement records for every layer and kept step of one training run, each with the layer's
     stationarity error ||grad_W Lbar + lambda W|| / ||lambda W|| (0 at a critical point)."""
-    config = from_json(TrainTransformerSettings, checkpoint["settings"], "the checkpoint's settings")
-    X, y, _, _ = task_data(config)
-    model = build_model(config)
+    stage, settings_class = TRAINERS[checkpoint["experiment"]]
+    config = from_json(settings_class, checkpoint["settings"], "the checkpoint's settings")
+    X, y, _, _ = stage.task_data(config)
+    model = stage.build_model(config)
     records = []
     for step, state in sorted(checkpoint["states"].items()):
         model.load_state_dict(state)
@@ -61,7 +68,7 @@ def extract(checkpoint: dict, settings: ExtractTransformerSettings, log) -> list
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, log = start_stage("extract_transformer", __doc__, ExtractTransformerSettings, argv,
+    args, log = start_stage("extract_over_training", __doc__, ExtractOverTrainingSettings, argv,
                             files=("checkpoints", "table", "history"))
     records, histories, configs = [], [], []
     for path in args.checkpoints:
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         history = pd.DataFrame.from_records(checkpoint["history"])
         history.insert(0, "optimiser", checkpoint["settings"]["train"]["optimiser"])
         history.insert(1, "seed", checkpoint["settings"]["seed"])
+        if "dataset" in checkpoint["settings"]:  # the image data of a CNN run
+            history.insert(2, "dataset", checkpoint["settings"]["dataset"])
         histories.append(history)
         configs.append(checkpoint["settings"])
     metadata = {"settings": to_json(args.settings), "trained_with": distinct([shared_settings(c) for c in configs]),
