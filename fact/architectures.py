@@ -38,21 +38,23 @@ class TinyTransformer(nn.Module):
     tokens -> token embedding + position embedding -> x + attention(norm1(x)) -> x + mlp(norm2(x))
     -> unembedding of the last position (``n_out`` outputs, the vocabulary by default). With
     ``tied`` the unembedding is the token embedding's matrix (``unembed.weight is token.weight``).
-    ``activation`` is the MLP's (ReLU by default).
+    ``activation`` is the MLP's (ReLU by default). ``layer_norm=False`` leaves the norms out (as the
+    grokking transformer of Nanda et al., 2023): a layer norm makes the loss blind to the scale of
+    what feeds it, so weight decay shrinks that scale without end and no critical point is reached.
     """
 
     def __init__(self, vocabulary: int, length: int, width: int, heads: int, mlp_width: int,
                  n_out: int | None = None, tied: bool = False, bias: bool = True,
-                 activation: type[nn.Module] = nn.ReLU):
+                 activation: type[nn.Module] = nn.ReLU, layer_norm: bool = True):
         super().__init__()
         n_out = n_out or vocabulary
         if tied and n_out != vocabulary:
             raise ValueError(f"tied embeddings need n_out == vocabulary, got {n_out} and {vocabulary}")
         self.token = nn.Embedding(vocabulary, width)
         self.position = nn.Embedding(length, width)
-        self.norm1 = nn.LayerNorm(width)
+        self.norm1 = nn.LayerNorm(width) if layer_norm else nn.Identity()
         self.attention = nn.MultiheadAttention(width, heads, bias=bias, batch_first=True)
-        self.norm2 = nn.LayerNorm(width)
+        self.norm2 = nn.LayerNorm(width) if layer_norm else nn.Identity()
         self.mlp_in = nn.Linear(width, mlp_width, bias=bias)
         self.mlp_out = nn.Linear(mlp_width, width, bias=bias)
         self.activation = activation()

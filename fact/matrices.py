@@ -433,18 +433,19 @@ def feature_matrices(
 
             for index, (name, h, z) in enumerate(outs):
                 (module, kind) = selected[name]
-                d_in = h.shape[-1]
-                h2 = h.reshape(-1, d_in).to(acc)
+                # A batch's products in the model's precision (float64 products would double the
+                # cost of the largest ones, the Jacobian Gram), summed over batches in float64.
+                h2 = h.reshape(-1, h.shape[-1]).to(z.dtype)
                 # output-shaped tensors as rows (sample, position) x d_out, matching the rows of h
                 if grads is not None:
                     g = kind.outputs(module, grads[index])
-                    g2 = g.reshape(-1, g.shape[-1]).to(acc)
-                    _add(sums[name], "G", g2.T @ h2)
-                    _add(sums[name], "E", g2.T @ g2)
+                    g2 = g.reshape(-1, g.shape[-1])
+                    _add(sums[name], "G", (g2.T @ h2).to(acc))
+                    _add(sums[name], "E", (g2.T @ g2).to(acc))
                 if jacobians is not None:
                     J = kind.outputs(module, jacobians[index].reshape(-1, *z.shape[1:]))
-                    J2 = J.reshape(-1, J.shape[-1]).to(acc)
-                    _add(sums[name], "B", J2.T @ J2)
+                    J2 = J.reshape(-1, J.shape[-1])
+                    _add(sums[name], "B", (J2.T @ J2).to(acc))
             n += len(x)
 
     if shared:

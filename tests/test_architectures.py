@@ -27,3 +27,12 @@ def test_the_transformer_predicts_from_the_last_position_and_can_tie_its_embeddi
     assert tied.unembed.weight is tied.token.weight
     with pytest.raises(ValueError, match="tied embeddings need n_out == vocabulary"):
         TinyTransformer(vocabulary=7, length=4, width=8, heads=2, mlp_width=16, n_out=3, tied=True)
+
+
+def test_the_layer_norms_can_be_left_out():
+    with_norms = TinyTransformer(vocabulary=7, length=4, width=8, heads=2, mlp_width=16)
+    without = TinyTransformer(vocabulary=7, length=4, width=8, heads=2, mlp_width=16, layer_norm=False)
+    assert isinstance(with_norms.norm1, torch.nn.LayerNorm) and isinstance(with_norms.norm2, torch.nn.LayerNorm)
+    assert isinstance(without.norm1, torch.nn.Identity) and isinstance(without.norm2, torch.nn.Identity)
+    assert not any("norm" in name for name, _ in without.named_parameters())
+    assert without(torch.randint(0, 7, (5, 4))).shape == (5, 7)

@@ -75,7 +75,7 @@ def test_an_unknown_optimiser_and_a_diverging_run_are_named():
 
 def stage_settings(optimiser: str) -> dict:
     return {"data": {"p": 7, "train_fraction": 0.5, "split_seed": 0},
-            "model": {"width": 8, "heads": 2, "mlp_width": 16, "tied": False},
+            "model": {"width": 8, "heads": 2, "mlp_width": 16, "tied": False, "layer_norm": True},
             "train": {"optimiser": optimiser, "lr": 0.01, "weight_decay": 0.01, "steps": 20, "final_lr_ratio": 0.1,
                       "betas": [0.9, 0.98], "log_every": 5},
             "checkpoints": 4, "device": "cpu", "seed": 0, "scale": "quick"}

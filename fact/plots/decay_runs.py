@@ -72,8 +72,9 @@ def transformer_in_words(config: dict) -> str:
     """The task, the model and the shared training settings of the runs, from their settings."""
     data, model = config["data"], config["model"]
     return (f"(a + b) mod {data['p']} on a random {data['train_fraction']:.0%} of the {data['p'] ** 2} pairs "
-            f"(tokens [a, b]); one pre-norm block, width {model['width']}, {model['heads']} heads, MLP width "
-            f"{model['mlp_width']}, {'tied' if model['tied'] else 'untied'} embeddings; "
+            f"(tokens [a, b]); one block {'with pre-norm layer norms' if model['layer_norm'] else 'without layer norm'}, "
+            f"width {model['width']}, {model['heads']} heads, MLP width {model['mlp_width']}, "
+            f"{'tied' if model['tied'] else 'untied'} embeddings; "
             + schedule_in_words(config["train"]))
 
 

@@ -34,6 +34,7 @@ class TransformerShape:
     heads: int
     mlp_width: int
     tied: bool
+    layer_norm: bool
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class TrainTransformerSettings:
 
 def build_model(settings: TrainTransformerSettings) -> TinyTransformer:
     shape = settings.model
-    return TinyTransformer(settings.data.p, 2, shape.width, shape.heads, shape.mlp_width, tied=shape.tied)
+    return TinyTransformer(settings.data.p, 2, shape.width, shape.heads, shape.mlp_width, tied=shape.tied,
+                           layer_norm=shape.layer_norm)
 
 
 def task_data(settings: TrainTransformerSettings):
