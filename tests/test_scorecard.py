@@ -142,6 +142,27 @@ def test_fact_high_from_the_start_contradicts_figure_8():
     assert claims.fig8(mlp(AGREEING, early_fact=0.95)).verdict == FAILS
 
 
+def trained(final: dict[str, dict[str, float]]) -> Experiment:
+    """Figure 12's or 13's table: per optimiser the last step's Pearson of each relation, and an early step."""
+    rows = []
+    for optimiser, values in final.items():
+        for layer, step, relation in itertools.product(("conv1", "head"), (0, 100), ("fact", "nfa", "enfa")):
+            rows.append({"optimiser": optimiser, "seed": 0, "step": step, "layer": layer, "side": "forward",
+                         "relation": relation, "power": 0.5 if relation == "nfa" else np.nan,
+                         "pearson": values[relation] if step == 100 else 0.1, "stationarity_error": 0.5})
+    return Experiment(pd.DataFrame(rows), settings=[{}])
+
+
+def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_13():
+    agreeing = {"adam_l2": {"fact": 1.0, "nfa": 0.9, "enfa": 0.8}, "adamw": {"fact": 0.95, "nfa": 0.9, "enfa": 0.8}}
+    assert claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
+    assert claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
+    off = {**agreeing, "adam_l2": {"fact": 0.3, "nfa": 0.9, "enfa": 0.8}}
+    assert claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
+    assert claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY   # AdamW's FACT still ahead
+    assert claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
+
+
 def deep_linear(best_power: dict[int, float], fact: float = 1.0) -> Experiment:
     rows = []
     for depth, best in best_power.items():

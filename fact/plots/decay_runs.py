@@ -136,4 +136,6 @@ def render(table_path, history_path, out, names: dict[str, str], in_words, notes
     style.save(figure, out, about=about + " Top: Pearson (bars) and Spearman (dots) correlation of each weight "
                "matrix's WᵀW with FACT, AGOP^½ (NFA) and eNFA at the last step. Bottom: FACT's and the NFA's "
                "correlation over training, beside train and test accuracy. Adam with L2 decay in the objective "
-               "converges to a critical point, where FACT must hold; AdamW's fixed points are not critical points.")
+               "converges to a critical point, where FACT must hold; AdamW's fixed points are not critical points. "
+               "Correlations do not see FACT's scale: a high correlation with a stationarity error near 1 means the "
+               "gradient is proportional to −W with another constant than λ.")

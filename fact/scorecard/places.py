@@ -12,4 +12,5 @@ RESULT_PLACES: dict[str, tuple[str, ...]] = {
     "parity": ("rfm/parity/*/*.parquet",),                      # Figures 3-4: <figure>/k<k>_seed<s>
     "modular": ("rfm/modular/*.parquet", "rfm/modular/*.pt"),   # Figures 5-6: <run>_seed<s>
     "transformer": ("features/transformer.parquet",),           # Figure 12 (beyond the paper)
+    "cnn": ("features/cnn.parquet",),                           # Figure 13 (beyond the paper)
 }

@@ -51,6 +51,7 @@ def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> lis
     stage, settings_class = TRAINERS[checkpoint["experiment"]]
     config = from_json(settings_class, checkpoint["settings"], "the checkpoint's settings")
     X, y, _, _ = stage.task_data(config)
+    run = {"dataset": config.dataset} if hasattr(config, "dataset") else {}  # an image run's data
     model = stage.build_model(config)
     records = []
     for step, state in sorted(checkpoint["states"].items()):
@@ -58,7 +59,7 @@ def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> lis
         layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
                                   agop_probes=settings.agop_probes)
         weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
-        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step,
+        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **run,
                  "stationarity_error": weights[weight_name(name)].stationarity_error, **record}
                 for name, layer in layers.items() for record in layer.agreement(settings.powers)]
         log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
