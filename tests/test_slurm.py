@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 GPU_RULES = {"train_fig7", "train_mlp", "extract_mlp", "train_deep_linear", "rfm_parity", "rfm_modular",
-             "tabular_dataset"}
+             "tabular_dataset", "train_transformer", "train_cnn", "extract_over_training"}
 LOCAL_RULES = {"fetch_uci121", "fetch_images", "table1", "scorecard", "current_figure",
-               *(f"fig{n}" for n in range(1, 12))}
+               *(f"fig{n}" for n in range(1, 14))}
 PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
 
 
@@ -104,6 +104,8 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
         "tabular": {"datasets": ["iris", "wine"]},
         "mlp": {"datasets": ["mnist"], "seeds": [0]},
         "deep_linear": {"depths": [2], "seeds": [0]},
+        "transformer": {"seeds": [0]},
+        "cnn": {"seeds": [0]},
     }}}
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
 
@@ -113,7 +115,8 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
 
     assert result.returncode != 0  # every submitted job failed, by design of this test
     submitted = {job["rule"] for job in jobs}
-    assert GPU_RULES - {"extract_mlp"} <= submitted, result.stderr[-4000:]  # extract_mlp waits for training
+    # the extractions wait for training
+    assert GPU_RULES - {"extract_mlp", "extract_over_training"} <= submitted, result.stderr[-4000:]
     assert not submitted & LOCAL_RULES
     tries = PROFILE["retries"] + 1
     for rule in submitted:

@@ -89,7 +89,7 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
         checkpoints.append(str(out))
     table, history = tmp_path / "transformer.parquet", tmp_path / "history.parquet"
     extract_over_training.main(["--settings", json.dumps({"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None,
-                                                        "scale": "quick"}),
+                                                          "device": "cpu", "scale": "quick"}),
                               "--checkpoints", *checkpoints, "--table", str(table), "--history", str(history)])
     rows = pd.read_parquet(table)
     assert set(rows.layer) == set(decay_runs.TRANSFORMER_NAMES)  # every matrix but the position embedding
@@ -113,7 +113,7 @@ def test_the_cnn_stages_train_on_digits_and_draw_figure_13(tmp_path):
     train_cnn.main(["--settings", json.dumps(settings), "--out", str(out)])
     table, history = tmp_path / "cnn.parquet", tmp_path / "cnn_history.parquet"
     extract_over_training.main(["--settings", json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2,
-                                                          "scale": "quick"}),
+                                                          "device": "cpu", "scale": "quick"}),
                                 "--checkpoints", str(out), "--table", str(table), "--history", str(history)])
     rows = pd.read_parquet(table)
     assert set(rows.layer) == {"conv1", "conv2", "head"} and set(rows.step) == {0, 2, 6} or rows.step.max() == 6

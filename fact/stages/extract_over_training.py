@@ -17,7 +17,7 @@ import pandas as pd
 from fact.io import load_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.provenance import distinct, git_sha, shared_settings
-from fact.stages.common import start_stage
+from fact.stages.common import resolve_device, start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages import train_cnn, train_transformer
 from fact.weights import weight_matrices
@@ -33,6 +33,7 @@ class ExtractOverTrainingSettings:
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     batch_size: int            # pairs per pass when computing the matrices
     agop_probes: int | None    # random output directions for the AGOP; null: every output (exact)
+    device: str                # where the matrices are computed (auto: CUDA when present)
     scale: str
 
 
@@ -50,9 +51,10 @@ def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> lis
     stationarity error ||grad_W Lbar + lambda W|| / ||lambda W|| (0 at a critical point)."""
     stage, settings_class = TRAINERS[checkpoint["experiment"]]
     config = from_json(settings_class, checkpoint["settings"], "the checkpoint's settings")
-    X, y, _, _ = stage.task_data(config)
+    device = resolve_device(settings.device)
+    X, y, _, _ = (tensor.to(device) for tensor in stage.task_data(config))
     run = {"dataset": config.dataset} if hasattr(config, "dataset") else {}  # an image run's data
-    model = stage.build_model(config)
+    model = stage.build_model(config).to(device)
     records = []
     for step, state in sorted(checkpoint["states"].items()):
         model.load_state_dict(state)

@@ -200,9 +200,12 @@ rule extract_over_training:
     wildcard_constraints:
         family="transformer|cnn",
     params:
-        settings=lambda wildcards: job_settings(SETTINGS[wildcards.family], ("powers", "batch_size", "agop_probes")),
+        settings=lambda wildcards: job_settings(SETTINGS[wildcards.family],
+                                                ("powers", "batch_size", "agop_probes", "device")),
     log:
         f"logs/extract_over_training/{SCALE}/{{family}}.log",
+    resources:
+        gpu=lambda wildcards: 1 if SETTINGS[wildcards.family]["device"] != "cpu" else 0,
     conda:
         ENV
     shell:
