@@ -12,17 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from fact.architectures import SmallCNN
 from fact.data.images import FETCHED, load
 from fact.data.manifest import dataset_status
-from fact.decay_training import DecaySchedule, kept_steps, train_with_decay
-from fact.io import save_torch
-from fact.losses import NonFiniteLossError
-from fact.provenance import git_sha
-from fact.stages.common import fail, resolve_device, start_stage
-from fact.stages.settings import to_json
+from fact.decay_training import DecaySchedule
+from fact.stages.common import fail, start_stage
+from fact.stages.decay_run import train_and_save
 
 CHANNELS = {"digits": 1, "mnist": 1, "mnist_test": 1, "cifar10": 3, "cifar10_jpeg": 3}
 
@@ -69,23 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         status = dataset_status(Path(settings.data_root), "images", settings.dataset)
         if not status["available"]:
             fail(log, f"{settings.dataset} is unavailable: {status['reason']}")
-    device = resolve_device(settings.device)
-    X, y, X_test, y_test = (tensor.to(device) for tensor in task_data(settings))
-    torch.manual_seed(settings.seed)
-    model = build_model(settings).to(device)
-    keep = kept_steps(settings.train.steps, settings.checkpoints)
-    log.info("%s on %d %s images, %d steps, keeping %s", settings.train.optimiser, len(X), settings.dataset,
-             settings.train.steps, keep)
-    try:
-        history, states = train_with_decay(model, X, y, X_test, y_test, settings.train, keep)
-    except NonFiniteLossError as error:
-        fail(log, f"{error} (cnn.runs in config.yaml); no checkpoint was written")
-    final = history[-1]
-    log.info("final: train accuracy %.3f, test accuracy %.3f, gradient norm of the L2 objective %.2e",
-             final["train_accuracy"], final["test_accuracy"], final["gradient_norm"])
-    save_torch({"format": 1, "experiment": "fig13", "states": states, "history": history,
-                "settings": to_json(settings), "git_sha": git_sha()}, args.out)
-    log.info("wrote %s", args.out)
+    train_and_save(settings, build_model, task_data, "fig13", "cnn", args.out, log)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from fact.architectures import TinyTransformer
 from fact.data.modular import modular_addition_tokens
-from fact.decay_training import DecaySchedule, kept_steps, train_with_decay
-from fact.io import save_torch
-from fact.losses import NonFiniteLossError
-from fact.provenance import git_sha
-from fact.stages.common import fail, resolve_device, start_stage
-from fact.stages.settings import to_json
+from fact.decay_training import DecaySchedule
+from fact.stages.common import start_stage
+from fact.stages.decay_run import train_and_save
 
 
 @dataclass(frozen=True)
@@ -65,23 +60,7 @@ def task_data(settings: TrainTransformerSettings):
 def main(argv: list[str] | None = None) -> None:
     args, log = start_stage("train_transformer", __doc__, TrainTransformerSettings, argv, files=("out",))
     settings: TrainTransformerSettings = args.settings
-    device = resolve_device(settings.device)
-    X, y, X_test, y_test = (tensor.to(device) for tensor in task_data(settings))
-    torch.manual_seed(settings.seed)
-    model = build_model(settings).to(device)
-    keep = kept_steps(settings.train.steps, settings.checkpoints)
-    log.info("%s on %d of the %d pairs mod %d, %d steps, keeping %s", settings.train.optimiser, len(X),
-             len(X) + len(X_test), settings.data.p, settings.train.steps, keep)
-    try:
-        history, states = train_with_decay(model, X, y, X_test, y_test, settings.train, keep)
-    except NonFiniteLossError as error:
-        fail(log, f"{error} (transformer.runs in config.yaml); no checkpoint was written")
-    final = history[-1]
-    log.info("final: train accuracy %.3f, test accuracy %.3f, gradient norm of the L2 objective %.2e",
-             final["train_accuracy"], final["test_accuracy"], final["gradient_norm"])
-    save_torch({"format": 1, "experiment": "fig12", "states": states, "history": history,
-                "settings": to_json(settings), "git_sha": git_sha()}, args.out)
-    log.info("wrote %s", args.out)
+    train_and_save(settings, build_model, task_data, "fig12", "transformer", args.out, log)
 
 
 if __name__ == "__main__":
