@@ -406,7 +406,7 @@ def feature_matrices(
                     loss_grad = torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(x), n_out)
 
                 zs = [z for _, _, z in outs]
-                jacobians = None
+                jacobians = grads = None
                 if jacobian:
                     if agop_probes is None:
                         # direction k selects output k for every sample: the exact Jacobian
@@ -417,16 +417,18 @@ def feature_matrices(
                         # probed J^T g g^T J is an unbiased estimate of the sum over every output
                         directions = torch.randn(agop_probes, len(x), n_out, generator=generator,
                                                  dtype=flat_outputs.dtype).to(device) / agop_probes ** 0.5
+                        if loss_grad is not None:  # the loss gradient rides along as one more direction
+                            directions = torch.cat([directions, loss_grad[None]])
                     # one backward pass vectorised over the directions
                     jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions,
-                                                    is_grads_batched=True, allow_unused=True,
-                                                    retain_graph=loss_grad is not None and agop_probes is not None)
+                                                    is_grads_batched=True, allow_unused=True)
                     jacobians = [torch.zeros((len(directions), *z.shape), device=device, dtype=z.dtype) if J is None
                                  else J for J, z in zip(jacobians, zs)]
-                grads = None
-                if loss_grad is not None and jacobian and agop_probes is None:
-                    # the chain rule on the exact Jacobians: no second backward pass
-                    grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                    if loss_grad is not None and agop_probes is None:
+                        # the chain rule on the exact Jacobians: no second backward pass
+                        grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                    elif loss_grad is not None:
+                        grads, jacobians = [J[-1] for J in jacobians], [J[:-1] for J in jacobians]
                 elif loss_grad is not None:
                     grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=loss_grad, allow_unused=True)
                     grads = [torch.zeros_like(z) if g is None else g for g, z in zip(grads, zs)]
