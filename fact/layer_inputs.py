@@ -7,6 +7,9 @@
   AGOP and FACT of Beaglehole et al. (2023), summed over positions.
 * ``nn.Embedding``: W = weight^T (dim x vocabulary); h = the one-hot token, one row per position.
 
+(``nn.MultiheadAttention`` multiplies inside one fused call; its four matrices are seen through
+``fact.attention``, which recomputes it one product at a time.)
+
 Another module can join by registering how it multiplies, e.g. for a module whose ``weight``
 acts on its last dimension like ``nn.Linear``::
 
