@@ -8,7 +8,6 @@ Full-batch cross-entropy, as Figure 12's transformer; the checkpoint keeps the m
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from fact.decay_training import DecaySchedule
 from fact.stages.common import fail, start_stage
 from fact.stages.decay_run import train_and_save
 
-CHANNELS = {"digits": 1, "mnist": 1, "mnist_test": 1, "cifar10": 3, "cifar10_jpeg": 3}
+# channels and side of each dataset's images (they come flattened), so a model is built without loading them
+IMAGE_SHAPES = {"digits": (1, 8), "mnist": (1, 28), "mnist_test": (1, 28), "cifar10": (3, 32), "cifar10_jpeg": (3, 32)}
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,25 @@ class TrainCNNSettings:
 
 
 def build_model(settings: TrainCNNSettings) -> SmallCNN:
-    in_channels = CHANNELS[settings.dataset]
-    X, _, _, _ = task_data(settings)
-    side = math.isqrt(X.shape[1] // in_channels)
+    in_channels, side = IMAGE_SHAPES[settings.dataset]
     return SmallCNN(side, 10, tuple(settings.model.channels), in_channels=in_channels)
 
 
 def task_data(settings: TrainCNNSettings):
     """(X_train, y_train, X_test, y_test): flattened images and class labels."""
     data = load(settings.dataset, settings.split_seed, settings.data_root)
+    channels, side = IMAGE_SHAPES[settings.dataset]
+    if data.d != channels * side * side:
+        raise ValueError(f"{settings.dataset} images have {data.d} values, not the {channels} x {side} x {side} of "
+                         "fact.stages.train_cnn.IMAGE_SHAPES")
     return data.X_train, data.y_train, data.X_test, data.y_test
 
 
 def main(argv: list[str] | None = None) -> None:
     args, log = start_stage("train_cnn", __doc__, TrainCNNSettings, argv, files=("out",))
     settings: TrainCNNSettings = args.settings
-    if settings.dataset not in CHANNELS:
-        fail(log, f"unknown dataset {settings.dataset!r} (cnn.dataset in config.yaml): use one of {sorted(CHANNELS)}")
+    if settings.dataset not in IMAGE_SHAPES:
+        fail(log, f"unknown dataset {settings.dataset!r} (cnn.dataset in config.yaml): use one of {sorted(IMAGE_SHAPES)}")
     if settings.dataset in FETCHED:
         status = dataset_status(Path(settings.data_root), "images", settings.dataset)
         if not status["available"]:
