@@ -57,3 +57,28 @@ def gram_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
 def psd_sqrt_of_gram(matrix: torch.Tensor) -> torch.Tensor:
     """(A A^T)^{1/2}: the symmetric PSD polar factor of a square matrix A."""
     return gram_power(matrix, 0.5)
+
+
+def gram(rows: torch.Tensor, panels: int = 4) -> torch.Tensor:
+    """rows^T rows for an (m, d) matrix, computing only the upper triangle of blocks.
+
+    A Gram matrix is symmetric, but a plain product computes both triangles; PyTorch has
+    no symmetric rank-k product (BLAS syrk). Splitting the d columns into ``panels``
+    panels and multiplying each panel by the columns from its own onwards does
+    (p + 1) / (2 p) of the work (5/8 for 4 panels) in ``panels`` large products, and the
+    lower triangle is copied from the upper one. Narrow matrices, where the panels would
+    be too thin to run at full speed, take the plain product.
+    """
+    if rows.ndim != 2:
+        raise ValueError(f"gram needs a matrix of rows, got shape {tuple(rows.shape)}")
+    d = rows.shape[1]
+    panels = min(panels, d // 64)
+    if panels <= 1:
+        return rows.T @ rows
+    result = torch.empty(d, d, dtype=rows.dtype, device=rows.device)
+    edges = [round(index * d / panels) for index in range(panels + 1)]
+    for start, stop in zip(edges[:-1], edges[1:]):
+        block_row = rows[:, start:stop].T @ rows[:, start:]  # (stop - start) x (d - start)
+        result[start:stop, start:] = block_row
+        result[stop:, start:stop] = block_row[:, stop - start:].T
+    return result

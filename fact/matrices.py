@@ -23,7 +23,10 @@ All the matrices here are built from three sums over the data, taken at the leve
 One forward pass per batch records ``h`` and ``z`` for every requested layer through
 forward hooks; one batched backward pass (vectorised over the model's outputs) gives
 the Jacobians ``J_i`` for all layers at once, and the loss gradients follow from them by
-the chain rule ``grad_z loss = J . d loss / d f``, so no second pass is needed. Per-sample
+the chain rule ``grad_z loss = J . d loss / d f``, so no second pass is needed (with random
+output probes instead of every output, the loss gradient is one more direction of the same
+batched pass). B and E, Gram matrices, are formed from their upper triangle of blocks
+(``fact.linalg.gram``). Per-sample
 quantities come out of a single backward of the *summed* output because samples do not
 interact in the forward pass. That holds in eval mode, so the model is put in eval mode
 for the pass (dropout off, batch norm on its running statistics, which stay unchanged)
@@ -49,7 +52,7 @@ from torch import nn
 from fact.batches import batches, evaluating
 from fact import attention
 from fact.layer_inputs import LayerKind, kind_of
-from fact.linalg import psd_sqrt_of_gram, sym_power
+from fact.linalg import gram, psd_sqrt_of_gram, sym_power
 from fact.losses import Loss, resolve_loss
 from fact.metrics import cosine, pearson, relative_error, spearman
 
@@ -417,16 +420,16 @@ def feature_matrices(
                         # probed J^T g g^T J is an unbiased estimate of the sum over every output
                         directions = torch.randn(agop_probes, len(x), n_out, generator=generator,
                                                  dtype=flat_outputs.dtype).to(device) / agop_probes ** 0.5
-                        if loss_grad is not None:  # the loss gradient rides along as one more direction
-                            directions = torch.cat([directions, loss_grad[None]])
+                    if loss_grad is not None and agop_probes is not None:
+                        directions = torch.cat([directions, loss_grad[None]])  # one more direction
                     # one backward pass vectorised over the directions
                     jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions,
                                                     is_grads_batched=True, allow_unused=True)
                     jacobians = [torch.zeros((len(directions), *z.shape), device=device, dtype=z.dtype) if J is None
                                  else J for J, z in zip(jacobians, zs)]
                     if loss_grad is not None and agop_probes is None:
-                        # the chain rule on the exact Jacobians: no second backward pass
-                        grads = [torch.einsum("kb...,bk->b...", J, loss_grad) for J in jacobians]
+                        # the chain rule on the exact Jacobians: no extra backward direction
+                        grads = [_combine_directions(J, loss_grad) for J in jacobians]
                     elif loss_grad is not None:
                         grads, jacobians = [J[-1] for J in jacobians], [J[:-1] for J in jacobians]
                 elif loss_grad is not None:
@@ -442,12 +445,12 @@ def feature_matrices(
                 if grads is not None:
                     g = kind.outputs(module, grads[index])
                     g2 = g.reshape(-1, g.shape[-1])
-                    _add(sums[name], "G", (g2.T @ h2).to(acc))
-                    _add(sums[name], "E", (g2.T @ g2).to(acc))
+                    _add(sums[name], "G", g2.T @ h2)
+                    _add(sums[name], "E", gram(g2))
                 if jacobians is not None:
                     J = kind.outputs(module, jacobians[index].reshape(-1, *z.shape[1:]))
                     J2 = J.reshape(-1, J.shape[-1])
-                    _add(sums[name], "B", (J2.T @ J2).to(acc))
+                    _add(sums[name], "B", gram(J2))
             n += len(x)
 
     if shared:
@@ -467,8 +470,25 @@ def feature_matrices(
     }
 
 
+def _combine_directions(jacobians: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[i, k] jacobians[k, i, ...]: the gradient along per-sample output weights.
+
+    One multiply-add per direction over the whole batch: a batched (1 x k) @ (k x d) product per
+    sample, as einsum makes of it, reads the Jacobians several times more slowly.
+    """
+    shape = (len(weights),) + (1,) * (jacobians.dim() - 2)
+    combined = jacobians[0] * weights[:, 0].reshape(shape)
+    for direction in range(1, len(jacobians)):
+        combined.addcmul_(jacobians[direction], weights[:, direction].reshape(shape))
+    return combined
+
+
 def _add(store: dict, key: str, value: torch.Tensor) -> None:
-    store[key] = value if store[key] is None else store[key] + value
+    """Add a batch's product to its float64 sum (in place: no float64 copy of the product)."""
+    if store[key] is None:
+        store[key] = value.to(torch.float64)
+    else:
+        store[key].add_(value)
 
 
 # --------------------------------------------------------------------------- one-matrix shortcuts

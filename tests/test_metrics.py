@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fact.linalg import psd_sqrt_of_gram, sym_power
+from fact.linalg import gram, psd_sqrt_of_gram, sym_power
 from fact.metrics import cosine, pearson, relative_error, spearman
 
 
@@ -46,6 +46,16 @@ def test_sym_power_inverts_squares_and_clips_negative_eigenvalues(fresh_seed):
     assert torch.allclose(sym_power(indefinite, 0.5), torch.diag(torch.tensor([2.0, 0.0], dtype=torch.float64)))
     with pytest.raises(ValueError, match="power >= 0"):
         sym_power(A, -1)
+
+
+@pytest.mark.parametrize("d", [3, 64, 128, 255, 257, 513])
+def test_gram_of_panels_is_the_full_product(fresh_seed, d):
+    # below 128 columns one product, above it panels of uneven widths (255, 257, 513)
+    rows = torch.randn(37, d, generator=torch.Generator().manual_seed(fresh_seed), dtype=torch.float64)
+    result = gram(rows)
+    assert torch.allclose(result, rows.T @ rows, rtol=1e-12, atol=1e-12), f"seed={fresh_seed}"
+    with pytest.raises(ValueError, match="matrix of rows"):
+        gram(rows[None])
 
 
 def test_spearman_is_scipys_rank_correlation_ties_included(fresh_seed):
