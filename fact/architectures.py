@@ -39,8 +39,10 @@ class TinyTransformer(nn.Module):
     -> unembedding of the last position (``n_out`` outputs, the vocabulary by default). With
     ``tied`` the unembedding is the token embedding's matrix (``unembed.weight is token.weight``).
     ``activation`` is the MLP's (ReLU by default). ``layer_norm=False`` leaves the norms out (as the
-    grokking transformer of Nanda et al., 2023): a layer norm makes the loss blind to the scale of
-    what feeds it, so weight decay shrinks that scale without end and no critical point is reached.
+    grokking transformer of Nanda et al., 2023): a layer norm passes on only the direction of what
+    feeds it, so weight decay keeps shrinking the embeddings under the first norm and training with
+    it reaches no critical point of the regularised loss (with the embeddings frozen, it does; see
+    the layer-normed test in ``tests/test_weights.py``).
     """
 
     def __init__(self, vocabulary: int, length: int, width: int, heads: int, mlp_width: int,

@@ -83,12 +83,12 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
     resolves (curvature ~ lambda), so they stop at gradient norms far above what an exact
     FACT check needs. Newton's method converges quadratically once near a minimum; using
     |H| + mu I (absolute eigenvalues, adaptive damping mu) keeps every step a descent step
-    far from it and near saddles. The model's parameters are
-    overwritten with the result.
+    far from it and near saddles. The model's trained parameters are overwritten with the
+    result; frozen ones (``requires_grad`` off) stay as they are.
 
     ``objective`` maps ``{name: parameter}`` to the scalar objective.
     """
-    named = dict(model.named_parameters())
+    named = {name: p for name, p in model.named_parameters() if p.requires_grad}
     sizes = [p.numel() for p in named.values()]
     if sum(sizes) > max_parameters:
         raise ValueError(f"Newton polishing builds the full Hessian: {sum(sizes)} parameters exceed "
@@ -173,11 +173,14 @@ def regularised_objective(model: nn.Module, inputs: torch.Tensor, targets: torch
                           weight_decay: float, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """(1/n) sum_i loss_i + (weight_decay/2) ||theta||^2, the objective FACT is stated for.
 
+    theta is the trained parameters: a frozen one (``requires_grad`` off) is part of the model,
+    not of the objective's variables.
+
     With ``params`` the model is evaluated at those parameters instead of its own
     (``torch.func.functional_call``), which lets second-order methods differentiate twice.
     """
     if params is None:
-        outputs, values = model(inputs), list(model.parameters())
+        outputs, values = model(inputs), [p for p in model.parameters() if p.requires_grad]
     else:
         outputs, values = torch.func.functional_call(model, params, (inputs,)), list(params.values())
     penalty = sum((p ** 2).sum() for p in values)
@@ -195,7 +198,7 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     """
     from tqdm import tqdm
 
-    params = list(model.parameters())
+    params = [p for p in model.parameters() if p.requires_grad]
 
     def objective(at: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         return regularised_objective(model, inputs, targets, loss_fn, schedule.weight_decay, at)

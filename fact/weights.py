@@ -21,7 +21,8 @@ A weight is taken as the matrix that acts on its input (``matrix_views``):
   ``out_proj`` is an ``nn.Linear``;
 * any other parameter with two or more dimensions: ``parameter.reshape(shape[0], -1)``.
 
-One-dimensional parameters (biases, norms' scales) have no matrix and are left out. Names are
+One-dimensional parameters (biases, norms' scales) have no matrix and are left out, and so are
+frozen weights (``requires_grad`` off): the objective is over the trained parameters. Names are
 those of ``model.named_parameters()``. A weight shared by two modules (tied embeddings) appears
 once, with the gradient of all its uses, which is what stationarity says about it.
 """
@@ -146,7 +147,12 @@ def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay:
         unknown = [name for name in names if name not in views]
         if unknown:
             raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
+        frozen = [name for name in names if not views[name][0].requires_grad]
+        if frozen:
+            raise ValueError(f"{frozen} do not require gradients: a frozen weight is not trained, so no "
+                             "critical point speaks of it; leave it out, or set requires_grad on it")
         views = {name: views[name] for name in names}
+    views = {name: view for name, view in views.items() if view[0].requires_grad}
     gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
     return {name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]),
                                float(weight_decay))
