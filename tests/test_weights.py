@@ -45,6 +45,20 @@ def models(seed: int):
     return [("mlp", mlp, X, Y, mse_per_sample, "mse"), ("cnn", cnn, *images(seed), ce_per_sample, "ce")]
 
 
+def assert_fact_holds_for_every_weight(model, inputs, targets, loss: str, weight_decay: float, context: str) -> set[str]:
+    """FACT and bFACT to 1e-6 for every weight at a critical point; a flipped sign or 2 lambda fails.
+    Returns the names of the weights checked."""
+    weights = weight_matrices(model, inputs, targets, loss, weight_decay)
+    for key, weight in weights.items():
+        assert weight.stationarity_error < 1e-6, f"{context} {key}"
+        assert relative_error(weight.fact, weight.wtw) < 1e-6, f"{context} {key}"
+        assert relative_error(weight.bfact, weight.wwt) < 1e-6, f"{context} {key}"
+        assert relative_error(-weight.fact, weight.wtw) > 1.9, f"{context} {key}: sign"
+    wrong = weight_matrices(model, inputs, targets, loss, 2 * weight_decay)
+    assert all(relative_error(w.fact, w.wtw) > 0.4 for w in wrong.values()), f"{context}: constant"
+    return set(weights)
+
+
 @pytest.mark.parametrize("index", range(2), ids=["mlp", "cnn"])
 def test_fact_and_bfact_hold_for_every_weight_at_a_critical_point(fresh_seed, index):
     name, model, X, Y, loss_fn, loss = models(fresh_seed)[index]
@@ -52,70 +66,34 @@ def test_fact_and_bfact_hold_for_every_weight_at_a_critical_point(fresh_seed, in
                                  newton_iterations=200)
     grad_norm = train_full_batch(model, X, Y, loss_fn, schedule, progress=False)[-1]["grad_norm"]
     assert grad_norm < 1e-9, f"seed={fresh_seed} {name}: Newton stopped at gradient norm {grad_norm:.1e}"
-    weights = weight_matrices(model, X, Y, loss, WEIGHT_DECAY)
-    for key, weight in weights.items():
-        assert weight.stationarity_error < 1e-6, f"seed={fresh_seed} {name} {key}"
-        assert relative_error(weight.fact, weight.wtw) < 1e-6, f"seed={fresh_seed} {name} {key}"
-        assert relative_error(weight.bfact, weight.wwt) < 1e-6, f"seed={fresh_seed} {name} {key}"
-        assert relative_error(-weight.fact, weight.wtw) > 1.9, f"seed={fresh_seed} {name} {key}: sign"
-    wrong = weight_matrices(model, X, Y, loss, 2 * WEIGHT_DECAY)
-    assert all(relative_error(w.fact, w.wtw) > 0.4 for w in wrong.values()), f"seed={fresh_seed}: constant"
+    assert_fact_holds_for_every_weight(model, X, Y, loss, WEIGHT_DECAY, f"seed={fresh_seed} {name}")
 
 
-def critical_transformer(seed: int, tied: bool):
+def critical_transformer(seed: int, tied: bool = False, layer_norm: bool = False):
     """A one-block transformer (token and position embeddings, attention, MLP, unembedding; biases on) at a
     critical point of the cross-entropy on (a + b) mod 5 with weight decay, found by Adam, L-BFGS and Newton.
 
-    Without layer norm (for the block with layer norms see ``critical_layer_normed_transformer``). A start
-    may end at the trivial critical point (every weight zero), where FACT holds as 0 = 0; then the next
-    start is tried.
-    """
-    tokens = torch.cartesian_prod(torch.arange(5), torch.arange(5))
-    labels = tokens.sum(1) % 5
-    schedule = FullBatchSchedule(weight_decay=TRANSFORMER_DECAY, lr=0.02, steps=1500, grad_tol=1e-11,
-                                 lbfgs_rounds=2, newton_iterations=200)
-    for start in range(3):
-        torch.manual_seed(seed + start)
-        model = TinyTransformer(5, 2, 4, 2, 8, tied=tied, activation=nn.GELU, layer_norm=False).double()
-        grad_norm = train_full_batch(model, tokens, labels, ce_per_sample, schedule, progress=False)[-1]["grad_norm"]
-        if grad_norm < 1e-9 and all(p.norm() > 0.1 for p in model.parameters() if p.dim() > 1):
-            return model, tokens, labels
-    pytest.fail(f"seed={seed}: no start reached a critical point with every weight nonzero")
-
-
-@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
-def test_fact_and_bfact_hold_for_every_weight_of_a_transformer_at_a_critical_point(fresh_seed, tied):
-    model, tokens, labels = critical_transformer(fresh_seed, tied)
-    weights = weight_matrices(model, tokens, labels, "ce", TRANSFORMER_DECAY)
-    assert len(weights) == (8 if tied else 9)   # the tied matrix once, with the gradient of both its uses
-    for key, weight in weights.items():
-        assert weight.stationarity_error < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(weight.fact, weight.wtw) < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(weight.bfact, weight.wwt) < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(-weight.fact, weight.wtw) > 1.9, f"seed={fresh_seed} {key}: sign"
-    wrong = weight_matrices(model, tokens, labels, "ce", 2 * TRANSFORMER_DECAY)
-    assert all(relative_error(w.fact, w.wtw) > 0.4 for w in wrong.values()), f"seed={fresh_seed}: constant"
-
-
-def critical_layer_normed_transformer(seed: int):
-    """The pre-norm block with both layer norms (scales and shifts trained) at a critical point.
-
-    A layer norm passes on only the direction of what feeds it, so weight decay can shrink the token
-    and position embeddings under the first norm at little cost to the loss: trained with them, the
+    With ``layer_norm`` the block has its two pre-norm layer norms (scales and shifts trained) and frozen
+    embeddings. A layer norm passes on only the direction of what feeds it, so weight decay can shrink the
+    token and position embeddings under the first norm at little cost to the loss: trained with them, the
     embeddings kept shrinking and Newton's method stopped far from any critical point (6 of 6 seeds).
-    With the embeddings frozen (random, as initialised) every other weight has critical points, where
-    the gradients of attention's and the MLP's matrices pass through both norms. Saddle-free Newton
-    reaches them more slowly than without norms (of 11 trial seeds, 9 within 600 iterations, 2 within
-    1,500), hence the longer schedule; most are saddles, where FACT holds as well.
+    With the embeddings frozen (random, as initialised) every other weight has critical points, where the
+    gradients of attention's and the MLP's matrices pass through both norms. Saddle-free Newton reaches
+    them more slowly than without norms (of 11 trial seeds, 9 within 600 iterations, 2 within 1,500),
+    hence the longer schedule; most are saddles, where FACT holds as well.
+
+    A start may end at the trivial critical point (every weight zero), where FACT holds as 0 = 0; then
+    the next start is tried.
     """
     tokens = torch.cartesian_prod(torch.arange(5), torch.arange(5))
     labels = tokens.sum(1) % 5
-    schedule = FullBatchSchedule(weight_decay=TRANSFORMER_DECAY, lr=0.02, steps=5000, grad_tol=1e-11,
-                                 lbfgs_rounds=5, newton_iterations=1500)
+    schedule = FullBatchSchedule(weight_decay=TRANSFORMER_DECAY, lr=0.02, steps=5000 if layer_norm else 1500,
+                                 grad_tol=1e-11, lbfgs_rounds=5 if layer_norm else 2,
+                                 newton_iterations=1500 if layer_norm else 200)
     for start in range(3):
         torch.manual_seed(seed + start)
-        model = TinyTransformer(5, 2, 4, 2, 8, activation=nn.GELU, layer_norm=True).double()
-        frozen = [model.token.weight, model.position.weight]
+        model = TinyTransformer(5, 2, 4, 2, 8, tied=tied, activation=nn.GELU, layer_norm=layer_norm).double()
+        frozen = [model.token.weight, model.position.weight] if layer_norm else []
         for weight in frozen:
             weight.requires_grad_(False)
         initial = [weight.clone() for weight in frozen]
@@ -127,19 +105,19 @@ def critical_layer_normed_transformer(seed: int):
     pytest.fail(f"seed={seed}: no start reached a critical point with every trained weight nonzero")
 
 
+@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
+def test_fact_and_bfact_hold_for_every_weight_of_a_transformer_at_a_critical_point(fresh_seed, tied):
+    model, tokens, labels = critical_transformer(fresh_seed, tied)
+    checked = assert_fact_holds_for_every_weight(model, tokens, labels, "ce", TRANSFORMER_DECAY, f"seed={fresh_seed}")
+    assert len(checked) == (8 if tied else 9)   # the tied matrix once, with the gradient of both its uses
+
+
 def test_fact_and_bfact_hold_for_every_trained_weight_of_a_layer_normed_transformer(fresh_seed):
-    model, tokens, labels = critical_layer_normed_transformer(fresh_seed)
-    weights = weight_matrices(model, tokens, labels, "ce", TRANSFORMER_DECAY)
-    assert set(weights) == {"attention.in_proj_weight[q]", "attention.in_proj_weight[k]",
-                            "attention.in_proj_weight[v]", "attention.out_proj.weight", "mlp_in.weight",
-                            "mlp_out.weight", "unembed.weight"}  # the frozen embeddings are left out
-    for key, weight in weights.items():
-        assert weight.stationarity_error < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(weight.fact, weight.wtw) < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(weight.bfact, weight.wwt) < 1e-6, f"seed={fresh_seed} {key}"
-        assert relative_error(-weight.fact, weight.wtw) > 1.9, f"seed={fresh_seed} {key}: sign"
-    wrong = weight_matrices(model, tokens, labels, "ce", 2 * TRANSFORMER_DECAY)
-    assert all(relative_error(w.fact, w.wtw) > 0.4 for w in wrong.values()), f"seed={fresh_seed}: constant"
+    model, tokens, labels = critical_transformer(fresh_seed, layer_norm=True)
+    checked = assert_fact_holds_for_every_weight(model, tokens, labels, "ce", TRANSFORMER_DECAY, f"seed={fresh_seed}")
+    assert checked == {"attention.in_proj_weight[q]", "attention.in_proj_weight[k]", "attention.in_proj_weight[v]",
+                       "attention.out_proj.weight", "mlp_in.weight", "mlp_out.weight",
+                       "unembed.weight"}  # the frozen embeddings are left out
 
 
 def test_the_weights_are_named_as_the_model_names_them():
