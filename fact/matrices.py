@@ -420,8 +420,8 @@ def feature_matrices(
                         # probed J^T g g^T J is an unbiased estimate of the sum over every output
                         directions = torch.randn(agop_probes, len(x), n_out, generator=generator,
                                                  dtype=flat_outputs.dtype).to(device) / agop_probes ** 0.5
-                    if loss_grad is not None and agop_probes is not None:
-                        directions = torch.cat([directions, loss_grad[None]])  # one more direction
+                        if loss_grad is not None:  # the loss gradient rides along as one more direction
+                            directions = torch.cat([directions, loss_grad[None]])
                     # one backward pass vectorised over the directions
                     jacobians = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions,
                                                     is_grads_batched=True, allow_unused=True)
