@@ -13,7 +13,6 @@ Iteration 0 is plain kernel ridge regression (M = I).
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 import warnings
 
@@ -25,12 +24,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_array, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
-from fact.kernel_matrices import fact_constant, kernel_agop, kernel_fact
+from fact.kernel_matrices import kernel_agop, kernel_fact
 from fact.kernels import Kernel
 from fact.ridge import free_memory, require_kernel_memory, solve_ridge
-from fact.updates import NORMALISATIONS, UPDATES, fact_geom_update, fact_update, nfa_update, normalise
+from fact.rfm_checks import check_feature_matrix, check_params, torch_seed
+from fact.updates import fact_geom_update, fact_update, nfa_update, normalise
 
 log = logging.getLogger(__name__)
 
@@ -125,26 +125,6 @@ class RFM(BaseEstimator):
         self.validation_fraction = validation_fraction
 
     # ------------------------------------------------------------------ helpers
-    def _check_params(self) -> None:
-        if self.update not in UPDATES:
-            raise ValueError(f"unknown update {self.update!r}: use one of {list(UPDATES)}")
-        if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation {self.normalisation!r}: use one of {list(NORMALISATIONS)}")
-        if self.task not in self._TASKS:
-            raise ValueError(f"task {self.task!r} is not one of {type(self).__name__}'s: use one of {list(self._TASKS)}")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if not (isinstance(self.iters, numbers.Integral) and not isinstance(self.iters, bool) and self.iters >= 0):
-            raise ValueError(f"iters must be an integer >= 0, got {self.iters!r}")
-        if not self.reg >= 0:
-            raise ValueError(f"reg must be >= 0, got {self.reg}")
-        if self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be None or strictly between 0 and 1, got "
-                             f"{self.validation_fraction!r}")
-        if self.low_memory not in (True, False, "auto"):
-            raise ValueError(f"low_memory must be True, False or 'auto', got {self.low_memory!r}")
-        fact_constant(self.fact_scale, 1)  # a bad value is refused now, not after the first fit
-
     def _torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,18 +158,18 @@ class RFM(BaseEstimator):
         dense, numeric, finite, non-empty; the number of features against fit's), with its messages;
         tensors (which may live on a GPU) through the same checks written for them."""
         if not isinstance(X, torch.Tensor):
-            minimum = 2 if fitting else 1
+            # validation data is checked as predict checks X: its columns' names and order included
             try:
-                if what == "X":
-                    X = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32],
-                                      ensure_min_samples=minimum)
-                else:
-                    X = check_array(X, dtype=[np.float64, np.float32], input_name=what)
+                X = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32],
+                                  ensure_min_samples=2 if fitting else 1)
             except ValueError as error:
-                if "could not convert" not in str(error):
+                if "could not convert" in str(error):
+                    raise ValueError(f"{what} holds values that are not numbers ({error}); encode categorical "
+                                     "columns as numbers first") from error
+                if what == "X":
                     raise
-                raise ValueError(f"{what} holds values that are not numbers ({error}); encode categorical columns as "
-                                 "numbers first") from error
+                message = str(error)
+                raise ValueError(what + message[1:] if message.startswith("X ") else f"{what}: {message}") from None
         X = self._tensor(X, what)
         if X.ndim != 2:
             raise ValueError(f"{what} must be a 2-D array (samples x features), got shape {tuple(X.shape)}")
@@ -208,6 +188,7 @@ class RFM(BaseEstimator):
             raise ValueError(f"{what} has {len(y)} rows but the inputs have {n}")
         if self._task_ == "regression":
             return self._tensor(y.reshape(n, -1), what)
+        y = column_or_1d(y, warn=True)  # labels as a column, NumPy's or torch's: warns, then flattens
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if len(unknown):
             raise ValueError(f"{what} contains labels {unknown[:5].tolist()} not seen in training")
@@ -242,7 +223,7 @@ class RFM(BaseEstimator):
             raise
 
     def _fit(self, X, y, X_val, y_val) -> "RFM":
-        self._check_params()
+        check_params(self, self._TASKS)
         self._device_ = self._torch_device()
         self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
         self._kernel_ = (self.kernel if isinstance(self.kernel, Kernel) else
@@ -252,12 +233,12 @@ class RFM(BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
         self._task_ = self.task if self.task != "auto" else self._auto_task(labels)
-        if not isinstance(y, torch.Tensor):  # scikit-learn's checks and messages for array-likes
-            if self._task_ == "regression":
-                type_of_target(labels, input_name="y", raise_unknown=True)  # strings: "Unknown label type"
-            else:
-                labels = column_or_1d(labels, warn=True)  # a column vector of labels: warns, then flattens
-                check_classification_targets(labels)  # continuous or infinite labels are refused
+        # scikit-learn's checks and messages, for torch's targets as for NumPy's
+        if self._task_ == "regression":
+            type_of_target(labels, input_name="y", raise_unknown=True)  # strings: "Unknown label type"
+        else:
+            labels = column_or_1d(labels, warn=True)  # a column vector of labels: warns, then flattens
+            check_classification_targets(labels)  # continuous or infinite labels are refused
         if self._task_ != "regression":
             self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
             unknown = np.setdiff1d(np.unique(labels), self.classes_)
@@ -278,7 +259,7 @@ class RFM(BaseEstimator):
             validation = (X[held_out], Y[held_out])
             X, Y = X[kept], Y[kept]
 
-        generator = torch.Generator().manual_seed(self.random_state)
+        generator = torch.Generator().manual_seed(torch_seed(self.random_state))
         M = self._initial_matrix(X.shape[1])
         self._warn_if_constant(X, M)
         require_kernel_memory(len(X), self._dtype_, self._device_)
@@ -349,9 +330,31 @@ class RFM(BaseEstimator):
                             weights=weights)
             new = fact_update(F) if self.update == "fact" else fact_geom_update(F, M)
         if not torch.isfinite(new).all() or not new.abs().max() > 0:
-            raise FloatingPointError(f"the {self.update} update produced a zero or non-finite feature matrix; "
-                                     "try normalisation='trace', a smaller iters, or another fact_scale")
+            what = "zero" if torch.isfinite(new).all() else "non-finite"
+            raise FloatingPointError(f"the {self.update} update produced a {what} feature matrix: "
+                                     f"{self._failed_update_advice(X, M, what)}")
         return normalise(new, self.normalisation)
+
+    def _failed_update_advice(self, X: torch.Tensor, M: torch.Tensor, what: str, sample: int = 256) -> str:
+        """What to change when an update gives no usable M: the bandwidth when the kernel vanishes between
+        the points (no gradient reaches any other point), reg when it swamps the kernel matrix (the
+        coefficients vanish), else the update's own scale."""
+        points = X[:sample]
+        K = self._kernel_.values(self._kernel_.pair_statistic(points, points, M))
+        off_diagonal = K.masked_fill(torch.eye(len(K), dtype=torch.bool, device=K.device), 0).abs().max()
+        scale = float(K.abs().max())
+        if self._kernel_.radial and len(K) > 1 and float(off_diagonal) <= 1e-12 * scale:
+            return (f"the {self._kernel_.name} kernel is 0 between every two training points, so bandwidth "
+                    f"{self._kernel_.bandwidth:g} is far below their distances: raise the bandwidth, or standardise "
+                    "the features")
+        if self.reg > 1e3 * scale:
+            return (f"reg = {self.reg:g} swamps the kernel matrix (entries at most {scale:.3g}), so the coefficients "
+                    "and the gradients vanish: lower reg")
+        if what == "non-finite":
+            return "raise reg, use dtype='float64', or try normalisation='trace'"
+        if self.update == "nfa":
+            return "try normalisation='max' or 'trace', or a smaller iters"
+        return "try normalisation='trace', a smaller iters, or another fact_scale"
 
     def _select(self, with_validation: bool) -> int:
         if not with_validation:
@@ -430,7 +433,7 @@ class RFM(BaseEstimator):
         M = self._tensor(self.M_init, "M_init")
         if M.shape != (d, d):
             raise ValueError(f"M_init must be {d} x {d} for {d} features, got {tuple(M.shape)}")
-        return M
+        return check_feature_matrix(M)
 
     def predict(self, X):
         """Class labels (classification) or predicted values (regression), as a NumPy array."""

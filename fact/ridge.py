@@ -37,9 +37,12 @@ def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what
     needed = n * n * torch.finfo(dtype).bits // 8
     free = free_memory(device)
     if needed > 0.95 * free:
+        # float32 halves the matrix; advise it only where it is not already in use
+        remedies = ["run it on a device with more memory (device: cuda)",
+                    *(["use dtype float32"] if dtype == torch.float64 else []), "fit fewer points"]
         raise MemoryError(f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
-                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: run it on a device with more "
-                          "memory (device: cuda), use dtype float32, or fit fewer points")
+                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: "
+                          f"{', '.join(remedies[:-1])} or {remedies[-1]}")
 
 
 class NotPositiveDefiniteError(FloatingPointError):

@@ -337,3 +337,93 @@ def test_fit_alone_holds_out_a_validation_fraction_to_choose_the_iteration():
     assert RFMClassifier(iters=3).fit(X, y).best_iteration_ == 3  # without validation data: the last
     with pytest.raises(ValueError, match="validation_fraction must be None or strictly between 0 and 1"):
         RFMClassifier(validation_fraction=1.5).fit(X, y)
+
+
+# ---------------------------------------------------------------- bad parameters and input, named
+
+def _two_classes(n: int = 60, d: int = 4):
+    X = np.random.default_rng(0).normal(size=(n, d))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def test_validation_data_is_checked_as_predict_checks_x():
+    import pandas as pd
+
+    X, y = _two_classes()
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    shuffled = frame[["d", "c", "b", "a"]]
+    model = RFM(iters=1).fit(frame[:40], y[:40])
+    with pytest.raises(ValueError, match="same order"):
+        model.predict(shuffled[40:])
+    with pytest.raises(ValueError, match=r"(?s)^X_val: The feature names should match.*same order"):
+        RFM(iters=1).fit(frame[:40], y[:40], shuffled[40:], y[40:])
+    model = RFM(iters=1).fit(frame[:40], y[:40], frame[40:], y[40:])  # the same columns in the same order
+    assert model.history_.query("split == 'val' and metric == 'accuracy'").value.max() > 0.8
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"reg": np.inf}, "reg must be finite, got inf"),
+    ({"reg": "1e-3"}, "reg must be a number, got the string '1e-3': write reg=1e-3 without quotes"),
+    ({"reg": -1.0}, "reg must be >= 0"),
+    ({"bandwidth": np.nan}, "bandwidth must be finite"),
+    ({"bandwidth": 0.0}, "bandwidth must be > 0"),
+    ({"agop_max_samples": 0}, "agop_max_samples must be a positive integer"),
+    ({"agop_max_samples": 2.5}, "agop_max_samples must be a positive integer"),
+    ({"random_state": "seven"}, "random_state must be None, an integer or a numpy.random.RandomState"),
+])
+def test_parameters_it_cannot_use_are_refused_naming_them(parameters, message):
+    X, y = _two_classes()
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RFM(iters=1, **parameters).fit(X, y)
+
+
+def test_random_state_takes_none_and_a_numpy_random_state_as_scikit_learn_does():
+    X, y = _two_classes()
+    options = {"iters": 1, "agop_max_samples": 20}  # the AGOP on a random third of the points
+    assert RFM(random_state=None, **options).fit(X, y).history_.value.notna().all()
+    first, second = (RFM(random_state=np.random.RandomState(3), **options).fit(X, y) for _ in range(2))
+    assert torch.equal(first.M_, second.M_)
+    # an integer seeds the draws as it always did: the same seed the same M, another seed another
+    assert torch.equal(RFM(random_state=3, **options).fit(X, y).M_, RFM(random_state=3, **options).fit(X, y).M_)
+    assert not torch.equal(RFM(random_state=3, **options).fit(X, y).M_, RFM(random_state=4, **options).fit(X, y).M_)
+
+
+@pytest.mark.parametrize("parameters, cause", [
+    ({"bandwidth": 1e-6}, "raise the bandwidth"),
+    ({"reg": 1e200}, "lower reg"),
+    ({"reg": 1e200, "update": "fact_geom", "kernel": "gaussian", "bandwidth": 3.0}, "lower reg"),
+])
+def test_a_failed_update_names_its_cause(parameters, cause):
+    X, y = _two_classes()
+    with pytest.raises(FloatingPointError, match="zero feature matrix") as error:
+        RFM(iters=1, **parameters).fit(X, y)
+    assert cause in str(error.value) and "normalisation" not in str(error.value)
+
+
+@pytest.mark.parametrize("matrix, message", [
+    (-np.eye(4), "must be positive semi-definite.*smallest eigenvalue is -1"),
+    (np.triu(np.ones((4, 4))), "must be symmetric"),
+])
+def test_an_initial_matrix_that_is_no_feature_matrix_is_refused(matrix, message):
+    X, y = _two_classes()
+    with pytest.raises(ValueError, match=f"M_init {message}"):
+        RFM(iters=1, M_init=matrix).fit(X, y)
+    RFM(iters=1, M_init=np.diag([1.0, 2.0, 0.0, 0.5])).fit(X, y)  # semi-definite is a feature matrix
+
+
+def test_a_torch_column_of_labels_is_a_column_of_labels():
+    X, y = _two_classes()
+    reference = RFMClassifier(iters=1).fit(X, y)
+    with pytest.warns(Warning, match="column-vector y"):
+        model = RFMClassifier(iters=1).fit(X, torch.as_tensor(y).reshape(-1, 1))
+    assert torch.equal(model.M_, reference.M_) and list(model.classes_) == [0, 1]
+    with pytest.warns(Warning, match="column-vector y"):
+        RFMClassifier(iters=1).fit(X[:40], y[:40], X[40:], torch.as_tensor(y[40:]).reshape(-1, 1))
+
+
+def test_the_memory_advice_suggests_float32_only_where_it_is_not_in_use(monkeypatch):
+    X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
+    monkeypatch.setattr("fact.ridge.free_memory", lambda device: 100 * 100 * 4 // 2)  # half of one float32 matrix
+    with pytest.raises(MemoryError) as error:
+        RFM(iters=1, dtype="float32").fit(X, y)
+    assert "float32" not in str(error.value) and "fit fewer points" in str(error.value)
