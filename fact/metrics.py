@@ -4,6 +4,9 @@ The Pearson correlation is the one of the Belkin-group papers (spec section 2.7)
 matrices are centred by the mean over *all* entries, then compared by cosine similarity,
 i.e. ``np.corrcoef(A.ravel(), B.ravel())[0, 1]``. Spearman's is Pearson's of the entries'
 ranks (ties share their mean rank), as ``scipy.stats.spearmanr(A.ravel(), B.ravel())``.
+
+One rule for every measure: a matrix with a NaN or infinite entry gives NaN (nothing can be said
+of it), never a number computed from the other entries.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return a.reshape(-1).to(dtype), b.reshape(-1).to(a.device, dtype)
 
 
+def _undefined(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether either matrix has a NaN or infinite entry (then every measure is NaN)."""
+    return not (torch.isfinite(a).all() and torch.isfinite(b).all())
+
+
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     """Cosine similarity <A, B>_F / (||A||_F ||B||_F), uncentred (Figure 7's measure).
 
-    Returns NaN when either matrix is zero.
+    Returns NaN when either matrix is zero or has a non-finite entry.
     """
     a, b = _flat_pair(a, b)
+    if _undefined(a, b):
+        return float("nan")
     denominator = a.norm() * b.norm()
     if denominator == 0:
         return float("nan")
@@ -35,7 +45,7 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     """Pearson correlation of the entries: cosine similarity after centring each matrix by its mean entry.
 
-    Returns NaN when either matrix is constant.
+    Returns NaN when either matrix is constant or has a non-finite entry.
     """
     a, b = _flat_pair(a, b)
     return cosine(a - a.mean(), b - b.mean())
@@ -45,9 +55,12 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman rank correlation of the entries: Pearson's of their ranks, ties given their mean rank.
 
     Insensitive to any increasing transformation of either matrix (a power of a PSD matrix's
-    entries is not one, but a monotone rescaling is). Returns NaN when either matrix is constant.
+    entries is not one, but a monotone rescaling is). Returns NaN when either matrix is constant or
+    has a non-finite entry (ranks would place NaN above every number).
     """
     a, b = _flat_pair(a, b)
+    if _undefined(a, b):
+        return float("nan")
     return pearson(_ranks(a), _ranks(b))
 
 
@@ -59,8 +72,10 @@ def _ranks(values: torch.Tensor) -> torch.Tensor:
 
 
 def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
-    """||estimate - reference||_F / ||reference||_F."""
+    """||estimate - reference||_F / ||reference||_F; NaN when either has a non-finite entry."""
     estimate, reference = _flat_pair(estimate, reference)
+    if _undefined(estimate, reference):
+        return float("nan")
     norm = reference.norm()
     if norm == 0:
         raise ValueError("relative_error: the reference matrix is zero")

@@ -69,3 +69,14 @@ def test_spearman_is_scipys_rank_correlation_ties_included(fresh_seed):
     assert abs(spearman(a, a.exp()) - 1) < 1e-12  # any increasing map of the entries
     assert pearson(a, a.exp()) < 1 - 1e-3
     assert abs(spearman(a, -a) + 1) < 1e-12
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("measure", [pearson, spearman, cosine, relative_error])
+def test_a_non_finite_entry_gives_nan_in_every_measure(measure, bad, fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    a, b = torch.randn(5, 5, generator=generator, dtype=torch.float64), torch.randn(5, 5, generator=generator, dtype=torch.float64)
+    spoilt = a.clone()
+    spoilt[2, 3] = bad
+    assert np.isnan(measure(spoilt, b)) and np.isnan(measure(b, spoilt))
+    assert np.isfinite(measure(a, b))
