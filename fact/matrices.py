@@ -49,11 +49,11 @@ from functools import cached_property
 import torch
 from torch import nn
 
-from fact.batches import batches, evaluating
+from fact.batches import batches, check_computed, check_data, evaluating
 from fact import attention
 from fact.layer_inputs import LayerKind, kind_of
 from fact.linalg import gram, psd_sqrt_of_gram, sym_power
-from fact.losses import Loss, resolve_loss
+from fact.losses import Loss, resolve_loss, weight_decay_value
 from fact.metrics import cosine, pearson, relative_error, spearman
 
 LayerRef = str | nn.Module
@@ -260,11 +260,6 @@ def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | Non
     return resolved
 
 
-def _check_finite(tensor: torch.Tensor, what: str, start: int) -> None:
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"{what} contain non-finite values (NaN or inf) in the batch starting at sample {start}; clean the data first")
-
-
 # --------------------------------------------------------------------------- the pass over the data
 
 def feature_matrices(
@@ -317,8 +312,8 @@ def feature_matrices(
     if with_loss and loss is None:
         raise ValueError("targets were given without a loss: pass loss='mse', 'ce' or a callable")
     loss_fn = resolve_loss(loss) if loss is not None else None
-    if weight_decay is not None and not weight_decay > 0:
-        raise ValueError(f"weight_decay must be > 0 (the lambda of the objective), got {weight_decay}")
+    if weight_decay is not None:
+        weight_decay = weight_decay_value(weight_decay)
     if not with_loss and not jacobian:
         raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
     if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):
@@ -379,10 +374,10 @@ def feature_matrices(
             if with_loss and y is None:
                 raise ValueError("a loss was given but the batches carry no targets")
             x = x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
-            _check_finite(x, "inputs", n)
+            check_data(x, "inputs", n)
             if y is not None and with_loss:
                 y = y.to(device=device, dtype=dtype if y.is_floating_point() else y.dtype)
-                _check_finite(y, "targets", n)
+                check_data(y, "targets", n)
             for name in records:
                 records[name].clear()
             with torch.enable_grad():
@@ -390,7 +385,7 @@ def feature_matrices(
                 if len(outputs) != len(x):
                     raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
                                      "the first dimension must be the sample")
-                _check_finite(outputs, "model outputs", n)
+                check_computed(outputs, "model outputs", n)
                 flat_outputs = outputs.reshape(len(x), -1)
                 n_out = flat_outputs.shape[1]
                 outs = [(name, h, z) for name, calls in records.items() for h, z in calls]
@@ -405,7 +400,7 @@ def feature_matrices(
                     if per_sample.shape != (len(x),):
                         raise ValueError(f"the loss must return one value per sample, shape ({len(x)},), "
                                          f"got {tuple(per_sample.shape)}")
-                    _check_finite(per_sample, "losses", n)
+                    check_computed(per_sample, "losses", n)
                     loss_grad = torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(x), n_out)
 
                 zs = [z for _, _, z in outs]
@@ -507,9 +502,7 @@ def fact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_
 
     Equals W^T W at a critical point of (1/n) sum_i loss_i + (lambda/2) ||theta||^2.
     """
-    if weight_decay is None:
-        raise ValueError("FACT needs weight_decay > 0 (the lambda of the training objective)")
-    return _single(model, layer, inputs, targets, loss, weight_decay, False, batch_size).fact
+    return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).fact
 
 
 def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
@@ -518,9 +511,7 @@ def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight
 
     Equals W W^T at a critical point.
     """
-    if weight_decay is None:
-        raise ValueError("bFACT needs weight_decay > 0 (the lambda of the training objective)")
-    return _single(model, layer, inputs, targets, loss, weight_decay, False, batch_size).bfact
+    return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).bfact
 
 
 def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,

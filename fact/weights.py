@@ -36,8 +36,8 @@ from functools import cached_property
 import torch
 from torch import nn
 
-from fact.batches import batches, evaluating
-from fact.losses import Loss, resolve_loss
+from fact.batches import batches, check_computed, check_data, evaluating
+from fact.losses import Loss, resolve_loss, weight_decay_value
 
 # How a parameter becomes the matrix acting on its module's input, and back.
 View = Callable[[torch.Tensor], torch.Tensor]
@@ -120,7 +120,12 @@ def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
         for X, Y in batches(inputs, targets, batch_size):
             if Y is None:
                 raise ValueError("FACT needs targets: the loss gradient is part of its definition")
-            losses = per_sample(model(X), Y)
+            check_data(X, "inputs", n)
+            check_data(Y, "targets", n)
+            outputs = model(X)
+            check_computed(outputs, "model outputs", n)
+            losses = per_sample(outputs, Y)
+            check_computed(losses, "losses", n)
             gradients = torch.autograd.grad(losses.sum(), parameters, allow_unused=True)
             for parameter, gradient in zip(parameters, gradients):
                 if gradient is not None:
@@ -139,8 +144,7 @@ def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay:
     ``loss`` a name ("mse", "ce") or a per-sample callable ``(outputs, targets) -> losses``;
     ``weight_decay`` the lambda of the objective, > 0.
     """
-    if not weight_decay > 0:
-        raise ValueError(f"weight_decay must be > 0 (FACT divides by it), got {weight_decay}")
+    weight_decay = weight_decay_value(weight_decay)
     views = matrix_views(model)
     if names is not None:
         names = list(names)
@@ -155,5 +159,5 @@ def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay:
     views = {name: view for name, view in views.items() if view[0].requires_grad}
     gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
     return {name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]),
-                               float(weight_decay))
+                               weight_decay)
             for name, (parameter, view) in views.items()}

@@ -260,7 +260,7 @@ def test_mismatched_shapes_and_non_finite_inputs_are_named():
     bad[7, 1] = float("nan")
     with pytest.raises(ValueError, match="inputs contain non-finite values.*batch starting at sample 5"):
         feature_matrices(model, bad, Y, "mse", WEIGHT_DECAY, batch_size=5)
-    with pytest.raises(ValueError, match="weight_decay must be > 0"):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number > 0"):
         feature_matrices(model, X, Y, "mse", 0.0)
     with pytest.raises(ValueError, match="one value per sample"):
         feature_matrices(model, X, Y, lambda out, y: ((out - y) ** 2).mean(), WEIGHT_DECAY)

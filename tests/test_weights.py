@@ -214,7 +214,7 @@ def test_an_embedding_is_the_matrix_acting_on_one_hot_tokens(fresh_seed):
 def test_bad_requests_are_named():
     model = small_mlp(0)
     X, Y = torch.zeros(3, 4, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
-    with pytest.raises(ValueError, match="weight_decay must be > 0"):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number > 0"):
         weight_matrices(model, X, Y, "mse", 0.0)
     with pytest.raises(ValueError, match=r"no weight named \['9.weight'\]; the model's weights are"):
         weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, names=["9.weight"])
