@@ -2,7 +2,9 @@
 
 Every output is written to a temporary file beside its final path and renamed into
 place only once complete, so a job killed mid-write never leaves a half file that a
-later run would mistake for a result.
+later run would mistake for a result. A file damaged later (a full disk, a copy cut
+short, a flipped bit) is refused when read, with its path and what to do: torch's
+archives are checked against the CRC-32 their zip format stores for every member.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -48,9 +52,45 @@ def save_torch(obj, path: str | os.PathLike) -> None:
         torch.save(obj, handle)
 
 
+class UnreadableResultError(ValueError):
+    """A result file that is truncated or corrupt: the message names it and says to delete it."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{path} is truncated or corrupt ({reason}): delete it and rerun, so that the job that "
+                         "makes it runs again")
+
+
 def load_torch(path: str | os.PathLike):
-    """torch.load of a file this project wrote (plain tensors, dicts, lists, numbers, strings)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """torch.load of a file this project wrote (plain tensors, dicts, lists, numbers, strings), after
+    checking every member of its archive against its stored checksum."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise UnreadableResultError(path, f"not a complete torch archive: {error}") from None
+    if damaged is not None:
+        raise UnreadableResultError(path, f"the checksum of its member {damaged} does not match its contents")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError, pickle.UnpicklingError) as error:
+        raise UnreadableResultError(path, f"torch cannot load it: {str(error).splitlines()[0]}") from None
+
+
+@contextlib.contextmanager
+def _reading_parquet(path: str | os.PathLike):
+    """Turn pyarrow's errors on a damaged file into one that names it (a missing file stays missing)."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise UnreadableResultError(path, f"not a readable Parquet file: {error}") from None
+
+
+def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    """A table written by :func:`write_parquet`."""
+    with _reading_parquet(path):
+        return pd.read_parquet(path)
 
 
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -66,6 +106,7 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike, metadata: dict |
 
 def read_parquet_metadata(path: str | os.PathLike) -> dict:
     """The ``metadata`` dict given to :func:`write_parquet`."""
-    raw = pq.read_schema(path).metadata or {}
+    with _reading_parquet(path):
+        raw = pq.read_schema(path).metadata or {}
     return json.loads(raw.get(b"fact", b"{}"))
 

@@ -73,11 +73,12 @@ def torch_seed(random_state) -> int:
 def check_feature_matrix(M: torch.Tensor, name: str = "M_init") -> torch.Tensor:
     """``M`` if it is a symmetric positive semi-definite matrix (up to rounding), else a ValueError:
     the Mahalanobis distance ||x - z||_M needs one."""
-    scale = float(M.abs().max())
-    if not torch.allclose(M, M.T, rtol=0, atol=1e-10 * scale):
+    # rounding of a matrix computed in M's precision (an eigendecomposition's, say) is let through
+    tolerance = 100 * len(M) * torch.finfo(M.dtype).eps * float(M.abs().max())
+    if not torch.allclose(M, M.T, rtol=0, atol=tolerance):
         raise ValueError(f"{name} must be symmetric (a feature matrix M = W^T W); give (M + M.T) / 2 if that is meant")
     smallest = float(torch.linalg.eigvalsh(M)[0])
-    if smallest < -1e-10 * scale * len(M):
+    if smallest < -tolerance:
         raise ValueError(f"{name} must be positive semi-definite (a feature matrix M = W^T W), but its smallest "
                          f"eigenvalue is {smallest:.3g}; give W.T @ W for some W, or the identity")
     return M

@@ -58,3 +58,49 @@ def test_a_saved_tensor_file_is_byte_stable_across_reruns(tmp_path):
     first = target.read_bytes()
     save_torch({"weights": torch.arange(6.0), "note": "x"}, target)
     assert target.read_bytes() == first
+
+
+# ---------------------------------------------------------------- damaged files are named, with what to do
+
+def _member_offset(path, suffix: str) -> int:
+    """Where the bytes of the archive member ending in ``suffix`` start in the file."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(suffix))
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = (int.from_bytes(handle.read(2), "little") for _ in range(2))
+    return info.header_offset + 30 + name_length + extra_length
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte in the weights", "not an archive"])
+def test_a_damaged_torch_file_is_named_with_what_to_do(tmp_path, damage):
+    from fact.io import UnreadableResultError
+
+    path = tmp_path / "seed0.pt"
+    save_torch({"state_dict": {"weight": torch.arange(64.0)}}, path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped byte in the weights":
+        data[_member_offset(path, "data/0") + 17] ^= 0x40  # still a finite float32: only the checksum tells
+    else:
+        data = b"not a torch file at all"
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableResultError, match=rf"^{path} is truncated or corrupt \(.*\): delete it and rerun"):
+        load_torch(path)
+
+
+def test_a_truncated_parquet_file_is_named_with_what_to_do(tmp_path):
+    from fact.io import UnreadableResultError, read_parquet
+
+    path = tmp_path / "fig7.parquet"
+    write_parquet(pd.DataFrame({"a": range(100)}), path, {"settings": {"powers": [0.5]}})
+    assert read_parquet(path).a.sum() == 4950
+    path.write_bytes(path.read_bytes()[:-40])
+    for reader in (read_parquet, read_parquet_metadata):
+        with pytest.raises(UnreadableResultError, match=rf"^{path} is truncated or corrupt .*delete it and rerun"):
+            reader(path)
+    with pytest.raises(FileNotFoundError):  # a missing file is not a damaged one
+        read_parquet(tmp_path / "absent.parquet")

@@ -147,6 +147,18 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
      r"scales\.paper\.mlp\.keep_epochs has \[250\], beyond the 200 epochs"),
     (lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "irs"]),
      r"'irs' is not one of \['iris', 'wine', 'breast_cancer', 'digits'\]"),
+    (lambda c: c["scales"]["quick"]["fig7"]["data"].update(epsilon=float("nan")),
+     r"scales\.quick\.fig7\.data\.epsilon is nan: give a finite number"),
+    (lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr=float("nan")), r"scales\.quick\.fig7\.train\.lr is nan"),
+    (lambda c: c["scales"]["quick"]["parity"].update(reg=float("inf")), r"scales\.quick\.parity\.reg is inf"),
+    (lambda c: c["scales"]["quick"]["deep_linear"].update(depths=[2.0, 3]),
+     r"scales\.quick\.deep_linear\.depths\.0 is 2\.0: write 2, a whole number"),
+    (lambda c: c["scales"]["quick"]["cnn"].update(dataset="mnistt"),
+     r"'mnistt' is not one of \['digits', 'mnist', 'cifar10', 'mnist_test', 'cifar10_jpeg'\]"),
+    (lambda c: c["scales"]["quick"]["transformer"]["model"].update(width=64, heads=5),
+     r"scales\.quick\.transformer\.model\.width is 64, not a multiple of its 5 heads"),
+    (lambda c: c["scales"]["quick"]["mlp"]["model"].update(width=100_000_000),
+     r"scales\.quick\.mlp\.model\.width 100000000 .* needs at least [\d,.]+ GiB .* more than the 4,096\.0 GiB"),
 ])
 def test_a_bad_config_names_the_key(workflow_copy, change, message):
     original = (workflow_copy / "config.yaml").read_text()
@@ -162,6 +174,23 @@ def test_a_bad_config_names_the_key(workflow_copy, change, message):
 def test_nested_settings_on_the_command_line_are_explained(workflow_copy):
     result = snakemake(workflow_copy, "-n", "--config", "scales={quick: {parity: {reg: 0.1}}}", check=False)
     assert result.returncode != 0 and "--configfile" in result.stdout + result.stderr
+
+
+def test_a_bad_setting_in_a_configfile_gets_no_hint_about_the_command_line(workflow_copy, tmp_path):
+    settings = tmp_path / "my_settings.yaml"
+    settings.write_text("scales:\n  quick:\n    parity:\n      reg: -1\n")
+    result = snakemake(workflow_copy, "-n", "figures/fig7.pdf", "--configfile", str(settings), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "-1 is less than the minimum of 0" in output
+    assert "cannot be given with --config" not in output
+
+
+def test_a_figure_that_does_not_exist_lists_those_that_do(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "figures/fig99.pdf", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.search(r"there is no figure or table figures/fig99\.pdf; those there are: config\.yaml, fig1\.pdf, "
+                     r"fig2\.pdf, .*fig13\.pdf, scorecard\.html", output), output[-2000:]
 
 
 def test_a_target_of_an_unconfigured_k_names_the_configured_ones(workflow_copy):
@@ -188,6 +217,49 @@ def test_each_scale_keeps_its_own_figures(workflow_copy):
         assert (figures / "fig7.pdf").read_bytes() == quick and (figures / "paper/fig7.pdf").read_bytes() == paper
     finally:
         (workflow_copy / "config.yaml").write_text(original)
+
+
+def test_a_failed_figure_job_leaves_no_figure_reported_up_to_date(workflow_copy, tmp_path):
+    figures = workflow_copy / "figures"
+    settings = tmp_path / "two_powers.yaml"
+    settings.write_text("scales:\n  quick:\n    fig7:\n      powers: [0.5, 1.0]\n")
+    in_the_way = figures / "quick/.fig7.pdf.tmp"  # a folder where the figure job writes: it fails there
+    try:
+        in_the_way.mkdir()
+        failed = snakemake(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings), check=False)
+        assert failed.returncode != 0 and not (figures / "quick/fig7.pdf").exists()
+        in_the_way.rmdir()
+        # the figure of the old settings is neither kept nor reported up to date: it is rebuilt
+        assert {"fig7", "current_figure"} <= planned_jobs(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings))
+        assert "fig7" in planned_jobs(workflow_copy, "all", "--configfile", str(settings))
+        snakemake(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings))
+        assert (figures / "fig7.pdf").read_bytes() == (figures / "quick/fig7.pdf").read_bytes()
+        table = pd.read_parquet(workflow_copy / "results/quick/features/fig7.parquet")
+        assert sorted(table[table.relation == "nfa"].power.unique()) == [0.5, 1.0]
+        assert planned_jobs(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings)) == set()
+    finally:
+        if in_the_way.exists():
+            in_the_way.rmdir()
+        snakemake(workflow_copy, "figures/fig7.pdf")  # back to the settings of the other tests
+
+
+def test_a_checkpoint_from_another_run_stops_the_extraction_naming_what_differs(workflow_copy):
+    from fact.io import load_torch, save_torch
+
+    path = workflow_copy / "results/quick/nets/fig7/seed0.pt"
+    original = path.read_bytes()
+    try:
+        foreign = load_torch(path)
+        foreign["settings"]["model"]["width"] = 5  # as if trained with model.width: 5 and copied here
+        save_torch(foreign, path)
+        result = snakemake(workflow_copy, "figures/fig7.pdf", check=False)
+        assert result.returncode != 0
+        log = (workflow_copy / "logs/extract_fig7/quick.log").read_text()
+        assert ("results/quick/nets/fig7/seed0.pt was trained with other settings than its training job has now "
+                "(model.width is 5 in the file, 10 here): delete it and rerun") in log
+    finally:
+        path.write_bytes(original)
+        snakemake(workflow_copy, "figures/fig7.pdf")
 
 
 # ---------------------------------------------------------------- fetching UCI-121 datasets

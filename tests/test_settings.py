@@ -115,8 +115,8 @@ def test_every_stage_refuses_settings_with_an_unknown_key_naming_it(stage, capsy
     assert re.search(r"missing key\(s\) [\w., ]*settings\.scale", message)
 
 
-def planned_settings(scale: str, workdir: Path) -> list[tuple[str, dict]]:
-    """(stage, settings) of every job `snakemake all` would run from scratch at this scale."""
+def planned_commands(scale: str, workdir: Path) -> list[tuple[str, list[str]]]:
+    """(stage, command-line words) of every job `snakemake all` would run from scratch at this scale."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "all", "--config",
                              f"scale={scale}"], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
@@ -125,9 +125,34 @@ def planned_settings(scale: str, workdir: Path) -> list[tuple[str, dict]]:
     for line in (result.stdout + result.stderr).splitlines():
         match = re.search(r"python -m fact\.stages\.(\w+) (.*)", line)
         if match and "--settings" in match.group(2):
-            words = shlex.split(match.group(2).split(" 2>")[0])
-            jobs.append((match.group(1), json.loads(words[words.index("--settings") + 1])))
+            jobs.append((match.group(1), shlex.split(match.group(2).split(" 2>")[0])))
     return jobs
+
+
+def option(words: list[str], name: str):
+    """The JSON value of option ``name`` among a command's words."""
+    return json.loads(words[words.index(name) + 1])
+
+
+def planned_settings(scale: str, workdir: Path) -> list[tuple[str, dict]]:
+    """(stage, settings) of every job `snakemake all` would run from scratch at this scale."""
+    return [(stage, option(words, "--settings")) for stage, words in planned_commands(scale, workdir)]
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("scale", ["quick", "paper"])
+def test_every_extraction_is_told_what_each_of_its_checkpoints_is_trained_with(scale, tmp_path):
+    copy_workflow(tmp_path)
+    jobs = planned_commands(scale, tmp_path)
+    trained = {words[words.index("--out") + 1]: option(words, "--settings") for stage, words in jobs
+               if stage.startswith("train_")}
+    extractions = [words for stage, words in jobs if stage.startswith("extract_")]
+    assert len(extractions) == 5  # Figure 7, the MLPs, the deep linear nets, the transformer, the CNN
+    for words in extractions:
+        start = words.index("--checkpoints") + 1
+        paths = words[start:start + len(option(words, "--trained-with"))]
+        assert all(path.endswith(".pt") for path in paths) and words[start + len(paths)].startswith("--")
+        assert option(words, "--trained-with") == [trained[path] for path in paths]
 
 
 @pytest.mark.pipeline

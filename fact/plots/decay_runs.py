@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import read_parquet_metadata
+from fact.io import read_parquet, read_parquet_metadata
 from fact.plots import style
 
 # fact.matrices' layer names -> the names of the weight matrices in the transformer literature
@@ -104,7 +104,7 @@ def render(table_path, history_path, out, names: dict[str, str], in_words, notes
     """Both figures: one column per optimiser; top, every matrix at the last step; bottom, over training.
     ``names`` maps layer names to those drawn, ``in_words`` a run's settings to words for the caption."""
     style.apply()
-    table, history = pd.read_parquet(table_path), pd.read_parquet(history_path)
+    table, history = read_parquet(table_path), read_parquet(history_path)
     relations = forward_relations(table)
     optimisers = [name for name in OPTIMISER_NAMES if name in set(relations.optimiser)]
     figure, axes = plt.subplots(2, len(optimisers), figsize=(4.2 * len(optimisers), 6.6), squeeze=False)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import read_parquet_metadata
+from fact.io import read_parquet, read_parquet_metadata
 from fact.plots import style
 
 
@@ -30,7 +30,7 @@ def training_in_words(config: dict) -> str:
 
 def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     style.apply()
-    table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
     first = table[table.layer == "linear1"]
     depths = sorted(first.depth.unique())
     colours = plt.cm.viridis(np.linspace(0, 0.85, len(depths)))

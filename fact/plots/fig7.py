@@ -6,9 +6,8 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
-from fact.io import load_torch
+from fact.io import load_torch, read_parquet
 from fact.linalg import sym_power
 from fact.plots import style
 
@@ -16,7 +15,7 @@ from fact.plots import style
 def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out: str | os.PathLike) -> None:
     """Heat maps of W^T W, FACT and AGOP^s for one seed, and cosine similarity against the NFA power."""
     style.apply()
-    table = pd.read_parquet(table_path)
+    table = read_parquet(table_path)
     saved = load_torch(matrices_path)
     config, scale = saved["trained_with"][0], saved["settings"]["scale"]
     hidden = table[(table.layer == "hidden") & (table.side == "forward")]

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import read_parquet_metadata
+from fact.io import read_parquet, read_parquet_metadata
 from fact.plots import style
 
 NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
@@ -23,7 +23,7 @@ BACKWARD = {name: style.relation_label(name, NFA_POWER) for name in ("bfact", "b
 
 
 def _load(paths) -> pd.DataFrame:
-    table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
     powered = table.relation.isin(["nfa", "bnfa"])
     return table[~powered | np.isclose(table.power, NFA_POWER)]
 

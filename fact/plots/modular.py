@@ -8,13 +8,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import load_torch
+from fact.io import load_torch, read_parquet
 from fact.plots import style
 
 
 def _load(paths) -> tuple[pd.DataFrame, dict]:
     """The tidy rows of every fit, and each fit's saved matrices keyed by (run, seed)."""
-    table = pd.concat([pd.read_parquet(p) for p in paths if str(p).endswith(".parquet")], ignore_index=True)
+    table = pd.concat([read_parquet(p) for p in paths if str(p).endswith(".parquet")], ignore_index=True)
     saved = {}
     for path in paths:
         if str(path).endswith(".pt"):

@@ -8,13 +8,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import load_torch
+from fact.io import load_torch, read_parquet
 from fact.plots import style
 
 
 
 def _split(paths) -> tuple[pd.DataFrame, list[dict]]:
-    tables = [pd.read_parquet(p) for p in paths if str(p).endswith(".parquet")]
+    tables = [read_parquet(p) for p in paths if str(p).endswith(".parquet")]
     saved = [load_torch(p) for p in paths if str(p).endswith(".pt")]
     return pd.concat(tables, ignore_index=True), saved
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.io import atomic_path, read_parquet_metadata
+from fact.io import atomic_path, read_parquet, read_parquet_metadata
 from fact.plots import style
 
 # The paper's Table 1 (percent). Which FACT column is which is uncertain (spec 4.3): the
@@ -24,7 +24,7 @@ SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
 
 
 def load(paths) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+    return pd.concat([read_parquet(path) for path in paths], ignore_index=True)
 
 
 def per_dataset(table: pd.DataFrame) -> pd.DataFrame:

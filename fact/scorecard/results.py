@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from fact.io import load_torch, read_parquet_metadata
+from fact.io import load_torch, read_parquet, read_parquet_metadata
 from fact.scorecard.places import RESULT_PLACES
 
 
@@ -51,7 +51,7 @@ def load(paths: list[str | os.PathLike]) -> dict[str, dict[str, Experiment]]:
         metadata = [read_parquet_metadata(f) for f in tables]
         extra = [load_torch(f) for f in sorted(f for f in files if f.suffix == ".pt")]
         loaded.setdefault(scale, {})[kind] = Experiment(
-            table=pd.concat([pd.read_parquet(f) for f in tables], ignore_index=True),
+            table=pd.concat([read_parquet(f) for f in tables], ignore_index=True),
             settings=[m["settings"] for m in metadata],
             trained_with=[config for m in metadata for config in m.get("trained_with", [])],
             extra=extra)

@@ -6,6 +6,8 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -67,6 +69,7 @@ FILE_OPTIONS = {
     "matrices": {"help": "the .pt file of matrices to write"},
     "history": {"help": "the Parquet table of the training history to write"},
 }
+OUTPUT_OPTIONS = ("out", "table", "matrices", "history")
 
 
 def start_stage(name: str, description: str, settings_class: type, argv: list[str] | None,
@@ -76,4 +79,36 @@ def start_stage(name: str, description: str, settings_class: type, argv: list[st
     parser = settings_parser(description, settings_class)
     for option in files:
         parser.add_argument(f"--{option}", required=True, **FILE_OPTIONS[option])
-    return parser.parse_args(argv), setup_logging(name)
+    if "checkpoints" in files:
+        parser.add_argument("--trained-with", type=json_list, required=True,
+                            help="JSON list: the settings each checkpoint's training job is given, in their order "
+                                 "(a checkpoint trained otherwise is refused)")
+    args, log = parser.parse_args(argv), setup_logging(name)
+    for option in files:
+        if option in OUTPUT_OPTIONS:
+            require_writable(getattr(args, option), log)
+    return args, log
+
+
+def json_list(text: str) -> list:
+    """argparse type: a JSON list."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:200]}") from error
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError(f"not a JSON list: {text[:200]}")
+    return value
+
+
+def require_writable(path: str, log: logging.Logger) -> None:
+    """Stop before any work when ``path`` cannot be written (its folder read-only or immutable, a file
+    in the way), rather than after hours of it: a file is created in its folder and removed."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        fail(log, f"cannot write {path}: {error.strerror or error} in {folder}; make the folder writable "
+                  "(chmod u+w, or chattr -i where it was made immutable) and rerun")

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from fact.data.synthetic import linear_teacher
-from fact.io import load_torch, write_parquet
+from fact.io import write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import deep_linear
 from fact.provenance import distinct, git_sha, shared_settings
+from fact.stages.checkpoints import load_weights, read_checkpoints
 from fact.stages.common import start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages.train_deep_linear import TrainDeepLinearSettings
@@ -45,16 +46,15 @@ def power_grid(grid: PowerGrid, depths: list[int]) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     args, log = start_stage("extract_deep_linear", __doc__, ExtractDeepLinearSettings, argv,
                             files=("checkpoints", "table"))
-    runs = [load_torch(path) for path in args.checkpoints]
+    runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainDeepLinearSettings, log)
     configs = [from_json(TrainDeepLinearSettings, run["settings"], f"the settings of {path}")
                for run, path in zip(runs, args.checkpoints)]
     powers = power_grid(args.settings.powers, sorted({config.depth for config in configs}))
     records = []
-    for run, config in zip(runs, configs):
+    for path, run, config in zip(args.checkpoints, runs, configs):
         X, Y, _ = linear_teacher(config.d, config.n, config.data_seed)
-        model = deep_linear(config.d, config.depth).double()
         epoch, weights = max(run["checkpoints"].items())
-        model.load_state_dict(weights)
+        model = load_weights(deep_linear(config.d, config.depth).double(), weights, path, log)
         layers = feature_matrices(model, X.double(), Y.double(), "mse", config.train.weight_decay)
         for layer in layers.values():
             for record in layer.agreement(powers):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from fact.io import load_torch, save_torch, write_parquet
+from fact.io import save_torch, write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import QuadraticNet
 from fact.provenance import distinct, git_sha, shared_settings
+from fact.stages.checkpoints import load_weights, read_checkpoints
 from fact.stages.common import start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages.train_fig7 import TrainFig7Settings
@@ -26,13 +27,12 @@ class ExtractFig7Settings:
     scale: str
 
 
-def extract(checkpoint: dict, powers: tuple[float, ...]) -> tuple[list[dict], dict]:
+def extract(checkpoint: dict, path: str, powers: tuple[float, ...], log) -> tuple[list[dict], dict]:
     """Agreement records for every layer of one checkpoint, and the hidden layer's matrices."""
     config = from_json(TrainFig7Settings, checkpoint["settings"], "the checkpoint's settings")
     task = config.data
     X, y = task.population()
-    model = QuadraticNet(task.d, config.model.width).double()
-    model.load_state_dict(checkpoint["state_dict"])
+    model = load_weights(QuadraticNet(task.d, config.model.width).double(), checkpoint["state_dict"], path, log)
     layers = feature_matrices(model, X, y, "mse", config.train.weight_decay, batch_size=None)
     final = checkpoint["history"][-1]
     records = []
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> None:
                             files=("checkpoints", "table", "matrices"))
 
     records, matrices, configs = [], {}, {}
-    for path in args.checkpoints:
-        checkpoint = load_torch(path)
-        rows, hidden = extract(checkpoint, args.settings.powers)
+    checkpoints = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainFig7Settings, log)
+    for path, checkpoint in zip(args.checkpoints, checkpoints):
+        rows, hidden = extract(checkpoint, path, args.settings.powers, log)
         for row in rows:
             row["run"] = Path(path).stem
         records += rows

@@ -14,10 +14,11 @@ import pandas as pd
 import torch
 
 from fact.data.images import load
-from fact.io import load_torch, write_parquet
+from fact.io import write_parquet
 from fact.matrices import feature_matrices
 from fact.nets import mlp
 from fact.provenance import distinct, git_sha, shared_settings
+from fact.stages.checkpoints import load_weights, read_checkpoints
 from fact.stages.common import resolve_device, start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages.train_mlp import TrainMLPSettings
@@ -32,9 +33,9 @@ class ExtractMLPSettings:
     scale: str
 
 
-def extract(run: dict, powers: tuple[float, ...], device: torch.device, batch_size: int, root: str) -> list[dict]:
+def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, log) -> list[dict]:
     config = from_json(TrainMLPSettings, run["settings"], "the checkpoint's settings")
-    data = load(config.dataset, config.split_seed, root)
+    data = load(config.dataset, config.split_seed, s.data_root)
     X = data.X_train.double().to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
     model = mlp(data.d, config.model.width, data.n_classes, config.model.depth, config.model.bias)
@@ -42,10 +43,10 @@ def extract(run: dict, powers: tuple[float, ...], device: torch.device, batch_si
     losses = {row["epoch"]: row["train_loss"] for row in run["history"]}
     records = []
     for epoch, weights in sorted(run["checkpoints"].items()):
-        model.load_state_dict(weights)
-        layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=batch_size)
+        load_weights(model, weights, path, log)
+        layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=s.batch_size)
         for layer in layers.values():
-            for record in layer.agreement(powers):
+            for record in layer.agreement(s.powers):
                 records.append({"dataset": data.name, "seed": config.seed, "epoch": epoch,
                                 "train_loss": losses.get(epoch, float("nan")), "converged": run["converged"],
                                 "test_accuracy": run["test_accuracy"], **record})
@@ -57,11 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     s: ExtractMLPSettings = args.settings
     device = resolve_device(s.device)
     records, notes, trained_with = [], set(), []
-    for path in args.checkpoints:
-        run = load_torch(path)
+    runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainMLPSettings, log)
+    for path, run in zip(args.checkpoints, runs):
         notes.add(run["note"])
         trained_with.append(shared_settings(run["settings"]))
-        rows = extract(run, s.powers, device, s.batch_size, s.data_root)
+        rows = extract(run, path, s, device, log)
         records += rows
         final = max(r["epoch"] for r in rows)
         fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from fact.io import load_torch, write_parquet
+from fact.io import write_parquet
 from fact.matrices import feature_matrices
 from fact.provenance import distinct, git_sha, shared_settings
+from fact.stages.checkpoints import load_weights, read_checkpoints
 from fact.stages.common import resolve_device, start_stage
 from fact.stages.settings import from_json, to_json
 from fact.stages import train_cnn, train_transformer
@@ -46,7 +47,13 @@ def weight_name(layer: str) -> str:
     return f"{layer}.weight"
 
 
-def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> list[dict]:
+def settings_class_of(checkpoint: dict) -> type:
+    """The settings class of the stage that trained ``checkpoint`` (its experiment names it)."""
+    _, settings_class = TRAINERS.get(checkpoint.get("experiment"), TRAINERS["fig12"])  # a stranger fails its check
+    return settings_class
+
+
+def extract(checkpoint: dict, path: str, settings: ExtractOverTrainingSettings, log) -> list[dict]:
     """Agreement records for every layer and kept step of one training run, each with the layer's
     stationarity error ||grad_W Lbar + lambda W|| / ||lambda W|| (0 at a critical point)."""
     stage, settings_class = TRAINERS[checkpoint["experiment"]]
@@ -57,7 +64,7 @@ def extract(checkpoint: dict, settings: ExtractOverTrainingSettings, log) -> lis
     model = stage.build_model(config).to(device)
     records = []
     for step, state in sorted(checkpoint["states"].items()):
-        model.load_state_dict(state)
+        load_weights(model, state, path, log)
         layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
                                   agop_probes=settings.agop_probes)
         weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
@@ -74,9 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     args, log = start_stage("extract_over_training", __doc__, ExtractOverTrainingSettings, argv,
                             files=("checkpoints", "table", "history"))
     records, histories, configs = [], [], []
-    for path in args.checkpoints:
-        checkpoint = load_torch(path)
-        records += extract(checkpoint, args.settings, log)
+    checkpoints = read_checkpoints(args.checkpoints, args.trained_with, settings_class_of, log)
+    for path, checkpoint in zip(args.checkpoints, checkpoints):
+        records += extract(checkpoint, path, args.settings, log)
         history = pd.DataFrame.from_records(checkpoint["history"])
         history.insert(0, "optimiser", checkpoint["settings"]["train"]["optimiser"])
         history.insert(1, "seed", checkpoint["settings"]["seed"])

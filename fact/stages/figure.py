@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from fact.stages.common import setup_logging
+from fact.io import UnreadableResultError
+from fact.stages.common import fail, require_writable, setup_logging
 
 
 def plotting_function(name: str):
@@ -26,7 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("figure")
-    plotting_function(args.function)(*args.inputs, out=args.out)
+    require_writable(args.out, log)
+    try:
+        plotting_function(args.function)(*args.inputs, out=args.out)
+    except UnreadableResultError as error:
+        fail(log, str(error))
     log.info("wrote %s", args.out)
 
 

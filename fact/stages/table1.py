@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from fact.io import UnreadableResultError
 from fact.plots import table1
-from fact.stages.common import setup_logging
+from fact.stages.common import fail, require_writable, setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +21,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{output}", required=True)
     args = parser.parse_args(argv)
     log = setup_logging("table1")
-    table1.render(*args.inputs, markdown=args.markdown, latex=args.latex, pdf=args.pdf, scatter=args.scatter)
+    for output in (args.markdown, args.latex, args.pdf, args.scatter):
+        require_writable(output, log)
+    try:
+        table1.render(*args.inputs, markdown=args.markdown, latex=args.latex, pdf=args.pdf, scatter=args.scatter)
+    except UnreadableResultError as error:
+        fail(log, str(error))
     log.info("wrote %s, %s, %s and %s", args.markdown, args.latex, args.pdf, args.scatter)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from fact.data import uci121
 from fact.data.manifest import dataset_status
 from fact.data.tabular import load_sklearn
-from fact.io import read_parquet_metadata, write_parquet
+from fact.io import UnreadableResultError, read_parquet, read_parquet_metadata, write_parquet
 from fact.kernels import Kernel
 from fact.provenance import code_hash, git_sha
 from fact.stages.common import resolve_device, start_stage
@@ -64,6 +64,19 @@ def unavailable_reason(settings: TabularSettings) -> str | None:
     return None if status["available"] else status["reason"]
 
 
+def reusable(kept: Path, made_by: dict, log) -> pd.DataFrame | None:
+    """The rows a killed run left in ``kept``, if made by the same settings and code and readable."""
+    if not kept.exists():
+        return None
+    try:
+        if read_parquet_metadata(kept).get("made_by") != made_by:
+            return None
+        return read_parquet(kept)
+    except UnreadableResultError as error:  # a cache: recompute what it held
+        log.warning("discarding %s, computing its rows again: %s", kept, error)
+        return None
+
+
 def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log) -> pd.DataFrame:
     """Every method's rows, reusing those a killed run of the same settings and code left in ``partial_dir``."""
     protocol = protocol_from(settings)
@@ -73,10 +86,11 @@ def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log)
     partial_dir.mkdir(parents=True, exist_ok=True)
     for method, options in settings.methods.items():
         kept = partial_dir / f"{method}.parquet"
-        if kept.exists() and read_parquet_metadata(kept).get("made_by") == made_by:
+        reused = reusable(kept, made_by, log)
+        if reused is not None:
             log.info("%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method,
                      kept)
-            tables.append(pd.read_parquet(kept))
+            tables.append(reused)
             continue
         table = evaluate(dataset, method, options, protocol, seed=settings.split_seed, fold_cache=shared_folds)
         write_parquet(table, kept, {"made_by": made_by})

@@ -14,12 +14,10 @@ from pathlib import Path
 from fact.architectures import SmallCNN
 from fact.data.images import FETCHED, load
 from fact.data.manifest import dataset_status
+from fact.data.shapes import IMAGE_CLASSES, IMAGE_SHAPES
 from fact.decay_training import DecaySchedule
 from fact.stages.common import fail, start_stage
 from fact.stages.decay_run import train_and_save
-
-# channels and side of each dataset's images (they come flattened), so a model is built without loading them
-IMAGE_SHAPES = {"digits": (1, 8), "mnist": (1, 28), "mnist_test": (1, 28), "cifar10": (3, 32), "cifar10_jpeg": (3, 32)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class TrainCNNSettings:
 
 def build_model(settings: TrainCNNSettings) -> SmallCNN:
     in_channels, side = IMAGE_SHAPES[settings.dataset]
-    return SmallCNN(side, 10, tuple(settings.model.channels), in_channels=in_channels)
+    return SmallCNN(side, IMAGE_CLASSES, tuple(settings.model.channels), in_channels=in_channels)
 
 
 def task_data(settings: TrainCNNSettings):
@@ -53,7 +51,7 @@ def task_data(settings: TrainCNNSettings):
     channels, side = IMAGE_SHAPES[settings.dataset]
     if data.d != channels * side * side:
         raise ValueError(f"{settings.dataset} images have {data.d} values, not the {channels} x {side} x {side} of "
-                         "fact.stages.train_cnn.IMAGE_SHAPES")
+                         "fact.data.shapes.IMAGE_SHAPES")
     return data.X_train, data.y_train, data.X_test, data.y_test
 
 

@@ -19,6 +19,8 @@ from fact.io import save_torch
 from fact.losses import NonFiniteLossError
 from fact.nets import mlp
 from fact.provenance import code_hash, git_sha
+from fact.ridge import free_memory
+from fact.sizes import mlp_size_problem
 from fact.stages.common import fail, resolve_device, start_stage
 from fact.stages.settings import to_json
 from fact.training import SGDSettings, UnreadableStateError, train_sgd
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         status = dataset_status(Path(s.data_root), "images", s.dataset)
         if not status["available"]:
             fail(log, f"{s.dataset} is unavailable: {status['reason']}")
+    problem = mlp_size_problem("mlp.model", s.dataset, s.model.width, s.model.depth, free_memory(device),
+                               f"free on {device}")
+    if problem:  # the training holds less, but the extraction that follows needs this much
+        fail(log, problem)
     data = load(s.dataset, s.split_seed, s.data_root)
     X = data.X_train.to(device)
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float().to(device)

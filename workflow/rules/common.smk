@@ -5,8 +5,10 @@ import json
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
+from snakemake.exceptions import WorkflowError
 
 # All use the standard library only: the files and checksums of fetched datasets, the import
 # closure of the stages' modules, and where results lie (for the scorecard).
@@ -17,9 +19,21 @@ from fact.scorecard.places import RESULT_PLACES
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
 RESULTS = f"results/{SCALE}"
-# Each scale's figures and tables are kept apart; figures/<name> is a copy of the current
+# Each scale's figures and tables are kept apart; figures/<name> is a link to the current
 # scale's (rule current_figure), so `snakemake figures/fig5.pdf` builds the scale in use.
 FIGURES = f"figures/{SCALE}"
+
+
+def remove_dangling_figure_links():
+    """A failed job has its outputs deleted, which leaves the link figures/<name> to one of them
+    dangling. Snakemake cannot date a dangling link (it stops), so such a link is removed before the
+    DAG is built: the figure then counts as missing and is rebuilt, never reported up to date."""
+    for link in Path("figures").glob("*"):
+        if link.is_symlink() and not link.exists():
+            link.unlink()
+
+
+remove_dangling_figure_links()
 ENV = "../../environment.yml"
 
 
@@ -162,9 +176,39 @@ def fig7_settings(wildcards):
     return job_settings(SETTINGS["fig7"], ("data", "model", "train", "device"), seed=int(wildcards.seed))
 
 
-def mlp_checkpoints():
-    mlp = SETTINGS["mlp"]
-    return [f"{RESULTS}/nets/mlp/{dataset}_seed{seed}.pt" for dataset in mlp["datasets"] for seed in mlp["seeds"]]
+# Each experiment's trained networks: the checkpoint of one run, the training settings of one run
+# (a function of its wildcards), and its runs, as wildcard values.
+CHECKPOINT_PATTERNS = {
+    "fig7": f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
+    "mlp": f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
+    "deep_linear": f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
+    "transformer": f"{RESULTS}/nets/transformer/{{optimiser}}_seed{{seed}}.pt",
+    "cnn": f"{RESULTS}/nets/cnn/{{optimiser}}_seed{{seed}}.pt",
+}
+
+
+def runs(experiment):
+    """The wildcard values of every run an experiment trains, in the order of its checkpoints."""
+    block = SETTINGS[experiment]
+    if experiment == "mlp":
+        return [{"dataset": dataset, "seed": seed} for dataset in block["datasets"] for seed in block["seeds"]]
+    if experiment == "deep_linear":
+        return [{"depth": depth, "seed": seed} for depth in block["depths"] for seed in block["seeds"]]
+    if experiment in ("transformer", "cnn"):
+        return [{"optimiser": optimiser, "seed": seed} for optimiser in block["runs"] for seed in block["seeds"]]
+    return [{"seed": seed} for seed in block["seeds"]]
+
+
+def checkpoints(experiment):
+    return [CHECKPOINT_PATTERNS[experiment].format(**run) for run in runs(experiment)]
+
+
+def trained_with(experiment):
+    """What each checkpoint's training job is given, as one JSON list in the checkpoints' order: the
+    extraction refuses a checkpoint trained otherwise (one copied from another run, say)."""
+    settings_of = {"fig7": fig7_settings, "mlp": mlp_settings, "deep_linear": deep_linear_settings,
+                   "transformer": transformer_settings, "cnn": cnn_settings}[experiment]
+    return as_json([json.loads(settings_of(SimpleNamespace(**run))) for run in runs(experiment)])
 
 
 def mlp_settings(wildcards):
@@ -206,13 +250,6 @@ def cnn_settings(wildcards):
                     "train": train, "seed": int(wildcards.seed), "data_root": DATA, "scale": SCALE})
 
 
-def decay_checkpoints(family):
-    """Every run of Figure 12 (family transformer) or 13 (cnn): one per optimiser and seed."""
-    block = SETTINGS[family]
-    return [f"{RESULTS}/nets/{family}/{optimiser}_seed{seed}.pt" for optimiser in block["runs"]
-            for seed in block["seeds"]]
-
-
 def scorecard_inputs():
     """The results the scorecard judges: this scale's, built when missing, and whatever another scale
     has already computed, read as it is (no rule of this scale makes those files)."""
@@ -227,3 +264,17 @@ def scorecard_inputs():
                     for patterns in RESULT_PLACES.values() for pattern in patterns
                     for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
     return this_scale + other_scales
+
+
+def figure_names():
+    """Every figure and table of this scale, by name (what figures/<name> may link to): the outputs
+    under figures/<scale>/ of the rules defined so far, in natural order (fig2 before fig10)."""
+    names = {Path(path).name for rule in workflow.rules for path in rule.output if str(path).startswith(f"{FIGURES}/")}
+    return sorted(names, key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+
+
+def no_such_figure(wildcards):
+    """The input of any other figures/<name>: stops the DAG, listing the figures and tables there are."""
+    shown = [name for name in FIGURE_NAMES if not name.endswith(".caption.rst")]
+    raise WorkflowError(f"there is no figure or table figures/{wildcards.name}; those there are: "
+                        f"{', '.join(shown)} (and each figure's .caption.rst)")

@@ -1,7 +1,15 @@
-# Validation of config.yaml: the JSON schema first, then what a schema cannot say (relations
-# between settings). Runs when the DAG is built, so a bad setting stops the run before any job.
+# Validation of config.yaml: the JSON schema, and what a schema cannot say (non-finite numbers,
+# whole numbers written as floats, relations between settings, sizes no machine holds). Runs when
+# the DAG is built, so a bad setting stops the run before any job, naming its key.
+import math
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from fact.sizes import NO_MACHINE_HOLDS, mlp_size_problem
 
 NESTED_CONFIG_HINT = (
     "Settings below the top level cannot be given with --config: Snakemake passes their values as "
@@ -11,26 +19,81 @@ NESTED_CONFIG_HINT = (
 )
 
 
-def validate_config():
+def key_path(parts):
+    return ".".join(str(part) for part in parts) or "(the top level)"
+
+
+def schema_validate():
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as error:
-        given = workflow.config_settings.overwrite_config
+        # the hint is for --config alone (configfiles' settings are nested by design)
+        given = workflow.config_settings.config
         if any(isinstance(value, dict) for value in given.values()):
             raise WorkflowError(f"{error}\n\n{NESTED_CONFIG_HINT}") from None
         raise
+
+
+def refuse_non_finite(value, parts=()):
+    """YAML's .nan and .inf are numbers to the schema; no setting can use one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WorkflowError(f"{key_path(parts)} is {value}: give a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_non_finite(item, (*parts, key))
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_non_finite(item, (*parts, index))
+
+
+def refuse_float_integers():
+    """JSON Schema counts 2.0 as an integer; the jobs need a true one (2.0 names no file L2_seed0.pt)."""
+    def is_integer(checker, value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    strict = validators.extend(Draft202012Validator,
+                               type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer))
+    schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
+    for error in strict(schema).iter_errors(config):
+        if error.validator == "type" and isinstance(error.instance, float):  # the schema passed it: a whole float
+            raise WorkflowError(f"{key_path(error.absolute_path)} is {error.instance!r}: write "
+                                f"{int(error.instance)}, a whole number without a decimal point")
+
+
+def check_relations(where, settings):
+    ks = [size["k"] for size in settings["parity"]["fig3"]["sizes"]]
+    repeated = sorted({k for k in ks if ks.count(k) > 1})
+    if repeated:
+        raise WorkflowError(f"{where}.parity.fig3.sizes lists k = {repeated} more than once; Figure 3 draws "
+                            "one panel per k, so give each k one n")
+    mlp = settings["mlp"]
+    beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > mlp["train"]["epochs"]]
+    if beyond:
+        raise WorkflowError(f"{where}.mlp.keep_epochs has {beyond}, beyond the {mlp['train']['epochs']} epochs "
+                            f"of {where}.mlp.train.epochs; keep epochs 0..{mlp['train']['epochs']} only")
+    model = settings["transformer"]["model"]
+    if model["width"] % model["heads"]:
+        raise WorkflowError(f"{where}.transformer.model.width is {model['width']}, not a multiple of its "
+                            f"{model['heads']} heads: each head gets width / heads dimensions")
+
+
+def check_sizes(where, settings):
+    """A model no machine can hold (each training job checks its own machine's memory as it starts)."""
+    mlp = settings["mlp"]
+    for dataset in mlp["datasets"]:
+        problem = mlp_size_problem(f"{where}.mlp.model", dataset, mlp["model"]["width"], mlp["model"]["depth"],
+                                   NO_MACHINE_HOLDS, "that any one machine has")
+        if problem:
+            raise WorkflowError(problem)
+
+
+def validate_config():
+    refuse_non_finite(config)  # first: the schema's comparisons pass NaN, and fail inf with less to say
+    schema_validate()
+    refuse_float_integers()
     for scale, settings in config["scales"].items():
-        where = f"scales.{scale}"
-        ks = [size["k"] for size in settings["parity"]["fig3"]["sizes"]]
-        repeated = sorted({k for k in ks if ks.count(k) > 1})
-        if repeated:
-            raise WorkflowError(f"{where}.parity.fig3.sizes lists k = {repeated} more than once; Figure 3 draws "
-                                "one panel per k, so give each k one n")
-        mlp = settings["mlp"]
-        beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > mlp["train"]["epochs"]]
-        if beyond:
-            raise WorkflowError(f"{where}.mlp.keep_epochs has {beyond}, beyond the {mlp['train']['epochs']} epochs "
-                                f"of {where}.mlp.train.epochs; keep epochs 0..{mlp['train']['epochs']} only")
+        check_relations(f"scales.{scale}", settings)
+        check_sizes(f"scales.{scale}", settings)
 
 
 validate_config()

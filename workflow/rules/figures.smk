@@ -19,6 +19,7 @@ localrules:
     fig13,
     scorecard,
     current_figure,
+    unknown_figure,
 
 
 rule fig7:
@@ -265,17 +266,40 @@ rule config_used:
         "printf '%s' {params.text:q} > {output} 2> {log}"
 
 
+FIGURE_NAMES = figure_names()  # every rule above is defined by now
+
+
 rule current_figure:
-    """figures/<name>: a copy of figures/<scale>/<name> for the scale in use (each scale keeps its own)."""
+    """figures/<name>: a link to figures/<scale>/<name> for the scale in use (each scale keeps its own).
+    A link, not a copy, so that it can never differ from or outlive that file: when a failed job has
+    it deleted, the link dangles, counts as missing, and the next run rebuilds the figure."""
     input:
         f"{FIGURES}/{{name}}",
     output:
         "figures/{name}",
     wildcard_constraints:
-        name=r"[^/]+",
+        name=one_of(FIGURE_NAMES),
+    params:
+        target=lambda wildcards: f"{SCALE}/{wildcards.name}",  # relative to figures/
     log:
         f"logs/current_figure/{SCALE}/{{name}}.log",
     conda:
         ENV
     shell:
-        "(cp {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}) 2> {log}"
+        "ln -sf {params.target:q} {output:q} 2> {log}"
+
+
+rule unknown_figure:
+    """Any other figures/<name> asked for: stops the DAG with the list of those there are."""
+    input:
+        no_such_figure,
+    output:
+        "figures/{name}",
+    wildcard_constraints:
+        name=rf"(?!(?:{one_of(FIGURE_NAMES)})$)[^/]+",
+    log:
+        "logs/unknown_figure/{name}.log",
+    conda:
+        ENV
+    shell:
+        "false"

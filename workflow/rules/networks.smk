@@ -24,7 +24,7 @@ rule train_fig7:
     input:
         code=code("fact.stages.train_fig7"),
     output:
-        f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
+        CHECKPOINT_PATTERNS["fig7"],
     wildcard_constraints:
         seed=r"\d+",
     params:
@@ -42,21 +42,20 @@ rule train_fig7:
 rule extract_fig7:
     """W^T W, FACT, AGOP^s and eNFA of every Figure 7 network, to one tidy table."""
     input:
-        checkpoints=expand(
-            f"{RESULTS}/nets/fig7/seed{{seed}}.pt", seed=SETTINGS["fig7"]["seeds"]
-        ),
+        checkpoints=checkpoints("fig7"),
         code=code("fact.stages.extract_fig7"),
     output:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
     params:
         settings=job_settings(SETTINGS["fig7"], ("powers",)),
+        trained_with=trained_with("fig7"),
     log:
         f"logs/extract_fig7/{SCALE}.log",
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_fig7 --checkpoints {input.checkpoints} "
+        "python -m fact.stages.extract_fig7 --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
         "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
 
 
@@ -66,7 +65,7 @@ rule train_mlp:
         fetched=image_fetched,
         code=code("fact.stages.train_mlp"),
     output:
-        f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
+        CHECKPOINT_PATTERNS["mlp"],
     wildcard_constraints:
         dataset="|".join(SETTINGS["mlp"]["datasets"]),
         seed=r"\d+",
@@ -85,12 +84,13 @@ rule train_mlp:
 rule extract_mlp:
     """Agreement of every kept epoch and layer with FACT, NFA and eNFA, to one tidy table."""
     input:
-        checkpoints=mlp_checkpoints(),
+        checkpoints=checkpoints("mlp"),
         code=code("fact.stages.extract_mlp"),
     output:
         f"{RESULTS}/features/mlp.parquet",
     params:
         settings=job_settings(SETTINGS["mlp"], ("powers", "batch_size", "device"), data_root=DATA),
+        trained_with=trained_with("mlp"),
     log:
         f"logs/extract_mlp/{SCALE}.log",
     resources:
@@ -98,7 +98,8 @@ rule extract_mlp:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_mlp --checkpoints {input.checkpoints} --settings {params.settings:q} "
+        "python -m fact.stages.extract_mlp --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
+        "--settings {params.settings:q} "
         "--table {output} 2> {log}"
 
 
@@ -107,7 +108,7 @@ rule train_deep_linear:
     input:
         code=code("fact.stages.train_deep_linear"),
     output:
-        f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
+        CHECKPOINT_PATTERNS["deep_linear"],
     wildcard_constraints:
         depth=r"\d+",
         seed=r"\d+",
@@ -126,22 +127,20 @@ rule train_deep_linear:
 rule extract_deep_linear:
     """W_l^T W_l against AGOP^s over a grid of s, and against FACT, for every depth and seed."""
     input:
-        checkpoints=expand(
-            f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
-            depth=SETTINGS["deep_linear"]["depths"],
-            seed=SETTINGS["deep_linear"]["seeds"],
-        ),
+        checkpoints=checkpoints("deep_linear"),
         code=code("fact.stages.extract_deep_linear"),
     output:
         f"{RESULTS}/features/deep_linear.parquet",
     params:
         settings=job_settings(SETTINGS["deep_linear"], ("powers",)),
+        trained_with=trained_with("deep_linear"),
     log:
         f"logs/extract_deep_linear/{SCALE}.log",
     conda:
         ENV
     shell:
         "python -m fact.stages.extract_deep_linear --checkpoints {input.checkpoints} "
+        "--trained-with {params.trained_with:q} "
         "--settings {params.settings:q} --table {output} 2> {log}"
 
 
@@ -150,7 +149,7 @@ rule train_transformer:
     input:
         code=code("fact.stages.train_transformer"),
     output:
-        f"{RESULTS}/nets/transformer/{{optimiser}}_seed{{seed}}.pt",
+        CHECKPOINT_PATTERNS["transformer"],
     wildcard_constraints:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
@@ -172,7 +171,7 @@ rule train_cnn:
         fetched=fetch_verdict(SETTINGS["cnn"]["dataset"]),
         code=code("fact.stages.train_cnn"),
     output:
-        f"{RESULTS}/nets/cnn/{{optimiser}}_seed{{seed}}.pt",
+        CHECKPOINT_PATTERNS["cnn"],
     wildcard_constraints:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
@@ -192,7 +191,7 @@ rule extract_over_training:
     """FACT, NFA and eNFA agreement of every weight matrix at every kept step of the transformer (Figure 12)
     or CNN (Figure 13) runs, to one tidy table, beside their accuracy history."""
     input:
-        checkpoints=lambda wildcards: decay_checkpoints(wildcards.family),
+        checkpoints=lambda wildcards: checkpoints(wildcards.family),
         code=code("fact.stages.extract_over_training"),
     output:
         table=f"{RESULTS}/features/{{family}}.parquet",
@@ -202,6 +201,7 @@ rule extract_over_training:
     params:
         settings=lambda wildcards: job_settings(SETTINGS[wildcards.family],
                                                 ("powers", "batch_size", "agop_probes", "device")),
+        trained_with=lambda wildcards: trained_with(wildcards.family),
     log:
         f"logs/extract_over_training/{SCALE}/{{family}}.log",
     resources:
@@ -209,5 +209,6 @@ rule extract_over_training:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_over_training --checkpoints {input.checkpoints} --settings {params.settings:q} "
+        "python -m fact.stages.extract_over_training --checkpoints {input.checkpoints} "
+        "--trained-with {params.trained_with:q} --settings {params.settings:q} "
         "--table {output.table} --history {output.history} 2> {log}"
