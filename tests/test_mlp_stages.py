@@ -41,7 +41,7 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
     assert sorted(run["checkpoints"]) == [0, 2, 3] and len(run["history"]) == 3
     assert not (tmp_path / "digits_seed1.pt.state").exists()
     table_path = tmp_path / "mlp.parquet"
-    extract_mlp.main(["--checkpoints", str(out), "--settings",
+    extract_mlp.main(["--checkpoints", str(out), "--trained-with", json.dumps([settings()]), "--settings",
                       json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data",
                                   "scale": "quick"}),
                       "--table", str(table_path)])

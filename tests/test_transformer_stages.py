@@ -90,7 +90,8 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
     table, history = tmp_path / "transformer.parquet", tmp_path / "history.parquet"
     extract_over_training.main(["--settings", json.dumps({"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None,
                                                           "device": "cpu", "scale": "quick"}),
-                              "--checkpoints", *checkpoints, "--table", str(table), "--history", str(history)])
+                              "--checkpoints", *checkpoints, "--table", str(table), "--history", str(history),
+                              "--trained-with", json.dumps([stage_settings(o) for o in ("adam_l2", "adamw")])])
     rows = pd.read_parquet(table)
     assert set(rows.layer) == set(decay_runs.TRANSFORMER_NAMES)  # every matrix but the position embedding
     assert set(rows.optimiser) == {"adam_l2", "adamw"} and rows.step.max() == 20
@@ -114,7 +115,8 @@ def test_the_cnn_stages_train_on_digits_and_draw_figure_13(tmp_path):
     table, history = tmp_path / "cnn.parquet", tmp_path / "cnn_history.parquet"
     extract_over_training.main(["--settings", json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2,
                                                           "device": "cpu", "scale": "quick"}),
-                                "--checkpoints", str(out), "--table", str(table), "--history", str(history)])
+                                "--checkpoints", str(out), "--table", str(table), "--history", str(history),
+                                "--trained-with", json.dumps([settings])])
     rows = pd.read_parquet(table)
     assert set(rows.layer) == {"conv1", "conv2", "head"} and set(rows.step) == {0, 2, 6} or rows.step.max() == 6
     figure = tmp_path / "fig13.pdf"
