@@ -69,5 +69,11 @@ def weight_decay_value(weight_decay) -> float:
     return float(weight_decay)
 
 
+def stationarity_error(mean_gradient: torch.Tensor, weight: torch.Tensor, weight_decay: float) -> float:
+    """||grad_W Lbar + lambda W|| / ||lambda W||, with grad_W Lbar the gradient of the mean loss: the
+    relative size of the objective's gradient in W, zero exactly at a critical point, where FACT holds."""
+    return float((mean_gradient + weight_decay * weight).norm() / (weight_decay * weight.norm()))
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite objective."""

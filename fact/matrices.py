@@ -53,7 +53,7 @@ from fact.batches import batches, check_computed, check_data, evaluating
 from fact import attention
 from fact.layer_inputs import LayerKind, kind_of
 from fact.linalg import gram, psd_sqrt_of_gram, sym_power
-from fact.losses import Loss, resolve_loss, weight_decay_value
+from fact.losses import Loss, resolve_loss, stationarity_error, weight_decay_value
 from fact.metrics import cosine, pearson, relative_error, spearman
 
 LayerRef = str | nn.Module
@@ -95,6 +95,15 @@ class LayerMatrices:
         if self.weight_decay is None:
             raise ValueError(f"layer {self.name!r}: FACT needs weight_decay > 0 (the lambda of the training objective)")
         return -1.0 / (self.n * self.weight_decay)
+
+    @cached_property
+    def stationarity_error(self) -> float:
+        """||grad_W Lbar + lambda W|| / ||lambda W|| from the pass's own sum, grad_W Lbar = G / n: zero at a
+        critical point. Every use of the layer is in G; a weight shared with another layer is not (its
+        gradient has that layer's part too): use ``fact.weights`` for one."""
+        G = self._need(self.loss_grad_input, "the stationarity error", "pass targets and a loss")
+        self._fact_scale()  # it needs lambda as FACT does
+        return stationarity_error(G / self.n, self.weight, self.weight_decay)
 
     # Left-hand sides
     @cached_property

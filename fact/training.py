@@ -49,6 +49,12 @@ class SGDSettings:
     final_lr_ratio: float = 0.0
     loss_threshold: float = 1e-3  # "converged" when the last epoch's mean batch loss is below it
 
+    @property
+    def decay_rate(self) -> float:
+        """lambda / (1 - momentum): with momentum, weight decay shrinks the weights by about
+        exp(-lr_t lambda / (1 - momentum)) per step (a step's decay, summed over the momentum's echoes)."""
+        return self.weight_decay / (1 - self.momentum)
+
     def lr_at(self, step: int, total_steps: int) -> float:
         final = self.lr * self.final_lr_ratio
         return final + (self.lr - final) * (1 + math.cos(math.pi * step / max(total_steps, 1))) / 2
@@ -95,9 +101,12 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
         start = time.perf_counter()
         order = _epoch_order(n, seed, epoch, X.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
+        lr_sum = 0.0
         for batch, first in enumerate(range(0, n, settings.batch_size)):
+            lr = settings.lr_at((epoch - 1) * steps_per_epoch + batch, total_steps)
+            lr_sum += lr
             for group in optimiser.param_groups:
-                group["lr"] = settings.lr_at((epoch - 1) * steps_per_epoch + batch, total_steps)
+                group["lr"] = lr
             rows = order[first:first + settings.batch_size]
             optimiser.zero_grad(set_to_none=True)
             loss = loss_function(model(X[rows]), Y[rows])
@@ -107,8 +116,9 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
         mean_loss = float(loss_sum) / n  # the epoch's one host sync
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
+        tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
         state["history"].append({"epoch": epoch, "train_loss": mean_loss, "lr": optimiser.param_groups[0]["lr"],
-                                 "seconds": time.perf_counter() - start})
+                                 "tau": tau, "seconds": time.perf_counter() - start})
         if epoch in keep_epochs:
             state["checkpoints"][epoch] = _weights(model)
         state.update(epoch=epoch, model=model.state_dict(), optimiser=optimiser.state_dict())
@@ -117,7 +127,7 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
         log.info("epoch %d/%d: mean batch loss %.3e (%.2fs)", epoch, settings.epochs, mean_loss,
                  state["history"][-1]["seconds"])
 
-    history = pd.DataFrame(state["history"], columns=["epoch", "train_loss", "lr", "seconds"])
+    history = pd.DataFrame(state["history"], columns=["epoch", "train_loss", "lr", "tau", "seconds"])
     finished = state["epoch"] >= settings.epochs
     if finished:
         state_path.unlink(missing_ok=True)

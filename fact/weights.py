@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from fact.batches import batches, check_computed, check_data, evaluating
-from fact.losses import Loss, resolve_loss, weight_decay_value
+from fact.losses import Loss, resolve_loss, stationarity_error, weight_decay_value
 
 # How a parameter becomes the matrix acting on its module's input, and back.
 View = Callable[[torch.Tensor], torch.Tensor]
@@ -81,8 +81,7 @@ class WeightMatrix:
     @cached_property
     def stationarity_error(self) -> float:
         """||grad_W Lbar + lambda W|| / ||lambda W||: zero at a critical point of the objective."""
-        return float((self.gradient + self.weight_decay * self.weight).norm()
-                     / (self.weight_decay * self.weight.norm()))
+        return stationarity_error(self.gradient, self.weight, self.weight_decay)
 
 
 def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:

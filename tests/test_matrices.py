@@ -48,6 +48,7 @@ def test_fact_and_bfact_hold_at_a_critical_point(critical_mlp):
         assert relative_error(layer.fact_sqrt, layer.wtw) < 1e-4, f"seed={seed} layer {name}"
         assert relative_error(layer.bfact, layer.wwt) < 1e-4, f"seed={seed} layer {name}"
         assert relative_error(layer.bfact_t, layer.wwt) < 1e-4, f"seed={seed} layer {name}"
+        assert layer.stationarity_error < 1e-6, f"seed={seed} layer {name}"
 
 
 def test_a_wrong_sign_or_constant_is_detected(critical_mlp):
@@ -59,6 +60,23 @@ def test_a_wrong_sign_or_constant_is_detected(critical_mlp):
         # the 1/(2 n lambda) constant of the lambda ||theta||^2 convention is also wrong here
         wrong = feature_matrices(model, X, Y, "mse", 2 * WEIGHT_DECAY)[layer.name]
         assert relative_error(wrong.fact, layer.wtw) > 0.4, f"seed={seed}"
+
+
+def test_the_pass_gives_each_weights_stationarity_as_fact_weights_does(fresh_seed):
+    from fact.weights import weight_matrices
+
+    model = small_mlp(fresh_seed)
+    X, Y = regression_data(fresh_seed, n=37)
+    layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=10, jacobian=False)
+    weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY)
+    for name, layer in layers.items():
+        reference = weights[f"{name}.weight"].stationarity_error
+        assert reference > 0.1, f"seed={fresh_seed}: an untrained network is far from a critical point"
+        assert abs(layer.stationarity_error - reference) < 1e-12 * reference, f"seed={fresh_seed} layer {name}"
+        # the gradient of the mean loss is G / n: G itself, or G / (n lambda), is another number
+        G, lam = layer.loss_grad_input, WEIGHT_DECAY
+        for wrong in (G, G / (layer.n * lam)):
+            assert abs(float((wrong + lam * layer.weight).norm() / (lam * layer.weight.norm())) - reference) > 1e-3
 
 
 def test_fact_fails_away_from_a_critical_point(fresh_seed):

@@ -109,3 +109,30 @@ def test_a_state_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
     (tmp_path / "s").write_bytes(b"not a torch file")
     with pytest.raises(UnreadableStateError, match=r"training state .*/s .*delete it"):
         train_sgd(mlp(6, 16, 3), X, Y, SETTINGS, 0, tmp_path / "s")
+
+
+def layer_imbalance(net) -> float:
+    """||W_4||^2 + ||b_4||^2 - ||W_5||^2: the loss gradient leaves it unchanged (ReLU is positively
+    homogeneous: scaling a neuron's incoming weights by a and outgoing ones by 1/a changes nothing)."""
+    with torch.no_grad():
+        return float(net.linear4.weight.pow(2).sum() + net.linear4.bias.pow(2).sum() - net.linear5.weight.pow(2).sum())
+
+
+def test_weight_decay_removes_a_relu_networks_layer_imbalance_as_exp_of_minus_two_tau(tmp_path, fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    net = mlp(6, 16, 3, depth=5).double()
+    with torch.no_grad():
+        net.linear4.weight.mul_(2.0)  # a large imbalance to start from
+    before = layer_imbalance(net)
+    settings = SGDSettings(epochs=400, batch_size=32, lr=0.01, weight_decay=0.02, momentum=0.9, final_lr_ratio=0.2)
+    history = train_sgd(net, X.double(), Y.double(), settings, fresh_seed, tmp_path / "state")["history"]
+    steps = 400 * 3
+    expected_tau = 0.02 / (1 - 0.9) * sum(settings.lr_at(step, steps) for step in range(steps))
+    assert history.tau.iloc[-1] == pytest.approx(expected_tau, rel=1e-12)
+    assert history.tau.is_monotonic_increasing and history.tau.iloc[0] > 0
+    ratio = layer_imbalance(net) / before
+    assert ratio == pytest.approx(torch.exp(torch.tensor(-2 * history.tau.iloc[-1])).item(), rel=0.05), \
+        f"seed={fresh_seed}: imbalance ratio {ratio:.4f}, tau {history.tau.iloc[-1]:.3f}"
+    # tau without momentum's 1 / (1 - momentum) predicts another ratio
+    assert abs(ratio - torch.exp(torch.tensor(-2 * (1 - 0.9) * history.tau.iloc[-1])).item()) > 0.5
