@@ -207,7 +207,10 @@ class LayerMatrices:
         return rows
 
     def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
-        """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error."""
+        """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error,
+        and the layer's stationarity_error (NaN without targets or lambda), which says whether FACT applies."""
+        known = self.loss_grad_input is not None and self.weight_decay is not None
+        stationarity = self.stationarity_error if known else float("nan")
         records = []
         for side, relation, power, predicted in self.comparisons(powers):
             target = self.wtw if side == "forward" else self.wwt
@@ -215,7 +218,7 @@ class LayerMatrices:
                 "layer": self.name, "side": side, "relation": relation, "power": power,
                 "pearson": pearson(target, predicted), "spearman": spearman(target, predicted),
                 "cosine": cosine(target, predicted),
-                "relative_error": relative_error(predicted, target),
+                "relative_error": relative_error(predicted, target), "stationarity_error": stationarity,
             })
         return records
 

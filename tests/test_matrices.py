@@ -77,6 +77,10 @@ def test_the_pass_gives_each_weights_stationarity_as_fact_weights_does(fresh_see
         G, lam = layer.loss_grad_input, WEIGHT_DECAY
         for wrong in (G, G / (layer.n * lam)):
             assert abs(float((wrong + lam * layer.weight).norm() / (lam * layer.weight.norm())) - reference) > 1e-3
+        # every agreement record carries it; without targets there is none
+        assert {record["stationarity_error"] for record in layer.agreement()} == {layer.stationarity_error}
+    without_targets = feature_matrices(model, X, batch_size=10)["0"].agreement()
+    assert all(record["stationarity_error"] != record["stationarity_error"] for record in without_targets)  # NaN
 
 
 def test_fact_fails_away_from_a_critical_point(fresh_seed):

@@ -46,7 +46,9 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
                                   "scale": "quick"}),
                       "--table", str(table_path)])
     table = pd.read_parquet(table_path)
-    assert {"dataset", "seed", "epoch", "layer", "side", "relation", "power", "pearson", "note"} <= set(table.columns)
+    assert {"dataset", "seed", "epoch", "layer", "side", "relation", "power", "pearson", "note",
+            "stationarity_error"} <= set(table.columns)
+    assert (table.stationarity_error > 0).all()  # a few epochs of SGD: no critical point
     assert sorted(table.epoch.unique()) == [0, 2, 3]
     assert set(table.layer) == {"linear1", "linear2", "linear3"}
     assert {"fact", "fact_sqrt", "nfa", "enfa", "bfact", "bnfa", "benfa"} <= set(table.relation)

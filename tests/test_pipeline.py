@@ -58,7 +58,8 @@ def workflow_copy(tmp_path_factory) -> Path:
 def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     assert (workflow_copy / "figures/fig7.pdf").stat().st_size > 10_000
     table = pd.read_parquet(workflow_copy / "results/quick/features/fig7.parquet")
-    assert {"exp", "dataset", "run", "seed", "epoch", "layer", "relation", "power", "pearson", "cosine"} <= set(table.columns)
+    assert {"exp", "dataset", "run", "seed", "epoch", "layer", "relation", "power", "pearson", "cosine",
+            "stationarity_error"} <= set(table.columns)
     hidden = table[(table.layer == "hidden") & (table.side == "forward")]
     assert hidden[hidden.relation == "fact"].cosine.min() >= 0.99
     nfa = hidden[hidden.relation == "nfa"].set_index("power").cosine

@@ -68,8 +68,9 @@ def extract(checkpoint: dict, path: str, settings: ExtractOverTrainingSettings, 
         layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
                                   agop_probes=settings.agop_probes)
         weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
-        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **run,
-                 "stationarity_error": weights[weight_name(name)].stationarity_error, **record}
+        # fact.weights' stationarity: a tied weight's gradient holds every layer that uses it
+        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **run, **record,
+                 "stationarity_error": weights[weight_name(name)].stationarity_error}
                 for name, layer in layers.items() for record in layer.agreement(settings.powers)]
         log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
                  {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"})
