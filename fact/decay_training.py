@@ -4,6 +4,10 @@ decoupled from it (``AdamW``, which shrinks the weights by ``lr * lambda`` each 
 
 Only the first has the critical points of the regularised objective as its fixed points, so only
 there does FACT have to hold at convergence; the second is what most transformers are trained with.
+
+AdamW's decay acts for the time ``tau = lambda * sum_t lr_t`` (the weights are multiplied by
+``exp(-tau)`` apart from the loss's steps), recorded in the history. Adam-L2 has no such time: its
+decay passes through Adam's per-coordinate scaling like the loss gradient does, so its ``tau`` is NaN.
 """
 
 from __future__ import annotations
@@ -69,14 +73,15 @@ def train_with_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test:
                      betas=tuple(schedule.betas))
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(schedule.steps, 1),
                                                        eta_min=schedule.lr * schedule.final_lr_ratio)
-    history, states = [], {}
+    history, states, lr_sum = [], {}, 0.0
     for step in range(schedule.steps + 1):
         if step % schedule.log_every == 0 or step in keep:
             train_loss, train_accuracy = _accuracy(model, X, y)
             test_loss, test_accuracy = _accuracy(model, X_test, y_test)
             history.append({"step": step, "train_loss": train_loss, "train_accuracy": train_accuracy,
                             "test_loss": test_loss, "test_accuracy": test_accuracy,
-                            "gradient_norm": regularised_gradient_norm(model, X, y, schedule.weight_decay)})
+                            "gradient_norm": regularised_gradient_norm(model, X, y, schedule.weight_decay),
+                            "tau": schedule.weight_decay * lr_sum if schedule.optimiser == "adamw" else math.nan})
             log.info("step %d: train loss %.3e, accuracy train %.3f test %.3f", step, train_loss, train_accuracy,
                      test_accuracy)
         if step in keep:
@@ -88,6 +93,7 @@ def train_with_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test:
         if not torch.isfinite(loss.detach()):
             raise NonFiniteLossError(f"the training loss is {float(loss.detach())} at step {step}; lower lr")
         loss.backward()
+        lr_sum += optimiser.param_groups[0]["lr"]
         optimiser.step()
         decay.step()
     return history, states

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -123,3 +124,32 @@ def test_the_cnn_stages_train_on_digits_and_draw_figure_13(tmp_path):
     decay_runs.render_fig13(table, history, out=figure)
     caption = style.caption_path(figure).read_text()
     assert "digits (split seed 0;" in caption and "2 and 3 channels" in caption
+
+
+class WithIdleWeight(torch.nn.Module):
+    """A linear map and a weight the loss never sees (its gradient is exactly zero)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3).double()
+        self.idle = torch.nn.Parameter(torch.ones(5, dtype=torch.float64))
+
+    def forward(self, x):
+        return self.linear(x) + 0 * self.idle.sum()
+
+
+def test_adamw_records_tau_the_time_its_decay_has_acted_and_adam_l2_none(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X, y = torch.randn(30, 4, generator=generator, dtype=torch.float64), torch.randint(0, 3, (30,), generator=generator)
+    model = WithIdleWeight()
+    steps = schedule("adamw", steps=200, lr=0.02, weight_decay=0.1, final_lr_ratio=0.1, log_every=50)
+    history, _ = train_with_decay(model, X, y, X, y, steps, keep=[])
+    tau = history[-1]["tau"]
+    lrs = [0.002 + (0.02 - 0.002) * (1 + math.cos(math.pi * t / 200)) / 2 for t in range(200)]  # the cosine decay
+    assert tau == pytest.approx(0.1 * sum(lrs), rel=1e-9) and history[0]["tau"] == 0
+    # only the decoupled decay moves the idle weight: it shrinks by exp(-tau) (to second order in lr * lambda)
+    idle = float(model.idle.detach()[0])
+    assert idle == pytest.approx(math.exp(-tau), rel=1e-3)
+    assert abs(idle - math.exp(-tau / 2)) > 0.05
+    history, _ = train_with_decay(WithIdleWeight(), X, y, X, y, schedule("adam_l2", steps=3), keep=[])
+    assert all(record["tau"] != record["tau"] for record in history)  # NaN: no such time for Adam-L2
