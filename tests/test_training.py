@@ -41,15 +41,32 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, fresh_seed):
     assert second["history"].train_loss.tolist() == whole["history"].train_loss.tolist()
 
 
-def test_training_lowers_the_loss_and_flags_convergence(tmp_path, fresh_seed):
+def test_training_lowers_the_loss_and_a_low_loss_is_not_convergence(tmp_path, fresh_seed, caplog):
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
-    result = train_sgd(mlp(6, 32, 3), X, Y, SGDSettings(epochs=60, batch_size=16, lr=0.1, weight_decay=1e-4,
-                                                          loss_threshold=1.0), fresh_seed, tmp_path / "s")
+    with caplog.at_level("WARNING", logger="fact.training"):
+        result = train_sgd(mlp(6, 32, 3), X, Y, SGDSettings(epochs=60, batch_size=16, lr=0.1, weight_decay=1e-4),
+                           fresh_seed, tmp_path / "s")
     losses = result["history"].train_loss
     assert losses.iloc[-1] < 0.5 * losses.iloc[0], f"seed={fresh_seed}"
-    assert result["converged"]
     assert result["history"].lr.iloc[-1] < 0.01 * 0.1  # cosine decay to ~0
+    # tau = 1e-4 / 0.1 * (sum of the rates) is far too short for weight decay to act: no critical point
+    assert set(result["stationarity"]) == {f"linear{i}.weight" for i in range(1, 6)}
+    assert min(result["stationarity"].values()) > 0.2 and not result["converged"]
+    assert "weight decay has not had the time to act" in caplog.text and "raise epochs or weight_decay" in caplog.text
+
+
+def test_a_run_at_a_critical_point_is_converged(tmp_path, fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    net = mlp(6, 8, 3, depth=1).double()  # one linear layer: ridge regression, whose one critical point GD reaches
+    result = train_sgd(net, X.double(), Y.double(), SGDSettings(epochs=300, batch_size=len(X), lr=0.2, weight_decay=0.05,
+                                                              final_lr_ratio=0.0), fresh_seed, tmp_path / "s")
+    assert result["history"].tau.iloc[-1] > 10
+    assert max(result["stationarity"].values()) <= 0.2 and result["converged"], f"seed={fresh_seed}: {result['stationarity']}"
+    strict = train_sgd(net, X.double(), Y.double(), SGDSettings(epochs=1, batch_size=len(X), lr=1e-6, weight_decay=0.05,
+                                                              converged_below=1e-12), fresh_seed, tmp_path / "t")
+    assert not strict["converged"]
 
 
 def test_sgd_weight_decay_is_the_lambda_of_the_objective(tmp_path, fresh_seed):

@@ -52,8 +52,9 @@ def training_in_words(trained_with: list[dict]) -> str:
 def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:
     seeds = table.groupby("dataset").seed.nunique()
     converged = table.drop_duplicates(["dataset", "seed"]).groupby("dataset").converged.mean()
-    runs = "; ".join(f"{name}: {seeds[name]} seeds, {converged[name]:.0%} below the loss threshold"
-                     for name in seeds.index)
+    below = trained_with[0]["train"]["converged_below"]
+    runs = "; ".join(f"{name}: {seeds[name]} seeds, {converged[name]:.0%} at a critical point at the end (every "
+                     f"weight's stationarity error ≤ {below:g})" for name in seeds.index)
     return (f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. {training_in_words(trained_with)}. "
             f"Pearson correlation over matrix entries on the training set. {runs}. {extra}")
 

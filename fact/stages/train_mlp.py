@@ -75,11 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         predictions = model(data.X_test.to(device)).argmax(1).cpu()
     test_accuracy = float((predictions == data.y_test).float().mean())
     final_loss = result["history"].train_loss.iloc[-1]
-    log.info("final mean batch loss %.3e (threshold %.1e: %s), test accuracy %.4f", final_loss,
-             s.train.loss_threshold, "converged" if result["converged"] else "NOT converged", test_accuracy)
+    log.info("final mean batch loss %.3e, test accuracy %.4f; %s (largest stationarity error %.3g, converged_below "
+             "%g)", final_loss, test_accuracy, "at a critical point" if result["converged"] else "NOT at a critical point",
+             max(result["stationarity"].values()), s.train.converged_below)
     save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
-                "converged": result["converged"], "test_accuracy": test_accuracy, "note": data.note,
-                "git_sha": git_sha()}, args.out)
+                "stationarity": result["stationarity"], "converged": result["converged"], "test_accuracy": test_accuracy,
+                "note": data.note, "git_sha": git_sha()}, args.out)
     log.info("wrote %s", args.out)
 
 
