@@ -229,23 +229,7 @@ class RFM(BaseEstimator):
         self._kernel_ = (self.kernel if isinstance(self.kernel, Kernel) else
                          Kernel(self.kernel, self.bandwidth, self.gaussian_convention))
         X = self._features(X, fitting=True)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-        self._task_ = self.task if self.task != "auto" else self._auto_task(labels)
-        # scikit-learn's checks and messages, for torch's targets as for NumPy's
-        if self._task_ == "regression":
-            type_of_target(labels, input_name="y", raise_unknown=True)  # strings: "Unknown label type"
-        else:
-            labels = column_or_1d(labels, warn=True)  # a column vector of labels: warns, then flattens
-            check_classification_targets(labels)  # continuous or infinite labels are refused
-        if self._task_ != "regression":
-            self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
-            unknown = np.setdiff1d(np.unique(labels), self.classes_)
-            if len(unknown):
-                raise ValueError(f"y contains labels {unknown[:5].tolist()} that are not in classes")
-            if self._task_ == "binary" and len(self.classes_) != 2:
-                raise ValueError(f"task='binary' needs exactly two labels, got {len(self.classes_)}")
+        labels = self._read_labels(y)
         Y = self._targets(labels, len(X))
         self.n_features_in_ = X.shape[1]
         validation = None
@@ -305,6 +289,26 @@ class RFM(BaseEstimator):
         self.X_fit_ = X
         return self
 
+    def _read_labels(self, y) -> np.ndarray:
+        """The training targets as a NumPy array, checked as scikit-learn checks them (torch's as NumPy's);
+        sets the task and, for classification, the classes."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+        self._task_ = self.task if self.task != "auto" else self._auto_task(labels)
+        if self._task_ == "regression":
+            type_of_target(labels, input_name="y", raise_unknown=True)  # strings: "Unknown label type"
+            return labels
+        labels = column_or_1d(labels, warn=True)  # a column vector of labels: warns, then flattens
+        check_classification_targets(labels)  # continuous or infinite labels are refused
+        self.classes_ = np.unique(labels if self.classes is None else np.asarray(self.classes))
+        unknown = np.setdiff1d(np.unique(labels), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y contains labels {unknown[:5].tolist()} that are not in classes")
+        if self._task_ == "binary" and len(self.classes_) != 2:
+            raise ValueError(f"task='binary' needs exactly two labels, got {len(self.classes_)}")
+        return labels
+
     def _hold_out(self, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows kept for fitting and rows held out to choose the iteration (``validation_fraction``)."""
         rows = np.arange(len(labels))
@@ -335,12 +339,11 @@ class RFM(BaseEstimator):
                                      f"{self._failed_update_advice(X, M, what)}")
         return normalise(new, self.normalisation)
 
-    def _failed_update_advice(self, X: torch.Tensor, M: torch.Tensor, what: str, sample: int = 256) -> str:
+    def _failed_update_advice(self, X: torch.Tensor, M: torch.Tensor, what: str) -> str:
         """What to change when an update gives no usable M: the bandwidth when the kernel vanishes between
         the points (no gradient reaches any other point), reg when it swamps the kernel matrix (the
         coefficients vanish), else the update's own scale."""
-        points = X[:sample]
-        K = self._kernel_.values(self._kernel_.pair_statistic(points, points, M))
+        K = self._sample_kernel(X, M)
         off_diagonal = K.masked_fill(torch.eye(len(K), dtype=torch.bool, device=K.device), 0).abs().max()
         scale = float(K.abs().max())
         if self._kernel_.radial and len(K) > 1 and float(off_diagonal) <= 1e-12 * scale:
@@ -365,12 +368,16 @@ class RFM(BaseEstimator):
         # ties go to the earliest iteration: the least feature learning that does as well
         return int(scores.idxmax() if better == "max" else scores.idxmin())
 
-    def _warn_if_constant(self, X: torch.Tensor, M: torch.Tensor, sample: int = 256) -> None:
+    def _sample_kernel(self, X: torch.Tensor, M: torch.Tensor, sample: int = 256) -> torch.Tensor:
+        """The kernel matrix of the first ``sample`` training points: enough to see its scale and spread."""
+        return self._kernel_.values(self._kernel_.pair_statistic(X[:sample], X[:sample], M))
+
+    def _warn_if_constant(self, X: torch.Tensor, M: torch.Tensor) -> None:
         """Warn when the kernel barely varies between the training points (a far too wide bandwidth):
         the machine then cannot tell points apart, fits at chance, and its gradients, so M, vanish."""
         if not self._kernel_.radial:
             return
-        K = self._kernel_.values(self._kernel_.pair_statistic(X[:sample], X[:sample], M))
+        K = self._sample_kernel(X, M)
         spread, size = float(K.max() - K.min()), float(K.abs().max())
         if spread <= 1e-4 * size:
             message = (f"the {self._kernel_.name} kernel is nearly constant on the training points (values within "
