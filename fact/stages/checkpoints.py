@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from fact.io import UnreadableResultError, load_torch
-from fact.stages.common import fail
+from fact.io import load_torch
+from fact.stages.common import fail, stop_if_unreadable
 from fact.stages.settings import SettingsError, from_json, to_json
 
 RETRAIN = "delete it and rerun, so that it is trained again"
@@ -24,10 +24,8 @@ RETRAIN = "delete it and rerun, so that it is trained again"
 
 def read_checkpoint(path: str, log: logging.Logger) -> dict:
     """The checkpoint at ``path``, readable and with finite tensors only, or the stage stops naming it."""
-    try:
+    with stop_if_unreadable(log):
         checkpoint = load_torch(path)
-    except UnreadableResultError as error:
-        fail(log, str(error))
     if not isinstance(checkpoint, dict) or "settings" not in checkpoint:
         fail(log, f"{path} is not a checkpoint of this workflow (it has no recorded settings): {RETRAIN}")
     for where, tensor in _tensors(checkpoint):

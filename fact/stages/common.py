@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from fact.io import UnreadableResultError
 from fact.stages.settings import SettingsError, describe, from_json
 
 
@@ -99,6 +101,15 @@ def json_list(text: str) -> list:
     if not isinstance(value, list):
         raise argparse.ArgumentTypeError(f"not a JSON list: {text[:200]}")
     return value
+
+
+@contextlib.contextmanager
+def stop_if_unreadable(log: logging.Logger):
+    """Stop the stage, naming the file and what to do, when a result it reads is truncated or corrupt."""
+    try:
+        yield
+    except UnreadableResultError as error:
+        fail(log, str(error))
 
 
 def require_writable(path: str, log: logging.Logger) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from fact.io import UnreadableResultError
-from fact.stages.common import fail, require_writable, setup_logging
+from fact.stages.common import require_writable, setup_logging, stop_if_unreadable
 
 
 def plotting_function(name: str):
@@ -28,10 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     log = setup_logging("figure")
     require_writable(args.out, log)
-    try:
+    with stop_if_unreadable(log):
         plotting_function(args.function)(*args.inputs, out=args.out)
-    except UnreadableResultError as error:
-        fail(log, str(error))
     log.info("wrote %s", args.out)
 
 

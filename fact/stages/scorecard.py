@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from fact.io import UnreadableResultError, atomic_path
+from fact.io import atomic_path
 from fact.scorecard import card, results
-from fact.stages.common import fail, require_writable, setup_logging
+from fact.stages.common import require_writable, setup_logging, stop_if_unreadable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,10 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     log = setup_logging("scorecard")
     for path in (args.markdown, args.html):
         require_writable(path, log)
-    try:
+    with stop_if_unreadable(log):
         rows = card.score(results.load(args.inputs))
-    except UnreadableResultError as error:
-        fail(log, str(error))
     for path, text in ((args.markdown, card.markdown(rows)), (args.html, card.html_page(rows))):
         with atomic_path(path) as temporary:
             temporary.write_text(text, encoding="utf-8")

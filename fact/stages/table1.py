@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from fact.io import UnreadableResultError
 from fact.plots import table1
-from fact.stages.common import fail, require_writable, setup_logging
+from fact.stages.common import require_writable, setup_logging, stop_if_unreadable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,10 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     log = setup_logging("table1")
     for output in (args.markdown, args.latex, args.pdf, args.scatter):
         require_writable(output, log)
-    try:
+    with stop_if_unreadable(log):
         table1.render(*args.inputs, markdown=args.markdown, latex=args.latex, pdf=args.pdf, scatter=args.scatter)
-    except UnreadableResultError as error:
-        fail(log, str(error))
     log.info("wrote %s, %s, %s and %s", args.markdown, args.latex, args.pdf, args.scatter)
 
 
