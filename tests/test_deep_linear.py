@@ -22,7 +22,7 @@ def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tm
     for depth in (2, 3):
         settings = {"d": 5, "n": 512, "data_seed": 0, "depth": depth, "seed": 0, "device": "cpu", "scale": "quick",
                     "train": {"epochs": 1500, "batch_size": 128, "lr": 0.02, "weight_decay": 5e-3, "momentum": 0.9,
-                              "final_lr_ratio": 0.0, "converged_below": 0.2}}
+                              "final_lr_ratio": 0.0, "converged_below": 0.2, "polish_steps": 0}}
         path = tmp_path / f"L{depth}.pt"
         train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(path)])
         paths.append(str(path))

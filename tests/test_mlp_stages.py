@@ -22,7 +22,7 @@ def settings(**changes) -> dict:
     base = {"dataset": "digits", "split_seed": 0, "seed": 1, "device": "cpu", "scale": "quick", "data_root": "data",
             "model": {"width": 16, "depth": 3, "bias": True}, "keep_epochs": [0, 2, 3],
             "train": {"epochs": 3, "batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "momentum": 0.9,
-                      "final_lr_ratio": 0.0, "converged_below": 0.2}}
+                      "final_lr_ratio": 0.0, "converged_below": 0.2, "polish_steps": 0}}
     return {**base, **changes}
 
 

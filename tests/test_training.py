@@ -53,7 +53,7 @@ def test_training_lowers_the_loss_and_a_low_loss_is_not_convergence(tmp_path, fr
     # tau = 1e-4 / 0.1 * (sum of the rates) is far too short for weight decay to act: no critical point
     assert set(result["stationarity"]) == {f"linear{i}.weight" for i in range(1, 6)}
     assert min(result["stationarity"].values()) > 0.2 and not result["converged"]
-    assert "weight decay has not had the time to act" in caplog.text and "raise epochs or weight_decay" in caplog.text
+    assert "weight decay has not had the time to act" in caplog.text and "raise epochs, weight_decay or polish_steps" in caplog.text
 
 
 def test_a_run_at_a_critical_point_is_converged(tmp_path, fresh_seed):

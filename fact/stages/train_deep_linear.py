@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(log, str(error))
     log.info("depth %d: final mean batch loss %.3e", s.depth, result["history"].train_loss.iloc[-1])
     save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
-                "stationarity": result["stationarity"], "converged": result["converged"], "git_sha": git_sha()}, args.out)
+                "stationarity": result["stationarity"], "converged": result["converged"], "polish": result["polish"], "git_sha": git_sha()}, args.out)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
              "%g)", final_loss, test_accuracy, "at a critical point" if result["converged"] else "NOT at a critical point",
              max(result["stationarity"].values()), s.train.converged_below)
     save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
-                "stationarity": result["stationarity"], "converged": result["converged"], "test_accuracy": test_accuracy,
+                "stationarity": result["stationarity"], "converged": result["converged"], "polish": result["polish"], "test_accuracy": test_accuracy,
                 "note": data.note, "git_sha": git_sha()}, args.out)
     log.info("wrote %s", args.out)
 

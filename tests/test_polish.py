@@ -1,0 +1,73 @@
+"""The L-BFGS polish after SGD: it reaches a critical point of the objective SGD minimises.
+
+The networks here are smooth (tanh): a small ReLU network's minima often sit on a kink, where no
+critical point exists and L-BFGS stalls, which says nothing about the polish itself."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fact.polish import polish_lbfgs, regularised_mse_backward
+from fact.training import SGDSettings, train_sgd
+from fact.weights import weight_matrices
+
+
+def small_task(seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(64, 5, generator=generator)
+    Y = torch.nn.functional.one_hot(X[:, :3].argmax(1), 3).float()
+    return X, Y
+
+
+def smooth_net(width: int = 16) -> nn.Module:
+    return nn.Sequential(nn.Linear(5, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 3))
+
+
+def test_the_polished_objective_is_sgds_mean_squared_error_plus_the_penalty(fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    model = smooth_net().double()
+    value = regularised_mse_backward(model, X.double(), Y.double(), 0.03, batch_size=10)
+    gradients = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    expected = torch.nn.MSELoss()(model(X.double()), Y.double()) + 0.03 / 2 * sum((p ** 2).sum() for p in model.parameters())
+    expected.backward()
+    assert torch.allclose(value, expected.detach(), rtol=1e-12, atol=0)
+    for got, parameter in zip(gradients, model.parameters()):
+        assert torch.allclose(got, parameter.grad, rtol=1e-10, atol=1e-14)
+
+
+def test_a_polish_ends_where_every_weight_is_stationary_and_the_model_keeps_its_dtype(fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    model = smooth_net()
+    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2000, check_every=50)
+    assert next(model.parameters()).dtype == torch.float32
+    assert max(result["stationarity"].values()) <= 1e-3 < max(result["stationarity_before"].values()), fresh_seed
+    assert 0 < result["steps"] <= 2000
+    # measured afresh in float64 on the float32 weights handed back: still at the critical point
+    measured = weight_matrices(model.double(), X.double(), Y.double(), "mse", 0.01)
+    assert max(weight.stationarity_error for weight in measured.values()) < 2e-3
+
+
+def test_a_polish_out_of_steps_says_how_far_it_came(fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    result = polish_lbfgs(smooth_net(), X, Y, 0.01, converged_below=1e-9, max_steps=7, check_every=5)
+    assert result["steps"] == 7
+    assert max(result["stationarity"].values()) > 1e-9
+
+
+def test_sgd_with_a_polish_hands_on_the_polished_network_as_its_last_checkpoint(tmp_path, fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    model = smooth_net()
+    settings = SGDSettings(epochs=5, batch_size=16, lr=0.05, weight_decay=0.01, converged_below=1e-3, polish_steps=3000)
+    result = train_sgd(model, X, Y, settings, fresh_seed, tmp_path / "s", keep_epochs=(0, 2))
+    assert sorted(result["checkpoints"]) == [0, 2, 5]  # the last epoch added: it is the polished network
+    for name, value in model.state_dict().items():
+        assert torch.equal(result["checkpoints"][5][name], value)
+    assert result["converged"] and max(result["stationarity"].values()) <= 1e-3, fresh_seed
+    assert max(result["polish"]["stationarity_before"].values()) > 0.2
+    assert not (tmp_path / "s").exists()
