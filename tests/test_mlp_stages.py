@@ -122,3 +122,32 @@ def test_fact_matches_the_weights_of_a_converged_mlp_on_every_layer(tmp_path):
         pearson = {r["relation"]: r["pearson"] for r in layer.agreement([0.5])}
         assert pearson["fact"] >= 0.9, name
         assert pearson["fact"] > pearson["enfa"], name
+
+
+def test_a_polished_run_is_recorded_and_the_figures_show_tau_and_stationarity(tmp_path):
+    from fact.plots import mlp as mlp_figures
+    from fact.plots.style import caption_path
+
+    run_settings = settings(train={**settings()["train"], "converged_below": 1e-9, "polish_steps": 5})
+    out = tmp_path / "digits_seed1.pt"
+    train_mlp.main(["--settings", json.dumps(run_settings), "--out", str(out)])
+    run = load_torch(out)
+    assert run["polish"]["steps"] == 5 and not run["converged"]
+    assert run["polish"]["stationarity"] == pytest.approx(run["stationarity"], rel=1e-3)  # the network handed on
+    table_path = tmp_path / "mlp.parquet"
+    extract_mlp.main(["--checkpoints", str(out), "--trained-with", json.dumps([run_settings]), "--settings",
+                      json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data",
+                                  "scale": "quick"}), "--table", str(table_path)])
+    table = pd.read_parquet(table_path)
+    assert table.groupby("epoch").polish_steps.max().to_dict() == {0: 0, 2: 0, 3: 5}
+    tau = table.groupby("epoch").tau.max()
+    assert tau[0] == 0 < tau[2] < tau[3] == pytest.approx(run["history"][-1]["tau"])
+    final = table[(table.epoch == 3) & (table.relation == "fact")].set_index("layer").stationarity_error
+    for layer, error in final.items():  # the extraction measures the polished weights
+        assert error == pytest.approx(run["stationarity"][f"{layer}.weight"], rel=1e-3)
+    for render in (mlp_figures.render_fig2, mlp_figures.render_fig8):
+        figure = tmp_path / f"{render.__name__}.pdf"
+        render(table_path, out=figure)
+        caption = caption_path(figure).read_text(encoding="utf-8")
+        assert f"τ = {tau[3]:.2f} at the end, then at most 5 L-BFGS steps" in caption
+        assert f"largest stationarity error {final.max():.2g}" in caption and "0% of runs at a critical point" in caption

@@ -21,6 +21,7 @@ RELATION_COLOURS = {
 }
 RELATION_COLOURS.update(bfact=RELATION_COLOURS["fact"], bfact_sqrt=RELATION_COLOURS["fact_sqrt"],
                         bnfa=RELATION_COLOURS["nfa"], benfa=RELATION_COLOURS["enfa"])
+STATIONARITY_COLOUR = "#555555"  # a weight's stationarity error, wherever it is drawn
 RELATION_LABELS = {"fact": "FACT", "fact_sqrt": "(FACT FACTᵀ)^½", "nfa": "NFA: AGOP^s", "enfa": "eNFA",
                    "bfact": "bFACT", "bfact_sqrt": "(bFACT bFACTᵀ)^½", "bnfa": "backward AGOP^s",
                    "benfa": "backward eNFA"}
@@ -37,6 +38,22 @@ def relation_label(relation: str, power: float | None = None) -> str:
     if "^s" in label and power is not None:
         label = label.replace("^s", "^½" if power == 0.5 else f"^{power:g}")
     return label
+
+
+def log_axis(axis, values) -> None:
+    """A log y axis spanning ``values`` and at least a decade, its ticks written as plain numbers (0.1, not 10⁻¹)."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    finite = [v for v in values if np.isfinite(v) and v > 0]
+    low, high = min(finite), max(finite)
+    centre = np.sqrt(low * high)
+    low, high = min(low / 1.5, centre / np.sqrt(10)), max(high * 1.5, centre * np.sqrt(10))
+    axis.set_yscale("log")
+    axis.set_ylim(low, high)
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=6))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_formatter(NullFormatter())
 
 
 def apply() -> None:

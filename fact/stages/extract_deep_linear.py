@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
             for record in layer.agreement(powers):
                 if record["side"] == "forward":
                     records.append({"depth": config.depth, "seed": config.seed, "epoch": epoch,
-                                    "train_loss": run["history"][-1]["train_loss"], **record})
+                                    "train_loss": run["history"][-1]["train_loss"],
+                                    "tau": run["history"][-1]["tau"], **record})
         first = [r for r in records if r["depth"] == config.depth and r["seed"] == config.seed
                  and r["layer"] == "linear1"]
         nfa = {r["power"]: r["pearson"] for r in first if r["relation"] == "nfa"}

@@ -40,16 +40,19 @@ def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, l
     Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
     model = mlp(data.d, config.model.width, data.n_classes, config.model.depth, config.model.bias)
     model = model.double().to(device)
-    losses = {row["epoch"]: row["train_loss"] for row in run["history"]}
+    by_epoch = {row["epoch"]: row for row in run["history"]}
+    polish_steps = (run.get("polish") or {}).get("steps", 0)
     records = []
     for epoch, weights in sorted(run["checkpoints"].items()):
         load_weights(model, weights, path, log)
         layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=s.batch_size)
+        about = {"dataset": data.name, "seed": config.seed, "epoch": epoch,
+                 "train_loss": by_epoch.get(epoch, {}).get("train_loss", float("nan")),
+                 "tau": by_epoch.get(epoch, {}).get("tau", 0.0),  # the time weight decay has had to act
+                 "polish_steps": polish_steps if epoch == config.train.epochs else 0,  # L-BFGS after this epoch
+                 "converged": run["converged"], "test_accuracy": run["test_accuracy"]}
         for layer in layers.values():
-            for record in layer.agreement(s.powers):
-                records.append({"dataset": data.name, "seed": config.seed, "epoch": epoch,
-                                "train_loss": losses.get(epoch, float("nan")), "converged": run["converged"],
-                                "test_accuracy": run["test_accuracy"], **record})
+            records += [{**about, **record} for record in layer.agreement(s.powers)]
     return records
 
 
