@@ -36,6 +36,7 @@ rule all:
         "figures/fig11.pdf",
         "figures/fig12.pdf",
         "figures/fig13.pdf",
+        "figures/fig14.pdf",
         "figures/table1.md",
         "figures/table1.tex",
         "figures/table1.pdf",

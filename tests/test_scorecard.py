@@ -16,6 +16,7 @@ import torch
 from fact.io import write_parquet
 from fact.scorecard import card, claims, results
 from fact.scorecard.claims import FAILS, HOLDS, NOT_RUN, PARTLY
+from fact.scorecard.critical import NOT_CRITICAL
 from fact.scorecard.context import differences
 from fact.scorecard.results import Experiment
 from fact.stages import scorecard as scorecard_stage
@@ -44,14 +45,14 @@ def test_laplace_beating_every_feature_learning_method_contradicts_table1():
     assert judgement.verdict == FAILS and "FACT-RFM -3.00" in judgement.ours
 
 
-def fig7(fact_cosines: list[float], nfa_cosine: float) -> Experiment:
+def fig7(fact_cosines: list[float], nfa_cosine: float, stationarity: float = 1e-6) -> Experiment:
     rows = []
     for seed, fact in enumerate(fact_cosines):
         rows.append({"seed": seed, "layer": "hidden", "side": "forward", "relation": "fact", "power": np.nan,
                      "cosine": fact})
         rows += [{"seed": seed, "layer": "hidden", "side": "forward", "relation": "nfa", "power": s,
                   "cosine": nfa_cosine} for s in (0.5, 1.0)]
-    return Experiment(pd.DataFrame(rows), settings=[{}])
+    return Experiment(pd.DataFrame(rows).assign(stationarity_error=stationarity), settings=[{}])
 
 
 def test_figure7_verdicts_follow_the_cosines():
@@ -116,15 +117,21 @@ def test_a_tau_that_is_not_proportional_to_k_prime_fails():
     assert claims.tau_proportional(unrelated).verdict == FAILS
 
 
-def mlp(final: dict[str, float], early_fact: float = 0.1) -> Experiment:
+def mlp(final: dict[str, float], early_fact: float = 0.1, stationarity: float = 0.05,
+        off: dict[str, float] | None = None) -> Experiment:
+    """Two layers' agreement at epochs 0 and 10; ``off``: linear2's at epoch 10 instead, far from a critical point."""
     rows = []
     for layer, (epoch, values) in itertools.product(("linear1", "linear2"), ((0, None), (10, final))):
+        error = 5.0 if epoch == 0 else stationarity
+        if off and layer == "linear2" and epoch == 10:
+            values, error = off, 0.9
         for relation in ("fact", "nfa", "enfa", "bfact", "bnfa", "benfa"):
-            value = final[relation] if values else (early_fact if relation == "fact" else 0.5)
+            value = values[relation] if values else (early_fact if relation == "fact" else 0.5)
             power = 0.5 if relation in ("nfa", "bnfa") else np.nan
             rows.append({"dataset": "digits", "seed": 0, "epoch": epoch, "layer": layer, "relation": relation,
-                         "power": power, "pearson": value})
-    return Experiment(pd.DataFrame(rows), settings=[{}], trained_with=[{"train": {"epochs": 10}}])
+                         "power": power, "pearson": value, "stationarity_error": error, "tau": epoch / 4})
+    return Experiment(pd.DataFrame(rows), settings=[{}],
+                      trained_with=[{"train": {"epochs": 10, "converged_below": 0.2}}])
 
 
 AGREEING = {"fact": 0.99, "nfa": 0.8, "enfa": 0.7, "bfact": 0.99, "bnfa": 0.6, "benfa": 0.5}
@@ -142,19 +149,23 @@ def test_fact_high_from_the_start_contradicts_figure_8():
     assert claims.fig8(mlp(AGREEING, early_fact=0.95)).verdict == FAILS
 
 
-def trained(final: dict[str, dict[str, float]]) -> Experiment:
+def trained(final: dict[str, dict[str, float]], stationarity: float = 0.01) -> Experiment:
     """Figure 12's or 13's table: per optimiser the last step's Pearson of each relation, and an early step."""
     rows = []
     for optimiser, values in final.items():
         for layer, step, relation in itertools.product(("conv1", "head"), (0, 100), ("fact", "nfa", "enfa")):
             rows.append({"optimiser": optimiser, "seed": 0, "step": step, "layer": layer, "side": "forward",
                          "relation": relation, "power": 0.5 if relation == "nfa" else np.nan,
-                         "pearson": values[relation] if step == 100 else 0.1, "stationarity_error": 0.5})
+                         "pearson": values[relation] if step == 100 else 0.1,
+                         "stationarity_error": stationarity if step == 100 else 3.0})
     return Experiment(pd.DataFrame(rows), settings=[{}])
 
 
+TRAINED_AGREEING = {"adam_l2": {"fact": 1.0, "nfa": 0.9, "enfa": 0.8}, "adamw": {"fact": 0.95, "nfa": 0.9, "enfa": 0.8}}
+
+
 def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_13():
-    agreeing = {"adam_l2": {"fact": 1.0, "nfa": 0.9, "enfa": 0.8}, "adamw": {"fact": 0.95, "nfa": 0.9, "enfa": 0.8}}
+    agreeing = TRAINED_AGREEING
     assert claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
     assert claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
     off = {**agreeing, "adam_l2": {"fact": 0.3, "nfa": 0.9, "enfa": 0.8}}
@@ -163,14 +174,14 @@ def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_1
     assert claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
 
 
-def deep_linear(best_power: dict[int, float], fact: float = 1.0) -> Experiment:
+def deep_linear(best_power: dict[int, float], fact: float = 1.0, stationarity: float = 1e-3) -> Experiment:
     rows = []
     for depth, best in best_power.items():
         for power in (0.2, 0.25, 1 / 3, 0.5, 1.0):
             rows.append({"depth": depth, "seed": 0, "layer": "linear1", "relation": "nfa", "power": power,
                          "pearson": 1 - abs(power - best)})
         rows.append({"depth": depth, "seed": 0, "layer": "linear1", "relation": "fact", "power": np.nan,
-                     "pearson": fact})
+                     "pearson": fact, "stationarity_error": stationarity})
     return Experiment(pd.DataFrame(rows), settings=[{}], trained_with=[{"d": 4, "n": 10}])
 
 
@@ -178,6 +189,40 @@ def test_a_best_power_other_than_one_over_depth_contradicts_figure_11():
     assert claims.fig11_power(deep_linear({2: 0.5, 3: 1 / 3})).verdict == HOLDS
     assert claims.fig11_power(deep_linear({2: 1.0, 3: 1.0})).verdict == FAILS
     assert claims.fig11_fact(deep_linear({2: 0.5}, fact=0.5)).verdict == FAILS
+
+
+FACT_RULES = {  # each rule that judges FACT, with results that would make it hold at a critical point
+    "fig7": (claims.fig7_fact, lambda error: fig7([0.999, 0.995], 0.4, error)),
+    "fig2": (claims.fig2, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig8": (claims.fig8, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig9_10": (claims.fig9_10, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig11": (claims.fig11_fact, lambda error: deep_linear({2: 0.5}, stationarity=error)),
+    "fig12_13": (claims.fact_at_adam_l2s_end, lambda error: trained(TRAINED_AGREEING, error)),
+    "fig12_13_nfa": (claims.fact_beats_nfa_at_the_end, lambda error: trained(TRAINED_AGREEING, error)),
+}
+
+
+@pytest.mark.parametrize("name", FACT_RULES)
+def test_a_fact_claim_on_results_away_from_a_critical_point_says_so_and_what_to_change(name):
+    rule, results = FACT_RULES[name]
+    assert rule(results(0.01)).verdict == HOLDS
+    judgement = rule(results(0.8))
+    assert judgement.verdict == NOT_CRITICAL, name
+    assert "largest 0.8" in judgement.ours and "≤ 0.2 needed" in judgement.ours and "polish" in judgement.ours
+    missing = results(0.01)
+    missing.table = missing.table.drop(columns="stationarity_error")
+    assert rule(missing).verdict == NOT_CRITICAL and "rerun their extraction" in rule(missing).ours
+
+
+def test_only_the_layers_at_a_critical_point_are_judged():
+    far_and_wrong = {**AGREEING, "fact": 0.2, "bfact": 0.2}
+    for rule in (claims.fig2, claims.fig8, claims.fig9_10):
+        judgement = rule(mlp(AGREEING, off=far_and_wrong))
+        assert judgement.verdict == HOLDS and "judged on the 1 of 2 layers" in judgement.ours
+        assert "the others' up to 0.9" in judgement.ours
+    # the same wrong layer at a critical point counts
+    assert claims.fig2(mlp(far_and_wrong)).verdict == FAILS
+    assert "τ = 2.50 at the end" in claims.fig2(mlp(AGREEING, stationarity=0.5)).ours
 
 
 def test_rows_for_each_scale_that_ran_and_one_not_run_row_for_an_experiment_never_run():

@@ -6,12 +6,13 @@ import html
 from dataclasses import dataclass
 
 from fact.scorecard.claims import CLAIMS, FAILS, HOLDS, NOT_RUN, PARTLY
+from fact.scorecard.critical import NOT_CRITICAL
 from fact.scorecard.context import data_used, differences
 from fact.scorecard.results import Experiment
 
 COLUMNS = ("figure", "claim", "paper", "ours", "scale", "data", "settings that differ from the paper's",
            "verdict", "rule")
-VERDICT_COLOURS = {HOLDS: "#d9f2d9", PARTLY: "#fff2cc", FAILS: "#f8d7da", NOT_RUN: "#e9ecef"}
+VERDICT_COLOURS = {HOLDS: "#d9f2d9", PARTLY: "#fff2cc", FAILS: "#f8d7da", NOT_CRITICAL: "#dbe9f6", NOT_RUN: "#e9ecef"}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A rule makes one check per unit it can see (a seed, a layer, a depth, a method) and grades them:
 ``holds`` when every check passes, ``partly`` when some do, ``does not hold`` when none do, and
 ``not run`` when the results it needs are not there. The thresholds are written in each rule's text,
-which is printed in the scorecard beside the verdict.
+which is printed in the scorecard beside the verdict. A claim that FACT holds is judged only on the
+layers at a critical point (``fact.scorecard.critical``), and is ``not at a critical point`` where none is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from fact.plots.mlp import NFA_POWER
 from fact.plots.modular import fit_through_origin
 from fact.plots.table1 import PAPER as TABLE1_PAPER
 from fact.plots.table1 import per_dataset
+from fact.scorecard.critical import NOT_CRITICAL, Screened, converged_below, screen
 from fact.scorecard.results import Experiment
+from fact.stationarity import FACT_LEVEL, holds_below
 
 HOLDS, PARTLY, FAILS, NOT_RUN = "holds", "partly", "does not hold", "not run"
 LABELS = {"nfa": "NFA-RFM", "fact": "FACT-RFM", "fact_geom": "FACT-RFM'", "laplace": "Laplace"}
@@ -35,6 +38,14 @@ def grade(checks: list[bool]) -> str:
 class Judgement:
     ours: str
     verdict: str
+
+
+def judged_at_critical_points(screened: Screened, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
+    """``judge`` on the screened rows, its "ours" saying which layers it saw; "not at a critical point" where none is."""
+    if screened.rows.empty:
+        return Judgement(screened.advice, NOT_CRITICAL)
+    judgement = judge(screened.rows)
+    return Judgement(f"{judgement.ours}; {screened.note}", judgement.verdict)
 
 
 @dataclass(frozen=True)
@@ -83,12 +94,13 @@ def hidden_cosines(experiment: Experiment) -> pd.DataFrame:
 
 
 def fig7_fact(experiment: Experiment) -> Judgement:
-    rows = hidden_cosines(experiment).query("relation == 'fact'")
-    fact = rows.set_index("seed").cosine
-    # FACT is a statement about critical points: say how many runs reached one
-    converged = f", {int(rows.converged.sum())} of them at a critical point" if "converged" in rows else ""
-    return Judgement(f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds{converged}",
-                     grade([value >= FIG7_FACT_COSINE for value in fact]))
+    screened = screen(hidden_cosines(experiment), ["seed"], None, converged_below(experiment.trained_with), "seeds")
+
+    def judge(rows: pd.DataFrame) -> Judgement:
+        fact = rows.query("relation == 'fact'").set_index("seed").cosine
+        return Judgement(f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds",
+                         grade([value >= FIG7_FACT_COSINE for value in fact]))
+    return judged_at_critical_points(screened, judge)
 
 
 def fig7_nfa(experiment: Experiment) -> Judgement:
@@ -200,9 +212,8 @@ MLP_FINAL = 0.9
 MLP_EARLY_GAP = 0.3
 
 
-def mlp_means(experiment: Experiment, relations: tuple[str, ...]) -> pd.DataFrame:
+def mlp_means(table: pd.DataFrame, relations: tuple[str, ...]) -> pd.DataFrame:
     """Mean over seeds of Pearson with W^T W (or W W^T), per dataset, epoch and layer; NFA at s = 1/2."""
-    table = experiment.table
     rows = table[table.relation.isin(relations)]
     rows = rows[rows.power.isna() | np.isclose(rows.power.fillna(NFA_POWER), NFA_POWER)]
     return rows.groupby(["dataset", "epoch", "layer", "relation"]).pearson.mean().unstack("relation")
@@ -214,15 +225,24 @@ def at_final_epoch(means: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.epoch == rows.groupby("dataset").epoch.transform("max")]
 
 
+def mlp_at_critical_points(experiment: Experiment, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
+    """``judge`` on the (dataset, seed, layer)s whose last kept epoch is at a critical point."""
+    screened = screen(experiment.table, ["dataset", "seed", "layer"], "epoch",
+                      converged_below(experiment.trained_with), "layers (of every dataset and seed)")
+    return judged_at_critical_points(screened, judge)
+
+
 def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side: str) -> Judgement:
-    final = at_final_epoch(mlp_means(experiment, (fact, nfa, enfa)))
-    parts, checks = [], []
-    for dataset, rows in final.groupby("dataset"):
-        better = rows[fact] >= rows[[nfa, enfa]].max(axis=1)
-        checks += list(better & (rows[fact] >= MLP_FINAL)) if side == "backward" else list(better)
-        parts.append(f"{dataset}: {int(better.sum())} of {len(rows)} layers; mean over layers {fact} "
-                     f"{rows[fact].mean():.3f}, {nfa} {rows[nfa].mean():.3f}, {enfa} {rows[enfa].mean():.3f}")
-    return Judgement("; ".join(parts), grade(checks))
+    def judge(table: pd.DataFrame) -> Judgement:
+        final = at_final_epoch(mlp_means(table, (fact, nfa, enfa)))
+        parts, checks = [], []
+        for dataset, rows in final.groupby("dataset"):
+            better = rows[fact] >= rows[[nfa, enfa]].max(axis=1)
+            checks += list(better & (rows[fact] >= MLP_FINAL)) if side == "backward" else list(better)
+            parts.append(f"{dataset}: {int(better.sum())} of {len(rows)} layers; mean over layers {fact} "
+                         f"{rows[fact].mean():.3f}, {nfa} {rows[nfa].mean():.3f}, {enfa} {rows[enfa].mean():.3f}")
+        return Judgement("; ".join(parts), grade(checks))
+    return mlp_at_critical_points(experiment, judge)
 
 
 def fig2(experiment: Experiment) -> Judgement:
@@ -234,17 +254,19 @@ def fig9_10(experiment: Experiment) -> Judgement:
 
 
 def fig8(experiment: Experiment) -> Judgement:
-    means = mlp_means(experiment, ("fact",)).reset_index()
-    parts, checks = [], []
-    for (dataset, layer), rows in means.groupby(["dataset", "layer"]):
-        rows = rows.sort_values("epoch")
-        final, earlier = rows.fact.iloc[-1], rows.fact.iloc[:-1]
-        checks.append(final >= MLP_FINAL and not earlier.empty and earlier.min() <= final - MLP_EARLY_GAP)
-    for dataset, rows in means.groupby("dataset"):
-        last = rows.epoch.max()
-        parts.append(f"{dataset}: mean over layers {rows[rows.epoch == last].fact.mean():.3f} at epoch {last}, "
-                     f"lowest earlier {rows[rows.epoch < last].groupby('epoch').fact.mean().min():.3f}")
-    return Judgement("; ".join(parts), grade(checks))
+    def judge(table: pd.DataFrame) -> Judgement:
+        means = mlp_means(table, ("fact",)).reset_index()
+        parts, checks = [], []
+        for (dataset, layer), rows in means.groupby(["dataset", "layer"]):
+            rows = rows.sort_values("epoch")
+            final, earlier = rows.fact.iloc[-1], rows.fact.iloc[:-1]
+            checks.append(final >= MLP_FINAL and not earlier.empty and earlier.min() <= final - MLP_EARLY_GAP)
+        for dataset, rows in means.groupby("dataset"):
+            last = rows.epoch.max()
+            parts.append(f"{dataset}: mean over layers {rows[rows.epoch == last].fact.mean():.3f} at epoch {last}, "
+                         f"lowest earlier {rows[rows.epoch < last].groupby('epoch').fact.mean().min():.3f}")
+        return Judgement("; ".join(parts), grade(checks))
+    return mlp_at_critical_points(experiment, judge)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,9 +284,13 @@ def fig11_power(experiment: Experiment) -> Judgement:
 
 
 def fig11_fact(experiment: Experiment) -> Judgement:
-    fact = experiment.table.query("relation == 'fact'")
-    return Judgement(f"Pearson(WᵀW, FACT) {fact.pearson.min():.4f} to {fact.pearson.max():.4f} over every layer, "
-                     f"depth and seed", grade([value >= DEEP_LINEAR_FACT for value in fact.pearson]))
+    screened = screen(experiment.table.query("relation == 'fact'"), ["depth", "seed", "layer"], None,
+                      converged_below(experiment.trained_with), "layers (of every depth and seed)")
+
+    def judge(fact: pd.DataFrame) -> Judgement:
+        return Judgement(f"Pearson(WᵀW, FACT) {fact.pearson.min():.4f} to {fact.pearson.max():.4f}",
+                         grade([value >= DEEP_LINEAR_FACT for value in fact.pearson]))
+    return judged_at_critical_points(screened, judge)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,38 +299,64 @@ def fig11_fact(experiment: Experiment) -> Judgement:
 TRAINED_FACT = 0.9  # the transformer's and the CNN's
 
 
-def final_correlations(experiment: Experiment) -> pd.DataFrame:
+def final_correlations(table: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of Pearson with W^T W at each optimiser's last step: rows (optimiser, matrix),
     columns fact, nfa (AGOP^(1/2)) and enfa."""
-    table = experiment.table
     rows = table[(table.side == "forward") & (table.power.isna() | np.isclose(table.power.fillna(NFA_POWER), NFA_POWER))]
     rows = rows[rows.step == rows.groupby("optimiser").step.transform("max")]
     return rows.groupby(["optimiser", "layer", "relation"]).pearson.mean().unstack("relation")
 
 
+def trained_at_critical_points(table: pd.DataFrame, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
+    """``judge`` on the (optimiser, seed, matrix)s whose last step is at a critical point."""
+    screened = screen(table, ["optimiser", "seed", "layer"], "step", converged_below([]),
+                      "matrices (of every optimiser and seed)")
+    return judged_at_critical_points(screened, judge)
+
+
 def fact_at_adam_l2s_end(experiment: Experiment) -> Judgement:
-    final = final_correlations(experiment)
-    if "adam_l2" not in final.index.get_level_values("optimiser"):
-        return Judgement("no Adam-L2 run", NOT_RUN)
-    fact = final.loc["adam_l2", "fact"]
-    low = fact[fact < TRAINED_FACT]
     table = experiment.table
-    last = table[(table.optimiser == "adam_l2") & (table.step == table[table.optimiser == "adam_l2"].step.max())]
-    stationarity = last.groupby("layer").stationarity_error.mean()
-    below = ", ".join(f"{layer} (stationarity error {stationarity[layer]:.2g})" for layer in low.index)
-    return Judgement(f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices"
-                     + (f"; below {TRAINED_FACT}: {below}" if len(low) else ""),
-                     grade(list(fact >= TRAINED_FACT)))
+    if "adam_l2" not in set(table.get("optimiser", ())):
+        return Judgement("no Adam-L2 run", NOT_RUN)
+
+    def judge(rows: pd.DataFrame) -> Judgement:
+        fact = final_correlations(rows).loc["adam_l2", "fact"]
+        return Judgement(f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices",
+                         grade(list(fact >= TRAINED_FACT)))
+    return trained_at_critical_points(table[table.optimiser == "adam_l2"], judge)
 
 
 def fact_beats_nfa_at_the_end(experiment: Experiment) -> Judgement:
-    final = final_correlations(experiment)
-    better = final.fact >= final[["nfa", "enfa"]].max(axis=1)
-    parts = [f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
-             f"{rows.fact.mean():.3f}, NFA {rows.nfa.mean():.3f}, eNFA {rows.enfa.mean():.3f}"
-             for optimiser, rows in final.groupby(level="optimiser")]
-    return Judgement("; ".join(parts), grade(list(better)))
+    def judge(rows: pd.DataFrame) -> Judgement:
+        final = final_correlations(rows)
+        better = final.fact >= final[["nfa", "enfa"]].max(axis=1)
+        parts = [f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
+                 f"{part.fact.mean():.3f}, NFA {part.nfa.mean():.3f}, eNFA {part.enfa.mean():.3f}"
+                 for optimiser, part in final.groupby(level="optimiser")]
+        return Judgement("; ".join(parts), grade(list(better)))
+    return trained_at_critical_points(experiment.table, judge)
 
+
+# ---------------------------------------------------------------------------------------------
+# Figure 14 (beyond the paper): every trained layer, FACT against stationarity
+
+
+def fig14(experiment: Experiment) -> Judgement:
+    table, below = experiment.table, converged_below(experiment.trained_with)
+    near = table[table.stationarity_error <= below]
+    if near.empty:
+        return Judgement(f"none of the {len(table)} layer states at stationarity error ≤ {below:g} (smallest "
+                         f"{table.stationarity_error.min():.2g}); train longer, raise the weight decay or polish",
+                         NOT_CRITICAL)
+    agree = near.fact >= FACT_LEVEL
+    return Judgement(f"Pearson(WᵀW, FACT) ≥ {FACT_LEVEL} wherever the stationarity error is ≤ "
+                     f"{holds_below(table):.3g}; at ≤ {below:g}: {int(agree.sum())} of {len(near)} layer states "
+                     f"(lowest {near.fact.min():.3f}), from {', '.join(sorted(near.architecture.unique()))}",
+                     grade(list(agree)))
+
+
+AT_CRITICAL = (". Only layers at a critical point at the end are judged: stationarity error ≤ the runs' converged_below "
+               "(0.2 where they set none); \"not at a critical point\" where none is")
 
 CLAIMS = [
     Claim("tabular", "Table 1", "Mean accuracy over the UCI-121 datasets",
@@ -316,7 +368,7 @@ CLAIMS = [
           "holds if all three means exceed Laplace's, partly if some do", table1_beats_laplace),
     Claim("fig7", "Figure 7", "FACT holds on the adversarial two-layer quadratic network",
           "cosine(WᵀW, FACT) = 0.994",
-          f"holds if cosine(WᵀW, FACT) ≥ {FIG7_FACT_COSINE} on every seed, partly on some", fig7_fact),
+          f"holds if cosine(WᵀW, FACT) ≥ {FIG7_FACT_COSINE} on every seed, partly on some" + AT_CRITICAL, fig7_fact),
     Claim("fig7", "Figure 7", "…while every NFA prediction AGOP^s is far from WᵀW",
           "much lower cosine (value lost)",
           f"holds if every cosine(WᵀW, AGOP^s) is at least {FIG7_NFA_GAP} below FACT's on the same seed, "
@@ -344,36 +396,41 @@ CLAIMS = [
     Claim("mlp", "Figure 2", "Per layer, FACT correlates with WᵀW at least as well as the NFA and eNFA",
           "FACT generally highest, ≈ 1 at convergence (MNIST, CIFAR-10)",
           "holds if, at the last epoch and averaged over seeds, Pearson(WᵀW, FACT) ≥ both AGOP^½'s and eNFA's in "
-          "every layer of every dataset, partly in some", fig2),
+          "every layer of every dataset, partly in some" + AT_CRITICAL, fig2),
     Claim("mlp", "Figure 8", "FACT is low during training and near 1 at the end",
           "low for most epochs, ≈ 1 near interpolation",
           f"holds if in every layer Pearson(WᵀW, FACT) ends ≥ {MLP_FINAL} and was ≥ {MLP_EARLY_GAP} lower at an "
-          "earlier kept epoch, partly in some", fig8),
+          "earlier kept epoch, partly in some" + AT_CRITICAL, fig8),
     Claim("mlp", "Figures 9-10", "The backward forms: bFACT matches W Wᵀ, at least as well as the backward NFA and eNFA",
           "as Figures 2 and 8, backwards",
           f"holds if at the last epoch Pearson(W Wᵀ, bFACT) ≥ {MLP_FINAL} and ≥ the backward AGOP^½'s and eNFA's in "
-          "every layer, partly in some", fig9_10),
+          "every layer, partly in some" + AT_CRITICAL, fig9_10),
     Claim("deep_linear", "Figure 11", "Deep linear networks: the best NFA power is 1/L",
           "s = 1/L",
           f"holds if the power maximising Pearson(W₁ᵀW₁, AGOP^s) is within {POWER_TOLERANCE} of 1/L at every depth, "
           "partly at some", fig11_power),
     Claim("deep_linear", "Figure 11", "FACT needs no power", "FACT holds exactly",
-          f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some",
+          f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some" + AT_CRITICAL,
           fig11_fact),
     Claim("transformer", "Figure 12 (ours)", "Transformer trained with Adam and L2 decay: FACT holds for every weight "
           "matrix (embedding, W_Q, W_K, W_V, W_O, MLP, unembedding)", "not in the paper",
           f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every matrix (mean over seeds), "
-          "partly for some", fact_at_adam_l2s_end),
+          "partly for some" + AT_CRITICAL, fact_at_adam_l2s_end),
     Claim("transformer", "Figure 12 (ours)", "Transformer, Adam-L2 and AdamW: FACT correlates with WᵀW at least as "
           "well as AGOP^½ and eNFA", "not in the paper",
-          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some",
+          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some" + AT_CRITICAL,
           fact_beats_nfa_at_the_end),
     Claim("cnn", "Figure 13 (ours)", "CNN trained with Adam and L2 decay: FACT holds for both convolutions (on "
           "their patches) and the head", "not in the paper",
           f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every layer (mean over seeds), "
-          "partly for some", fact_at_adam_l2s_end),
+          "partly for some" + AT_CRITICAL, fact_at_adam_l2s_end),
     Claim("cnn", "Figure 13 (ours)", "CNN, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ "
           "and eNFA", "not in the paper",
-          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every layer and optimiser, partly for some",
+          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every layer and optimiser, partly for some" + AT_CRITICAL,
           fact_beats_nfa_at_the_end),
+    Claim("convergence", "Figure 14 (ours)", "FACT holds wherever a network is at a critical point, whatever its "
+          "architecture and training", "the theorem's premise, not measured in the paper",
+          f"holds if every layer state (layer, kept epoch or step, run; every architecture trained) with "
+          f"stationarity error ≤ the runs' converged_below (0.2 where they set none) has Pearson(WᵀW, FACT) ≥ "
+          f"{FACT_LEVEL}, partly if some do; the stationarity below which all do is stated", fig14),
 ]

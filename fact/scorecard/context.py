@@ -80,6 +80,8 @@ def data_used(kind: str, experiment: Experiment) -> str:
         config = experiment.trained_with[0]["data"] if experiment.trained_with else {}
         return (f"(a + b) mod {config.get('p')} on {config.get('train_fraction', 0):.0%} of the pairs; optimisers "
                 f"{', '.join(sorted(table.optimiser.unique()))}; {seeds}")
+    if kind == "convergence":
+        return f"{len(table)} layer states of {', '.join(sorted(table.architecture.unique()))}"
     if kind == "cnn":
         return f"{', '.join(sorted(table.dataset.unique()))}; optimisers {', '.join(sorted(table.optimiser.unique()))}; {seeds}"
     return seeds

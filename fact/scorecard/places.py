@@ -13,4 +13,5 @@ RESULT_PLACES: dict[str, tuple[str, ...]] = {
     "modular": ("rfm/modular/*.parquet", "rfm/modular/*.pt"),   # Figures 5-6: <run>_seed<s>
     "transformer": ("features/transformer.parquet",),           # Figure 12 (beyond the paper)
     "cnn": ("features/cnn.parquet",),                           # Figure 13 (beyond the paper)
+    "convergence": ("features/convergence.parquet",),           # Figure 14 (beyond the paper)
 }

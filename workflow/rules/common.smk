@@ -258,7 +258,7 @@ def scorecard_inputs():
     this_scale = [*expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
                   f"{RESULTS}/features/fig7.parquet", f"{RESULTS}/features/mlp.parquet",
                   f"{RESULTS}/features/deep_linear.parquet", f"{RESULTS}/features/transformer.parquet",
-                  f"{RESULTS}/features/cnn.parquet", *parity,
+                  f"{RESULTS}/features/cnn.parquet", f"{RESULTS}/features/convergence.parquet", *parity,
                   *modular]
     other_scales = [path for scale in config["scales"] if scale != SCALE
                     for patterns in RESULT_PLACES.values() for pattern in patterns

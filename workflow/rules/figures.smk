@@ -17,6 +17,8 @@ localrules:
     fig11,
     fig12,
     fig13,
+    convergence,
+    fig14,
     scorecard,
     current_figure,
     unknown_figure,
@@ -217,6 +219,38 @@ rule fig13:
         ENV
     shell:
         "python -m fact.stages.figure fact.plots.decay_runs:render_fig13 --inputs {input.table} {input.history} "
+        "--out {output.figure} 2> {log}"
+
+
+rule convergence:
+    """Every trained layer's FACT and NFA agreement beside its stationarity error, from every extraction table."""
+    input:
+        results=[f"{RESULTS}/features/{name}.parquet" for name in ("mlp", "deep_linear", "fig7", "transformer", "cnn")],
+        code=code("fact.stages.convergence"),
+    output:
+        f"{RESULTS}/features/convergence.parquet",
+    log:
+        f"logs/convergence/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.convergence --inputs {input.results} --table {output} 2> {log}"
+
+
+rule fig14:
+    """Figure 14 (beyond the paper): FACT and the NFA against each layer's stationarity error, and FACT against tau."""
+    input:
+        results=rules.convergence.output[0],
+        code=code("fact.stages.figure", "fact.plots.convergence"),
+    output:
+        figure=report(f"{FIGURES}/fig14.pdf", caption=f"../../{FIGURES}/fig14.caption.rst", category="2. Figures"),
+        caption=f"{FIGURES}/fig14.caption.rst",
+    log:
+        f"logs/fig14/{SCALE}.log",
+    conda:
+        ENV
+    shell:
+        "python -m fact.stages.figure fact.plots.convergence:render_fig14 --inputs {input.results} "
         "--out {output.figure} 2> {log}"
 
 

@@ -1,0 +1,58 @@
+"""Which results a claim about FACT may be judged on: the layers at a critical point.
+
+FACT is a theorem about critical points of (1/n) sum_i loss_i + (lambda/2) ||theta||^2. A layer far from
+one may disagree with it without contradicting it, so the rules of FACT's claims look only at the
+layers whose stationarity error ||grad_W L + lambda W|| / ||lambda W|| is at most ``converged_below``
+at the end of training, and say "not at a critical point" when no layer is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+NOT_CRITICAL = "not at a critical point"
+# In our MLP runs every layer at most this far from stationarity had Pearson(W^T W, FACT) >= 0.98; the
+# threshold used where the runs were not trained with a converged_below of their own
+DEFAULT_BELOW = 0.2
+
+
+def converged_below(trained_with: list[dict]) -> float:
+    """The strictest converged_below the runs were trained with, else DEFAULT_BELOW."""
+    values = [config["train"]["converged_below"] for config in trained_with
+              if isinstance(config.get("train"), dict) and "converged_below" in config["train"]]
+    return min(values, default=DEFAULT_BELOW)
+
+
+@dataclass(frozen=True)
+class Screened:
+    rows: pd.DataFrame  # the table's rows of the units at a critical point (every step of them)
+    note: str           # how many units that is, for the scorecard's "ours"
+    advice: str         # where none is: how far from one they are and what to change
+
+
+def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float, what: str = "layers") -> Screened:
+    """Keep the units (e.g. dataset, seed and layer) whose stationarity error at their ``last`` step (the
+    largest value of that column per unit; None: the table holds one state per unit) is at most ``below``."""
+    errors = table.get("stationarity_error", pd.Series(float("nan"), index=table.index))
+    table = table.assign(stationarity_error=errors)
+    end = table if last is None else table[table[last] == table.groupby(unit)[last].transform("max")]
+    largest = end.groupby(unit).stationarity_error.max()
+    critical = largest[largest <= below].index
+    rows = table[table.set_index(unit).index.isin(critical)]
+    others = largest.drop(critical)
+    note = (f"every one of the {len(largest)} {what} at a critical point (largest stationarity error "
+            f"{largest.max():.2g})" if others.empty else
+            f"judged on the {len(critical)} of {len(largest)} {what} at a critical point (stationarity error ≤ "
+            f"{below:g}); the others' up to {others.max():.2g}")
+    return Screened(rows, note, _advice(end, largest, below, what))
+
+
+def _advice(end: pd.DataFrame, largest: pd.Series, below: float, what: str) -> str:
+    if largest.isna().all():
+        return "no stationarity error in these results: rerun their extraction, which measures it"
+    tau = f", τ = {end.tau.max():.2f} at the end" if "tau" in end and end.tau.notna().any() else ""
+    return (f"none of the {len(largest)} {what} at a critical point: smallest stationarity error "
+            f"{largest.min():.2g}, largest {largest.max():.2g} (≤ {below:g} needed){tau}; train longer, raise the "
+            f"weight decay or polish (train.polish_steps)")
