@@ -150,8 +150,9 @@ def _polish(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSet
     result = polish_lbfgs(model, X, Y, settings.weight_decay, settings.converged_below, settings.polish_steps,
                           batch_size=settings.batch_size * 16)
     checkpoints[settings.epochs] = _weights(model)
-    log.info("polished with %d L-BFGS steps in %.0fs: largest stationarity error %.3g -> %.3g", result["steps"],
-             result["seconds"], max(result["stationarity_before"].values()), max(result["stationarity"].values()))
+    log.info("polished with %d L-BFGS steps in %.0fs, keeping the state after %d: largest stationarity error "
+             "%.3g -> %.3g", result["steps"], result["seconds"], result["kept_step"],
+             max(result["stationarity_before"].values()), max(result["stationarity"].values()))
     return result
 
 

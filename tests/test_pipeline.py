@@ -191,7 +191,7 @@ def test_a_figure_that_does_not_exist_lists_those_that_do(workflow_copy):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert re.search(r"there is no figure or table figures/fig99\.pdf; those there are: config\.yaml, fig1\.pdf, "
-                     r"fig2\.pdf, .*fig13\.pdf, scorecard\.html", output), output[-2000:]
+                     r"fig2\.pdf, .*fig13\.pdf, fig14\.pdf, scorecard\.html", output), output[-2000:]
 
 
 def test_a_target_of_an_unconfigured_k_names_the_configured_ones(workflow_copy):

@@ -5,6 +5,7 @@ critical point exists and L-BFGS stalls, which says nothing about the polish its
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -71,3 +72,28 @@ def test_sgd_with_a_polish_hands_on_the_polished_network_as_its_last_checkpoint(
     assert result["converged"] and max(result["stationarity"].values()) <= 1e-3, fresh_seed
     assert max(result["polish"]["stationarity_before"].values()) > 0.2
     assert not (tmp_path / "s").exists()
+
+
+def test_a_polish_hands_on_the_checked_state_closest_to_a_critical_point(fresh_seed):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    model = smooth_net()
+    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-12, max_steps=40, check_every=1)
+    measured = weight_matrices(model.double(), X.double(), Y.double(), "mse", 0.01)
+    largest = max(weight.stationarity_error for weight in measured.values())
+    assert largest == pytest.approx(max(result["stationarity"].values()), rel=1e-4)
+    assert largest <= max(result["stationarity_before"].values())
+    assert 0 <= result["kept_step"] <= result["steps"] == 40
+
+
+def test_a_polish_that_only_moves_away_keeps_the_start(fresh_seed, monkeypatch):
+    X, Y = small_task(fresh_seed)
+    torch.manual_seed(fresh_seed)
+    model = smooth_net()
+    start = {name: value.clone() for name, value in model.state_dict().items()}
+    measures = iter([1.0, 2.0, 3.0])  # every later check farther from a critical point than the start
+    monkeypatch.setattr("fact.polish._stationarity", lambda *args: {"w": next(measures)})
+    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2, check_every=1)
+    assert result["kept_step"] == 0 and result["steps"] == 2 and result["stationarity"] == {"w": 1.0}
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, start[name]), name
