@@ -66,7 +66,7 @@ def _end_of_training(table: pd.DataFrame, below: float) -> str:
         runs = rows.drop_duplicates("seed")
         polish = (f", then at most {runs.polish_steps.max():d} L-BFGS steps" if "polish_steps" in rows
                   and runs.polish_steps.max() > 0 else "")
-        described.append(f"{name}: {len(runs)} seeds, τ = {rows.tau.max():.2f} at the end{polish}, largest "
+        described.append(f"{name}: {len(runs)} seed{'s' if len(runs) != 1 else ''}, τ = {rows.tau.max():.2f} at the end{polish}, largest "
                          f"stationarity error {rows.stationarity_error.max():.2g}, {runs.converged.mean():.0%} of "
                          f"runs at a critical point (every weight ≤ {below:g})")
     return "; ".join(described) + "."

@@ -51,7 +51,8 @@ def log_axis(axis, values) -> None:
     low, high = min(low / 1.5, centre / np.sqrt(10)), max(high * 1.5, centre * np.sqrt(10))
     axis.set_yscale("log")
     axis.set_ylim(low, high)
-    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=6))
+    subs = (1.0, 2.0, 5.0) if high / low <= 300 else (1.0,)  # over wider spans, powers of 10 only
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
     axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.yaxis.set_minor_formatter(NullFormatter())
 

@@ -16,7 +16,8 @@ PAPER_SETTINGS = {
     "fig7": {"model.width": 10, "train.polish": "none"},  # Adam alone in the paper
     "parity": {"d": 50, "kernel.name": "gaussian", "kernel.bandwidth": 5.0, "iters": 5},
     "modular": {"p": 61, "train_fraction": 0.5},
-    "mlp": {"model.depth": 5, "train.epochs": 200, "train.momentum": 0.9, "train.final_lr_ratio": 0.0},
+    "mlp": {"model.depth": 5, "train.epochs": 200, "train.momentum": 0.9, "train.final_lr_ratio": 0.0,
+            "train.polish_steps": 0},  # SGD alone in the paper
     "deep_linear": {"train.batch_size": 128},
 }
 
