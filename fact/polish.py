@@ -43,7 +43,7 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
         optimiser.zero_grad()
         return regularised_mse_backward(model, X, Y, weight_decay, batch_size)
 
-    start_point = stationarity = _stationarity(model, X, Y, weight_decay, batch_size)
+    start_point = stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
     best = _Checked(0, stationarity, params)
     steps = 0
     while steps < max_steps and max(stationarity.values()) > converged_below:
@@ -55,7 +55,7 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
             log.warning("L-BFGS makes no more progress after %d steps (a ReLU kink, or the end of float64's "
                         "precision)", steps)
             break
-        stationarity = _stationarity(model, X, Y, weight_decay, batch_size)
+        stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
         log.info("L-BFGS step %d: largest stationarity error %.3g", steps, max(stationarity.values()))
         if max(stationarity.values()) < best.largest:
             best = _Checked(steps, stationarity, params)
@@ -98,7 +98,8 @@ def regularised_mse_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor,
     return value
 
 
-def _stationarity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
+def stationarity_errors(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
                   batch_size: int | None) -> dict[str, float]:
+    """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on (X, Y) under the mean squared error."""
     weights = weight_matrices(model, X, Y, "mse", weight_decay, batch_size=batch_size)
     return {name: weight.stationarity_error for name, weight in weights.items()}

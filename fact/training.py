@@ -32,8 +32,7 @@ from torch import nn
 
 from fact.io import load_torch, save_torch
 from fact.losses import NonFiniteLossError
-from fact.polish import polish_lbfgs
-from fact.weights import weight_matrices
+from fact.polish import polish_lbfgs, stationarity_errors
 from fact.provenance import code_hash
 
 log = logging.getLogger(__name__)
@@ -165,8 +164,7 @@ def final_stationarity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, setti
                        history: pd.DataFrame) -> dict[str, float]:
     """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on the whole training set, logged with
     tau, and a warning with what to change when tau is too short for weight decay to have acted."""
-    weights = weight_matrices(model, X, Y, "mse", settings.weight_decay, batch_size=settings.batch_size * 16)
-    stationarity = {name: weight.stationarity_error for name, weight in weights.items()}
+    stationarity = stationarity_errors(model, X, Y, settings.weight_decay, settings.batch_size * 16)
     tau = float(history.tau.iloc[-1]) if len(history) else 0.0
     log.info("end of training: tau %.2f, stationarity error per weight %s", tau,
              {name: round(value, 3) for name, value in stationarity.items()})

@@ -92,7 +92,7 @@ def test_a_polish_that_only_moves_away_keeps_the_start(fresh_seed, monkeypatch):
     model = smooth_net()
     start = {name: value.clone() for name, value in model.state_dict().items()}
     measures = iter([1.0, 2.0, 3.0])  # every later check farther from a critical point than the start
-    monkeypatch.setattr("fact.polish._stationarity", lambda *args: {"w": next(measures)})
+    monkeypatch.setattr("fact.polish.stationarity_errors", lambda *args: {"w": next(measures)})
     result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2, check_every=1)
     assert result["kept_step"] == 0 and result["steps"] == 2 and result["stationarity"] == {"w": 1.0}
     for name, value in model.state_dict().items():
