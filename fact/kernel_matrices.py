@@ -36,11 +36,54 @@ def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
         chosen = torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)
         points = X[chosen]
         weights = None if weights is None else weights[chosen]
+    alpha = alpha.reshape(len(X), -1)
+    if len(X) < X.shape[1] * alpha.shape[1]:
+        # m n^2 operations instead of the m n d c of the gradients below: the modular tasks' case
+        return _agop_from_gram(k, points, X, alpha, M, centre, batch_size, weights)
     G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
     if centre:
         G = G - G.mean(dim=0, keepdim=True)
     G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
     return G.T @ G / len(points)
+
+
+def _weight_blocks(k: Kernel, queries, X, M, batch_size, weights):
+    """(start, gradient weights of queries[start:start + batch_size] against X), block by block."""
+    step = batch_size or len(queries)
+    for start in range(0, len(queries), step):
+        block = queries[start:start + step]
+        yield start, weights[start:start + step] if weights is not None else k.weights(k.pair_statistic(block, X, M))
+
+
+def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights) -> torch.Tensor:
+    """The AGOP without the gradients: grad f(q_i) = M D_i, D_i = sum_j w_ij (q_i - x_j) alpha_j^T
+    (radial; x_j alpha_j^T for inner products), and sum_i D_i D_i^T expands into n x n products,
+    X^T ((W^T W) o (alpha alpha^T)) X the largest (Proposition 5.1's form for inner products).
+
+    A radial kernel does not see a common shift of all points, so the data are centred first:
+    the expansion's terms then stay of the size of the gradients they sum to.
+    """
+    shift = X.mean(dim=0) if k.radial else torch.zeros_like(X[0])
+    Q_all, Xs = queries - shift, X - shift
+    n, d = X.shape
+    gram = X.new_zeros(n, n)
+    sums = X.new_zeros(d, d)               # sum_i (|s_i|^2 q_i q_i^T - q_i (P X)_i^T - its transpose)
+    column_sums = X.new_zeros(n)           # sum_i w_ij
+    mean = X.new_zeros(d, alpha.shape[1])  # sum_i D_i, for centring
+    for start, w in _weight_blocks(k, queries, X, M, batch_size, weights):
+        gram += w.T @ w
+        column_sums += w.sum(dim=0)
+        if k.radial:
+            Q = Q_all[start:start + len(w)]
+            S = w @ alpha                  # s_i = sum_j w_ij alpha_j
+            cross = Q.T @ (w * (S @ alpha.T)) @ Xs
+            sums += (Q * (S * S).sum(dim=1, keepdim=True)).T @ Q - cross - cross.T
+            mean += Q.T @ S
+    sums += Xs.T @ (gram * (alpha @ alpha.T)) @ Xs
+    weighted_centres = Xs.T @ (column_sums[:, None] * alpha)
+    mean = (mean - weighted_centres if k.radial else weighted_centres) / len(queries)
+    inner = sums / len(queries) - (mean @ mean.T if centre else 0)
+    return M @ inner @ M.T
 
 
 def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
@@ -57,9 +100,21 @@ def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
     k = _kernel(kernel, bandwidth, gaussian_convention)
     c_n = fact_constant(scale, len(X))
     alpha = alpha.reshape(len(X), -1)
-    G = k.predictor_gradients(X, X, alpha, M, batch_size, weights)      # (n, d, c)
-    V = torch.einsum("ndc,nc->nd", G, alpha)                             # grad f(x_i) alpha_i
-    return c_n * V.T @ X
+    return c_n * _gradients_times_alpha(k, X, alpha, M, batch_size, weights).T @ X
+
+
+def _gradients_times_alpha(k: Kernel, X, alpha, M, batch_size, weights) -> torch.Tensor:
+    """Rows grad f(x_i) alpha_i (n x d) without the n x d x c gradients: for a radial kernel
+    grad f(x_i) alpha_i = M sum_j w_ij (alpha_i . alpha_j) (x_i - x_j), for an inner-product one
+    M sum_j w_ij (alpha_i . alpha_j) x_j, so one n x n matrix B = W o (alpha alpha^T) times X."""
+    rows = []
+    for start, w in _weight_blocks(k, X, X, M, batch_size, weights):
+        B = w * (alpha[start:start + len(w)] @ alpha.T)
+        R = B @ X
+        if k.radial:
+            R = X[start:start + len(w)] * B.sum(dim=1, keepdim=True) - R
+        rows.append(R @ M.T)
+    return torch.cat(rows)
 
 
 def fact_constant(scale: str | float, n: int) -> float:

@@ -40,11 +40,17 @@ def test_kernel_fact_is_the_fact_matrix_of_the_ridge_objective(kernel, fresh_see
     # the opposite sign, or the other constant, would not pass
     assert not torch.allclose(-reg * got, expected, rtol=1e-3, atol=1e-6)
     assert torch.allclose(kernel_fact(X, alpha, M, kernel, scale="1"), len(X) * got, rtol=1e-12)
+    assert torch.allclose(kernel_fact(X, alpha, M, kernel, batch_size=5), got, rtol=1e-12, atol=1e-15)
 
 
+# n < d c takes the AGOP's n x n expansion, n > d c the per-point gradients: both are checked
+SHAPES = {"gram": dict(n=12, d=5, c=3), "gradients": dict(n=40, d=3, c=2)}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)
-def test_kernel_agop_matches_autograd_and_is_symmetric_psd(kernel, fresh_seed):
-    X, _, alpha, M = random_problem(fresh_seed)
+def test_kernel_agop_matches_autograd_and_is_symmetric_psd(kernel, shape, fresh_seed):
+    X, _, alpha, M = random_problem(fresh_seed, **SHAPES[shape])
     jac = torch.func.vmap(torch.func.jacrev(lambda x: reference_kernel(kernel, x, X, M) @ alpha))(X)  # (n, c, d)
     expected = torch.einsum("ncd,nce->de", jac, jac) / len(X)
     agop = kernel_agop(X, alpha, M, kernel, batch_size=5)
@@ -77,3 +83,23 @@ def test_proposition_5_1_closed_forms(name, fresh_seed):
     FM = kernel_fact(X, alpha, M, kernel) @ M
     assert torch.allclose(FM, M @ X.T @ (K_prime * AAt) @ X @ M / n, rtol=1e-10)
     assert torch.allclose(FM, FM.T, atol=1e-12)  # FACT . M is symmetric for inner-product kernels
+
+
+@pytest.mark.parametrize("kernel", [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("quadratic")], ids=IDS)
+def test_the_agop_expansion_is_as_accurate_in_float32_as_the_gradients(kernel, fresh_seed):
+    """The n x n expansion subtracts terms of the size of |x|^2 |s|^2; centring the data keeps that
+    from costing precision when the points sit far from the origin (radial kernels)."""
+    X, _, alpha, M = random_problem(fresh_seed, n=16, d=6, c=4)
+    assert len(X) < X.shape[1] * alpha.shape[1]  # the expansion's route
+    if kernel.radial:
+        X = X + 30.0
+
+    def agop(G):
+        return torch.einsum("ndc,nec->de", G, G).double() / len(X)
+
+    exact = agop(kernel.predictor_gradients(X, X, alpha, M))
+    single = X.float(), alpha.float(), M.float()
+    by_gradients = agop(kernel.predictor_gradients(single[0], *single))
+    by_expansion = kernel_agop(*single, kernel, batch_size=5).double()
+    error = lambda got: float(torch.linalg.matrix_norm(got - exact) / torch.linalg.matrix_norm(exact))  # noqa: E731
+    assert error(by_expansion) <= 2 * error(by_gradients) + 1e-6, f"seed={fresh_seed}"
