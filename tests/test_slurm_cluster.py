@@ -1,0 +1,187 @@
+"""The SLURM profile on a real cluster: jobs submitted by Snakemake through profiles/slurm run under
+slurmd, and what the scheduler granted, cancelled and killed is read back with scontrol.
+
+Start a one-node cluster with `.ci/slurm.sh start` (as .ci/run does); where none answers, these
+tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_workflow
+from tests.test_slurm import expected
+
+
+def cluster_problem() -> str | None:
+    """Why no cluster can take the tests' jobs here, or None."""
+    if shutil.which("sinfo") is None:
+        return "SLURM is not installed (.ci/slurm.sh start installs and starts a one-node cluster)"
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%P %t"], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return "slurmctld does not answer (sinfo timed out); start a cluster with .ci/slurm.sh start"
+    if answer.returncode != 0:
+        return f"sinfo failed: {answer.stderr.strip()}"
+    states = dict(line.replace("*", "").split() for line in answer.stdout.splitlines())
+    if not {"cpu", "gpu"} <= states.keys():
+        return f"the cluster lacks the profile's partitions cpu and gpu (it has {sorted(states)})"
+    if not any(state.startswith(("idle", "mix", "alloc")) for state in states.values()):
+        return f"no node can take jobs (states {states})"
+    return None
+
+
+PROBLEM = cluster_problem()
+pytestmark = [pytest.mark.pipeline, pytest.mark.skipif(PROBLEM is not None, reason=f"no SLURM cluster: {PROBLEM}")]
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A copy of the workflow with one seed for Figure 7; jobs of earlier tests are left out of `jobs`."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    configure(workdir, {"scales": {"quick": {"fig7": {"seeds": [0]}}}})
+    return workdir
+
+
+def configure(workdir: Path, overrides: dict) -> None:
+    """Merge ``overrides`` into the copy's config.yaml."""
+    path = workdir / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    merge(config, overrides)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def merge(into: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
+    """Snakemake through the profile, in the background; its jobs run with this interpreter's environment."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    env.pop("SLURM_JOB_ID", None)
+    command = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args,
+               "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5"]
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finish(process: subprocess.Popen, timeout: int = 600) -> str:
+    """Wait for Snakemake; return its output. Past ``timeout`` it is interrupted (cancelling its jobs)."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        pytest.fail(f"Snakemake did not finish within {timeout} s:\n{output[-4000:]}")
+    return output
+
+
+def jobs(workdir: Path) -> list[dict]:
+    """Every job the cluster still shows whose working directory is ``workdir``, oldest first, with its
+    rule (from the comment Snakemake gives it) and scontrol's fields."""
+    listing = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, timeout=30).stdout
+    found = []
+    for line in listing.splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        rule = re.match(r"rule_([a-z0-9_]+?)(?:_wildcards_.*)?$", fields.get("Comment", ""))
+        if fields.get("WorkDir") == str(workdir) and rule:
+            found.append({**fields, "rule": rule.group(1)})
+    return sorted(found, key=lambda job: int(job["JobId"]))
+
+
+def minutes(limit: str) -> int:
+    """scontrol's TimeLimit ([days-]hours:minutes:seconds) in minutes."""
+    days, _, clock = limit.rpartition("-")
+    hours, mins, _ = map(int, clock.split(":"))
+    return int(days or 0) * 1440 + hours * 60 + mins
+
+
+def wait_for_job(workdir: Path, rule: str, state: str, timeout: int = 120) -> dict:
+    """The first job of ``rule`` once it is in ``state``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job in jobs(workdir):
+            if job["rule"] == rule and job["JobState"] == state:
+                return job
+        time.sleep(0.2)
+    pytest.fail(f"no {rule} job reached {state} within {timeout} s; jobs: {[(j['rule'], j['JobState']) for j in jobs(workdir)]}")
+
+
+def assert_granted_as_asked(job: dict, attempt: int) -> None:
+    partition, runtime, mem_mb = expected(job["rule"], attempt)
+    assert (job["Partition"], minutes(job["TimeLimit"]), job["MinMemoryNode"]) == (partition, runtime, f"{mem_mb}M"), job
+
+
+def test_a_quick_figure_runs_under_slurmd_with_the_profiles_partition_time_and_memory(workdir):
+    output = finish(snakemake(workdir, "figures/fig7.pdf"))
+
+    assert (workdir / "figures" / "fig7.pdf").exists(), output[-4000:]
+    ran = jobs(workdir)
+    assert [job["rule"] for job in ran] == ["train_fig7", "extract_fig7"], output[-4000:]  # the figure ran here
+    node = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True).stdout.split()[0]
+    for job in ran:
+        assert (job["JobState"], job["BatchHost"]) == ("COMPLETED", node), job
+        assert_granted_as_asked(job, attempt=1)
+        assert "gpu" not in job.get("TresPerJob", ""), "quick scale runs on the CPU: no job may hold a GPU"
+
+
+def test_a_paper_scale_training_job_is_granted_a_gpu(workdir):
+    process = snakemake(workdir, "results/paper/nets/fig7/seed0.pt", "--config", "scale=paper")
+    try:
+        job = wait_for_job(workdir, "train_fig7", "RUNNING")
+    finally:
+        process.send_signal(signal.SIGINT)  # Snakemake cancels its running jobs
+        output = finish(process, timeout=120)
+
+    assert job["TresPerJob"] == "gres:gpu:1", job
+    assert_granted_as_asked(job, attempt=1)
+    assert jobs(workdir)[-1]["JobState"] == "CANCELLED", output[-4000:]
+
+
+def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_memory(workdir):
+    process = snakemake(workdir, "results/quick/nets/fig7/seed0.pt")
+    first = wait_for_job(workdir, "train_fig7", "RUNNING")
+    subprocess.run(["scancel", first["JobId"]], check=True, timeout=30)
+    output = finish(process)
+
+    assert process.returncode == 0, output[-4000:]
+    assert f"SLURM-job '{first['JobId']}' failed, SLURM status is: 'CANCELLED'" in output, output[-4000:]
+    tries = jobs(workdir)
+    assert [job["JobState"] for job in tries] == ["CANCELLED", "COMPLETED"], tries
+    assert_granted_as_asked(tries[1], attempt=2)
+    assert (workdir / "results" / "quick" / "nets" / "fig7" / "seed0.pt").exists()
+
+
+def test_a_training_job_past_its_time_limit_is_retried_with_more_time_and_resumes(workdir):
+    """One minute for the first try of an MLP training that needs more; the retry gets two minutes
+    per try and goes on from the epoch the killed one saved."""
+    configure(workdir, {"scales": {"quick": {"mlp": {
+        "seeds": [0], "keep_epochs": [0, 4000], "train": {"epochs": 4000, "polish_steps": 0}}}}})
+    profile = workdir / "profiles" / "slurm" / "config.yaml"
+    settings = yaml.safe_load(profile.read_text())
+    settings["set-resources"]["train_mlp"]["runtime"] = "1 * attempt"
+    profile.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+    output = finish(snakemake(workdir, "results/quick/nets/mlp/digits_seed0.pt"), timeout=900)
+
+    assert "SLURM status is: 'TIMEOUT'" in output, output[-4000:]
+    tries = jobs(workdir)
+    assert tries[0]["JobState"] == "TIMEOUT" and tries[-1]["JobState"] == "COMPLETED", tries
+    assert [minutes(job["TimeLimit"]) for job in tries] == list(range(1, len(tries) + 1)), tries
+    log = (workdir / "logs" / "train_mlp" / "quick" / "digits_seed0.log").read_text()
+    assert re.search(r"resuming from \S+ after epoch [1-9]", log), log[-2000:]
+    assert (workdir / "results" / "quick" / "nets" / "mlp" / "digits_seed0.pt").exists()
