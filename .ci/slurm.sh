@@ -49,7 +49,7 @@ write_config() {
     cat > "$CONF" <<EOF
 $MARK
 ClusterName=fact
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 StateSaveLocation=$STATE/ctld

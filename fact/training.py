@@ -81,8 +81,9 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     ``keep_epochs`` lists the epochs whose weights are kept (0 = at initialisation).
     ``state_path`` holds the resumable state, rewritten atomically after every epoch: a
     call that finds it continues from there. ``stop_after`` ends the call after that many
-    epochs of this call (for tests of resumption). The state file is removed once the last
-    epoch is done. ``identity`` (JSON-like) is what else must match for a state to be
+    epochs of this call (for tests of resumption). The state outlives the call: the caller
+    removes it (``discard_state``) once what this returns is saved, so that a kill before
+    then loses no epoch. ``identity`` (JSON-like) is what else must match for a state to be
     resumed, beside what this function checks itself (see the module's docstring).
     """
     state_path = Path(state_path)
@@ -133,13 +134,17 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
 
     history = pd.DataFrame(state["history"], columns=["epoch", "train_loss", "lr", "tau", "seconds"])
     finished = state["epoch"] >= settings.epochs
+    # a kill during the polish repeats it from the last epoch's saved state
     polish = _polish(model, X, Y, settings, state["checkpoints"]) if finished and settings.polish_steps else None
-    if finished:  # a kill during the polish repeats it from the last epoch's saved state
-        state_path.unlink(missing_ok=True)
     stationarity = final_stationarity(model, X, Y, settings, history) if finished else {}
     converged = bool(stationarity) and max(stationarity.values()) <= settings.converged_below
     return {"history": history, "checkpoints": state["checkpoints"], "stationarity": stationarity,
             "converged": converged, "finished": finished, "polish": polish}
+
+
+def discard_state(state_path: str | Path) -> None:
+    """Remove the resumable state of a run whose result is saved."""
+    Path(state_path).unlink(missing_ok=True)
 
 
 def _polish(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings,

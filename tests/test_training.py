@@ -7,7 +7,7 @@ import torch
 
 from fact.losses import NonFiniteLossError
 from fact.nets import mlp
-from fact.training import SGDSettings, UnreadableStateError, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
 
 
 def small_task(seed: int):
@@ -33,12 +33,19 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, fresh_seed):
     assert not first["finished"] and (tmp_path / "b.state").exists()
     resumed = mlp(6, 16, 3)  # a fresh process: new random weights, overwritten by the saved state
     second = train_sgd(resumed, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6))
-    assert second["finished"] and not (tmp_path / "b.state").exists()
+    # the state outlives the call: a kill before the caller saves the result must lose nothing
+    assert second["finished"] and (tmp_path / "b.state").exists()
     for name, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), f"{name}, seed={fresh_seed}"
     assert sorted(second["checkpoints"]) == [0, 3, 6]
     assert torch.equal(second["checkpoints"][3]["linear2.weight"], whole["checkpoints"][3]["linear2.weight"])
     assert second["history"].train_loss.tolist() == whole["history"].train_loss.tolist()
+    again = mlp(6, 16, 3)  # killed after training, before the result was saved: no epoch is repeated
+    third = train_sgd(again, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6), stop_after=0)
+    assert third["finished"] and third["history"].train_loss.tolist() == whole["history"].train_loss.tolist()
+    assert all(torch.equal(value, again.state_dict()[name]) for name, value in straight.state_dict().items())
+    discard_state(tmp_path / "b.state")
+    assert not (tmp_path / "b.state").exists()
 
 
 def test_training_lowers_the_loss_and_a_low_loss_is_not_convergence(tmp_path, fresh_seed, caplog):

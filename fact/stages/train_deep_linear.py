@@ -16,7 +16,7 @@ from fact.nets import deep_linear
 from fact.provenance import code_hash, git_sha
 from fact.stages.common import fail, resolve_device, start_stage
 from fact.stages.settings import to_json
-from fact.training import SGDSettings, UnreadableStateError, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     log.info("depth %d: final mean batch loss %.3e", s.depth, result["history"].train_loss.iloc[-1])
     save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
                 "stationarity": result["stationarity"], "converged": result["converged"], "polish": result["polish"], "git_sha": git_sha()}, args.out)
+    discard_state(f"{args.out}.state")  # only now: a kill before the checkpoint is written loses nothing
 
 
 if __name__ == "__main__":

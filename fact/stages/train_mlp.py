@@ -23,7 +23,7 @@ from fact.ridge import free_memory
 from fact.sizes import mlp_size_problem
 from fact.stages.common import fail, resolve_device, start_stage
 from fact.stages.settings import to_json
-from fact.training import SGDSettings, UnreadableStateError, train_sgd
+from fact.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     save_torch({"settings": to_json(s), "checkpoints": result["checkpoints"], "history": result["history"].to_dict("records"),
                 "stationarity": result["stationarity"], "converged": result["converged"], "polish": result["polish"], "test_accuracy": test_accuracy,
                 "note": data.note, "git_sha": git_sha()}, args.out)
+    discard_state(f"{args.out}.state")  # only now: a kill before the checkpoint is written loses nothing
     log.info("wrote %s", args.out)
 
 
