@@ -13,12 +13,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from fact.data import images
+from fact.nets import mlp
+from fact.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
 from tests.test_slurm import expected
 
@@ -166,11 +171,34 @@ def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_mem
     assert (workdir / "results" / "quick" / "nets" / "fig7" / "seed0.pt").exists()
 
 
+def epochs_lasting(seconds: float, config: dict) -> int:
+    """How many epochs of the quick MLP training take about ``seconds`` here, timed on 100 of them after
+    a warm-up, each saving its resumable state as in the job."""
+    block = config["scales"]["quick"]["mlp"]
+    data = images.load("digits", block["split_seed"])
+    Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float()
+    shape = block["model"]
+    train = {key: value for key, value in block["train"].items() if key in SGDSettings.__dataclass_fields__}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the job, whose rule has one thread
+    try:
+        for epochs in (5, 100):  # the first call pays for what runs once per process
+            model = mlp(data.d, shape["width"], data.n_classes, shape["depth"], shape["bias"])
+            with tempfile.TemporaryDirectory() as scratch:
+                start = time.perf_counter()
+                train_sgd(model, data.X_train, Y, SGDSettings(**{**train, "epochs": epochs}), 0, Path(scratch) / "state")
+                elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return int(seconds * 100 / elapsed)
+
+
 def test_a_training_job_past_its_time_limit_is_retried_with_more_time_and_resumes(workdir):
-    """One minute for the first try of an MLP training that needs more; the retry gets two minutes
-    per try and goes on from the epoch the killed one saved."""
+    """One minute for the first try of an MLP training that needs about 110 s (SLURM ends a job 0-30 s
+    past its limit); the retry gets two minutes and goes on from the epoch the killed try saved."""
+    epochs = epochs_lasting(110, yaml.safe_load((workdir / "config.yaml").read_text()))
     configure(workdir, {"scales": {"quick": {"mlp": {
-        "seeds": [0], "keep_epochs": [0, 4000], "train": {"epochs": 4000, "polish_steps": 0}}}}})
+        "seeds": [0], "keep_epochs": [0, epochs], "train": {"epochs": epochs, "polish_steps": 0}}}}})
     profile = workdir / "profiles" / "slurm" / "config.yaml"
     settings = yaml.safe_load(profile.read_text())
     settings["set-resources"]["train_mlp"]["runtime"] = "1 * attempt"
