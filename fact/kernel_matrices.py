@@ -47,14 +47,6 @@ def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
     return G.T @ G / len(points)
 
 
-def _weight_blocks(k: Kernel, queries, X, M, batch_size, weights):
-    """(start, gradient weights of queries[start:start + batch_size] against X), block by block."""
-    step = batch_size or len(queries)
-    for start in range(0, len(queries), step):
-        block = queries[start:start + step]
-        yield start, weights[start:start + step] if weights is not None else k.weights(k.pair_statistic(block, X, M))
-
-
 def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights) -> torch.Tensor:
     """The AGOP without the gradients: grad f(q_i) = M D_i, D_i = sum_j w_ij (q_i - x_j) alpha_j^T
     (radial; x_j alpha_j^T for inner products), and sum_i D_i D_i^T expands into n x n products,
@@ -70,7 +62,7 @@ def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights
     sums = X.new_zeros(d, d)               # sum_i (|s_i|^2 q_i q_i^T - q_i (P X)_i^T - its transpose)
     column_sums = X.new_zeros(n)           # sum_i w_ij
     mean = X.new_zeros(d, alpha.shape[1])  # sum_i D_i, for centring
-    for start, w in _weight_blocks(k, queries, X, M, batch_size, weights):
+    for start, w in k.weight_blocks(queries, X, M, batch_size, weights):
         gram += w.T @ w
         column_sums += w.sum(dim=0)
         if k.radial:
@@ -108,7 +100,7 @@ def _gradients_times_alpha(k: Kernel, X, alpha, M, batch_size, weights) -> torch
     grad f(x_i) alpha_i = M sum_j w_ij (alpha_i . alpha_j) (x_i - x_j), for an inner-product one
     M sum_j w_ij (alpha_i . alpha_j) x_j, so one n x n matrix B = W o (alpha alpha^T) times X."""
     rows = []
-    for start, w in _weight_blocks(k, X, X, M, batch_size, weights):
+    for start, w in k.weight_blocks(X, X, M, batch_size, weights):
         B = w * (alpha[start:start + len(w)] @ alpha.T)
         R = B @ X
         if k.radial:

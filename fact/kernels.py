@@ -108,6 +108,17 @@ class Kernel:
         return self.weights(X @ M @ Z.T)
 
     # ------------------------------------------------------------------ gradients
+    def weight_blocks(self, queries: torch.Tensor, centres: torch.Tensor, M: torch.Tensor,
+                      batch_size: int | None = None, weights: torch.Tensor | None = None):
+        """(start, gradient weights of queries[start:start + batch_size] against the centres), block
+        by block: rows of ``weights`` where given (q x n, from :meth:`weights`), else computed."""
+        step = batch_size or len(queries)
+        for start in range(0, len(queries), step):
+            if weights is not None:
+                yield start, weights[start:start + step]
+            else:
+                yield start, self.weights(self.pair_statistic(queries[start:start + step], centres, M))
+
     def predictor_gradients(self, queries: torch.Tensor, centres: torch.Tensor, alpha: torch.Tensor,
                             M: torch.Tensor, batch_size: int | None = None,
                             weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,11 +134,9 @@ class Kernel:
         c = alpha.shape[1]
         # Row j holds x_j alpha_j^T flattened: sum_j w_j x_j alpha_j^T is then one GEMM.
         centre_outer = (centres[:, :, None] * alpha[:, None, :]).reshape(n, d * c)
-        step = batch_size or len(queries)
         pieces = []
-        for start in range(0, len(queries), step):
-            Q = queries[start:start + step]
-            w = weights[start:start + step] if weights is not None else self.weights(self.pair_statistic(Q, centres, M))
+        for start, w in self.weight_blocks(queries, centres, M, batch_size, weights):
+            Q = queries[start:start + len(w)]
             G = (w @ centre_outer).reshape(len(Q), d, c)
             if self.radial:  # sum_j w_j (x - x_j) alpha_j^T = x (w alpha)^T - sum_j w_j x_j alpha_j^T
                 G = Q[:, :, None] * (w @ alpha)[:, None, :] - G

@@ -46,8 +46,8 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
     """Run the pipeline through the SLURM profile; return the result and the sbatch calls, each
     with its rule and options parsed."""
     state = workdir.parent / "slurm"
-    env = dict(os.environ, FAKE_SLURM_DIR=str(state), PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent),
-                                     os.environ["PATH"]]))
+    env = dict(os.environ, FAKE_SLURM_DIR=str(state),
+               PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]))
     env.pop("SLURM_JOB_ID", None)
     result = subprocess.run([sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args,
                              "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "2"],

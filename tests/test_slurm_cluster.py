@@ -25,6 +25,7 @@ from fact.data import images
 from fact.nets import mlp
 from fact.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
+from tests.test_pipeline import edit_config
 from tests.test_slurm import expected
 
 
@@ -60,10 +61,7 @@ def workdir(tmp_path) -> Path:
 
 def configure(workdir: Path, overrides: dict) -> None:
     """Merge ``overrides`` into the copy's config.yaml."""
-    path = workdir / "config.yaml"
-    config = yaml.safe_load(path.read_text())
-    merge(config, overrides)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    edit_config(workdir, lambda config: merge(config, overrides))
 
 
 def merge(into: dict, overrides: dict) -> None:
