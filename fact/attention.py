@@ -8,10 +8,10 @@ rows ``h`` and output ``z`` (without its bias) to a ``record`` callback, which m
 replaced by a tensor it can differentiate with respect to. The model then runs on from this
 recomputed output, so gradients with respect to each ``z`` are the model's own.
 
-The four matrices are named after the module: ``<name>[q]``, ``<name>[k]``, ``<name>[v]`` (their
-inputs are the query, key and value) and ``<name>.out_proj`` (its input is the heads' output,
-concatenated). All rows are batch-first, one per sample and position. Dropout is not applied: the
-relations are computed in eval mode.
+Its four matrices (``fact.layer_views`` names them ``<name>[q]``, ``<name>[k]``, ``<name>[v]`` and
+``<name>.out_proj``) take as inputs the query, key and value, and the heads' output concatenated.
+All rows are batch-first, one per sample and position. Dropout is not applied: the relations are
+computed in eval mode.
 """
 
 from __future__ import annotations
@@ -23,35 +23,33 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from fact.layer_inputs import LayerKind
-
-BLOCKS = ("q", "k", "v", "out")
-
 # record(block, h, z) -> z (possibly replaced by a leaf that requires grad)
 Record = Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def projections(module: nn.MultiheadAttention) -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """{block: (the attribute holding its weight, that parameter -> the block's matrix, E x d_in)}."""
+    if module.in_proj_weight is None:
+        separate = {block: (f"{block}_proj_weight", _whole) for block in "qkv"}
+        return {**separate, "out": ("out_proj.weight", _whole)}
+    size = module.embed_dim
+    fused = {block: ("in_proj_weight", lambda w, i=index: w[i * size:(i + 1) * size])
+             for index, block in enumerate("qkv")}
+    return {**fused, "out": ("out_proj.weight", _whole)}
+
+
+def _whole(parameter: torch.Tensor) -> torch.Tensor:
+    return parameter
 
 
 def _projection(module: nn.MultiheadAttention, block: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The weight (E x d_in) and bias of one block."""
     if block == "out":
         return module.out_proj.weight, module.out_proj.bias
-    index = "qkv".index(block)
-    size = module.embed_dim
+    attribute, matrix = projections(module)[block]
+    index, size = "qkv".index(block), module.embed_dim
     bias = None if module.in_proj_bias is None else module.in_proj_bias[index * size:(index + 1) * size]
-    if module.in_proj_weight is not None:
-        return module.in_proj_weight[index * size:(index + 1) * size], bias
-    return getattr(module, f"{block}_proj_weight"), bias
-
-
-def block_kind(block: str) -> LayerKind:
-    """How fact.matrices reads one block: its matrix, and rows that ``recompute`` already gives."""
-    return LayerKind(matrix=lambda module: _projection(module, block)[0],
-                     inputs=lambda module, rows: rows, outputs=lambda module, rows: rows)
-
-
-def block_names(module_name: str) -> dict[str, str]:
-    """{layer name: block} for an attention module called ``module_name``."""
-    return {f"{module_name}[{block}]" if block != "out" else f"{module_name}.out_proj": block for block in BLOCKS}
+    return matrix(getattr(module, attribute)), bias
 
 
 def _check_supported(module: nn.MultiheadAttention) -> None:

@@ -11,20 +11,21 @@ FACT sum of the paper, ``(1/n) sum_i sum_positions grad_{h} loss_i h^T``, so one
 the summed loss per batch gives FACT and bFACT of every weight at once: no hooks, no per-sample
 work, any architecture.
 
-A weight is taken as the matrix that acts on its input (``matrix_views``):
+A weight is taken as the matrix that acts on its input, as ``fact.layer_views`` shows it and under
+the same name as in ``fact.matrices`` (``matrix_views``):
 
-* ``nn.Linear``: ``weight`` (out x in);
-* ``nn.Conv1d/2d/3d``: the kernel as ``out x (in/groups * prod(kernel))``, acting on a patch;
+* ``nn.Linear`` ``fc``: ``weight`` (out x in), named ``fc``;
+* ``nn.Conv1d/2d``: the kernel as ``out x (in * prod(kernel))``, acting on a patch;
 * ``nn.Embedding``: ``weight^T`` (dim x vocabulary), acting on a one-hot token;
-* ``nn.MultiheadAttention``: the q, k and v blocks of ``in_proj_weight`` as three matrices
-  (``<name>.in_proj_weight[q]`` and so on; or ``q_proj_weight`` ... when kdim or vdim differ);
-  ``out_proj`` is an ``nn.Linear``;
-* any other parameter with two or more dimensions: ``parameter.reshape(shape[0], -1)``.
+* ``nn.MultiheadAttention`` ``attention``: ``attention[q]``, ``attention[k]``, ``attention[v]`` (blocks
+  of ``in_proj_weight``, or ``q_proj_weight`` ... when kdim or vdim differ) and ``attention.out_proj``;
+* any other parameter with two or more dimensions (a ``Conv3d`` kernel, a module of your own):
+  ``parameter.reshape(shape[0], -1)``, under its name in ``model.named_parameters()``.
 
 One-dimensional parameters (biases, norms' scales) have no matrix and are left out, and so are
-frozen weights (``requires_grad`` off): the objective is over the trained parameters. Names are
-those of ``model.named_parameters()``. A weight shared by two modules (tied embeddings) appears
-once, with the gradient of all its uses, which is what stationarity says about it.
+frozen weights (``requires_grad`` off): the objective is over the trained parameters. A weight
+shared by two modules (tied embeddings) appears once, with the gradient of all its uses, which is
+what stationarity says about it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from fact.batches import batches, check_computed, check_data, evaluating
+from fact.layer_views import flattened, model_matrices
 from fact.losses import Loss, resolve_loss, stationarity_error, weight_decay_value
 
 # How a parameter becomes the matrix acting on its module's input, and back.
@@ -49,7 +51,7 @@ class WeightMatrix:
 
     Attributes
     ----------
-    name : the parameter's name in ``model.named_parameters()`` (``[q]``, ``[k]``, ``[v]`` for attention blocks).
+    name : the matrix's name (``fact.layer_views``; a parameter's own name where no view covers it).
     weight : W, float64, as the matrix acting on the module's input (see the module docstring).
     gradient : the gradient of the mean loss (no weight decay) with respect to that matrix, float64.
     weight_decay : lambda of the objective.
@@ -85,24 +87,20 @@ class WeightMatrix:
 
 
 def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:
-    """Every weight of ``model`` with the function that views it as the matrix acting on its input."""
+    """Every weight of ``model`` with the function that views it (or its gradient) as the matrix acting
+    on its input: the matrices of ``fact.layer_views`` under their names, a parameter shared by two
+    modules (tied embeddings) under the first one's; then any other parameter with two or more
+    dimensions under its parameter's name, as ``parameter.reshape(shape[0], -1)``."""
     views: dict[str, tuple[nn.Parameter, View]] = {}
-    claimed: set[int] = set()
-    for module_name, module in model.named_modules():
-        prefix = f"{module_name}." if module_name else ""
-        if isinstance(module, nn.MultiheadAttention) and module.in_proj_weight is not None:
-            size = module.embed_dim
-            for index, block in enumerate("qkv"):
-                views[f"{prefix}in_proj_weight[{block}]"] = (
-                    module.in_proj_weight, lambda w, i=index: w[i * size:(i + 1) * size])
-            claimed.add(id(module.in_proj_weight))
-        elif isinstance(module, nn.Embedding) and id(module.weight) not in claimed:
-            views[f"{prefix}weight"] = (module.weight, lambda w: w.T)
-            claimed.add(id(module.weight))
-    for name, parameter in model.named_parameters():  # Linear, Conv, attention's separate projections, the rest
-        if parameter.dim() >= 2 and id(parameter) not in claimed:
-            views[name] = (parameter, lambda w: w.reshape(w.shape[0], -1))
-            claimed.add(id(parameter))
+    owner: dict[int, str] = {}  # id(parameter) -> the module whose view claimed it
+    for name, matrix in model_matrices(model).items():
+        parameter = matrix.parameter
+        if owner.setdefault(id(parameter), matrix.module_name) == matrix.module_name:
+            views[name] = (parameter, matrix.view.matrix)
+    for name, parameter in model.named_parameters():
+        if parameter.dim() >= 2 and id(parameter) not in owner:
+            views[name] = (parameter, flattened)
+            owner[id(parameter)] = name
     return views
 
 

@@ -20,7 +20,7 @@ def fact_of_first_layer(pass_name: str, model, inputs, targets=None, weight_deca
     """FACT of the first weight by either pass."""
     if pass_name == "feature_matrices":
         return feature_matrices(model, inputs, targets, "mse", weight_decay, jacobian=False, **options)["0"].fact
-    return weight_matrices(model, inputs, targets, "mse", weight_decay, **options)["0.weight"].fact
+    return weight_matrices(model, inputs, targets, "mse", weight_decay, **options)["0"].fact
 
 
 PASSES = ["feature_matrices", "weight_matrices"]

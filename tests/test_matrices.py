@@ -70,7 +70,7 @@ def test_the_pass_gives_each_weights_stationarity_as_fact_weights_does(fresh_see
     layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=10, jacobian=False)
     weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY)
     for name, layer in layers.items():
-        reference = weights[f"{name}.weight"].stationarity_error
+        reference = weights[name].stationarity_error
         assert reference > 0.1, f"seed={fresh_seed}: an untrained network is far from a critical point"
         assert abs(layer.stationarity_error - reference) < 1e-12 * reference, f"seed={fresh_seed} layer {name}"
         # the gradient of the mean loss is G / n: G itself, or G / (n lambda), is another number
@@ -267,7 +267,7 @@ def test_unknown_layer_names_the_available_ones():
         feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, layers="fc9")
     with pytest.raises(ValueError, match="not a layer of this model with a known input"):
         matrices.fact(model, nn.Linear(4, 7), X, Y, "mse", WEIGHT_DECAY)
-    with pytest.raises(ValueError, match="register yours in fact.layer_inputs.KINDS"):
+    with pytest.raises(ValueError, match="register yours with fact.layer_views.register_view"):
         feature_matrices(nn.Sequential(nn.Bilinear(2, 2, 1)), torch.zeros(3, 2))
 
 

@@ -15,7 +15,7 @@ def test_the_cnn_and_transformer_examples_run():
     namespace: dict = {}
     for code in blocks:  # the second continues the first
         exec(compile(code, "README.md", "exec"), namespace)
-    assert "unembed.weight" not in namespace["weights"]  # tied: one matrix, named once
-    assert namespace["weights"]["attention.in_proj_weight[q]"].fact.shape == (32, 32)
+    assert "unembed" not in namespace["weights"]  # tied: one matrix, named once
+    assert namespace["weights"]["attention[q]"].fact.shape == (32, 32)
     assert set(namespace["layers"]) == {"attention[q]", "attention[k]", "attention[v]", "attention.out_proj",
                                         "mlp_in", "mlp_out", "token", "unembed"}

@@ -115,23 +115,21 @@ def test_fact_and_bfact_hold_for_every_weight_of_a_transformer_at_a_critical_poi
 def test_fact_and_bfact_hold_for_every_trained_weight_of_a_layer_normed_transformer(fresh_seed):
     model, tokens, labels = critical_transformer(fresh_seed, layer_norm=True)
     checked = assert_fact_holds_for_every_weight(model, tokens, labels, "ce", TRANSFORMER_DECAY, f"seed={fresh_seed}")
-    assert checked == {"attention.in_proj_weight[q]", "attention.in_proj_weight[k]", "attention.in_proj_weight[v]",
-                       "attention.out_proj.weight", "mlp_in.weight", "mlp_out.weight",
-                       "unembed.weight"}  # the frozen embeddings are left out
+    assert checked == {"attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "mlp_in", "mlp_out",
+                       "unembed"}  # the frozen embeddings are left out
 
 
-def test_the_weights_are_named_as_the_model_names_them():
+def test_the_weights_are_named_as_the_hooked_pass_names_them():
     names = set(weight_matrices(TinyTransformer(5, 3, 4, 2, 6).double(), *tokens(0), "ce", WEIGHT_DECAY))
-    assert names == {"token.weight", "position.weight", "attention.in_proj_weight[q]",
-                     "attention.in_proj_weight[k]", "attention.in_proj_weight[v]", "attention.out_proj.weight",
-                     "mlp_in.weight", "mlp_out.weight", "unembed.weight"}
+    assert names == {"token", "position", "attention[q]", "attention[k]", "attention[v]", "attention.out_proj",
+                     "mlp_in", "mlp_out", "unembed"}
     tied = set(matrix_views(TinyTransformer(5, 3, 4, 2, 6, tied=True)))
-    assert "unembed.weight" not in tied and "token.weight" in tied  # one shared matrix, once
+    assert "unembed" not in tied and "token" in tied  # one shared matrix, once
     views = matrix_views(SmallCNN(side=5, n_classes=3, channels=(2, 3)))
-    assert set(views) == {"conv1.weight", "conv2.weight", "head.weight"}
-    parameter, view = views["conv2.weight"]
+    assert set(views) == {"conv1", "conv2", "head"}
+    parameter, view = views["conv2"]
     assert view(parameter).shape == (3, 2 * 3 * 3)  # out x (in * kernel area): the matrix acting on a patch
-    parameter, view = matrix_views(TinyTransformer(5, 3, 4, 2, 6))["token.weight"]
+    parameter, view = matrix_views(TinyTransformer(5, 3, 4, 2, 6))["token"]
     assert view(parameter).shape == (4, 5)  # width x vocabulary: the matrix acting on a one-hot token
 
 
@@ -144,8 +142,8 @@ def test_linear_layers_agree_with_the_hooked_pass_of_fact_matrices(fresh_seed):
     hooked = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, jacobian=False)
     weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=7)
     for layer, matrices in hooked.items():
-        assert relative_error(weights[f"{layer}.weight"].fact, matrices.fact) < 1e-12, f"seed={fresh_seed}"
-        assert relative_error(weights[f"{layer}.weight"].bfact, matrices.bfact) < 1e-12, f"seed={fresh_seed}"
+        assert relative_error(weights[layer].fact, matrices.fact) < 1e-12, f"seed={fresh_seed}"
+        assert relative_error(weights[layer].bfact, matrices.bfact) < 1e-12, f"seed={fresh_seed}"
 
 
 def test_a_convolution_is_the_matrix_acting_on_its_patches(fresh_seed):
@@ -164,7 +162,7 @@ def test_a_convolution_is_the_matrix_acting_on_its_patches(fresh_seed):
     ce_per_sample(model.head(rest), Y).sum().backward()
     expected = -(patches.grad.transpose(1, 2).reshape(-1, 18).T
                  @ patches.detach().transpose(1, 2).reshape(-1, 18)) / (len(X) * WEIGHT_DECAY)
-    got = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)["conv2.weight"].fact
+    got = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)["conv2"].fact
     assert relative_error(got, expected) < 1e-12, f"seed={fresh_seed}"
 
 
@@ -192,7 +190,7 @@ def test_attention_blocks_are_q_k_v_in_that_order(fresh_seed):
     for index, block in enumerate("qkv"):
         gradient, inputs = parts.grad[:, index].reshape(-1, 4), parts.detach()[:, index].reshape(-1, 4)
         expected = -(gradient.T @ inputs) / (6 * WEIGHT_DECAY)
-        got = weights[f"attention.in_proj_weight[{block}]"].fact
+        got = weights[f"attention[{block}]"].fact
         assert relative_error(got, expected) < 1e-12, f"seed={fresh_seed} block {block}"
 
 
@@ -207,7 +205,7 @@ def test_an_embedding_is_the_matrix_acting_on_one_hot_tokens(fresh_seed):
     ce_per_sample(model(X), Y).sum().backward()
     handle.remove()
     expected = -(one_hot.grad.reshape(-1, 5).T @ one_hot.detach().reshape(-1, 5)) / (len(X) * WEIGHT_DECAY)
-    got = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)["token.weight"].fact
+    got = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)["token"].fact
     assert relative_error(got, expected) < 1e-12, f"seed={fresh_seed}"
 
 
@@ -216,11 +214,11 @@ def test_bad_requests_are_named():
     X, Y = torch.zeros(3, 4, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="weight_decay must be a finite number > 0"):
         weight_matrices(model, X, Y, "mse", 0.0)
-    with pytest.raises(ValueError, match=r"no weight named \['9.weight'\]; the model's weights are"):
-        weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, names=["9.weight"])
+    with pytest.raises(ValueError, match=r"no weight named \['9'\]; the model's weights are"):
+        weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, names=["9"])
     with pytest.raises(ValueError, match="FACT needs targets"):
         weight_matrices(model, X, None, "mse", WEIGHT_DECAY)
     model[0].weight.requires_grad_(False)
-    assert "0.weight" not in weight_matrices(model, X, Y, "mse", WEIGHT_DECAY)  # not trained: no critical point of it
-    with pytest.raises(ValueError, match=r"\['0.weight'\] do not require gradients"):
-        weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, names=["0.weight"])
+    assert "0" not in weight_matrices(model, X, Y, "mse", WEIGHT_DECAY)  # not trained: no critical point of it
+    with pytest.raises(ValueError, match=r"\['0'\] do not require gradients"):
+        weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, names=["0"])

@@ -38,15 +38,6 @@ class ExtractOverTrainingSettings:
     scale: str
 
 
-def weight_name(layer: str) -> str:
-    """fact.matrices' layer name -> the parameter's name in fact.weights: attention[q] ->
-    attention.in_proj_weight[q], mlp_in -> mlp_in.weight."""
-    if layer.endswith("]"):
-        module, block = layer[:-3], layer[-3:]
-        return f"{module}.in_proj_weight{block}"
-    return f"{layer}.weight"
-
-
 def settings_class_of(checkpoint: dict) -> type:
     """The settings class of the stage that trained ``checkpoint`` (its experiment names it)."""
     _, settings_class = TRAINERS.get(checkpoint.get("experiment"), TRAINERS["fig12"])  # a stranger fails its check
@@ -70,7 +61,7 @@ def extract(checkpoint: dict, path: str, settings: ExtractOverTrainingSettings, 
         weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
         # fact.weights' stationarity: a tied weight's gradient holds every layer that uses it
         rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **run, **record,
-                 "stationarity_error": weights[weight_name(name)].stationarity_error}
+                 "stationarity_error": weights[name].stationarity_error}
                 for name, layer in layers.items() for record in layer.agreement(settings.powers)]
         log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
                  {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"})
