@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from fact.losses import NonFiniteLossError
+from fact.objective import regularised_gradients, trained_parameters
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,11 @@ def kept_steps(steps: int, count: int) -> list[int]:
 
 
 def regularised_gradient_norm(model: nn.Module, X: torch.Tensor, y: torch.Tensor, weight_decay: float) -> float:
-    """||grad of (1/n) sum_i CE_i + (lambda/2) ||theta||^2||: zero at a critical point."""
-    parameters = list(model.parameters())
+    """||grad of (1/n) sum_i CE_i + (lambda/2) ||theta||^2|| over the trained parameters: zero at a critical point."""
+    parameters = trained_parameters(model)
     loss = nn.functional.cross_entropy(model(X), y)
-    gradients = torch.autograd.grad(loss, parameters)
-    return float(torch.sqrt(sum(((g + weight_decay * p.detach()) ** 2).sum() for g, p in zip(gradients, parameters))))
+    gradients = regularised_gradients(torch.autograd.grad(loss, parameters), parameters, weight_decay)
+    return float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
 
 
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from fact.losses import NonFiniteLossError
+from fact.objective import finite_or_raise, regularised_objective, trained_parameters
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +24,6 @@ log = logging.getLogger(__name__)
 def parameter_gradient_norm(params: Iterable[torch.Tensor]) -> float:
     """Euclidean norm of all parameter gradients together."""
     return math.sqrt(sum(float((p.grad ** 2).sum()) for p in params if p.grad is not None))
-
-
-def _finite_or_raise(value: torch.Tensor, where: str) -> None:
-    if not torch.isfinite(value):
-        raise NonFiniteLossError(
-            f"the training objective became {float(value)} at {where}; lower the learning rate "
-            "or check the data scale"
-        )
 
 
 def minimise_lbfgs(params: list[torch.Tensor], objective: Callable[[], torch.Tensor], grad_tol: float,
@@ -48,7 +40,7 @@ def minimise_lbfgs(params: list[torch.Tensor], objective: Callable[[], torch.Ten
     def closure():
         optimizer.zero_grad()
         value = objective()
-        _finite_or_raise(value.detach(), "an L-BFGS step")
+        finite_or_raise(value.detach(), "an L-BFGS step")
         value.backward()
         return value
 
@@ -121,7 +113,7 @@ def _newton_iterations(f: Callable[[torch.Tensor], torch.Tensor], vector: torch.
     iteration = 0
     for iteration in range(max_iterations):
         value = f(vector)
-        _finite_or_raise(value.detach(), f"Newton iteration {iteration}")
+        finite_or_raise(value.detach(), f"Newton iteration {iteration}")
         gradient = torch.func.grad(f)(vector)
         if float(gradient.norm()) < grad_tol:
             break
@@ -168,25 +160,6 @@ class FullBatchSchedule:
     log_every: int = 500
 
 
-def regularised_objective(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                          weight_decay: float, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """(1/n) sum_i loss_i + (weight_decay/2) ||theta||^2, the objective FACT is stated for.
-
-    theta is the trained parameters: a frozen one (``requires_grad`` off) is part of the model,
-    not of the objective's variables.
-
-    With ``params`` the model is evaluated at those parameters instead of its own
-    (``torch.func.functional_call``), which lets second-order methods differentiate twice.
-    """
-    if params is None:
-        outputs, values = model(inputs), [p for p in model.parameters() if p.requires_grad]
-    else:
-        outputs, values = torch.func.functional_call(model, params, (inputs,)), list(params.values())
-    penalty = sum((p ** 2).sum() for p in values)
-    return loss_fn(outputs, targets).mean() + weight_decay / 2 * penalty
-
-
 def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                      loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                      schedule: FullBatchSchedule, progress: bool = True) -> list[dict]:
@@ -198,7 +171,7 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     """
     from tqdm import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trained_parameters(model)
 
     def objective(at: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         return regularised_objective(model, inputs, targets, loss_fn, schedule.weight_decay, at)
@@ -210,7 +183,7 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     for step in tqdm(range(schedule.steps), desc="adam", disable=not progress, mininterval=5):
         optimizer.zero_grad()
         value = objective()
-        _finite_or_raise(value.detach(), f"Adam step {step}")
+        finite_or_raise(value.detach(), f"Adam step {step}")
         value.backward()
         if step % schedule.log_every == 0 or step == schedule.steps - 1:
             grad_norm = parameter_gradient_norm(params)
@@ -236,7 +209,7 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
         objective().backward()
         grad_norm = parameter_gradient_norm(params)
     final = objective().detach()
-    _finite_or_raise(final, "the end of training")
+    finite_or_raise(final, "the end of training")
     history.append({"phase": "final", "step": schedule.steps, "objective": float(final), "grad_norm": grad_norm,
                     **extra})
     return history

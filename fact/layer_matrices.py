@@ -23,7 +23,7 @@ from functools import cached_property
 import torch
 
 from fact.linalg import psd_sqrt_of_gram, sym_power
-from fact.losses import stationarity_error
+from fact.objective import stationarity_error
 from fact.metrics import cosine, pearson, relative_error, spearman
 
 

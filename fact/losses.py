@@ -1,10 +1,8 @@
-"""Per-sample losses (the loss_i of FACT's objective), the objective's weight decay lambda as the
-functions take it, and the error raised when training's loss is not finite."""
+"""Per-sample losses (the loss_i of FACT's objective), and the error raised when training's loss is
+not finite."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import torch
@@ -53,26 +51,6 @@ def resolve_loss(loss: Loss) -> LossFn:
     if loss in LOSSES:
         return LOSSES[loss]
     raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a callable (outputs, targets) -> per-sample losses")
-
-
-def weight_decay_value(weight_decay) -> float:
-    """The lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2`` as a float, or a ValueError that says what
-    to give: FACT divides by it, so it must be a finite number > 0."""
-    if isinstance(weight_decay, (str, bytes)):
-        raise ValueError(f"weight_decay must be a number, got the string {weight_decay!r}: write "
-                         f"weight_decay={weight_decay} without quotes")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
-        raise ValueError(f"weight_decay must be a number (the lambda of the objective), got {weight_decay!r}")
-    if not (math.isfinite(weight_decay) and weight_decay > 0):
-        raise ValueError(f"weight_decay must be a finite number > 0 (the lambda of the objective; FACT divides by "
-                         f"it), got {weight_decay}")
-    return float(weight_decay)
-
-
-def stationarity_error(mean_gradient: torch.Tensor, weight: torch.Tensor, weight_decay: float) -> float:
-    """||grad_W Lbar + lambda W|| / ||lambda W||, with grad_W Lbar the gradient of the mean loss: the
-    relative size of the objective's gradient in W, zero exactly at a critical point, where FACT holds."""
-    return float((mean_gradient + weight_decay * weight).norm() / (weight_decay * weight.norm()))
 
 
 class NonFiniteLossError(RuntimeError):

@@ -33,7 +33,8 @@ from fact.backward import jacobians_and_gradients, loss_gradient, loss_gradients
 from fact.batches import batches, check_computed, check_data, evaluating
 from fact.layer_matrices import LayerMatrices
 from fact.layer_views import ModelMatrix, model_matrices
-from fact.losses import Loss, resolve_loss, weight_decay_value
+from fact.losses import Loss, resolve_loss
+from fact.objective import weight_decay_value
 from fact.recording import Recording
 
 LayerRef = str | nn.Module

@@ -17,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from fact.full_batch import _finite_or_raise
+from fact.objective import finite_or_raise, regularised_backward, trained_parameters
 from fact.weights import weight_matrices
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,15 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
     start = time.perf_counter()
     model.double()
     X, Y = X.double(), Y.double()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trained_parameters(model)
     optimiser = torch.optim.LBFGS(params, lr=1.0, max_iter=check_every, tolerance_grad=0.0, tolerance_change=0.0,
                                   history_size=100, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        return regularised_mse_backward(model, X, Y, weight_decay, batch_size)
+        value = regularised_mse_backward(model, X, Y, weight_decay, batch_size)
+        finite_or_raise(value, "an L-BFGS step of the polish")
+        return value
 
     start_point = stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
     best = _Checked(0, stationarity, params)
@@ -81,21 +83,11 @@ class _Checked:
 
 def regularised_mse_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
                              batch_size: int | None) -> torch.Tensor:
-    """The objective's value, its gradient accumulated into ``.grad`` batch by batch (so the whole training
-    set never has to be held as activations at once)."""
-    n = len(X)
-    batch_size = batch_size or n
-    value = torch.zeros((), dtype=torch.float64, device=X.device)
-    for first in range(0, n, batch_size):
-        part = nn.functional.mse_loss(model(X[first:first + batch_size]), Y[first:first + batch_size],
-                                      reduction="sum") / Y.numel()
-        part.backward()
-        value += part.detach()
-    penalty = weight_decay / 2 * sum((p ** 2).sum() for p in model.parameters() if p.requires_grad)
-    penalty.backward()
-    value += penalty.detach()
-    _finite_or_raise(value, "an L-BFGS step of the polish")
-    return value
+    """The objective SGD minimises (``nn.MSELoss``'s mean over every output, plus the penalty), its
+    gradient accumulated into ``.grad`` batch by batch."""
+    def share(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(outputs, targets, reduction="sum") / Y.numel()
+    return regularised_backward(model, X, Y, weight_decay, batch_size, share)
 
 
 def stationarity_errors(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,

@@ -3,7 +3,6 @@ says what to give instead. Also the seed of its random draws, from scikit-learn'
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -11,20 +10,8 @@ import torch
 from sklearn.utils import check_random_state
 
 from fact.kernel_matrices import fact_constant
+from fact.objective import real_number
 from fact.updates import NORMALISATIONS, UPDATES
-
-
-def real_number(value, name: str, *, positive: bool = False) -> float:
-    """``value`` as a finite float >= 0 (> 0 with ``positive``), or a ValueError naming ``name``."""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a number, got the string {value!r}: write {name}={value} without quotes")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value}")
-    return float(value)
 
 
 def is_integer(value) -> bool:

@@ -39,7 +39,8 @@ from torch import nn
 
 from fact.batches import batches, check_computed, check_data, evaluating
 from fact.layer_views import flattened, model_matrices
-from fact.losses import Loss, resolve_loss, stationarity_error, weight_decay_value
+from fact.losses import Loss, resolve_loss
+from fact.objective import stationarity_error, weight_decay_value
 
 # How a parameter becomes the matrix acting on its module's input, and back.
 View = Callable[[torch.Tensor], torch.Tensor]

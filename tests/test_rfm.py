@@ -362,11 +362,11 @@ def test_validation_data_is_checked_as_predict_checks_x():
 
 
 @pytest.mark.parametrize("parameters, message", [
-    ({"reg": np.inf}, "reg must be finite, got inf"),
+    ({"reg": np.inf}, "reg must be a finite number >= 0, got inf"),
     ({"reg": "1e-3"}, "reg must be a number, got the string '1e-3': write reg=1e-3 without quotes"),
-    ({"reg": -1.0}, "reg must be >= 0"),
-    ({"bandwidth": np.nan}, "bandwidth must be finite"),
-    ({"bandwidth": 0.0}, "bandwidth must be > 0"),
+    ({"reg": -1.0}, "reg must be a finite number >= 0"),
+    ({"bandwidth": np.nan}, "bandwidth must be a finite number > 0"),
+    ({"bandwidth": 0.0}, "bandwidth must be a finite number > 0"),
     ({"agop_max_samples": 0}, "agop_max_samples must be a positive integer"),
     ({"agop_max_samples": 2.5}, "agop_max_samples must be a positive integer"),
     ({"random_state": "seven"}, "random_state must be None, an integer or a numpy.random.RandomState"),
