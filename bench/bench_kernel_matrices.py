@@ -2,7 +2,7 @@
 
 An RFM iteration on modular addition (p = 61: n = 1,860 training pairs, d = 122 one-hot inputs, c = 61
 outputs) needs the AGOP or the kernel FACT matrix of f(x) = sum_j alpha_j K_M(x, x_j). Forming every
-gradient grad f(x_i) (d x c) costs n^2 d c operations; ``fact.kernel_matrices`` forms neither: the FACT
+gradient grad f(x_i) (d x c) costs n^2 d c operations; ``fact.kernel_machines.kernel_matrices`` forms neither: the FACT
 matrix needs only W o (alpha alpha^T) times X (n^2 (c + d)), the AGOP (W^T W) o (alpha alpha^T) (n^3).
 Both are timed here beside the gradient route they replace and beside the floor of one n x n x d GEMM,
 with the same data, weights, threads and precision, and checked to agree.
@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from fact.data.modular import modular_addition
-from fact.kernel_matrices import kernel_agop, kernel_fact
-from fact.kernels import Kernel
+from fact.experiments.data.modular import modular_addition
+from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_fact
+from fact.kernel_machines.kernels import Kernel
 
 
 def best_of(function, repeats: int) -> tuple[float, torch.Tensor]:
@@ -58,7 +58,7 @@ def main() -> None:
     floor, _ = best_of(lambda: weights @ X, args.repeats)
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, float64, Gaussian kernel, "
           f"n = {n}, d = {d}, c = {args.p}; floor = one n x n x d GEMM, {floor * 1e3:.1f} ms")
-    print("| matrix | gradients (s) | fact.kernel_matrices (s) | speed-up | ours / floor | max relative difference |")
+    print("| matrix | gradients (s) | fact.kernel_machines.kernel_matrices (s) | speed-up | ours / floor | max relative difference |")
     print("|---|---|---|---|---|---|")
     cases = {"FACT": (None, lambda: kernel_fact(X, alpha, M, kernel, weights=weights)),
              "AGOP, centred": (True, lambda: kernel_agop(X, alpha, M, kernel, centre=True, weights=weights))}

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from fact.rfm import RFM
+from fact.kernel_machines.rfm import RFM
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Cost of one `fact.matrices.feature_matrices` pass against the training floor.
+"""Cost of one `fact.features.matrices.feature_matrices` pass against the training floor.
 
 The floor is one epoch of plain training steps (forward, backward of the mean loss,
 no optimiser) over the same data in the same batches: every relation needs at least a
@@ -6,7 +6,7 @@ forward and a backward pass. The ratio says what computing all relations for all
 costs in units of that epoch; the AGOP's backward pass is vectorised over the model's
 outputs, so it costs roughly (1 + outputs) backward passes, and with k random output
 probes (``agop_probes``) roughly (1 + k). FACT and bFACT of every weight from the gradient
-of the mean loss (``fact.weights``) need one forward and one backward pass: about one epoch.
+of the mean loss (``fact.features.weights``) need one forward and one backward pass: about one epoch.
 
 Goals: FACT and bFACT of every weight within 1.2 epochs; all relations within (1 + outputs)/2
 epochs; the sketched AGOP with k probes within (1 + k)/2 epochs.
@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from fact.losses import mse_per_sample
-from fact.matrices import feature_matrices
-from fact.weights import weight_matrices
+from fact.features.losses import mse_per_sample
+from fact.features.matrices import feature_matrices
+from fact.features.weights import weight_matrices
 
 
 def mlp(d_in: int, width: int, depth: int, d_out: int) -> nn.Sequential:
@@ -117,7 +117,7 @@ def main() -> None:
         weight_matrices(model, X, Y, "mse", 1e-4, batch_size=args.batch_size)
 
     passes = [
-        ("FACT, bFACT of every weight (fact.weights)", every_weight, "1.2"),
+        ("FACT, bFACT of every weight (fact.features.weights)", every_weight, "1.2"),
         ("FACT, bFACT, eNFA (no Jacobian)", fact_only, ""),
         ("all relations incl. exact AGOP", everything, f"{(1 + args.outputs) / 2:.1f}"),
         ("exact AGOP alone (no targets)", agop_alone, f"{(1 + args.outputs) / 2:.1f}"),

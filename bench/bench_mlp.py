@@ -4,7 +4,7 @@
     PYTHONPATH=. python bench/bench_mlp.py --n 6000               # a CPU sample (extrapolated to n)
 
 Random data of MNIST's and CIFAR-10's shapes (60,000 x 784 and 50,000 x 3072), the config's
-paper-scale model and batch size, the same training loop as the pipeline (fact.training).
+paper-scale model and batch size, the same training loop as the pipeline (fact.experiments.training).
 The estimate multiplies the epoch time by epochs x seeds, per dataset, and adds the
 extraction of the kept epochs, timed once per dataset.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from fact.matrices import feature_matrices
-from fact.nets import mlp
-from fact.training import SGDSettings, train_sgd
+from fact.features.matrices import feature_matrices
+from fact.experiments.models import mlp
+from fact.experiments.training import SGDSettings, train_sgd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"mnist": (60_000, 784), "cifar10": (50_000, 3072)}

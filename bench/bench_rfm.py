@@ -56,7 +56,7 @@ def best_of(function, repeats: int) -> float:
 
 
 def time_ours(n: int, repeats: int) -> float:
-    from fact.rfm import RFM
+    from fact.kernel_machines.rfm import RFM
 
     X, y, Xv, yv = data(n)
     model = RFM(kernel="laplace", bandwidth=BANDWIDTH, reg=REG, update="nfa", power=0.5, iters=ITERS,
@@ -116,7 +116,7 @@ def main() -> None:
                                                                  text=True).stdout.strip().splitlines()[-1]).items()}
     where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{where}, torch {torch.__version__}, d = {D}, {ITERS} iterations, Laplace, NFA, float32")
-    print("| n | floor (s) | fact.rfm (s) | fact / floor | xrfm 0.4.5 (s) | xrfm / fact |")
+    print("| n | floor (s) | fact.kernel_machines.rfm (s) | fact / floor | xrfm 0.4.5 (s) | xrfm / fact |")
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
         floor, ours = time_floor(n, args.repeats), time_ours(n, args.repeats)

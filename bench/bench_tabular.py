@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import yaml
 
-from fact.data import uci121
-from fact.data.tabular import TabularDataset
-from fact.stages.tabular import protocol_from
-from fact.tabular import evaluate
+from fact.experiments.data import uci121
+from fact.experiments.data.protocol_splits import TabularDataset
+from fact.experiments.stages.table1_dataset import protocol_from
+from fact.experiments.table1_protocol import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,13 +1,58 @@
 """fact: the Features at Convergence Theorem for any PyTorch model, and FACT-RFM.
 
-Modules, one job each: ``matrices`` (FACT, NFA, eNFA matrices of a model's weights),
-``losses`` (per-sample losses), ``metrics`` (agreement between matrices), ``nets`` (the
-paper's models), ``training`` (resumable SGD), ``full_batch`` (training to an exact critical
-point), ``kernels``, ``kernel_matrices`` (kernel AGOP and FACT), ``updates`` (NFA and FACT
-updates of M), ``ridge`` (the ridge solve and its memory policy), ``rfm`` (the estimator),
-``tabular`` (the Table 1 protocol), ``data`` (datasets), ``plots`` (figures), ``scorecard``
-(which of the paper's claims the results confirm), ``io`` and ``provenance`` (outputs and what
-made them), ``stages`` (the pipeline's entry points).
+At a critical point of ``(1/n) sum_i loss_i + (lambda/2) ||theta||^2`` every weight matrix W
+satisfies ``W^T W = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T``, h_i being the input of W.
+
+Three wings:
+
+``fact.features``
+    FACT, bFACT, the NFA (AGOP) and the eNFA of the weight matrices of any PyTorch model, and how
+    far each is from a critical point: ``feature_matrices`` (one hooked pass: every relation of the
+    layers a registered view shows), ``weight_matrices`` (FACT and bFACT of every weight from the
+    gradient of the mean loss), ``register_view`` (teach both a module of your own).
+``fact.kernel_machines``
+    Recursive Feature Machines with the NFA or the FACT update (``RFM``, ``RFMClassifier``,
+    ``RFMRegressor``, scikit-learn estimators) and the kernel AGOP and FACT (``kernel_agop``,
+    ``kernel_fact``).
+``fact.experiments``
+    What only the paper's pipeline needs: its models, training, data, stages, plots and scorecard.
+
+The names below are imported on first use, so that ``import fact`` stays cheap (the pipeline's
+DAG is built without loading torch).
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "feature_matrices": "fact.features.matrices",
+    "LayerMatrices": "fact.features.layer_matrices",
+    "weight_matrices": "fact.features.weights",
+    "WeightMatrix": "fact.features.weights",
+    "register_view": "fact.features.layer_views",
+    "LayerView": "fact.features.layer_views",
+    "MatrixView": "fact.features.layer_views",
+    "metrics": "fact.features",
+    "RFM": "fact.kernel_machines.rfm",
+    "RFMClassifier": "fact.kernel_machines.rfm",
+    "RFMRegressor": "fact.kernel_machines.rfm",
+    "kernel_agop": "fact.kernel_machines.kernel_matrices",
+    "kernel_fact": "fact.kernel_machines.kernel_matrices",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'fact' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from fact.full_batch import minimise_newton
-from fact.objective import regularised_objective
+from fact.experiments.full_batch import minimise_newton
+from fact.features.objective import regularised_objective
 
 
 def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.Sequential:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fact.architectures import SmallCNN, TinyTransformer
+from fact.experiments.models import SmallCNN, TinyTransformer
 
 
 def test_the_cnn_takes_flat_or_shaped_images_and_halves_the_side_once():

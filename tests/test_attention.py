@@ -1,4 +1,4 @@
-"""fact.attention: nn.MultiheadAttention recomputed one product at a time, and the relations of its
+"""fact.features.attention: nn.MultiheadAttention recomputed one product at a time, and the relations of its
 q, k, v and output matrices against per-sample, per-position autograd through PyTorch's own module."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from fact import attention
-from fact.architectures import TinyTransformer
-from fact.matrices import feature_matrices
-from fact.metrics import relative_error
-from fact.weights import weight_matrices
+from fact.features import attention
+from fact.experiments.models import TinyTransformer
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
+from fact.features.weights import weight_matrices
 from tests.test_matrices import positional_reference
 
 WEIGHT_DECAY = 1e-2
@@ -126,7 +126,7 @@ def test_fact_of_attention_blocks_is_fact_weights(fresh_seed, tied):
     hooked = feature_matrices(model, X, Y, "ce", WEIGHT_DECAY, batch_size=11, jacobian=False)
     weights = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)
     layers = ["attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "mlp_in", "mlp_out"]
-    if not tied:  # a tied matrix: the hooked pass sees each use apart, fact.weights their sum
+    if not tied:  # a tied matrix: the hooked pass sees each use apart, fact.features.weights their sum
         layers += ["token", "unembed"]
     for layer in layers:  # one name for one matrix in both
         assert relative_error(hooked[layer].fact, weights[layer].fact) < 1e-12, f"seed={fresh_seed} {layer}"

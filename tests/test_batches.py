@@ -1,5 +1,5 @@
-"""fact.batches: the data every pass reads and the checks it makes, the same for the hooked pass
-(fact.matrices.feature_matrices) and the one over every weight (fact.weights.weight_matrices)."""
+"""fact.features.batches: the data every pass reads and the checks it makes, the same for the hooked pass
+(fact.features.matrices.feature_matrices) and the one over every weight (fact.features.weights.weight_matrices)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fact.matrices import feature_matrices
-from fact.metrics import relative_error
-from fact.weights import weight_matrices
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
+from fact.features.weights import weight_matrices
 from tests.conftest import small_mlp
 
 WEIGHT_DECAY = 1e-2

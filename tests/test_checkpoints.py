@@ -1,4 +1,4 @@
-"""fact.stages.checkpoints and the stages' first checks: a checkpoint is used only when it is readable,
+"""fact.experiments.stages.checkpoints and the stages' first checks: a checkpoint is used only when it is readable,
 finite, trained with the settings its training job is given, and fits its model; an output folder
 that cannot be written stops a stage before any work; a damaged table stops a figure, naming it."""
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from fact.io import save_torch
-from fact.stages.checkpoints import load_weights, read_checkpoints
-from fact.stages.common import setup_logging, start_stage
+from fact.experiments.io import save_torch
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.common import setup_logging, start_stage
 
 LOG = setup_logging("test")
 
@@ -134,12 +134,12 @@ def test_an_immutable_output_folder_stops_a_stage_before_any_work(tmp_path):
 def test_a_figure_of_a_damaged_table_names_it(tmp_path):
     import pandas as pd
 
-    from fact.io import write_parquet
-    from fact.stages import figure
+    from fact.experiments.io import write_parquet
+    from fact.experiments.stages import figure
 
     table = tmp_path / "fig7.parquet"
     write_parquet(pd.DataFrame({"relation": ["fact"] * 50, "cosine": [1.0] * 50}), table)
     table.write_bytes(table.read_bytes()[:-30])
     with pytest.raises(SystemExit, match=rf"{table} is truncated or corrupt .*delete it and rerun"):
-        figure.main(["fact.plots.fig7:render", "--inputs", str(table), str(tmp_path / "m.pt"),
+        figure.main(["fact.experiments.plots.fig7:render", "--inputs", str(table), str(tmp_path / "m.pt"),
                      "--out", str(tmp_path / "fig7.pdf")])

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fact.io import read_parquet, read_parquet_metadata, write_parquet
-from fact.plots.convergence import render_fig14
-from fact.plots.style import caption_path
-from fact.scorecard import claims
-from fact.scorecard.claims import HOLDS, PARTLY
-from fact.scorecard.critical import NOT_CRITICAL
-from fact.scorecard.results import Experiment
-from fact.stages import convergence
-from fact.stationarity import holds_below, points
+from fact.experiments.io import read_parquet, read_parquet_metadata, write_parquet
+from fact.experiments.plots.convergence import render_fig14
+from fact.experiments.plots.style import caption_path
+from fact.experiments.scorecard import claims
+from fact.experiments.scorecard.claims import HOLDS, PARTLY
+from fact.experiments.scorecard.critical import NOT_CRITICAL
+from fact.experiments.scorecard.results import Experiment
+from fact.experiments.stages import convergence
+from fact.experiments.convergence import holds_below, points
 
 
 def extraction(keys: dict, states: list[int], state: str, errors: list[float], facts: list[float],

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from fact.data import uci121
-from fact.data.fetch import FetchError, fetch, resolve_mirror
-from fact.data.images import load as load_images
-from fact.data.images import read_idx
-from fact.data.manifest import collection_files, dataset_status, fetch_revision
-from fact.data.tabular import SKLEARN_DATASETS, load_sklearn
+from fact.experiments.data import uci121
+from fact.experiments.data.fetch import FetchError, fetch, resolve_mirror
+from fact.experiments.data.images import load as load_images
+from fact.experiments.data.images import read_idx
+from fact.experiments.data.manifest import collection_files, dataset_status, fetch_revision
+from fact.experiments.data.protocol_splits import SKLEARN_DATASETS, load_sklearn
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
 

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 
-from fact.io import read_parquet_metadata
-from fact.plots.deep_linear import best_powers, training_in_words
-from fact.stages import extract_deep_linear, train_deep_linear
-from fact.stages.extract_deep_linear import PowerGrid, power_grid
+from fact.experiments.io import read_parquet_metadata
+from fact.experiments.plots.deep_linear import best_powers, training_in_words
+from fact.experiments.stages import extract_deep_linear, train_deep_linear
+from fact.experiments.stages.extract_deep_linear import PowerGrid, power_grid
 
 
 def test_the_power_grid_always_holds_one_over_each_depth():

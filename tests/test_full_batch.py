@@ -1,14 +1,14 @@
-"""fact.full_batch: Adam, L-BFGS and Newton reach a strict local minimum, reproducibly; a diverging run stops."""
+"""fact.experiments.full_batch: Adam, L-BFGS and Newton reach a strict local minimum, reproducibly; a diverging run stops."""
 
 import json
 
 import pytest
 import torch
 
-from fact.full_batch import FullBatchSchedule, train_full_batch
-from fact.losses import NonFiniteLossError, mse_per_sample
-from fact.nets import QuadraticNet
-from fact.stages import train_fig7
+from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
+from fact.features.losses import NonFiniteLossError, mse_per_sample
+from fact.experiments.models import QuadraticNet
+from fact.experiments.stages import train_fig7
 
 
 def quick_run(seed: int):

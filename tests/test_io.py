@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.io import atomic_path, load_torch, read_parquet_metadata, save_torch, write_parquet
+from fact.experiments.io import atomic_path, load_torch, read_parquet_metadata, save_torch, write_parquet
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
@@ -39,7 +39,7 @@ def test_parquet_round_trip_keeps_metadata(tmp_path):
 def test_a_killed_write_leaves_no_litter_once_the_job_runs_again(tmp_path):
     # SIGKILL cannot be caught, so the temporary file stays; the rerun must take it over, not add another
     target = tmp_path / "model.pt"
-    script = ("import sys, time\nfrom fact.io import atomic_path\n"
+    script = ("import sys, time\nfrom fact.experiments.io import atomic_path\n"
               "with atomic_path(sys.argv[1]) as temporary:\n"
               "    temporary.write_bytes(b'half')\n    print('writing', flush=True)\n    time.sleep(60)\n")
     writer = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
@@ -76,7 +76,7 @@ def _member_offset(path, suffix: str) -> int:
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte in the weights", "not an archive"])
 def test_a_damaged_torch_file_is_named_with_what_to_do(tmp_path, damage):
-    from fact.io import UnreadableResultError
+    from fact.experiments.io import UnreadableResultError
 
     path = tmp_path / "seed0.pt"
     save_torch({"state_dict": {"weight": torch.arange(64.0)}}, path)
@@ -93,7 +93,7 @@ def test_a_damaged_torch_file_is_named_with_what_to_do(tmp_path, damage):
 
 
 def test_a_truncated_parquet_file_is_named_with_what_to_do(tmp_path):
-    from fact.io import UnreadableResultError, read_parquet
+    from fact.experiments.io import UnreadableResultError, read_parquet
 
     path = tmp_path / "fig7.parquet"
     write_parquet(pd.DataFrame({"a": range(100)}), path, {"settings": {"powers": [0.5]}})

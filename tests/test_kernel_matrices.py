@@ -1,12 +1,12 @@
-"""fact.kernel_matrices: the kernel AGOP and FACT matrix against autograd and the ridge objective, Proposition 5.1."""
+"""fact.kernel_machines.kernel_matrices: the kernel AGOP and FACT matrix against autograd and the ridge objective, Proposition 5.1."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fact.kernel_matrices import kernel_agop, kernel_fact
-from fact.kernels import Kernel
+from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_fact
+from fact.kernel_machines.kernels import Kernel
 from tests.test_kernels import KERNEL_CASES, random_problem, reference_kernel
 
 IDS = lambda k: f"{k.name}-{k.gaussian_convention}"  # noqa: E731

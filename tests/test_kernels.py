@@ -1,4 +1,4 @@
-"""fact.kernels: kernel values and exact predictor gradients against autograd, in float64."""
+"""fact.kernel_machines.kernels: kernel values and exact predictor gradients against autograd, in float64."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-from fact import kernels
-from fact.kernels import KERNELS, Kernel, squared_distances
+from fact.kernel_machines import kernels
+from fact.kernel_machines.kernels import KERNELS, Kernel, squared_distances
 
 KERNEL_CASES = [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("gaussian", 3.0, "L"),
                 Kernel("quadratic"), Kernel("exp_inner")]

@@ -1,4 +1,4 @@
-"""fact.layer_views: what each layer multiplies, one name per matrix in both passes, and a user's own
+"""fact.features.layer_views: what each layer multiplies, one name per matrix in both passes, and a user's own
 module registered."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from fact import layer_views
-from fact.layer_views import LayerView, MatrixView, register_view, single, unregister_view
-from fact.matrices import feature_matrices
-from fact.metrics import relative_error
-from fact.weights import weight_matrices
+from fact.features import layer_views
+from fact.features.layer_views import LayerView, MatrixView, register_view, single, unregister_view
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
+from fact.features.weights import weight_matrices
 
 
 class Scaled(nn.Module):

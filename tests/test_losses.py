@@ -1,11 +1,11 @@
-"""fact.losses: per-sample losses agree with torch's, and bad targets or names are refused."""
+"""fact.features.losses: per-sample losses agree with torch's, and bad targets or names are refused."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fact.losses import ce_per_sample, mse_per_sample, resolve_loss
+from fact.features.losses import ce_per_sample, mse_per_sample, resolve_loss
 
 
 def test_per_sample_losses_average_to_torch_losses(fresh_seed):

@@ -1,4 +1,4 @@
-"""fact.matrices against the theorem itself and against an independent autograd computation.
+"""fact.features.matrices against the theorem itself and against an independent autograd computation.
 
 Everything runs in float64 on fresh random inputs (the seed is in every failure message).
 """
@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
-from fact import matrices
-from fact.losses import ce_per_sample, mse_per_sample
-from fact.matrices import feature_matrices
-from fact.metrics import relative_error
+from fact.features import matrices
+from fact.features.losses import ce_per_sample, mse_per_sample
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
 from tests.conftest import small_mlp, train_to_critical_point
 
 WEIGHT_DECAY = 1e-2
@@ -63,7 +63,7 @@ def test_a_wrong_sign_or_constant_is_detected(critical_mlp):
 
 
 def test_the_pass_gives_each_weights_stationarity_as_fact_weights_does(fresh_seed):
-    from fact.weights import weight_matrices
+    from fact.features.weights import weight_matrices
 
     model = small_mlp(fresh_seed)
     X, Y = regression_data(fresh_seed, n=37)
@@ -267,7 +267,7 @@ def test_unknown_layer_names_the_available_ones():
         feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, layers="fc9")
     with pytest.raises(ValueError, match="not a layer of this model with a known input"):
         matrices.fact(model, nn.Linear(4, 7), X, Y, "mse", WEIGHT_DECAY)
-    with pytest.raises(ValueError, match="register yours with fact.layer_views.register_view"):
+    with pytest.raises(ValueError, match="register yours with fact.features.layer_views.register_view"):
         feature_matrices(nn.Sequential(nn.Bilinear(2, 2, 1)), torch.zeros(3, 2))
 
 
@@ -430,7 +430,7 @@ def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
 
 
 def test_a_transformer_gives_every_matrix_but_the_position_embedding(fresh_seed):
-    from fact.architectures import TinyTransformer
+    from fact.experiments.models import TinyTransformer
 
     torch.manual_seed(fresh_seed)
     model = TinyTransformer(vocabulary=5, length=3, width=4, heads=2, mlp_width=6).double()

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from fact.linalg import gram, psd_sqrt_of_gram, sym_power
-from fact.metrics import cosine, pearson, relative_error, spearman
+from fact.features.linalg import gram, psd_sqrt_of_gram, sym_power
+from fact.features.metrics import cosine, pearson, relative_error, spearman
 
 
 def test_pearson_is_numpy_corrcoef_of_the_entries(fresh_seed):

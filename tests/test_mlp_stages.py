@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.data.images import digits, load
-from fact.io import load_torch, read_parquet_metadata
-from fact.matrices import feature_matrices
-from fact.nets import mlp
-from fact.plots.mlp import training_in_words
-from fact.provenance import code_hash
-from fact.stages import extract_mlp, train_mlp
-from fact.training import SGDSettings, train_sgd
+from fact.experiments.data.images import digits, load
+from fact.experiments.io import load_torch, read_parquet_metadata
+from fact.features.matrices import feature_matrices
+from fact.experiments.models import mlp
+from fact.experiments.plots.mlp import training_in_words
+from fact.experiments.provenance import code_hash
+from fact.experiments.stages import extract_mlp, train_mlp
+from fact.experiments.training import SGDSettings, train_sgd
 
 
 def settings(**changes) -> dict:
@@ -73,7 +73,7 @@ def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = 
     model = mlp(64, 16, 10, 3)
     Y = torch.nn.functional.one_hot(data.y_train, 10).float()
     train_sgd(model, data.X_train, Y, SGDSettings(**made_with["train"]), 1, path, (0, 2, 3), stop_after=2,
-              identity={"settings": made_with, "code": code_hash("fact.stages.train_mlp")})
+              identity={"settings": made_with, "code": code_hash("fact.experiments.stages.train_mlp")})
 
 
 def test_the_training_stage_resumes_a_killed_job(tmp_path, caplog):
@@ -125,8 +125,8 @@ def test_fact_matches_the_weights_of_a_converged_mlp_on_every_layer(tmp_path):
 
 
 def test_a_polished_run_is_recorded_and_the_figures_show_tau_and_stationarity(tmp_path):
-    from fact.plots import mlp as mlp_figures
-    from fact.plots.style import caption_path
+    from fact.experiments.plots import mlp as mlp_figures
+    from fact.experiments.plots.style import caption_path
 
     run_settings = settings(train={**settings()["train"], "converged_below": 1e-9, "polish_steps": 5})
     out = tmp_path / "digits_seed1.pt"

@@ -1,11 +1,11 @@
-"""fact.nets: the model families have the layers and shapes the stages and matrices expect."""
+"""fact.experiments.models: the model families have the layers and shapes the stages and matrices expect."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fact.nets import QuadraticNet, deep_linear, mlp
+from fact.experiments.models import QuadraticNet, deep_linear, mlp
 
 
 def test_mlp_and_deep_linear_shapes():

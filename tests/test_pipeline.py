@@ -117,13 +117,13 @@ def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
 
 
 def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
-    # the lists of source files come from the stages' imports: fact/linalg.py is used through fact/matrices.py
+    # the lists of source files come from the stages' imports: fact/features/linalg.py is used through fact/features/matrices.py
     # by the extraction and the figure, not by the training
-    expected = {"fact/plots/fig7.py": {"fig7", "current_figure"},
-                "fact/linalg.py": {"extract_fig7", "fig7", "current_figure"},
-                "fact/nets.py": {"train_fig7", "extract_fig7", "fig7", "current_figure"},
-                "fact/plots/parity.py": set(),  # another figure's plotting module
-                "fact/rfm.py": set()}  # not imported by any stage of Figure 7
+    expected = {"fact/experiments/plots/fig7.py": {"fig7", "current_figure"},
+                "fact/features/linalg.py": {"extract_fig7", "fig7", "current_figure"},
+                "fact/experiments/models.py": {"train_fig7", "extract_fig7", "fig7", "current_figure"},
+                "fact/experiments/plots/parity.py": set(),  # another figure's plotting module
+                "fact/kernel_machines/rfm.py": set()}  # not imported by any stage of Figure 7
     for source, jobs in expected.items():
         path = workflow_copy / source
         original = path.read_text()
@@ -245,7 +245,7 @@ def test_a_failed_figure_job_leaves_no_figure_reported_up_to_date(workflow_copy,
 
 
 def test_a_checkpoint_from_another_run_stops_the_extraction_naming_what_differs(workflow_copy):
-    from fact.io import load_torch, save_torch
+    from fact.experiments.io import load_torch, save_torch
 
     path = workflow_copy / "results/quick/nets/fig7/seed0.pt"
     original = path.read_bytes()
@@ -284,7 +284,7 @@ def fetch_workflow(tmp_path) -> Path:
     published = make_toy_mirror(tmp_path / "published", TOY_DATASETS)
     manifests = _manifests_for(tmp_path, published)
     for name in ("uci121.sha256", "uci121.datasets"):
-        shutil.copy(manifests / name, workdir / "fact/data/manifests" / name)
+        shutil.copy(manifests / name, workdir / "fact/experiments/data/manifests" / name)
     edit_config(workdir, lambda c: c["scales"]["paper"]["tabular"].update(
         datasets=list(TOY_DATASETS), regs=[0.1], normalise=[True], iters=1, device="cpu"))
     return workdir

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from fact.polish import polish_lbfgs, regularised_mse_backward
-from fact.training import SGDSettings, train_sgd
-from fact.weights import weight_matrices
+from fact.experiments.polish import polish_lbfgs, regularised_mse_backward
+from fact.experiments.training import SGDSettings, train_sgd
+from fact.features.weights import weight_matrices
 
 
 def small_task(seed: int):
@@ -93,7 +93,7 @@ def test_a_polish_that_only_moves_away_keeps_the_start(fresh_seed, monkeypatch):
     model = smooth_net()
     start = {name: value.clone() for name, value in model.state_dict().items()}
     measures = iter([1.0, 2.0, 3.0])  # every later check farther from a critical point than the start
-    monkeypatch.setattr("fact.polish.stationarity_errors", lambda *args: {"w": next(measures)})
+    monkeypatch.setattr("fact.experiments.polish.stationarity_errors", lambda *args: {"w": next(measures)})
     result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2, check_every=1)
     assert result["kept_step"] == 0 and result["steps"] == 2 and result["stationarity"] == {"w": 1.0}
     for name, value in model.state_dict().items():

@@ -1,4 +1,4 @@
-"""fact.rfm: the estimator, its tasks, paths and checks."""
+"""fact.kernel_machines.rfm: the estimator, its tasks, paths and checks."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fact.kernels import Kernel
-from fact.rfm import RFM, RFMClassifier, RFMRegressor
+from fact.kernel_machines.kernels import Kernel
+from fact.kernel_machines.rfm import RFM, RFMClassifier, RFMRegressor
 from tests.test_kernel_matrices import ridge_fit
 
 # ---------------------------------------------------------------- the estimator
@@ -88,7 +88,7 @@ def test_low_memory_path_gives_the_same_fit(update, options, fresh_seed, monkeyp
 
 def test_the_low_memory_path_is_chosen_when_four_kernel_matrices_would_not_fit(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.rfm.free_memory", lambda device: 4 * 100 * 100 * 8)  # exactly four float64 copies
+    monkeypatch.setattr("fact.kernel_machines.rfm.free_memory", lambda device: 4 * 100 * 100 * 8)  # exactly four float64 copies
     assert RFM(iters=0, dtype="float64").fit(X, y).low_memory_  # beyond 80% of free memory
     assert not RFM(iters=0, dtype="float32").fit(X, y).low_memory_
     assert not RFM(iters=0, dtype="float64", low_memory=False).fit(X, y).low_memory_
@@ -96,7 +96,7 @@ def test_the_low_memory_path_is_chosen_when_four_kernel_matrices_would_not_fit(m
 
 FIT_MEMORY = """
 import resource, numpy as np
-from fact.rfm import RFM
+from fact.kernel_machines.rfm import RFM
 g = np.random.default_rng(0)
 RFM.BLOCK_ELEMENTS = 2**16  # row blocks far smaller than n x n, as for a large dataset
 RFM(update="fact", iters=1, low_memory=True).fit(g.normal(size=(300, 20)), g.normal(size=300))  # warm-up
@@ -234,8 +234,8 @@ def test_low_memory_path_on_cuda_matches_the_normal_one(digits):
 
 def test_a_fit_whose_kernel_matrix_cannot_fit_is_refused_before_any_work(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.ridge.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
-    monkeypatch.setattr("fact.rfm.solve_ridge", lambda *a, **k: pytest.fail("the fit started"))
+    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
+    monkeypatch.setattr("fact.kernel_machines.rfm.solve_ridge", lambda *a, **k: pytest.fail("the fit started"))
     with pytest.raises(MemoryError, match=r"100 x 100 kernel matrix.*device with more memory.*float32"):
         RFM(iters=1, dtype="float64").fit(X, y)
 
@@ -423,7 +423,7 @@ def test_a_torch_column_of_labels_is_a_column_of_labels():
 
 def test_the_memory_advice_suggests_float32_only_where_it_is_not_in_use(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.ridge.free_memory", lambda device: 100 * 100 * 4 // 2)  # half of one float32 matrix
+    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 4 // 2)  # half of one float32 matrix
     with pytest.raises(MemoryError) as error:
         RFM(iters=1, dtype="float32").fit(X, y)
     assert "float32" not in str(error.value) and "fit fewer points" in str(error.value)

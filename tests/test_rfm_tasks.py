@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.data.modular import modular_addition
-from fact.data.parity import sparse_parity
-from fact.io import load_torch
-from fact.plots import style
-from fact.plots.modular import fit_through_origin, render_fig5, render_fig6
-from fact.plots.parity import render_fig3
-from fact.stages import rfm_modular, rfm_parity
-from fact.stages.settings import from_json
+from fact.experiments.data.modular import modular_addition
+from fact.experiments.data.parity import sparse_parity
+from fact.experiments.io import load_torch
+from fact.experiments.plots import style
+from fact.experiments.plots.modular import fit_through_origin, render_fig5, render_fig6
+from fact.experiments.plots.parity import render_fig3
+from fact.experiments.stages import rfm_modular, rfm_parity
+from fact.experiments.stages.settings import from_json
 
 
 def test_sparse_parity_labels_follow_the_support():

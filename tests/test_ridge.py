@@ -1,4 +1,4 @@
-"""fact.ridge: the ridge solve, its fallbacks, and its memory: no hidden n x n copies, free memory read right."""
+"""fact.kernel_machines.ridge: the ridge solve, its fallbacks, and its memory: no hidden n x n copies, free memory read right."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from fact.kernels import Kernel
-from fact.ridge import free_memory, solve_ridge
+from fact.kernel_machines.kernels import Kernel
+from fact.kernel_machines.ridge import free_memory, solve_ridge
 from tests.test_kernels import random_problem
 
 
@@ -63,7 +63,7 @@ def test_solve_ridge_solves_the_ridge_system(fresh_seed, overwrite):
 
 SOLVE_MEMORY = """
 import resource, sys, torch
-from fact.ridge import solve_ridge
+from fact.kernel_machines.ridge import solve_ridge
 n = 3000
 X = torch.randn(n, 20, dtype=torch.float64)
 K = torch.cdist(X, X).neg_().exp_()  # a Laplace kernel matrix: positive definite

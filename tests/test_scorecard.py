@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.io import write_parquet
-from fact.scorecard import card, claims, results
-from fact.scorecard.claims import FAILS, HOLDS, NOT_RUN, PARTLY
-from fact.scorecard.critical import NOT_CRITICAL
-from fact.scorecard.context import differences
-from fact.scorecard.results import Experiment
-from fact.stages import scorecard as scorecard_stage
+from fact.experiments.io import write_parquet
+from fact.experiments.scorecard import card, claims, results
+from fact.experiments.scorecard.claims import FAILS, HOLDS, NOT_RUN, PARTLY
+from fact.experiments.scorecard.critical import NOT_CRITICAL
+from fact.experiments.scorecard.context import differences
+from fact.experiments.scorecard.results import Experiment
+from fact.experiments.stages import scorecard as scorecard_stage
 
 
 def tabular(accuracy: dict[str, float], source: str = "uci121", datasets: int = 3) -> Experiment:

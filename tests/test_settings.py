@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fact.kernels import Kernel
-from fact.stages.settings import SettingsError, from_json, to_json
-from fact.training import SGDSettings
+from fact.kernel_machines.kernels import Kernel
+from fact.experiments.stages.settings import SettingsError, from_json, to_json
+from fact.experiments.training import SGDSettings
 from tests.conftest import copy_workflow
 
 
@@ -32,7 +32,7 @@ STAGE_SETTINGS = {
     "extract_deep_linear": "ExtractDeepLinearSettings",
     "rfm_parity": "ParitySettings",
     "rfm_modular": "ModularSettings",
-    "tabular": "TabularSettings",
+    "table1_dataset": "TabularSettings",
     "train_transformer": "TrainTransformerSettings",
     "train_cnn": "TrainCNNSettings",
     "extract_over_training": "ExtractOverTrainingSettings",
@@ -40,7 +40,7 @@ STAGE_SETTINGS = {
 
 
 def settings_class(stage: str) -> type:
-    return getattr(importlib.import_module(f"fact.stages.{stage}"), STAGE_SETTINGS[stage])
+    return getattr(importlib.import_module(f"fact.experiments.stages.{stage}"), STAGE_SETTINGS[stage])
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def test_settings_stored_in_outputs_are_plain_json_and_parse_back():
 
 @pytest.mark.parametrize("stage", sorted(STAGE_SETTINGS))
 def test_every_stage_refuses_settings_with_an_unknown_key_naming_it(stage, capsys):
-    module = importlib.import_module(f"fact.stages.{stage}")
+    module = importlib.import_module(f"fact.experiments.stages.{stage}")
     with pytest.raises(SystemExit) as exit_:
         module.main(["--settings", json.dumps({"bogus": 1}), "--out", "x", "--table", "x", "--matrices", "x",
                      "--checkpoints", "x", "--history", "x"])
@@ -123,7 +123,7 @@ def planned_commands(scale: str, workdir: Path) -> list[tuple[str, list[str]]]:
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = []
     for line in (result.stdout + result.stderr).splitlines():
-        match = re.search(r"python -m fact\.stages\.(\w+) (.*)", line)
+        match = re.search(r"python -m fact\.experiments\.stages\.(\w+) (.*)", line)
         if match and "--settings" in match.group(2):
             jobs.append((match.group(1), shlex.split(match.group(2).split(" 2>")[0])))
     return jobs

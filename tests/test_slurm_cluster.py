@@ -21,9 +21,9 @@ import pytest
 import torch
 import yaml
 
-from fact.data import images
-from fact.nets import mlp
-from fact.training import SGDSettings, train_sgd
+from fact.experiments.data import images
+from fact.experiments.models import mlp
+from fact.experiments.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
 from tests.test_pipeline import edit_config
 from tests.test_slurm import expected

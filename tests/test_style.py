@@ -5,7 +5,7 @@ from __future__ import annotations
 import docutils.core
 import matplotlib.pyplot as plt
 
-from fact.plots import style
+from fact.experiments.plots import style
 
 
 def test_a_caption_with_rst_and_template_markup_renders_as_written():

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from fact.data.synthetic import AdversarialQuadratic
-from fact.matrices import feature_matrices
-from fact.nets import QuadraticNet
+from fact.experiments.data.synthetic import AdversarialQuadratic
+from fact.features.matrices import feature_matrices
+from fact.experiments.models import QuadraticNet
 
 
 def test_population_is_the_exact_mixture():

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from fact import tabular as tabular_protocol
-from fact.data.tabular import TabularDataset, load_sklearn
-from fact.kernels import Kernel
-from fact.rfm import RFM
-from fact.stages import tabular as tabular_stage
-from fact.tabular import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
+from fact.experiments import table1_protocol as tabular_protocol
+from fact.experiments.data.protocol_splits import TabularDataset, load_sklearn
+from fact.kernel_machines.kernels import Kernel
+from fact.kernel_machines.rfm import RFM
+from fact.experiments.stages import table1_dataset as tabular_stage
+from fact.experiments.table1_protocol import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
 LAPLACE = Kernel("laplace", 10.0)
@@ -68,7 +68,7 @@ def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch):
     data = load_sklearn("wine")
     chosen = Selection(reg=1e-3, normalise=False, iteration=2, val_accuracy=1.0,
                        M=torch.full((13, 13), 7.0, dtype=torch.float64))
-    monkeypatch.setattr("fact.tabular.select", lambda *args, **kwargs: chosen)
+    monkeypatch.setattr("fact.experiments.table1_protocol.select", lambda *args, **kwargs: chosen)
     seen = []
     original = fold_accuracy
 
@@ -76,7 +76,7 @@ def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch):
         seen.append(M.clone())
         return original(X_train, y_train, X_test, y_test, M, reg, protocol, n_classes)
 
-    monkeypatch.setattr("fact.tabular.fold_accuracy", spy)
+    monkeypatch.setattr("fact.experiments.table1_protocol.fold_accuracy", spy)
     refit = evaluate(data, "nfa", {"update": "nfa", "power": 1.0}, protocol(fold_features="refit"))
     assert len(seen) == 4 and not torch.allclose(seen[0], seen[1])  # each fold its own M
     assert not any(torch.allclose(M, chosen.M) for M in seen)
@@ -90,7 +90,7 @@ def test_methods_that_choose_the_same_model_share_their_folds(monkeypatch):
     data = load_sklearn("iris")
     calls = []
     original = fold_accuracy
-    monkeypatch.setattr("fact.tabular.fold_accuracy", lambda *args: calls.append(1) or original(*args))
+    monkeypatch.setattr("fact.experiments.table1_protocol.fold_accuracy", lambda *args: calls.append(1) or original(*args))
     shared = {}
     first = evaluate(data, "laplace", {"update": "none"}, protocol(), fold_cache=shared)
     second = evaluate(data, "laplace_again", {"update": "none"}, protocol(), fold_cache=shared)
@@ -210,7 +210,7 @@ def test_kept_methods_of_other_code_are_not_reused(tmp_path, monkeypatch):
 def test_a_dataset_too_large_for_memory_is_refused_before_the_selection(monkeypatch):
     dataset = load_sklearn("iris", 0)
     largest = max(len(train) for train, _ in dataset.folds)
-    monkeypatch.setattr("fact.ridge.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
+    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
     monkeypatch.setattr(tabular_protocol, "select", lambda *a, **k: pytest.fail("the selection started"))
     with pytest.raises(MemoryError, match=rf"iris's largest fit on {largest} points"):
         evaluate(dataset, "laplace", {"update": "none"}, protocol())

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.architectures import TinyTransformer
-from fact.data.modular import modular_addition, modular_addition_tokens
-from fact.decay_training import DecaySchedule, kept_steps, train_with_decay
-from fact.plots import decay_runs, style
-from fact.stages import extract_over_training, train_cnn, train_transformer
+from fact.experiments.models import TinyTransformer
+from fact.experiments.data.modular import modular_addition, modular_addition_tokens
+from fact.experiments.decay_training import DecaySchedule, kept_steps, train_with_decay
+from fact.experiments.plots import decay_runs, style
+from fact.experiments.stages import extract_over_training, train_cnn, train_transformer
 
 
 def schedule(optimiser: str, steps: int = 5, **changes) -> DecaySchedule:
@@ -67,7 +67,7 @@ def test_an_unknown_optimiser_and_a_diverging_run_are_named():
     model, X, y, X_test, y_test = tiny_task(0)
     with pytest.raises(ValueError, match="unknown optimiser 'sgd'"):
         train_with_decay(model, X, y, X_test, y_test, schedule("sgd"), keep=[])
-    from fact.losses import NonFiniteLossError
+    from fact.features.losses import NonFiniteLossError
     with torch.no_grad():
         model.unembed.bias[0] = float("inf")
     with pytest.raises(NonFiniteLossError, match="at step 0; lower lr"):

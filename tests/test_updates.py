@@ -1,14 +1,14 @@
-"""fact.updates: both FACT updates fix an exact critical point of the kernel objective, and move M elsewhere."""
+"""fact.kernel_machines.updates: both FACT updates fix an exact critical point of the kernel objective, and move M elsewhere."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from fact.kernel_matrices import kernel_fact
-from fact.kernels import Kernel
-from fact.full_batch import minimise_newton
-from fact.updates import fact_geom_update, fact_update
+from fact.kernel_machines.kernel_matrices import kernel_fact
+from fact.kernel_machines.kernels import Kernel
+from fact.experiments.full_batch import minimise_newton
+from fact.kernel_machines.updates import fact_geom_update, fact_update
 from tests.test_kernel_matrices import ridge_fit
 
 

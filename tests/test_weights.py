@@ -1,4 +1,4 @@
-"""fact.weights: FACT and bFACT of every weight, against the theorem at critical points found by
+"""fact.features.weights: FACT and bFACT of every weight, against the theorem at critical points found by
 Newton's method and against the per-position sums they stand for, in float64 on fresh seeds."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from fact.architectures import SmallCNN, TinyTransformer
-from fact.full_batch import FullBatchSchedule, train_full_batch
-from fact.losses import ce_per_sample, mse_per_sample
-from fact.matrices import feature_matrices
-from fact.metrics import relative_error
-from fact.weights import matrix_views, weight_matrices
+from fact.experiments.models import SmallCNN, TinyTransformer
+from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
+from fact.features.losses import ce_per_sample, mse_per_sample
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
+from fact.features.weights import matrix_views, weight_matrices
 from tests.conftest import small_mlp
 
 WEIGHT_DECAY = 1e-2

@@ -12,9 +12,9 @@ from snakemake.exceptions import WorkflowError
 
 # All use the standard library only: the files and checksums of fetched datasets, the import
 # closure of the stages' modules, and where results lie (for the scorecard).
-from fact import provenance
-from fact.data import manifest
-from fact.scorecard.places import RESULT_PLACES
+from fact.experiments import provenance
+from fact.experiments.data import manifest
+from fact.experiments.scorecard.places import RESULT_PLACES
 
 SCALE = config["scale"]
 SETTINGS = config["scales"][SCALE]
@@ -51,7 +51,7 @@ def job_settings(block, keys, **job):
 
 def code(*modules):
     """The source files a job runs, as its inputs, so that editing one reruns the job: the modules
-    named and every fact module they import, found by reading their imports (fact.provenance)."""
+    named and every fact module they import, found by reading their imports (fact.experiments.provenance)."""
     files = {path for module in modules for path in provenance.source_files(module)}
     return sorted(str(path.relative_to(provenance.PACKAGE_ROOT.parent)) for path in files)
 
@@ -149,7 +149,7 @@ def tabular_datasets():
     unknown = [name for name in tabular["datasets"] if name not in UCI121_DATASETS]
     if unknown:
         raise ValueError(f"scales.{SCALE}.tabular.datasets names {unknown}, which are not in the UCI-121 collection "
-                         "(see fact/data/manifests/uci121.datasets)")
+                         "(see fact/experiments/data/manifests/uci121.datasets)")
     return tabular["datasets"] or UCI121_DATASETS
 
 

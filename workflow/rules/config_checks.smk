@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator, validators
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from fact.sizes import NO_MACHINE_HOLDS, mlp_size_problem
+from fact.experiments.sizes import NO_MACHINE_HOLDS, mlp_size_problem
 
 NESTED_CONFIG_HINT = (
     "Settings below the top level cannot be given with --config: Snakemake passes their values as "

@@ -29,7 +29,7 @@ rule fig7:
     input:
         table=rules.extract_fig7.output.table,
         matrices=rules.extract_fig7.output.matrices,
-        code=code("fact.stages.figure", "fact.plots.fig7"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.fig7"),
     output:
         figure=report(f"{FIGURES}/fig7.pdf", caption=f"../../{FIGURES}/fig7.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig7.caption.rst",
@@ -38,7 +38,7 @@ rule fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.fig7:render --inputs {input.table} {input.matrices} "
+        "python -m fact.experiments.stages.figure fact.experiments.plots.fig7:render --inputs {input.table} {input.matrices} "
         "--out {output.figure} 2> {log}"
 
 
@@ -46,7 +46,7 @@ rule fig3:
     """Figure 3: feature matrices learned on sparse parities, support marked."""
     input:
         results=parity_outputs("fig3"),
-        code=code("fact.stages.figure", "fact.plots.parity"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.parity"),
     output:
         figure=report(f"{FIGURES}/fig3.pdf", caption=f"../../{FIGURES}/fig3.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig3.caption.rst",
@@ -55,14 +55,14 @@ rule fig3:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.parity:render_fig3 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.parity:render_fig3 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig4:
     """Figure 4: test accuracy against RFM iteration on a sparse parity, over seeds."""
     input:
         results=parity_outputs("fig4"),
-        code=code("fact.stages.figure", "fact.plots.parity"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.parity"),
     output:
         figure=report(f"{FIGURES}/fig4.pdf", caption=f"../../{FIGURES}/fig4.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig4.caption.rst",
@@ -71,14 +71,14 @@ rule fig4:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.parity:render_fig4 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.parity:render_fig4 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig5:
     """Figure 5: grokking modular addition, feature matrices and accuracy over iterations."""
     input:
         results=modular_outputs("fig5"),
-        code=code("fact.stages.figure", "fact.plots.modular"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.modular"),
     output:
         figure=report(f"{FIGURES}/fig5.pdf", caption=f"../../{FIGURES}/fig5.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig5.caption.rst",
@@ -87,14 +87,14 @@ rule fig5:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.modular:render_fig5 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.modular:render_fig5 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig6:
     """Figure 6: tau against k' at the final feature matrix, with its proportional fit."""
     input:
         results=modular_outputs("fig6"),
-        code=code("fact.stages.figure", "fact.plots.modular"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.modular"),
     output:
         figure=report(f"{FIGURES}/fig6.pdf", caption=f"../../{FIGURES}/fig6.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig6.caption.rst",
@@ -103,14 +103,14 @@ rule fig6:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.modular:render_fig6 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.modular:render_fig6 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig2:
     """Figure 2: FACT, NFA and eNFA against W^T W per layer at the end of training (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("fact.stages.figure", "fact.plots.mlp"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.mlp"),
     output:
         figure=report(f"{FIGURES}/fig2.pdf", caption=f"../../{FIGURES}/fig2.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig2.caption.rst",
@@ -119,14 +119,14 @@ rule fig2:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig2 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.mlp:render_fig2 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig8:
     """Figure 8: the forward relations over training epochs (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("fact.stages.figure", "fact.plots.mlp"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.mlp"),
     output:
         figure=report(f"{FIGURES}/fig8.pdf", caption=f"../../{FIGURES}/fig8.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig8.caption.rst",
@@ -135,14 +135,14 @@ rule fig8:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig8 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.mlp:render_fig8 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig9:
     """Figure 9: bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("fact.stages.figure", "fact.plots.mlp"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.mlp"),
     output:
         figure=report(f"{FIGURES}/fig9.pdf", caption=f"../../{FIGURES}/fig9.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig9.caption.rst",
@@ -151,14 +151,14 @@ rule fig9:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig9 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.mlp:render_fig9 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig10:
     """Figure 10: the backward relations over training epochs (MLPs)."""
     input:
         results=f"{RESULTS}/features/mlp.parquet",
-        code=code("fact.stages.figure", "fact.plots.mlp"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.mlp"),
     output:
         figure=report(f"{FIGURES}/fig10.pdf", caption=f"../../{FIGURES}/fig10.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig10.caption.rst",
@@ -167,14 +167,14 @@ rule fig10:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.mlp:render_fig10 --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.mlp:render_fig10 --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig11:
     """Figure 11: deep linear networks, the NFA's best power against 1/L, and FACT."""
     input:
         results=f"{RESULTS}/features/deep_linear.parquet",
-        code=code("fact.stages.figure", "fact.plots.deep_linear"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.deep_linear"),
     output:
         figure=report(f"{FIGURES}/fig11.pdf", caption=f"../../{FIGURES}/fig11.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig11.caption.rst",
@@ -183,7 +183,7 @@ rule fig11:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.deep_linear:render --inputs {input.results} --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.deep_linear:render --inputs {input.results} --out {output.figure} 2> {log}"
 
 
 rule fig12:
@@ -191,7 +191,7 @@ rule fig12:
     input:
         table=f"{RESULTS}/features/transformer.parquet",
         history=f"{RESULTS}/features/transformer_history.parquet",
-        code=code("fact.stages.figure", "fact.plots.decay_runs"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.decay_runs"),
     output:
         figure=report(f"{FIGURES}/fig12.pdf", caption=f"../../{FIGURES}/fig12.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig12.caption.rst",
@@ -200,7 +200,7 @@ rule fig12:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.decay_runs:render_fig12 --inputs {input.table} {input.history} "
+        "python -m fact.experiments.stages.figure fact.experiments.plots.decay_runs:render_fig12 --inputs {input.table} {input.history} "
         "--out {output.figure} 2> {log}"
 
 
@@ -209,7 +209,7 @@ rule fig13:
     input:
         table=f"{RESULTS}/features/cnn.parquet",
         history=f"{RESULTS}/features/cnn_history.parquet",
-        code=code("fact.stages.figure", "fact.plots.decay_runs"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.decay_runs"),
     output:
         figure=report(f"{FIGURES}/fig13.pdf", caption=f"../../{FIGURES}/fig13.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig13.caption.rst",
@@ -218,7 +218,7 @@ rule fig13:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.decay_runs:render_fig13 --inputs {input.table} {input.history} "
+        "python -m fact.experiments.stages.figure fact.experiments.plots.decay_runs:render_fig13 --inputs {input.table} {input.history} "
         "--out {output.figure} 2> {log}"
 
 
@@ -226,7 +226,7 @@ rule convergence:
     """Every trained layer's FACT and NFA agreement beside its stationarity error, from every extraction table."""
     input:
         results=[f"{RESULTS}/features/{name}.parquet" for name in ("mlp", "deep_linear", "fig7", "transformer", "cnn")],
-        code=code("fact.stages.convergence"),
+        code=code("fact.experiments.stages.convergence"),
     output:
         f"{RESULTS}/features/convergence.parquet",
     log:
@@ -234,14 +234,14 @@ rule convergence:
     conda:
         ENV
     shell:
-        "python -m fact.stages.convergence --inputs {input.results} --table {output} 2> {log}"
+        "python -m fact.experiments.stages.convergence --inputs {input.results} --table {output} 2> {log}"
 
 
 rule fig14:
     """Figure 14 (beyond the paper): FACT and the NFA against each layer's stationarity error, and FACT against tau."""
     input:
         results=rules.convergence.output[0],
-        code=code("fact.stages.figure", "fact.plots.convergence"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.convergence"),
     output:
         figure=report(f"{FIGURES}/fig14.pdf", caption=f"../../{FIGURES}/fig14.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig14.caption.rst",
@@ -250,14 +250,14 @@ rule fig14:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.convergence:render_fig14 --inputs {input.results} "
+        "python -m fact.experiments.stages.figure fact.experiments.plots.convergence:render_fig14 --inputs {input.results} "
         "--out {output.figure} 2> {log}"
 
 
 rule fig1:
     """Figure 1: a schematic of the setting (a weight W, its input h_i, the loss gradient, FACT)."""
     input:
-        code=code("fact.stages.figure", "fact.plots.fig1"),
+        code=code("fact.experiments.stages.figure", "fact.experiments.plots.fig1"),
     output:
         figure=report(f"{FIGURES}/fig1.pdf", caption=f"../../{FIGURES}/fig1.caption.rst", category="2. Figures"),
         caption=f"{FIGURES}/fig1.caption.rst",
@@ -266,14 +266,14 @@ rule fig1:
     conda:
         ENV
     shell:
-        "python -m fact.stages.figure fact.plots.fig1:render --out {output.figure} 2> {log}"
+        "python -m fact.experiments.stages.figure fact.experiments.plots.fig1:render --out {output.figure} 2> {log}"
 
 
 rule scorecard:
     """The reproduction scorecard: each claim of the paper judged on the results of every scale run so far."""
     input:
         results=scorecard_inputs(),
-        code=code("fact.stages.scorecard"),
+        code=code("fact.experiments.stages.scorecard"),
     output:
         markdown=f"{FIGURES}/scorecard.md",
         html=report(f"{FIGURES}/scorecard.html", caption="../report/scorecard.rst", category="1. Scorecard"),
@@ -282,7 +282,7 @@ rule scorecard:
     conda:
         ENV
     shell:
-        "python -m fact.stages.scorecard --inputs {input.results} --markdown {output.markdown} "
+        "python -m fact.experiments.stages.scorecard --inputs {input.results} --markdown {output.markdown} "
         "--html {output.html} 2> {log}"
 
 

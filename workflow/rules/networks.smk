@@ -15,14 +15,14 @@ rule fetch_images:
     conda:
         ENV
     shell:
-        "python -m fact.data.fetch images {wildcards.dataset} --dest {params.dest:q} "
+        "python -m fact.experiments.data.fetch images {wildcards.dataset} --dest {params.dest:q} "
         "--revision {params.revision} 2> {log}"
 
 
 rule train_fig7:
     """Train one quadratic network on the adversarial population (Figure 7)."""
     input:
-        code=code("fact.stages.train_fig7"),
+        code=code("fact.experiments.stages.train_fig7"),
     output:
         CHECKPOINT_PATTERNS["fig7"],
     wildcard_constraints:
@@ -36,14 +36,14 @@ rule train_fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_fig7 --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.experiments.stages.train_fig7 --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_fig7:
     """W^T W, FACT, AGOP^s and eNFA of every Figure 7 network, to one tidy table."""
     input:
         checkpoints=checkpoints("fig7"),
-        code=code("fact.stages.extract_fig7"),
+        code=code("fact.experiments.stages.extract_fig7"),
     output:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
@@ -55,7 +55,7 @@ rule extract_fig7:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_fig7 --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
+        "python -m fact.experiments.stages.extract_fig7 --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
         "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
 
 
@@ -63,7 +63,7 @@ rule train_mlp:
     """Train one 5-layer ReLU MLP on one image dataset (Figures 2, 8-10); resumes if killed."""
     input:
         fetched=image_fetched,
-        code=code("fact.stages.train_mlp"),
+        code=code("fact.experiments.stages.train_mlp"),
     output:
         CHECKPOINT_PATTERNS["mlp"],
     wildcard_constraints:
@@ -78,14 +78,14 @@ rule train_mlp:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_mlp --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.experiments.stages.train_mlp --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_mlp:
     """Agreement of every kept epoch and layer with FACT, NFA and eNFA, to one tidy table."""
     input:
         checkpoints=checkpoints("mlp"),
-        code=code("fact.stages.extract_mlp"),
+        code=code("fact.experiments.stages.extract_mlp"),
     output:
         f"{RESULTS}/features/mlp.parquet",
     params:
@@ -98,7 +98,7 @@ rule extract_mlp:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_mlp --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
+        "python -m fact.experiments.stages.extract_mlp --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
         "--settings {params.settings:q} "
         "--table {output} 2> {log}"
 
@@ -106,7 +106,7 @@ rule extract_mlp:
 rule train_deep_linear:
     """Train one deep linear network of depth L on the Gaussian teacher (Figure 11)."""
     input:
-        code=code("fact.stages.train_deep_linear"),
+        code=code("fact.experiments.stages.train_deep_linear"),
     output:
         CHECKPOINT_PATTERNS["deep_linear"],
     wildcard_constraints:
@@ -121,14 +121,14 @@ rule train_deep_linear:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_deep_linear --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.experiments.stages.train_deep_linear --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_deep_linear:
     """W_l^T W_l against AGOP^s over a grid of s, and against FACT, for every depth and seed."""
     input:
         checkpoints=checkpoints("deep_linear"),
-        code=code("fact.stages.extract_deep_linear"),
+        code=code("fact.experiments.stages.extract_deep_linear"),
     output:
         f"{RESULTS}/features/deep_linear.parquet",
     params:
@@ -139,7 +139,7 @@ rule extract_deep_linear:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_deep_linear --checkpoints {input.checkpoints} "
+        "python -m fact.experiments.stages.extract_deep_linear --checkpoints {input.checkpoints} "
         "--trained-with {params.trained_with:q} "
         "--settings {params.settings:q} --table {output} 2> {log}"
 
@@ -147,7 +147,7 @@ rule extract_deep_linear:
 rule train_transformer:
     """Train the one-block transformer on modular addition with one optimiser (Figure 12)."""
     input:
-        code=code("fact.stages.train_transformer"),
+        code=code("fact.experiments.stages.train_transformer"),
     output:
         CHECKPOINT_PATTERNS["transformer"],
     wildcard_constraints:
@@ -162,14 +162,14 @@ rule train_transformer:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_transformer --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.experiments.stages.train_transformer --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule train_cnn:
     """Train the small CNN on an image dataset with one optimiser (Figure 13)."""
     input:
         fetched=fetch_verdict(SETTINGS["cnn"]["dataset"]),
-        code=code("fact.stages.train_cnn"),
+        code=code("fact.experiments.stages.train_cnn"),
     output:
         CHECKPOINT_PATTERNS["cnn"],
     wildcard_constraints:
@@ -184,7 +184,7 @@ rule train_cnn:
     conda:
         ENV
     shell:
-        "python -m fact.stages.train_cnn --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m fact.experiments.stages.train_cnn --settings {params.settings:q} --out {output} 2> {log}"
 
 
 rule extract_over_training:
@@ -192,7 +192,7 @@ rule extract_over_training:
     or CNN (Figure 13) runs, to one tidy table, beside their accuracy history."""
     input:
         checkpoints=lambda wildcards: checkpoints(wildcards.family),
-        code=code("fact.stages.extract_over_training"),
+        code=code("fact.experiments.stages.extract_over_training"),
     output:
         table=f"{RESULTS}/features/{{family}}.parquet",
         history=f"{RESULTS}/features/{{family}}_history.parquet",
@@ -209,6 +209,6 @@ rule extract_over_training:
     conda:
         ENV
     shell:
-        "python -m fact.stages.extract_over_training --checkpoints {input.checkpoints} "
+        "python -m fact.experiments.stages.extract_over_training --checkpoints {input.checkpoints} "
         "--trained-with {params.trained_with:q} --settings {params.settings:q} "
         "--table {output.table} --history {output.history} 2> {log}"

@@ -4,7 +4,7 @@
 rule rfm_parity:
     """NFA-RFM and FACT-RFM on one sparse-parity task (Figures 3 and 4)."""
     input:
-        code=code("fact.stages.rfm_parity"),
+        code=code("fact.experiments.stages.rfm_parity"),
     output:
         table=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.pt",
@@ -21,14 +21,14 @@ rule rfm_parity:
     conda:
         ENV
     shell:
-        "python -m fact.stages.rfm_parity --settings {params.settings:q} "
+        "python -m fact.experiments.stages.rfm_parity --settings {params.settings:q} "
         "--table {output.table} --matrices {output.matrices} 2> {log}"
 
 
 rule rfm_modular:
     """One named RFM run on modular addition, followed over its iterations (Figures 5 and 6)."""
     input:
-        code=code("fact.stages.rfm_modular"),
+        code=code("fact.experiments.stages.rfm_modular"),
     output:
         table=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",
@@ -44,5 +44,5 @@ rule rfm_modular:
     conda:
         ENV
     shell:
-        "python -m fact.stages.rfm_modular --settings {params.settings:q} "
+        "python -m fact.experiments.stages.rfm_modular --settings {params.settings:q} "
         "--table {output.table} --matrices {output.matrices} 2> {log}"

@@ -17,7 +17,7 @@ rule fetch_uci121:
     params:
         # Not the fetch code nor the source: the files are checked against the manifest whatever
         # fetched them. The revision goes up when a verified file is deleted or a failed one has
-        # changed at the mirror (fact/data/manifest.py), which reruns this dataset alone.
+        # changed at the mirror (fact/experiments/data/manifest.py), which reruns this dataset alone.
         revision=fetch_revision("uci121"),
         dest=lambda wildcards, output: str(Path(output[0]).parents[2]),  # the data folder
     log:
@@ -25,7 +25,7 @@ rule fetch_uci121:
     conda:
         ENV
     shell:
-        "python -m fact.data.fetch uci121 {wildcards.dataset} --dest {params.dest:q} "
+        "python -m fact.experiments.data.fetch uci121 {wildcards.dataset} --dest {params.dest:q} "
         "--revision {params.revision} 2> {log}"
 
 
@@ -33,7 +33,7 @@ rule tabular_dataset:
     """The Table 1 protocol on one dataset, every method (a cluster fans these out)."""
     input:
         fetched=tabular_fetched,
-        code=code("fact.stages.tabular"),
+        code=code("fact.experiments.stages.table1_dataset"),
     output:
         f"{RESULTS}/tabular/{{dataset}}.parquet",
     wildcard_constraints:
@@ -48,14 +48,14 @@ rule tabular_dataset:
     conda:
         ENV
     shell:
-        "python -m fact.stages.tabular --settings {params.settings:q} --table {output} 2> {log}"
+        "python -m fact.experiments.stages.table1_dataset --settings {params.settings:q} --table {output} 2> {log}"
 
 
 rule table1:
     """Table 1 (Markdown, LaTeX, PDF) and a per-dataset comparison figure."""
     input:
         results=expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
-        code=code("fact.stages.table1"),
+        code=code("fact.experiments.stages.table1"),
     output:
         markdown=f"{FIGURES}/table1.md",
         latex=f"{FIGURES}/table1.tex",
@@ -69,5 +69,5 @@ rule table1:
     conda:
         ENV
     shell:
-        "python -m fact.stages.table1 --inputs {input.results} --markdown {output.markdown} "
+        "python -m fact.experiments.stages.table1 --inputs {input.results} --markdown {output.markdown} "
         "--latex {output.latex} --pdf {output.pdf} --scatter {output.scatter} 2> {log}"

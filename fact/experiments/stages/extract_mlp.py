@@ -1,0 +1,81 @@
+"""FACT, NFA and eNFA agreement for every kept epoch and layer of trained MLPs (Figures 2, 8-10).
+
+    python -m fact.experiments.stages.extract_mlp --checkpoints a.pt b.pt --settings '{...}' --table out.parquet
+
+For each checkpoint: Pearson and cosine of W^T W with FACT, its symmetrisation, (FACT FACT^T)^{1/2},
+AGOP^s and eNFA, and of W W^T with bFACT, the backward AGOP^s and eNFA, on the training set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from fact.experiments.data.images import load
+from fact.experiments.io import write_parquet
+from fact.features.matrices import feature_matrices
+from fact.experiments.models import mlp
+from fact.experiments.provenance import distinct, git_sha, shared_settings
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.common import resolve_device, start_stage
+from fact.experiments.stages.settings import from_json, to_json
+from fact.experiments.stages.train_mlp import TrainMLPSettings
+
+
+@dataclass(frozen=True)
+class ExtractMLPSettings:
+    powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
+    batch_size: int            # points per batch when computing the matrices
+    device: str
+    data_root: str
+    scale: str
+
+
+def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, log) -> list[dict]:
+    config = from_json(TrainMLPSettings, run["settings"], "the checkpoint's settings")
+    data = load(config.dataset, config.split_seed, s.data_root)
+    X = data.X_train.double().to(device)
+    Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).double().to(device)
+    model = mlp(data.d, config.model.width, data.n_classes, config.model.depth, config.model.bias)
+    model = model.double().to(device)
+    by_epoch = {row["epoch"]: row for row in run["history"]}
+    polish_steps = (run.get("polish") or {}).get("steps", 0)
+    records = []
+    for epoch, weights in sorted(run["checkpoints"].items()):
+        load_weights(model, weights, path, log)
+        layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=s.batch_size)
+        about = {"dataset": data.name, "seed": config.seed, "epoch": epoch,
+                 "train_loss": by_epoch.get(epoch, {}).get("train_loss", float("nan")),
+                 "tau": by_epoch.get(epoch, {}).get("tau", 0.0),  # the time weight decay has had to act
+                 "polish_steps": polish_steps if epoch == config.train.epochs else 0,  # L-BFGS after this epoch
+                 "converged": run["converged"], "test_accuracy": run["test_accuracy"]}
+        for layer in layers.values():
+            records += [{**about, **record} for record in layer.agreement(s.powers)]
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, log = start_stage("extract_mlp", __doc__, ExtractMLPSettings, argv, files=("checkpoints", "table"))
+    s: ExtractMLPSettings = args.settings
+    device = resolve_device(s.device)
+    records, notes, trained_with = [], set(), []
+    runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainMLPSettings, log)
+    for path, run in zip(args.checkpoints, runs):
+        notes.add(run["note"])
+        trained_with.append(shared_settings(run["settings"]))
+        rows = extract(run, path, s, device, log)
+        records += rows
+        final = max(r["epoch"] for r in rows)
+        fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]
+        log.info("%s: Pearson(W^T W, FACT) at epoch %d, per layer: %s", path, final, [round(v, 3) for v in fact])
+    table = pd.DataFrame.from_records(records)
+    table["scale"] = s.scale
+    table["note"] = "; ".join(sorted(notes))
+    write_parquet(table, args.table, {"settings": to_json(s), "trained_with": distinct(trained_with), "git_sha": git_sha()})
+    log.info("wrote %s (%d rows)", args.table, len(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""FACT, bFACT, the NFA (AGOP) and the eNFA of any PyTorch model's weight matrices, and its stationarity.
+
+Modules, one job each:
+
+``layer_views``    the registry: which weight matrices a module holds and what each multiplies
+``attention``      ``nn.MultiheadAttention`` recomputed one product at a time
+``recording``      forward hooks keeping each matrix's input rows h and output z
+``backward``       Jacobians and loss gradients at every recorded z, in one batched backward pass
+``accumulation``   the float64 data sums G, E, B of each matrix
+``layer_matrices`` ``LayerMatrices``: every relation of one matrix, from its sums
+``matrices``       ``feature_matrices``: the pass over the data, and one-matrix shortcuts
+``weights``        ``weight_matrices``: FACT and bFACT of every weight from the mean loss's gradient
+``objective``      the regularised objective, its gradient and the stationarity error, written once
+``losses``         per-sample losses
+``batches``        batches from tensors or DataLoaders, eval mode, checks of data and outputs
+``metrics``        agreement between two matrices (Pearson, Spearman, cosine, relative error)
+``linalg``         symmetric powers and block Gram products
+"""

@@ -1,0 +1,187 @@
+"""The relations of one weight matrix, built from the three data sums of the hooked pass.
+
+For the training objective ``L(theta) = (1/n) sum_i loss_i + (weight_decay / 2) ||theta||^2`` the
+Features at Convergence Theorem says that at a critical point
+
+    W^T W = FACT  := -(1 / (n weight_decay)) sum_i grad_{h_i} loss_i  h_i^T        (d_in x d_in)
+    W W^T = bFACT := -(1 / (n weight_decay)) sum_i grad_{z_i} loss_i  z_i^T        (d_out x d_out)
+
+Every matrix here comes from the sums over the data taken at the level of ``z = W h``
+(``fact.features.accumulation``), turned into ``h``-level matrices with ``grad_h = W^T grad_z``:
+
+    G = sum_i grad_{z_i} loss_i h_i^T          -> FACT = -W^T G / (n lambda),  bFACT = -G W^T / (n lambda)
+    E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T -> eNFA = W^T E W / n,     backward eNFA = E / n
+    B = sum_i J_i J_i^T, J_i = d f(x_i) / d z_i     -> AGOP = W^T B W / n,     backward AGOP = B / n
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from fact.features.linalg import psd_sqrt_of_gram, sym_power
+from fact.features.objective import stationarity_error
+from fact.features.metrics import cosine, pearson, relative_error, spearman
+
+
+@dataclass(frozen=True)
+class LayerMatrices:
+    """The data sums of one weight matrix, and every relation built from them.
+
+    Attributes
+    ----------
+    name : the layer's name in the model.
+    weight : W, shape (d_out, d_in), float64.
+    n : number of samples summed over.
+    weight_decay : lambda of the objective, or None when no FACT was asked for.
+    loss_grad_input : G = sum_i grad_{z_i} loss_i h_i^T, or None without targets.
+    loss_grad_gram : E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T, or None without targets.
+    jacobian_gram : B = sum_i J_i J_i^T with J_i = d f(x_i) / d z_i, or None when not asked for.
+    """
+
+    name: str
+    weight: torch.Tensor
+    n: int
+    weight_decay: float | None
+    loss_grad_input: torch.Tensor | None
+    loss_grad_gram: torch.Tensor | None
+    jacobian_gram: torch.Tensor | None
+
+    def _need(self, value: torch.Tensor | None, what: str, how: str) -> torch.Tensor:
+        if value is None:
+            raise ValueError(f"layer {self.name!r}: {what} was not computed; {how}")
+        return value
+
+    def _fact_scale(self) -> float:
+        if self.weight_decay is None:
+            raise ValueError(f"layer {self.name!r}: FACT needs weight_decay > 0 (the lambda of the training objective)")
+        return -1.0 / (self.n * self.weight_decay)
+
+    @cached_property
+    def stationarity_error(self) -> float:
+        """||grad_W Lbar + lambda W|| / ||lambda W|| from the pass's own sum, grad_W Lbar = G / n: zero at a
+        critical point. Every use of the layer is in G; a weight shared with another layer is not (its
+        gradient has that layer's part too): use ``fact.features.weights`` for one."""
+        G = self._need(self.loss_grad_input, "the stationarity error", "pass targets and a loss")
+        self._fact_scale()  # it needs lambda as FACT does
+        return stationarity_error(G / self.n, self.weight, self.weight_decay)
+
+    # Left-hand sides
+    @cached_property
+    def wtw(self) -> torch.Tensor:
+        """W^T W (d_in x d_in)."""
+        return self.weight.T @ self.weight
+
+    @cached_property
+    def wwt(self) -> torch.Tensor:
+        """W W^T (d_out x d_out)."""
+        return self.weight @ self.weight.T
+
+    # FACT and its forms
+    @cached_property
+    def fact(self) -> torch.Tensor:
+        """FACT = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T (d_in x d_in, not symmetric in general)."""
+        G = self._need(self.loss_grad_input, "FACT", "pass targets and a loss")
+        return self._fact_scale() * (self.weight.T @ G)
+
+    @property
+    def fact_t(self) -> torch.Tensor:
+        """FACT^T."""
+        return self.fact.T
+
+    @cached_property
+    def fact_sym(self) -> torch.Tensor:
+        """(FACT + FACT^T) / 2."""
+        return (self.fact + self.fact.T) / 2
+
+    @cached_property
+    def fact_sqrt(self) -> torch.Tensor:
+        """(FACT FACT^T)^{1/2}, symmetric PSD."""
+        return psd_sqrt_of_gram(self.fact)
+
+    @cached_property
+    def bfact(self) -> torch.Tensor:
+        """bFACT = -(1/(n lambda)) sum_i grad_{z_i} loss_i z_i^T (d_out x d_out)."""
+        G = self._need(self.loss_grad_input, "bFACT", "pass targets and a loss")
+        return self._fact_scale() * (G @ self.weight.T)
+
+    @property
+    def bfact_t(self) -> torch.Tensor:
+        """bFACT^T = -(1/(n lambda)) sum_i z_i grad_{z_i} loss_i^T."""
+        return self.bfact.T
+
+    @cached_property
+    def bfact_sqrt(self) -> torch.Tensor:
+        """(bFACT bFACT^T)^{1/2}, symmetric PSD."""
+        return psd_sqrt_of_gram(self.bfact)
+
+    # NFA: average gradient outer products of the model outputs
+    @cached_property
+    def backward_agop(self) -> torch.Tensor:
+        """(1/n) sum_i J_i J_i^T with J_i = d f(x_i)/d z_i (d_out x d_out)."""
+        B = self._need(self.jacobian_gram, "the AGOP", "call with jacobian=True")
+        return B / self.n
+
+    @cached_property
+    def agop(self) -> torch.Tensor:
+        """AGOP = (1/n) sum_i grad_{h_i} f grad_{h_i} f^T, summed over outputs (d_in x d_in)."""
+        return self.weight.T @ self.backward_agop @ self.weight
+
+    def agop_power(self, power: float) -> torch.Tensor:
+        """AGOP^s, the NFA's prediction of W^T W up to scale."""
+        return sym_power(self.agop, power)
+
+    def backward_agop_power(self, power: float) -> torch.Tensor:
+        """(backward AGOP)^s, compared with W W^T."""
+        return sym_power(self.backward_agop, power)
+
+    # eNFA: average outer products of the loss gradients
+    @cached_property
+    def backward_enfa(self) -> torch.Tensor:
+        """(1/n) sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T (d_out x d_out)."""
+        E = self._need(self.loss_grad_gram, "the eNFA", "pass targets and a loss")
+        return E / self.n
+
+    @cached_property
+    def enfa(self) -> torch.Tensor:
+        """eNFA = (1/n) sum_i grad_{h_i} loss_i grad_{h_i} loss_i^T (d_in x d_in)."""
+        return self.weight.T @ self.backward_enfa @ self.weight
+
+    # Agreement with W^T W and W W^T
+    def comparisons(self, powers: Sequence[float] = (0.5, 1.0)) -> list[tuple[str, str, float, torch.Tensor]]:
+        """(side, relation, power, predicted matrix) for every relation this object can form.
+
+        side is ``"forward"`` (compared with W^T W) or ``"backward"`` (with W W^T);
+        power is NaN for relations without one.
+        """
+        nan = float("nan")
+        rows: list[tuple[str, str, float, torch.Tensor]] = []
+        if self.loss_grad_input is not None and self.weight_decay is not None:
+            rows += [("forward", "fact", nan, self.fact), ("forward", "fact_sym", nan, self.fact_sym),
+                     ("forward", "fact_sqrt", nan, self.fact_sqrt), ("backward", "bfact", nan, self.bfact),
+                     ("backward", "bfact_sqrt", nan, self.bfact_sqrt)]
+        if self.jacobian_gram is not None:
+            rows += [("forward", "nfa", float(s), self.agop_power(s)) for s in powers]
+            rows += [("backward", "bnfa", float(s), self.backward_agop_power(s)) for s in powers]
+        if self.loss_grad_gram is not None:
+            rows += [("forward", "enfa", nan, self.enfa), ("backward", "benfa", nan, self.backward_enfa)]
+        return rows
+
+    def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
+        """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error,
+        and the layer's stationarity_error (NaN without targets or lambda), which says whether FACT applies."""
+        known = self.loss_grad_input is not None and self.weight_decay is not None
+        stationarity = self.stationarity_error if known else float("nan")
+        records = []
+        for side, relation, power, predicted in self.comparisons(powers):
+            target = self.wtw if side == "forward" else self.wwt
+            records.append({
+                "layer": self.name, "side": side, "relation": relation, "power": power,
+                "pearson": pearson(target, predicted), "spearman": spearman(target, predicted),
+                "cosine": cosine(target, predicted),
+                "relative_error": relative_error(predicted, target), "stationarity_error": stationarity,
+            })
+        return records

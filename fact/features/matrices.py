@@ -1,0 +1,267 @@
+"""FACT, NFA (AGOP) and eNFA matrices of the weight matrices of any PyTorch model, in one pass over
+the data.
+
+Every matrix a registered view shows (``fact.features.layer_views``: ``nn.Linear``, ``nn.Conv1d/2d`` on their
+patches, ``nn.Embedding`` on one-hot tokens, the four matrices of ``nn.MultiheadAttention``, or a
+registered module) computes ``z = h @ W.T (+ b)`` at each position: ``h`` is the input of ``W`` and
+``z`` its output without the bias (spec section 1). The pass, batch by batch:
+
+1. a forward pass with hooks that keep each chosen matrix's ``h`` and ``z`` (``fact.features.recording``);
+2. one batched backward pass giving the Jacobians and loss gradients at every ``z`` (``fact.features.backward``);
+3. the batch's products added to the float64 sums G, E, B (``fact.features.accumulation``),
+
+from which ``fact.features.layer_matrices.LayerMatrices`` builds every relation. The model runs in eval mode
+(dropout off, batch norm on its running statistics, which stay unchanged) so that samples do not
+interact, and every submodule's own mode is restored afterwards.
+
+A layer applied several times in one forward pass (weight sharing, or inputs with extra leading
+dimensions such as tokens) contributes every application to the sums, which is what the
+stationarity condition of a shared weight says; ``n`` stays the number of samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fact.features.accumulation import Sums
+from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
+from fact.features.batches import batches, check_computed, check_data, evaluating
+from fact.features.layer_matrices import LayerMatrices
+from fact.features.layer_views import ModelMatrix, model_matrices
+from fact.features.losses import Loss, resolve_loss
+from fact.features.objective import weight_decay_value
+from fact.features.recording import Recording
+
+LayerRef = str | nn.Module
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LayerMatrices", "feature_matrices", "resolve_layers", "fact", "bfact", "agop", "enfa",
+           "backward_agop", "backward_enfa"]
+
+
+def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, ModelMatrix]:
+    """Map the requested layers (names or modules; None for all) to ``{name: matrix}``.
+
+    A ``nn.MultiheadAttention`` given as a module stands for its four matrices."""
+    available = model_matrices(model)
+    if not available:
+        raise ValueError("the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
+                         "nn.MultiheadAttention); register yours with fact.features.layer_views.register_view, or use "
+                         "fact.features.weights for FACT of any weight")
+    if layers is None:
+        return available
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    resolved: dict[str, ModelMatrix] = {}
+    for layer in layers:
+        resolved.update(_resolve_one(available, layer))
+    return resolved
+
+
+def _resolve_one(available: dict[str, ModelMatrix], layer: LayerRef) -> dict[str, ModelMatrix]:
+    if isinstance(layer, str):
+        if layer not in available:
+            raise ValueError(f"unknown layer {layer!r}: the model's layers with a known input are {sorted(available)}")
+        return {layer: available[layer]}
+    if isinstance(layer, nn.Module):
+        found = {name: matrix for name, matrix in available.items() if matrix.module is layer}
+        if not found:
+            raise ValueError(f"the given {type(layer).__name__} is not a layer of this model with a known input; "
+                             f"those are {sorted(available)}")
+        return found
+    raise TypeError(f"a layer is given by its name or its module, not {type(layer).__name__}")
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one pass computes, checked once before any data is read."""
+
+    loss_fn: object | None      # per-sample loss, or None for the AGOP alone
+    weight_decay: float | None
+    jacobian: bool
+    agop_probes: int | None
+    generator: torch.Generator | None
+
+
+def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _Request:
+    with_loss = targets is not None or loss is not None
+    if with_loss and loss is None:
+        raise ValueError("targets were given without a loss: pass loss='mse', 'ce' or a callable")
+    if not with_loss and not jacobian:
+        raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
+    if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):
+        raise ValueError(f"agop_probes must be a positive integer (or None for the exact AGOP), got {agop_probes}")
+    return _Request(loss_fn=resolve_loss(loss) if with_loss else None,
+                    weight_decay=None if weight_decay is None else float(weight_decay_value(weight_decay)),
+                    jacobian=jacobian, agop_probes=agop_probes, generator=generator)
+
+
+def feature_matrices(
+    model: nn.Module,
+    inputs,
+    targets: torch.Tensor | None = None,
+    loss: Loss | None = None,
+    weight_decay: float | None = None,
+    *,
+    layers: LayerRef | Sequence[LayerRef] | None = None,
+    batch_size: int | None = 1024,
+    jacobian: bool = True,
+    agop_probes: int | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, LayerMatrices]:
+    """All relations for all (or the chosen) layers with a known input, in one pass over the data.
+
+    Parameters
+    ----------
+    model : the network; it is not modified and its ``.grad`` fields are left alone. It
+        runs in eval mode; each submodule's train/eval mode is restored on return.
+    inputs : a tensor of samples (first dimension = samples), or an iterable of batches
+        ``x`` or ``(x, y)`` such as a DataLoader.
+    targets : tensor of targets aligned with ``inputs`` (tensor inputs only).
+    loss : ``"mse"`` (per-sample mean squared error over outputs), ``"ce"`` (cross-entropy),
+        or a callable ``(outputs, targets) -> per-sample losses``. Needed for FACT and eNFA.
+    weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2`` (PyTorch's
+        ``weight_decay``). Needed for FACT and bFACT.
+    layers : names or modules of the layers; None for every matrix a registered view shows
+        (``fact.features.layer_views``). A layer whose output has no sample dimension (its first dimension
+        is not the batch's, as a position embedding added to every sample) has no per-sample
+        relations: it is left out, or, if named here, refused.
+    batch_size : samples per forward pass for tensor inputs (None: all at once). Peak
+        extra memory per layer is about batch_size x n_outputs x d_out numbers.
+    jacobian : also accumulate the model Jacobians (AGOP, backward AGOP). Costs a
+        backward pass vectorised over the model's outputs instead of a single one.
+    agop_probes : estimate the Jacobian sums from this many random output directions
+        instead of every output: with ``g ~ N(0, I)`` drawn per sample and probe,
+        ``E[J^T g g^T J] = J^T J``, so the estimate is unbiased and its relative error
+        shrinks as ``1 / sqrt(agop_probes)``. A model with hundreds of outputs then costs
+        ``agop_probes`` backward passes instead of hundreds. ``generator`` seeds the draws.
+
+    Returns
+    -------
+    ``{layer name: LayerMatrices}``; every matrix is float64 on the model's device.
+    """
+    selected = resolve_layers(model, layers)
+    request = _request(targets, loss, weight_decay, jacobian, agop_probes, generator)
+    sums = Sums(selected)
+    n = 0
+    with evaluating(model), Recording(selected) as recording:
+        for x, y in batches(inputs, targets, batch_size):
+            _batch(model, x, y, request, recording, sums, seen=n)
+            n += len(x)
+    if recording.shared:
+        _leave_out_shared(recording.shared, named=layers is not None)
+    return {
+        name: LayerMatrices(name=name, weight=matrix.weight.detach().to(torch.float64).clone(), n=n,
+                            weight_decay=request.weight_decay, loss_grad_input=sums.of[name]["G"],
+                            loss_grad_gram=sums.of[name]["E"], jacobian_gram=sums.of[name]["B"])
+        for name, matrix in selected.items() if name not in recording.shared
+    }
+
+
+def _batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _Request, recording: Recording,
+           sums: Sums, seen: int) -> None:
+    """One batch: the recorded forward pass, the backward pass at every z, the sums."""
+    x, y = _on_model(model, x, y, request, seen)
+    recording.start_batch(len(x))
+    with torch.enable_grad():
+        outputs = model(x)
+        if len(outputs) != len(x):
+            raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
+                             "the first dimension must be the sample")
+        check_computed(outputs, "model outputs", seen)
+        kept = list(recording.kept())
+        if not kept:
+            raise ValueError(f"none of the layers {sorted(recording.selected)} was used in the forward pass")
+        flat_outputs = outputs.reshape(len(x), -1)
+        loss_grad = None if request.loss_fn is None else loss_gradient(outputs, y, request.loss_fn, seen)
+        zs = [z for _, _, z in kept]
+        if request.jacobian:
+            jacobians, grads = jacobians_and_gradients(flat_outputs, zs, loss_grad, request.agop_probes,
+                                                       request.generator)
+        else:
+            jacobians, grads = None, loss_gradients(flat_outputs, zs, loss_grad)
+    for index, (name, h, z) in enumerate(kept):
+        matrix = recording.selected[name]
+        sums.add(name, matrix.view, matrix.module, h, z, None if grads is None else grads[index],
+                 None if jacobians is None else jacobians[index])
+
+
+def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _Request, seen: int):
+    """The batch on the model's device, floating data in its precision, checked."""
+    if request.loss_fn is not None and y is None:
+        raise ValueError("a loss was given but the batches carry no targets")
+    parameter = next(model.parameters())
+    x = x.to(device=parameter.device, dtype=parameter.dtype if x.is_floating_point() else x.dtype)
+    check_data(x, "inputs", seen)
+    if request.loss_fn is None:
+        return x, None
+    y = y.to(device=parameter.device, dtype=parameter.dtype if y.is_floating_point() else y.dtype)
+    check_data(y, "targets", seen)
+    return x, y
+
+
+def _leave_out_shared(shared: set[str], named: bool) -> None:
+    if named:
+        raise ValueError(f"the output of {sorted(shared)} has no sample dimension (e.g. a position embedding added "
+                         "to every sample): per-sample relations are not defined for it; leave it out of layers=, "
+                         "or use fact.features.weights for its FACT")
+    log.info("left out %s: its output has no sample dimension (e.g. a position embedding shared by every sample)",
+             sorted(shared))
+
+
+# --------------------------------------------------------------------------- one-matrix shortcuts
+
+def _single(model, layer, inputs, targets, loss, weight_decay, jacobian, batch_size) -> LayerMatrices:
+    if isinstance(layer, Sequence) and not isinstance(layer, str):
+        raise TypeError("pass one layer (a name or a module); use feature_matrices for several")
+    result = feature_matrices(model, inputs, targets, loss, weight_decay, layers=[layer],
+                              batch_size=batch_size, jacobian=jacobian)
+    return next(iter(result.values()))
+
+
+def fact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """FACT = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T of one layer (d_in x d_in).
+
+    Equals W^T W at a critical point of (1/n) sum_i loss_i + (lambda/2) ||theta||^2.
+    """
+    return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).fact
+
+
+def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
+          batch_size: int | None = 1024) -> torch.Tensor:
+    """bFACT = -(1/(n lambda)) sum_i grad_{z_i} loss_i z_i^T of one layer (d_out x d_out).
+
+    Equals W W^T at a critical point.
+    """
+    return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).bfact
+
+
+def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """AGOP^power with AGOP = (1/n) sum_i grad_{h_i} f (grad_{h_i} f)^T, summed over outputs (d_in x d_in)."""
+    return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
+
+
+def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
+         batch_size: int | None = 1024) -> torch.Tensor:
+    """eNFA = (1/n) sum_i grad_{h_i} loss_i grad_{h_i} loss_i^T (d_in x d_in)."""
+    return _single(model, layer, inputs, targets, loss, None, False, batch_size).enfa
+
+
+def backward_agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
+                  batch_size: int | None = 1024) -> torch.Tensor:
+    """(backward AGOP)^power with backward AGOP = (1/n) sum_i grad_{z_i} f (grad_{z_i} f)^T (d_out x d_out)."""
+    return _single(model, layer, inputs, None, None, None, True, batch_size).backward_agop_power(power)
+
+
+def backward_enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
+                  batch_size: int | None = 1024) -> torch.Tensor:
+    """Backward eNFA = (1/n) sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T (d_out x d_out)."""
+    return _single(model, layer, inputs, targets, loss, None, False, batch_size).backward_enfa

@@ -1,0 +1,11 @@
+"""Recursive Feature Machines with the NFA or the FACT update, and what they are built from.
+
+Modules, one job each:
+
+``kernels``         the kernels and their gradient-weight blocks
+``ridge``           the kernel ridge solve and its memory policy
+``kernel_matrices`` the kernel AGOP and FACT of a fitted predictor
+``updates``         the NFA and FACT updates of the feature matrix M, and its normalisations
+``rfm_checks``      what an RFM's parameters may be, checked before any work
+``rfm``             the estimators ``RFM``, ``RFMClassifier``, ``RFMRegressor``
+"""
