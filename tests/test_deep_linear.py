@@ -7,7 +7,8 @@ import json
 import pandas as pd
 
 from fact.experiments.io import read_parquet_metadata
-from fact.experiments.plots.deep_linear import best_powers, training_in_words
+from fact.experiments.analysis import best_powers
+from fact.experiments.plots.deep_linear import training_in_words
 from fact.experiments.stages import extract_deep_linear, train_deep_linear
 from fact.experiments.stages.extract_deep_linear import PowerGrid, power_grid
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.io import read_parquet, read_parquet_metadata
+from fact.experiments.analysis import NFA_POWER
 from fact.experiments.plots import style
 
 # fact.features.matrices' layer names -> the names of the weight matrices in the transformer literature
@@ -18,8 +19,6 @@ TRANSFORMER_NAMES = {"token": "E", "attention[q]": "W_Q", "attention[k]": "W_K",
                      "attention.out_proj": "W_O", "mlp_in": "W_in", "mlp_out": "W_out", "unembed": "U"}
 CNN_NAMES = {"conv1": "conv1", "conv2": "conv2", "head": "head"}
 OPTIMISER_NAMES = {"adam_l2": "Adam, L2 decay in the objective", "adamw": "AdamW, decoupled decay"}
-NFA_POWER = 0.5
-
 
 def forward_relations(table: pd.DataFrame) -> pd.DataFrame:
     """The W^T W side: FACT, AGOP^(1/2) and eNFA, mean over seeds, per optimiser, step and matrix."""

@@ -8,15 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fact.experiments.analysis import best_powers
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
-
-
-def best_powers(table: pd.DataFrame, layer: str = "linear1") -> pd.Series:
-    """The power s maximising the mean Pearson(W^T W, AGOP^s) over seeds, per depth."""
-    nfa = table[(table.layer == layer) & (table.relation == "nfa")]
-    mean = nfa.groupby(["depth", "power"]).pearson.mean().reset_index()
-    return mean.loc[mean.groupby("depth").pearson.idxmax()].set_index("depth").power
 
 
 def training_in_words(config: dict) -> str:

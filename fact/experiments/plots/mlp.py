@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.io import read_parquet, read_parquet_metadata
+from fact.experiments.analysis import NFA_POWER
 from fact.experiments.plots import style
-
-NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
 
 FORWARD = {name: style.relation_label(name, NFA_POWER) for name in ("fact", "fact_sqrt", "nfa", "enfa")}
 BACKWARD = {name: style.relation_label(name, NFA_POWER) for name in ("bfact", "bfact_sqrt", "bnfa", "benfa")}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.io import load_torch, read_parquet
+from fact.experiments.analysis import fit_through_origin
 from fact.experiments.plots import style
 
 
@@ -60,12 +61,6 @@ def _final_test_accuracy(table: pd.DataFrame, name: str, seed: int) -> tuple[int
     last = rows.iteration.max()
     return last, rows.query("split == 'test' and metric == 'accuracy' and iteration == @last").value.iloc[0]
 
-
-def fit_through_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope of the least-squares line y = slope x and its R^2 = 1 - SS_res / SS_tot (centred)."""
-    slope = float((x * y).sum() / (x * x).sum())
-    r2 = 1 - float(((y - slope * x) ** 2).sum() / ((y - y.mean()) ** 2).sum())
-    return slope, r2
 
 
 def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:

@@ -12,13 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fact.experiments.analysis import TABLE1_PAPER, per_dataset
 from fact.experiments.io import atomic_path, read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
-
-# The paper's Table 1 (percent). Which FACT column is which is uncertain (spec 4.3): the
-# ICLR notes give 85.22 to FACT-RFM without geometric averaging and 84.99 to FACT-RFM'.
-PAPER = {"fact": 85.22, "fact_geom": 84.99, "nfa": 85.10, "laplace": 83.71}
-
 
 SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
 
@@ -27,17 +23,9 @@ def load(paths) -> pd.DataFrame:
     return pd.concat([read_parquet(path) for path in paths], ignore_index=True)
 
 
-def per_dataset(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (%) averaged over the folds: one row per dataset, one column per method."""
-    done = table[table.status == "ok"]
-    wide = done.groupby(["dataset", "method"]).accuracy.mean().unstack("method") * 100
-    order = [m for m in PAPER if m in wide.columns] + sorted(set(wide.columns) - set(PAPER))
-    return wide[order]  # the paper's column order, then any other method
-
-
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     wide = per_dataset(table)
-    rows = [{"method": style.METHOD_LABELS.get(m, m), "ours": wide[m].mean(), "paper": PAPER.get(m, np.nan),
+    rows = [{"method": style.METHOD_LABELS.get(m, m), "ours": wide[m].mean(), "paper": TABLE1_PAPER.get(m, np.nan),
              "datasets": int(wide[m].notna().sum())} for m in wide.columns]
     return pd.DataFrame(rows)
 

@@ -15,11 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fact.experiments.plots.deep_linear import best_powers
-from fact.experiments.plots.mlp import NFA_POWER
-from fact.experiments.plots.modular import fit_through_origin
-from fact.experiments.plots.table1 import PAPER as TABLE1_PAPER
-from fact.experiments.plots.table1 import per_dataset
+from fact.experiments.analysis import NFA_POWER, TABLE1_PAPER, best_powers, fit_through_origin, per_dataset
 from fact.experiments.scorecard.critical import NOT_CRITICAL, Screened, converged_below, screen
 from fact.experiments.scorecard.results import Experiment
 from fact.experiments.convergence import FACT_LEVEL, holds_below
