@@ -1,9 +1,11 @@
 # Helpers shared by the stage files. Only the standard library (and three fact modules that use
 # nothing else) is imported here, so building the DAG never loads torch.
+import fnmatch
 import glob
 import json
 import os
 import re
+from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -251,17 +253,15 @@ def cnn_settings(wildcards):
 
 
 def scorecard_inputs():
-    """The results the scorecard judges: this scale's, built when missing, and whatever another scale
-    has already computed, read as it is (no rule of this scale makes those files)."""
-    parity = [path for figure in ("fig3", "fig4") for path in parity_outputs(figure) if path.endswith(".parquet")]
-    modular = sorted(set(modular_outputs("fig5") + modular_outputs("fig6")))
-    this_scale = [*expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets()),
-                  f"{RESULTS}/features/fig7.parquet", f"{RESULTS}/features/mlp.parquet",
-                  f"{RESULTS}/features/deep_linear.parquet", f"{RESULTS}/features/transformer.parquet",
-                  f"{RESULTS}/features/cnn.parquet", f"{RESULTS}/features/convergence.parquet", *parity,
-                  *modular]
-    other_scales = [path for scale in config["scales"] if scale != SCALE
-                    for patterns in RESULT_PLACES.values() for pattern in patterns
+    """The results the scorecard judges: those of this scale that the figures and Table 1 read (built
+    when missing), and whatever another scale has already computed, read as it is (no rule of this
+    scale makes those files). Both are recognised by the places fact.experiments.scorecard.places names."""
+    read_here = [path for figure in FIGURE_TABLE.values() for path in figure.inputs]
+    read_here += expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets())
+    patterns = [pattern for places in RESULT_PLACES.values() for pattern in places]
+    this_scale = sorted({path for path in read_here
+                         if any(fnmatch.fnmatch(path, f"{RESULTS}/{pattern}") for pattern in patterns)})
+    other_scales = [path for scale in config["scales"] if scale != SCALE for pattern in patterns
                     for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
     return this_scale + other_scales
 
@@ -278,3 +278,46 @@ def no_such_figure(wildcards):
     shown = [name for name in FIGURE_NAMES if not name.endswith(".caption.rst")]
     raise WorkflowError(f"there is no figure or table figures/{wildcards.name}; those there are: "
                         f"{', '.join(shown)} (and each figure's .caption.rst)")
+
+
+# Every figure: the function that draws it and the results it reads, in the order it takes them.
+# This one table defines each figure's rule (figures.smk), and through them `rule all`, the
+# figures/<name> links and the scorecard's inputs: a new figure is a row here, its plotting
+# function and the experiment that makes its results.
+Figure = namedtuple("Figure", ["render", "inputs"])
+
+
+def features(name):
+    return f"{RESULTS}/features/{name}.parquet"
+
+
+FIGURE_TABLE = {
+    # a schematic of the setting: a weight W, its input h_i, the loss gradient, FACT
+    "fig1": Figure("fact.experiments.plots.fig1:render", []),
+    # FACT, NFA and eNFA against W^T W per layer at the end of training (MLPs)
+    "fig2": Figure("fact.experiments.plots.mlp:render_fig2", [features("mlp")]),
+    # feature matrices learned on sparse parities, support marked
+    "fig3": Figure("fact.experiments.plots.parity:render_fig3", parity_outputs("fig3")),
+    # test accuracy against RFM iteration on a sparse parity, over seeds
+    "fig4": Figure("fact.experiments.plots.parity:render_fig4", parity_outputs("fig4")),
+    # grokking modular addition: feature matrices and accuracy over iterations
+    "fig5": Figure("fact.experiments.plots.modular:render_fig5", modular_outputs("fig5")),
+    # tau against k' at the final feature matrix, with its proportional fit
+    "fig6": Figure("fact.experiments.plots.modular:render_fig6", modular_outputs("fig6")),
+    # FACT against AGOP^s on the adversarial quadratic network
+    "fig7": Figure("fact.experiments.plots.fig7:render", [features("fig7"), f"{RESULTS}/features/fig7_matrices.pt"]),
+    # the forward relations over training epochs (MLPs)
+    "fig8": Figure("fact.experiments.plots.mlp:render_fig8", [features("mlp")]),
+    # bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)
+    "fig9": Figure("fact.experiments.plots.mlp:render_fig9", [features("mlp")]),
+    # the backward relations over training epochs (MLPs)
+    "fig10": Figure("fact.experiments.plots.mlp:render_fig10", [features("mlp")]),
+    # deep linear networks: the NFA's best power against 1/L, and FACT
+    "fig11": Figure("fact.experiments.plots.deep_linear:render", [features("deep_linear")]),
+    # beyond the paper: a transformer's and a CNN's weight matrices under Adam-L2 and AdamW
+    "fig12": Figure("fact.experiments.plots.decay_runs:render_fig12",
+                    [features("transformer"), features("transformer_history")]),
+    "fig13": Figure("fact.experiments.plots.decay_runs:render_fig13", [features("cnn"), features("cnn_history")]),
+    # beyond the paper: FACT and the NFA against each layer's stationarity error
+    "fig14": Figure("fact.experiments.plots.convergence:render_fig14", [features("convergence")]),
+}

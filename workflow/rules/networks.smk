@@ -67,7 +67,7 @@ rule train_mlp:
     output:
         CHECKPOINT_PATTERNS["mlp"],
     wildcard_constraints:
-        dataset="|".join(SETTINGS["mlp"]["datasets"]),
+        dataset=one_of(SETTINGS["mlp"]["datasets"]),
         seed=r"\d+",
     params:
         settings=mlp_settings,

@@ -33,7 +33,7 @@ rule rfm_modular:
         table=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",
     wildcard_constraints:
-        run="|".join(SETTINGS["modular"]["runs"]),
+        run=one_of(SETTINGS["modular"]["runs"]),
         seed=r"\d+",
     params:
         settings=modular_settings,
