@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from fact.experiments.io import write_parquet
-from fact.experiments.scorecard import card, claims, results
-from fact.experiments.scorecard.claims import FAILS, HOLDS, NOT_RUN, PARTLY
+from fact.experiments.scorecard import card, claims, network_claims, results, rfm_claims
+from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.context import differences
 from fact.experiments.scorecard.results import Experiment
@@ -32,16 +32,16 @@ PAPER_MEANS = {"fact": 85.22, "fact_geom": 84.99, "nfa": 85.10, "laplace": 83.71
 
 
 def test_table1_means_hold_near_the_papers_and_are_not_judged_on_other_data():
-    assert claims.table1_means(tabular(PAPER_MEANS)).verdict == HOLDS
-    assert claims.table1_means(tabular({**PAPER_MEANS, "nfa": 80.0})).verdict == PARTLY
-    assert claims.table1_means(tabular({m: v - 5 for m, v in PAPER_MEANS.items()})).verdict == FAILS
-    assert claims.table1_means(tabular(PAPER_MEANS, source="sklearn")).verdict == NOT_RUN
+    assert rfm_claims.table1_means(tabular(PAPER_MEANS)).verdict == HOLDS
+    assert rfm_claims.table1_means(tabular({**PAPER_MEANS, "nfa": 80.0})).verdict == PARTLY
+    assert rfm_claims.table1_means(tabular({m: v - 5 for m, v in PAPER_MEANS.items()})).verdict == FAILS
+    assert rfm_claims.table1_means(tabular(PAPER_MEANS, source="sklearn")).verdict == NOT_RUN
 
 
 def test_laplace_beating_every_feature_learning_method_contradicts_table1():
-    assert claims.table1_beats_laplace(tabular(PAPER_MEANS)).verdict == HOLDS
+    assert rfm_claims.table1_beats_laplace(tabular(PAPER_MEANS)).verdict == HOLDS
     worse = {"fact": 80.0, "fact_geom": 81.0, "nfa": 82.0, "laplace": 83.0}
-    judgement = claims.table1_beats_laplace(tabular(worse))
+    judgement = rfm_claims.table1_beats_laplace(tabular(worse))
     assert judgement.verdict == FAILS and "FACT-RFM -3.00" in judgement.ours
 
 
@@ -56,11 +56,11 @@ def fig7(fact_cosines: list[float], nfa_cosine: float, stationarity: float = 1e-
 
 
 def test_figure7_verdicts_follow_the_cosines():
-    assert claims.fig7_fact(fig7([0.999, 0.995], 0.4)).verdict == HOLDS
-    assert claims.fig7_fact(fig7([0.999, 0.6], 0.4)).verdict == PARTLY
-    assert claims.fig7_fact(fig7([0.7, 0.6], 0.4)).verdict == FAILS
-    assert claims.fig7_nfa(fig7([0.999, 0.995], 0.4)).verdict == HOLDS
-    assert claims.fig7_nfa(fig7([0.999, 0.995], 0.98)).verdict == FAILS  # the NFA as good as FACT
+    assert network_claims.fig7_fact(fig7([0.999, 0.995], 0.4)).verdict == HOLDS
+    assert network_claims.fig7_fact(fig7([0.999, 0.6], 0.4)).verdict == PARTLY
+    assert network_claims.fig7_fact(fig7([0.7, 0.6], 0.4)).verdict == FAILS
+    assert network_claims.fig7_nfa(fig7([0.999, 0.995], 0.4)).verdict == HOLDS
+    assert network_claims.fig7_nfa(fig7([0.999, 0.995], 0.98)).verdict == FAILS  # the NFA as good as FACT
 
 
 def parity(curves: dict[str, list[float]], share: float = 0.9, experiment: str = "fig4") -> Experiment:
@@ -78,16 +78,16 @@ def parity(curves: dict[str, list[float]], share: float = 0.9, experiment: str =
 def test_a_phase_transition_needs_a_sharp_jump_from_chance():
     sharp = [0.5, 0.52, 0.55, 0.98, 1.0]
     gradual = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    assert claims.parity_transition(parity({"nfa": sharp, "fact_geom": sharp})).verdict == HOLDS
-    assert claims.parity_transition(parity({"nfa": sharp, "fact_geom": gradual})).verdict == PARTLY
-    assert claims.parity_transition(parity({"nfa": gradual, "fact_geom": [0.5] * 5})).verdict == FAILS
-    assert claims.parity_transition(parity({"nfa": sharp}, experiment="fig3")).verdict == NOT_RUN
+    assert rfm_claims.parity_transition(parity({"nfa": sharp, "fact_geom": sharp})).verdict == HOLDS
+    assert rfm_claims.parity_transition(parity({"nfa": sharp, "fact_geom": gradual})).verdict == PARTLY
+    assert rfm_claims.parity_transition(parity({"nfa": gradual, "fact_geom": [0.5] * 5})).verdict == FAILS
+    assert rfm_claims.parity_transition(parity({"nfa": sharp}, experiment="fig3")).verdict == NOT_RUN
 
 
 def test_a_parity_learned_off_its_support_is_not_learned():
     learned = {"nfa": [0.5, 1.0], "fact_geom": [0.5, 1.0]}
-    assert claims.parity_learned(parity(learned, share=0.9, experiment="fig3")).verdict == HOLDS
-    assert claims.parity_learned(parity(learned, share=0.1, experiment="fig3")).verdict == FAILS
+    assert rfm_claims.parity_learned(parity(learned, share=0.9, experiment="fig3")).verdict == HOLDS
+    assert rfm_claims.parity_learned(parity(learned, share=0.1, experiment="fig3")).verdict == FAILS
 
 
 def modular(test_curve: list[float], deviation: float = 0.01) -> Experiment:
@@ -100,10 +100,10 @@ def modular(test_curve: list[float], deviation: float = 0.01) -> Experiment:
 
 
 def test_grokking_needs_a_delay_and_full_test_accuracy():
-    assert claims.grokking(modular([0.1] * 10 + [1.0] * 3)).verdict == HOLDS
-    assert claims.grokking(modular([1.0] * 10)).verdict == FAILS      # no delay: generalised at once
-    assert claims.grokking(modular([0.1] * 10)).verdict == FAILS      # never generalised
-    assert claims.circulant(modular([1.0] * 3, deviation=0.9)).verdict == FAILS
+    assert rfm_claims.grokking(modular([0.1] * 10 + [1.0] * 3)).verdict == HOLDS
+    assert rfm_claims.grokking(modular([1.0] * 10)).verdict == FAILS      # no delay: generalised at once
+    assert rfm_claims.grokking(modular([0.1] * 10)).verdict == FAILS      # never generalised
+    assert rfm_claims.circulant(modular([1.0] * 3, deviation=0.9)).verdict == FAILS
 
 
 def test_a_tau_that_is_not_proportional_to_k_prime_fails():
@@ -113,8 +113,8 @@ def test_a_tau_that_is_not_proportional_to_k_prime_fails():
     proportional = Experiment(pd.DataFrame(), [], extra=[{"tau": 3 * k_prime, "k_prime": k_prime, "settings": settings}])
     unrelated = Experiment(pd.DataFrame(), [], extra=[{"tau": torch.rand(500, generator=generator, dtype=torch.float64),
                                                        "k_prime": k_prime, "settings": settings}])
-    assert claims.tau_proportional(proportional).verdict == HOLDS
-    assert claims.tau_proportional(unrelated).verdict == FAILS
+    assert rfm_claims.tau_proportional(proportional).verdict == HOLDS
+    assert rfm_claims.tau_proportional(unrelated).verdict == FAILS
 
 
 def mlp(final: dict[str, float], early_fact: float = 0.1, stationarity: float = 0.05,
@@ -138,15 +138,15 @@ AGREEING = {"fact": 0.99, "nfa": 0.8, "enfa": 0.7, "bfact": 0.99, "bnfa": 0.6, "
 
 
 def test_an_nfa_closer_to_the_weights_than_fact_contradicts_figures_2_and_9():
-    assert claims.fig2(mlp(AGREEING)).verdict == HOLDS
-    assert claims.fig9_10(mlp(AGREEING)).verdict == HOLDS
-    assert claims.fig2(mlp({**AGREEING, "fact": 0.5})).verdict == FAILS
-    assert claims.fig9_10(mlp({**AGREEING, "bfact": 0.7, "bnfa": 0.95})).verdict == FAILS
+    assert network_claims.fig2(mlp(AGREEING)).verdict == HOLDS
+    assert network_claims.fig9_10(mlp(AGREEING)).verdict == HOLDS
+    assert network_claims.fig2(mlp({**AGREEING, "fact": 0.5})).verdict == FAILS
+    assert network_claims.fig9_10(mlp({**AGREEING, "bfact": 0.7, "bnfa": 0.95})).verdict == FAILS
 
 
 def test_fact_high_from_the_start_contradicts_figure_8():
-    assert claims.fig8(mlp(AGREEING, early_fact=0.1)).verdict == HOLDS
-    assert claims.fig8(mlp(AGREEING, early_fact=0.95)).verdict == FAILS
+    assert network_claims.fig8(mlp(AGREEING, early_fact=0.1)).verdict == HOLDS
+    assert network_claims.fig8(mlp(AGREEING, early_fact=0.95)).verdict == FAILS
 
 
 def trained(final: dict[str, dict[str, float]], stationarity: float = 0.01) -> Experiment:
@@ -166,12 +166,12 @@ TRAINED_AGREEING = {"adam_l2": {"fact": 1.0, "nfa": 0.9, "enfa": 0.8}, "adamw": 
 
 def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_13():
     agreeing = TRAINED_AGREEING
-    assert claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
-    assert claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
+    assert network_claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
+    assert network_claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
     off = {**agreeing, "adam_l2": {"fact": 0.3, "nfa": 0.9, "enfa": 0.8}}
-    assert claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
-    assert claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY   # AdamW's FACT still ahead
-    assert claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
+    assert network_claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
+    assert network_claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY   # AdamW's FACT still ahead
+    assert network_claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
 
 
 def deep_linear(best_power: dict[int, float], fact: float = 1.0, stationarity: float = 1e-3) -> Experiment:
@@ -186,19 +186,19 @@ def deep_linear(best_power: dict[int, float], fact: float = 1.0, stationarity: f
 
 
 def test_a_best_power_other_than_one_over_depth_contradicts_figure_11():
-    assert claims.fig11_power(deep_linear({2: 0.5, 3: 1 / 3})).verdict == HOLDS
-    assert claims.fig11_power(deep_linear({2: 1.0, 3: 1.0})).verdict == FAILS
-    assert claims.fig11_fact(deep_linear({2: 0.5}, fact=0.5)).verdict == FAILS
+    assert network_claims.fig11_power(deep_linear({2: 0.5, 3: 1 / 3})).verdict == HOLDS
+    assert network_claims.fig11_power(deep_linear({2: 1.0, 3: 1.0})).verdict == FAILS
+    assert network_claims.fig11_fact(deep_linear({2: 0.5}, fact=0.5)).verdict == FAILS
 
 
 FACT_RULES = {  # each rule that judges FACT, with results that would make it hold at a critical point
-    "fig7": (claims.fig7_fact, lambda error: fig7([0.999, 0.995], 0.4, error)),
-    "fig2": (claims.fig2, lambda error: mlp(AGREEING, stationarity=error)),
-    "fig8": (claims.fig8, lambda error: mlp(AGREEING, stationarity=error)),
-    "fig9_10": (claims.fig9_10, lambda error: mlp(AGREEING, stationarity=error)),
-    "fig11": (claims.fig11_fact, lambda error: deep_linear({2: 0.5}, stationarity=error)),
-    "fig12_13": (claims.fact_at_adam_l2s_end, lambda error: trained(TRAINED_AGREEING, error)),
-    "fig12_13_nfa": (claims.fact_beats_nfa_at_the_end, lambda error: trained(TRAINED_AGREEING, error)),
+    "fig7": (network_claims.fig7_fact, lambda error: fig7([0.999, 0.995], 0.4, error)),
+    "fig2": (network_claims.fig2, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig8": (network_claims.fig8, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig9_10": (network_claims.fig9_10, lambda error: mlp(AGREEING, stationarity=error)),
+    "fig11": (network_claims.fig11_fact, lambda error: deep_linear({2: 0.5}, stationarity=error)),
+    "fig12_13": (network_claims.fact_at_adam_l2s_end, lambda error: trained(TRAINED_AGREEING, error)),
+    "fig12_13_nfa": (network_claims.fact_beats_nfa_at_the_end, lambda error: trained(TRAINED_AGREEING, error)),
 }
 
 
@@ -216,13 +216,13 @@ def test_a_fact_claim_on_results_away_from_a_critical_point_says_so_and_what_to_
 
 def test_only_the_layers_at_a_critical_point_are_judged():
     far_and_wrong = {**AGREEING, "fact": 0.2, "bfact": 0.2}
-    for rule in (claims.fig2, claims.fig8, claims.fig9_10):
+    for rule in (network_claims.fig2, network_claims.fig8, network_claims.fig9_10):
         judgement = rule(mlp(AGREEING, off=far_and_wrong))
         assert judgement.verdict == HOLDS and "judged on the 1 of 2 layers" in judgement.ours
         assert "the others' up to 0.9" in judgement.ours
     # the same wrong layer at a critical point counts
-    assert claims.fig2(mlp(far_and_wrong)).verdict == FAILS
-    assert "τ = 2.50 at the end" in claims.fig2(mlp(AGREEING, stationarity=0.5)).ours
+    assert network_claims.fig2(mlp(far_and_wrong)).verdict == FAILS
+    assert "τ = 2.50 at the end" in network_claims.fig2(mlp(AGREEING, stationarity=0.5)).ours
 
 
 def test_rows_for_each_scale_that_ran_and_one_not_run_row_for_an_experiment_never_run():

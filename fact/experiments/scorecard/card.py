@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from fact.experiments.scorecard.claims import CLAIMS, FAILS, HOLDS, NOT_RUN, PARTLY
+from fact.experiments.scorecard.claims import CLAIMS
+from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.context import data_used, differences
 from fact.experiments.scorecard.results import Experiment
