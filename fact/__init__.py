@@ -35,7 +35,7 @@ _PUBLIC = {
     "register_view": "fact.features.layer_views",
     "LayerView": "fact.features.layer_views",
     "MatrixView": "fact.features.layer_views",
-    "metrics": "fact.features",
+    "metrics": None,  # the module fact.features.metrics itself
     "RFM": "fact.kernel_machines.rfm",
     "RFMClassifier": "fact.kernel_machines.rfm",
     "RFMRegressor": "fact.kernel_machines.rfm",
@@ -49,7 +49,9 @@ __all__ = list(_PUBLIC)
 def __getattr__(name: str):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'fact' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    module = _PUBLIC[name]
+    value = importlib.import_module("fact.features.metrics") if module is None else getattr(
+        importlib.import_module(module), name)
     globals()[name] = value  # the next lookup finds it without coming here
     return value
 
