@@ -89,10 +89,6 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     state_path = Path(state_path)
     optimiser = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
-    n = len(X)
-    steps_per_epoch = math.ceil(n / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
-    loss_function = nn.MSELoss()
     made_by = run_identity(model, X, Y, settings, seed, keep_epochs, identity)
     state = _resumable_state(state_path, made_by, model, optimiser)
     if state is None:
@@ -104,21 +100,7 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     while state["epoch"] < settings.epochs and (stop_after is None or done_this_call < stop_after):
         epoch = state["epoch"] + 1
         start = time.perf_counter()
-        order = _epoch_order(n, seed, epoch, X.device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
-        lr_sum = 0.0
-        for batch, first in enumerate(range(0, n, settings.batch_size)):
-            lr = settings.lr_at((epoch - 1) * steps_per_epoch + batch, total_steps)
-            lr_sum += lr
-            for group in optimiser.param_groups:
-                group["lr"] = lr
-            rows = order[first:first + settings.batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_function(model(X[rows]), Y[rows])
-            loss.backward()
-            optimiser.step()
-            loss_sum += loss.detach() * len(rows)
-        mean_loss = float(loss_sum) / n  # the epoch's one host sync
+        mean_loss, lr_sum = _epoch(model, optimiser, X, Y, settings, seed, epoch)
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
         tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
@@ -140,6 +122,29 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     converged = bool(stationarity) and max(stationarity.values()) <= settings.converged_below
     return {"history": history, "checkpoints": state["checkpoints"], "stationarity": stationarity,
             "converged": converged, "finished": finished, "polish": polish}
+
+
+def _epoch(model: nn.Module, optimiser: torch.optim.SGD, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings,
+           seed: int, epoch: int) -> tuple[float, float]:
+    """One epoch of minibatch SGD on the mean squared error in the run's seeded order, the learning
+    rate set per step; returns the mean batch loss and the sum of the learning rates (for tau)."""
+    n = len(X)
+    steps_per_epoch = math.ceil(n / settings.batch_size)
+    order = _epoch_order(n, seed, epoch, X.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
+    lr_sum = 0.0
+    for batch, first in enumerate(range(0, n, settings.batch_size)):
+        lr = settings.lr_at((epoch - 1) * steps_per_epoch + batch, settings.epochs * steps_per_epoch)
+        lr_sum += lr
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        rows = order[first:first + settings.batch_size]
+        optimiser.zero_grad(set_to_none=True)
+        loss = nn.functional.mse_loss(model(X[rows]), Y[rows])
+        loss.backward()
+        optimiser.step()
+        loss_sum += loss.detach() * len(rows)
+    return float(loss_sum) / n, lr_sum  # the epoch's one host sync
 
 
 def discard_state(state_path: str | Path) -> None:
