@@ -35,7 +35,7 @@ STAGE_SETTINGS = {
     "table1_dataset": "TabularSettings",
     "train_transformer": "TrainTransformerSettings",
     "train_cnn": "TrainCNNSettings",
-    "extract_over_training": "ExtractOverTrainingSettings",
+    "extract_decay_runs": "ExtractDecayRunsSettings",
 }
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 GPU_RULES = {"train_fig7", "train_mlp", "extract_mlp", "train_deep_linear", "rfm_parity", "rfm_modular",
-             "tabular_dataset", "train_transformer", "train_cnn", "extract_over_training"}
+             "tabular_dataset", "train_transformer", "train_cnn", "extract_decay_runs"}
 LOCAL_RULES = {"fetch_uci121", "fetch_images", "table1", "scorecard", "current_figure",
                *(f"fig{n}" for n in range(1, 14))}
 PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
@@ -100,7 +100,7 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
     assert result.returncode != 0  # every submitted job failed, by design of this test
     submitted = {job["rule"] for job in jobs}
     # the extractions wait for training
-    assert GPU_RULES - {"extract_mlp", "extract_over_training"} <= submitted, result.stderr[-4000:]
+    assert GPU_RULES - {"extract_mlp", "extract_decay_runs"} <= submitted, result.stderr[-4000:]
     assert not submitted & LOCAL_RULES
     tries = PROFILE["retries"] + 1
     for rule in submitted:

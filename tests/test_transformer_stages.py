@@ -11,9 +11,9 @@ import torch
 
 from fact.experiments.models import TinyTransformer
 from fact.experiments.data.modular import modular_addition, modular_addition_tokens
-from fact.experiments.decay_training import DecaySchedule, kept_steps, train_with_decay
+from fact.experiments.decay_runs import DecaySchedule, kept_steps, train_with_decay
 from fact.experiments.plots import decay_runs, style
-from fact.experiments.stages import extract_over_training, train_cnn, train_transformer
+from fact.experiments.stages import extract_decay_runs, train_cnn, train_transformer
 
 
 def schedule(optimiser: str, steps: int = 5, **changes) -> DecaySchedule:
@@ -89,7 +89,7 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
         train_transformer.main(["--settings", json.dumps(stage_settings(optimiser)), "--out", str(out)])
         checkpoints.append(str(out))
     table, history = tmp_path / "transformer.parquet", tmp_path / "history.parquet"
-    extract_over_training.main(["--settings", json.dumps({"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None,
+    extract_decay_runs.main(["--settings", json.dumps({"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None,
                                                           "device": "cpu", "scale": "quick"}),
                               "--checkpoints", *checkpoints, "--table", str(table), "--history", str(history),
                               "--trained-with", json.dumps([stage_settings(o) for o in ("adam_l2", "adamw")])])
@@ -114,7 +114,7 @@ def test_the_cnn_stages_train_on_digits_and_draw_figure_13(tmp_path):
     out = tmp_path / "adamw_seed0.pt"
     train_cnn.main(["--settings", json.dumps(settings), "--out", str(out)])
     table, history = tmp_path / "cnn.parquet", tmp_path / "cnn_history.parquet"
-    extract_over_training.main(["--settings", json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2,
+    extract_decay_runs.main(["--settings", json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2,
                                                           "device": "cpu", "scale": "quick"}),
                                 "--checkpoints", str(out), "--table", str(table), "--history", str(history),
                                 "--trained-with", json.dumps([settings])])

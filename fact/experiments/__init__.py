@@ -6,7 +6,7 @@ Imports nothing here, so that the pipeline's rules can read ``provenance``, ``da
 ``models``          the model families: MLPs, deep linear and quadratic nets, a CNN, a transformer
 ``training``        resumable minibatch SGD with tau and the end-of-training stationarity
 ``full_batch``      full-batch Adam, L-BFGS and Newton to an exact critical point
-``decay_training``  full-batch Adam-L2 against AdamW (Figures 12 and 13)
+``decay_runs``      the decay runs: full-batch Adam-L2 against AdamW (Figures 12 and 13)
 ``polish``          L-BFGS in float64 after SGD, until every weight is stationary
 ``convergence``     FACT's agreement against stationarity over every run (Figure 14)
 ``table1_protocol`` the Table 1 protocol on one dataset

@@ -209,7 +209,7 @@ def trained_with(experiment):
     """What each checkpoint's training job is given, as one JSON list in the checkpoints' order: the
     extraction refuses a checkpoint trained otherwise (one copied from another run, say)."""
     settings_of = {"fig7": fig7_settings, "mlp": mlp_settings, "deep_linear": deep_linear_settings,
-                   "transformer": transformer_settings, "cnn": cnn_settings}[experiment]
+                   "transformer": decay_run_settings("transformer"), "cnn": decay_run_settings("cnn")}[experiment]
     return as_json([json.loads(settings_of(SimpleNamespace(**run))) for run in runs(experiment)])
 
 
@@ -234,22 +234,23 @@ def deep_linear_settings(wildcards):
                         depth=int(wildcards.depth), seed=int(wildcards.seed))
 
 
-def transformer_settings(wildcards):
-    """Everything one Figure 12 training job uses: the shared block, and its optimiser's run."""
-    block = SETTINGS["transformer"]
-    run = block["runs"][wildcards.optimiser]
-    train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"], "weight_decay": run["weight_decay"]}
-    return as_json({**{key: block[key] for key in ("data", "model", "checkpoints", "device")}, "train": train,
-                    "seed": int(wildcards.seed), "scale": SCALE})
+# The decay runs (Figures 12 and 13): a transformer and a CNN, each trained with Adam-L2 and with
+# AdamW. What a training job of each architecture uses from its block, beside its optimiser's run.
+DECAY_RUN_KEYS = {"transformer": ("data", "model", "checkpoints", "device"),
+                  "cnn": ("dataset", "split_seed", "model", "checkpoints", "device")}
 
 
-def cnn_settings(wildcards):
-    """Everything one Figure 13 training job uses: the shared block, and its optimiser's run."""
-    block = SETTINGS["cnn"]
-    run = block["runs"][wildcards.optimiser]
-    train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"], "weight_decay": run["weight_decay"]}
-    return as_json({**{key: block[key] for key in ("dataset", "split_seed", "model", "checkpoints", "device")},
-                    "train": train, "seed": int(wildcards.seed), "data_root": DATA, "scale": SCALE})
+def decay_run_settings(architecture):
+    """params: of one decay run's training job: the architecture's block, and its optimiser's run."""
+    def settings(wildcards):
+        block = SETTINGS[architecture]
+        run = block["runs"][wildcards.optimiser]
+        train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"],
+                 "weight_decay": run["weight_decay"]}
+        fetched = {"data_root": DATA} if architecture == "cnn" else {}  # the CNN's images may be fetched
+        return as_json({**{key: block[key] for key in DECAY_RUN_KEYS[architecture]}, "train": train,
+                        "seed": int(wildcards.seed), **fetched, "scale": SCALE})
+    return settings
 
 
 def scorecard_inputs():

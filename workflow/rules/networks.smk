@@ -154,7 +154,7 @@ rule train_transformer:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
     params:
-        settings=transformer_settings,
+        settings=decay_run_settings("transformer"),
     log:
         f"logs/train_transformer/{SCALE}/{{optimiser}}_seed{{seed}}.log",
     resources:
@@ -176,7 +176,7 @@ rule train_cnn:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
     params:
-        settings=cnn_settings,
+        settings=decay_run_settings("cnn"),
     log:
         f"logs/train_cnn/{SCALE}/{{optimiser}}_seed{{seed}}.log",
     resources:
@@ -187,28 +187,29 @@ rule train_cnn:
         "python -m fact.experiments.stages.train_cnn --settings {params.settings:q} --out {output} 2> {log}"
 
 
-rule extract_over_training:
-    """FACT, NFA and eNFA agreement of every weight matrix at every kept step of the transformer (Figure 12)
-    or CNN (Figure 13) runs, to one tidy table, beside their accuracy history."""
+rule extract_decay_runs:
+    """The decay runs of one architecture, the transformer (Figure 12) or the CNN (Figure 13): FACT, NFA
+    and eNFA agreement of every weight matrix at every kept step, to one tidy table, beside their
+    accuracy history."""
     input:
         checkpoints=lambda wildcards: checkpoints(wildcards.family),
-        code=code("fact.experiments.stages.extract_over_training"),
+        code=code("fact.experiments.stages.extract_decay_runs"),
     output:
         table=f"{RESULTS}/features/{{family}}.parquet",
         history=f"{RESULTS}/features/{{family}}_history.parquet",
     wildcard_constraints:
-        family="transformer|cnn",
+        family=one_of(DECAY_RUN_KEYS),
     params:
         settings=lambda wildcards: job_settings(SETTINGS[wildcards.family],
                                                 ("powers", "batch_size", "agop_probes", "device")),
         trained_with=lambda wildcards: trained_with(wildcards.family),
     log:
-        f"logs/extract_over_training/{SCALE}/{{family}}.log",
+        f"logs/extract_decay_runs/{SCALE}/{{family}}.log",
     resources:
         gpu=lambda wildcards: 1 if SETTINGS[wildcards.family]["device"] != "cpu" else 0,
     conda:
         ENV
     shell:
-        "python -m fact.experiments.stages.extract_over_training --checkpoints {input.checkpoints} "
+        "python -m fact.experiments.stages.extract_decay_runs --checkpoints {input.checkpoints} "
         "--trained-with {params.trained_with:q} --settings {params.settings:q} "
         "--table {output.table} --history {output.history} 2> {log}"

@@ -1,6 +1,6 @@
-"""Figures 12 and 13 (beyond the paper): every weight matrix of a transformer that groks modular
-addition (12) and of a small CNN (13) against FACT, the NFA and the eNFA, each trained with weight
-decay in the objective (Adam with L2) and decoupled from it (AdamW)."""
+"""The decay runs, Figures 12 and 13 (beyond the paper): every weight matrix of a transformer that
+groks modular addition (12) and of a small CNN (13) against FACT, the NFA and the eNFA, each trained
+with weight decay in the objective (Adam with L2) and decoupled from it (AdamW)."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from fact.experiments.models import TinyTransformer
 from fact.experiments.data.modular import modular_addition_tokens
-from fact.experiments.decay_training import DecaySchedule
+from fact.experiments.decay_runs import DecaySchedule
 from fact.experiments.stages.common import start_stage
-from fact.experiments.stages.decay_run import train_and_save
+from fact.experiments.stages.decay_runs import train_and_save
 
 
 @dataclass(frozen=True)

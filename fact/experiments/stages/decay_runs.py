@@ -1,4 +1,4 @@
-"""What the training stages of Figures 12 and 13 share: build the model and the data on the device,
+"""What the training stages of the decay runs (Figures 12 and 13) share: build the model and the data on the device,
 train with decay, keep the chosen steps, and save them with the history and the settings."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fact.experiments.decay_training import kept_steps, train_with_decay
+from fact.experiments.decay_runs import kept_steps, train_with_decay
 from fact.experiments.io import save_torch
 from fact.features.losses import NonFiniteLossError
 from fact.experiments.provenance import git_sha

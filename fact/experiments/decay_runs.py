@@ -1,4 +1,4 @@
-"""Full-batch training with weight decay applied two ways: in the objective (Adam on
+"""The decay runs (Figures 12 and 13): full-batch training with weight decay applied two ways: in the objective (Adam on
 ``(1/n) sum_i loss_i + (lambda/2) ||theta||^2``, PyTorch's ``Adam(weight_decay=lambda)``) or
 decoupled from it (``AdamW``, which shrinks the weights by ``lr * lambda`` each step).
 

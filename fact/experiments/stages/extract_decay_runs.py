@@ -1,7 +1,8 @@
-"""FACT, NFA (AGOP^s) and eNFA of every weight matrix at every kept step of the runs of Figure 12
-(the transformer, ``fact.experiments.stages.train_transformer``) or Figure 13 (the CNN, ``fact.experiments.stages.train_cnn``).
+"""FACT, NFA (AGOP^s) and eNFA of every weight matrix at every kept step of the decay runs of one
+architecture: Figure 12's transformer (``fact.experiments.stages.train_transformer``) or Figure 13's
+CNN (``fact.experiments.stages.train_cnn``), each trained with Adam-L2 and with AdamW.
 
-    python -m fact.experiments.stages.extract_over_training --checkpoints a.pt b.pt --settings '{...}' \\
+    python -m fact.experiments.stages.extract_decay_runs --checkpoints a.pt b.pt --settings '{...}' \\
         --table results/.../transformer.parquet --history results/.../transformer_history.parquet
 
 The relations are computed on the training data with the cross-entropy loss and the run's weight
@@ -30,7 +31,7 @@ TRAINERS = {"fig12": (train_transformer, train_transformer.TrainTransformerSetti
 
 
 @dataclass(frozen=True)
-class ExtractOverTrainingSettings:
+class ExtractDecayRunsSettings:
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     batch_size: int            # pairs per pass when computing the matrices
     agop_probes: int | None    # random output directions for the AGOP; null: every output (exact)
@@ -44,7 +45,7 @@ def settings_class_of(checkpoint: dict) -> type:
     return settings_class
 
 
-def extract(checkpoint: dict, path: str, settings: ExtractOverTrainingSettings, log) -> list[dict]:
+def extract(checkpoint: dict, path: str, settings: ExtractDecayRunsSettings, log) -> list[dict]:
     """Agreement records for every layer and kept step of one training run, each with the layer's
     stationarity error ||grad_W Lbar + lambda W|| / ||lambda W|| (0 at a critical point)."""
     stage, settings_class = TRAINERS[checkpoint["experiment"]]
@@ -70,7 +71,7 @@ def extract(checkpoint: dict, path: str, settings: ExtractOverTrainingSettings, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, log = start_stage("extract_over_training", __doc__, ExtractOverTrainingSettings, argv,
+    args, log = start_stage("extract_decay_runs", __doc__, ExtractDecayRunsSettings, argv,
                             files=("checkpoints", "table", "history"))
     records, histories, configs = [], [], []
     checkpoints = read_checkpoints(args.checkpoints, args.trained_with, settings_class_of, log)
