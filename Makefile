@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 ifneq ($(LOCAL_TORCH_WHEEL),)
 	$(BIN)/python -m pip install --quiet "$(LOCAL_TORCH_WHEEL)"
 endif
-	$(BIN)/python -m pip install --quiet -e ".[pipeline,test,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[pipeline,test,docs,lint]"
 	touch $(STAMP)
 
 clean-venv:

@@ -24,6 +24,6 @@ include: "workflow/rules/figures.smk"
 # Every figure and table of the scale in use, as figures/<name> (the rules' outputs under
 # figures/<scale>/, captions aside: FIGURE_NAMES in figures.smk).
 rule all:
+    default_target: True
     input:
         [f"figures/{name}" for name in FIGURE_NAMES if not name.endswith(".caption.rst")],
-    default_target: True

@@ -36,23 +36,38 @@ def main() -> None:
     y_val = (X_val[:, 0] + 0.5 * X_val[:, 1] * X_val[:, 2] > 0).long()
     cuda = args.device.startswith("cuda")
     if cuda:
-        print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-              f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB")
+        print(
+            f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+            f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB"
+        )
         torch.cuda.reset_peak_memory_stats()
-    model = RFM(kernel="laplace", bandwidth=10.0, reg=1e-3, update=args.update, iters=args.iters,
-                task="classification", dtype="float32", device=args.device, low_memory="auto")
+    model = RFM(
+        kernel="laplace",
+        bandwidth=10.0,
+        reg=1e-3,
+        update=args.update,
+        iters=args.iters,
+        task="classification",
+        dtype="float32",
+        device=args.device,
+        low_memory="auto",
+    )
     start = time.perf_counter()
     model.fit(X, y, X_val, y_val)
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     one_array = args.n * args.n * 4
-    print(f"n = {args.n}, d = {args.d}, {args.update}, {args.iters} update(s): {seconds:.1f} s, "
-          f"low-memory path: {model.low_memory_}, solvers: {model.solvers_}")
+    print(
+        f"n = {args.n}, d = {args.d}, {args.update}, {args.iters} update(s): {seconds:.1f} s, "
+        f"low-memory path: {model.low_memory_}, solvers: {model.solvers_}"
+    )
     if cuda:
         peak = torch.cuda.max_memory_allocated()
-        print(f"peak GPU memory {peak / 2**30:.1f} GiB = {peak / one_array:.2f} x the {one_array / 2**30:.1f} GiB "
-              "kernel matrix")
+        print(
+            f"peak GPU memory {peak / 2**30:.1f} GiB = {peak / one_array:.2f} x the {one_array / 2**30:.1f} GiB "
+            "kernel matrix"
+        )
     print(model.history_.to_string())
 
 

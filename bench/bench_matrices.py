@@ -96,7 +96,9 @@ def main() -> None:
     def training_epoch():
         for start in range(0, args.n, args.batch_size):
             model.zero_grad(set_to_none=True)
-            mse_per_sample(model(X[start:start + args.batch_size]), Y[start:start + args.batch_size]).mean().backward()
+            mse_per_sample(
+                model(X[start : start + args.batch_size]), Y[start : start + args.batch_size]
+            ).mean().backward()
 
     def fact_only():
         feature_matrices(model, X, Y, "mse", 1e-4, batch_size=args.batch_size, jacobian=False)
@@ -128,9 +130,14 @@ def main() -> None:
     floor = statistics.median(seconds(training_epoch, device) for _ in range(args.repeats))
     floor_operations = floating_point_operations(training_epoch)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}; MLP depth {args.depth}, width {args.width}, {args.d_in} -> {args.outputs}; "
-          f"n = {args.n}, batch {args.batch_size}, float32, TF32 off")
-    print("| pass | seconds (median) | x training epoch (median of paired ratios) | goal | x epoch's floating-point operations |")
+    print(
+        f"device: {name}; MLP depth {args.depth}, width {args.width}, {args.d_in} -> {args.outputs}; "
+        f"n = {args.n}, batch {args.batch_size}, float32, TF32 off"
+    )
+    print(
+        "| pass | seconds (median) | x training epoch (median of paired ratios) | goal "
+        "| x epoch's floating-point operations |"
+    )
     print("|---|---|---|---|---|")
     print(f"| training epoch (floor) | {floor:.3f} | 1.00 | | 1.00 ({floor_operations / 1e9:.1f} GFLOP) |")
     for label, function, goal in passes:

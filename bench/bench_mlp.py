@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import mlp
 from fact.experiments.training import SGDSettings, train_sgd
+from fact.features.matrices import feature_matrices
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"mnist": (60_000, 784), "cifar10": (50_000, 3072)}
@@ -35,9 +35,11 @@ def main() -> None:
     device = torch.device(args.device)
     train = config["train"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# {name}, torch {torch.__version__}; width {config['model']['width']}, depth {config['model']['depth']}, "
-          f"batch {train['batch_size']}, {train['epochs']} epochs, {len(config['seeds'])} seeds, "
-          f"{len(config['keep_epochs'])} kept epochs\n")
+    print(
+        f"# {name}, torch {torch.__version__}; width {config['model']['width']}, depth {config['model']['depth']}, "
+        f"batch {train['batch_size']}, {train['epochs']} epochs, {len(config['seeds'])} seeds, "
+        f"{len(config['keep_epochs'])} kept epochs\n"
+    )
     print("| data | epoch (s) | extraction of one checkpoint (s) | estimate for all seeds (h) |\n|---|---|---|---|")
     total = 0.0
     for dataset, (n, d) in SHAPES.items():
@@ -56,8 +58,9 @@ def main() -> None:
             torch.cuda.synchronize()
         epoch = (time.perf_counter() - start) * n / sample
         start = time.perf_counter()
-        feature_matrices(model.double(), X.double(), Y.double(), "mse", train["weight_decay"],
-                         batch_size=config["batch_size"])
+        feature_matrices(
+            model.double(), X.double(), Y.double(), "mse", train["weight_decay"], batch_size=config["batch_size"]
+        )
         if device.type == "cuda":
             torch.cuda.synchronize()
         extraction = (time.perf_counter() - start) * n / sample

@@ -59,8 +59,17 @@ def time_ours(n: int, repeats: int) -> float:
     from fact.kernel_machines.rfm import RFM
 
     X, y, Xv, yv = data(n)
-    model = RFM(kernel="laplace", bandwidth=BANDWIDTH, reg=REG, update="nfa", power=0.5, iters=ITERS,
-                task="regression", dtype="float32", device=str(DEVICE))
+    model = RFM(
+        kernel="laplace",
+        bandwidth=BANDWIDTH,
+        reg=REG,
+        update="nfa",
+        power=0.5,
+        iters=ITERS,
+        task="regression",
+        dtype="float32",
+        device=str(DEVICE),
+    )
     return best_of(lambda: model.fit(X, y, Xv, yv), repeats)
 
 
@@ -77,6 +86,7 @@ def time_floor(n: int, repeats: int) -> float:
             torch.cholesky_solve(y, factor)
             if iteration < ITERS:
                 K @ rhs
+
     return best_of(run, repeats)
 
 
@@ -86,9 +96,18 @@ def time_xrfm(n: int, repeats: int) -> float:
     X, y, Xv, yv = data(n)
 
     def run():
-        model = XRFM(kernel="laplace", iters=ITERS, bandwidth=BANDWIDTH, agop_power=0.5, device=DEVICE,
-                     verbose=False, solver="cholesky", tuning_metric="mse")
+        model = XRFM(
+            kernel="laplace",
+            iters=ITERS,
+            bandwidth=BANDWIDTH,
+            agop_power=0.5,
+            device=DEVICE,
+            verbose=False,
+            solver="cholesky",
+            tuning_metric="mse",
+        )
         model.fit((X, y), (Xv, yv), reg=REG, early_stop_rfm=False, verbose=False)
+
     return best_of(run, repeats)
 
 
@@ -110,10 +129,26 @@ def main() -> None:
 
     peer = {}
     if args.peer_python:
-        command = [args.peer_python, __file__, "--run", "xrfm", "--repeats", str(args.repeats), "--device", args.device,
-                   "--threads", str(args.threads), "--sizes", *map(str, args.sizes)]
-        peer = {int(k): v for k, v in json.loads(subprocess.run(command, check=True, capture_output=True,
-                                                                 text=True).stdout.strip().splitlines()[-1]).items()}
+        command = [
+            args.peer_python,
+            __file__,
+            "--run",
+            "xrfm",
+            "--repeats",
+            str(args.repeats),
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
+            "--sizes",
+            *map(str, args.sizes),
+        ]
+        peer = {
+            int(k): v
+            for k, v in json.loads(
+                subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            ).items()
+        }
     where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{where}, torch {torch.__version__}, d = {D}, {ITERS} iterations, Laplace, NFA, float32")
     print("| n | floor (s) | fact.kernel_machines.rfm (s) | fact / floor | xrfm 0.4.5 (s) | xrfm / fact |")

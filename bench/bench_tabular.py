@@ -40,7 +40,7 @@ def synthetic(n: int, d: int = 50, seed: int = 0) -> TabularDataset:
     y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 2] > 0).astype(np.int64)
     order = rng.permutation(n)
     folds = [(np.setdiff1d(order, part), part) for part in np.array_split(order, 4)]
-    return TabularDataset(f"synthetic-{n}", X, y, 2, (order[: n // 2], order[n // 2:]), folds, "synthetic")
+    return TabularDataset(f"synthetic-{n}", X, y, 2, (order[: n // 2], order[n // 2 :]), folds, "synthetic")
 
 
 def main() -> None:
@@ -64,13 +64,20 @@ def main() -> None:
     datasets += [synthetic(n) for n in args.synthetic]
     datasets.sort(key=lambda data: len(data.X))
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if args.device == "auto"
+        else args.device
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# {name}, torch {torch.__version__}, {args.dtype}\n")
     methods = list(settings["methods"])
-    print(f"| dataset | n | d | classes | seconds | {' | '.join(methods)} (4-fold %) | solvers |\n"
-          f"|---|---|---|---|---|{'---|' * len(methods)}---|")
+    print(
+        f"| dataset | n | d | classes | seconds | {' | '.join(methods)} (4-fold %) | solvers |\n"
+        f"|---|---|---|---|---|{'---|' * len(methods)}---|"
+    )
     total = 0.0
     for data in datasets:
         normalise = [False] if data.name in settings["never_normalise"] else settings["normalise"]
@@ -79,16 +86,21 @@ def main() -> None:
             protocol = dataclasses.replace(protocol, low_memory=True)
         start = time.perf_counter()
         shared_folds = {}
-        tables = [evaluate(data, method, options, protocol, fold_cache=shared_folds)
-                  for method, options in settings["methods"].items()]
+        tables = [
+            evaluate(data, method, options, protocol, fold_cache=shared_folds)
+            for method, options in settings["methods"].items()
+        ]
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         total += seconds
         solvers = sorted({s for table in tables for s in table.solver})
         accuracies = " | ".join(f"{100 * table.accuracy.mean():.2f}" for table in tables)
-        print(f"| {data.name} | {len(data.X)} | {data.X.shape[1]} | {data.n_classes} | {seconds:.1f} | {accuracies} | "
-              f"{', '.join(solvers)} |", flush=True)
+        print(
+            f"| {data.name} | {len(data.X)} | {data.X.shape[1]} | {data.n_classes} | {seconds:.1f} | {accuracies} | "
+            f"{', '.join(solvers)} |",
+            flush=True,
+        )
     print(f"\n{len(datasets)} datasets: {total:.0f} s in all")
 
 

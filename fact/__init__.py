@@ -50,8 +50,11 @@ def __getattr__(name: str):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'fact' has no attribute {name!r}")
     module = _PUBLIC[name]
-    value = importlib.import_module("fact.features.metrics") if module is None else getattr(
-        importlib.import_module(module), name)
+    value = (
+        importlib.import_module("fact.features.metrics")
+        if module is None
+        else getattr(importlib.import_module(module), name)
+    )
     globals()[name] = value  # the next lookup finds it without coming here
     return value
 

@@ -29,8 +29,11 @@ def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.
 def train_to_critical_point(model: nn.Module, inputs, targets, loss_fn, weight_decay: float) -> float:
     """Minimise (1/n) sum loss_i + (lambda/2)||theta||^2 by damped Newton; return the final gradient norm."""
     result = minimise_newton(
-        model, lambda params: regularised_objective(model, inputs, targets, loss_fn, weight_decay, params),
-        grad_tol=1e-11, max_iterations=200)
+        model,
+        lambda params: regularised_objective(model, inputs, targets, loss_fn, weight_decay, params),
+        grad_tol=1e-11,
+        max_iterations=200,
+    )
     return result.grad_norm
 
 
@@ -44,8 +47,11 @@ def fresh_seed(request) -> int:
     A failing test reports its seed with the command that reruns it (pytest_runtest_makereport).
     """
     fixed = os.environ.get(SEED_VARIABLE)
-    seed = int(fixed) if fixed else int(
-        torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(torch.seed())).item())
+    seed = (
+        int(fixed)
+        if fixed
+        else int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(torch.seed())).item())
+    )
     request.node.fresh_seed = seed
     return seed
 
@@ -56,8 +62,9 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     seed = getattr(item, "fresh_seed", None)
     if report.failed and seed is not None:
-        report.sections.append(("fresh seed", f"seed {seed}; rerun with: {SEED_VARIABLE}={seed} python -m pytest "
-                                              f"'{item.nodeid}'"))
+        report.sections.append(
+            ("fresh seed", f"seed {seed}; rerun with: {SEED_VARIABLE}={seed} python -m pytest '{item.nodeid}'")
+        )
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from fact.features import attention
 from fact.experiments.models import TinyTransformer
+from fact.features import attention
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
 from fact.features.weights import weight_matrices
@@ -25,10 +25,15 @@ def masks(seed: int, n: int) -> list[dict]:
     causal = torch.ones(LENGTH, LENGTH, dtype=torch.bool).triu(1)
     padding = torch.zeros(n, LENGTH, dtype=torch.bool)
     padding[::2, 0] = True
-    return [{}, {"attn_mask": causal}, {"attn_mask": causal, "is_causal": True},
-            {"attn_mask": torch.randn(LENGTH, LENGTH, generator=generator, dtype=torch.float64)},
-            {"attn_mask": torch.randn(n * 2, LENGTH, LENGTH, generator=generator, dtype=torch.float64)},
-            {"key_padding_mask": padding}, {"need_weights": True, "average_attn_weights": False}]
+    return [
+        {},
+        {"attn_mask": causal},
+        {"attn_mask": causal, "is_causal": True},
+        {"attn_mask": torch.randn(LENGTH, LENGTH, generator=generator, dtype=torch.float64)},
+        {"attn_mask": torch.randn(n * 2, LENGTH, LENGTH, generator=generator, dtype=torch.float64)},
+        {"key_padding_mask": padding},
+        {"need_weights": True, "average_attn_weights": False},
+    ]
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
@@ -45,8 +50,7 @@ def test_the_recomputed_output_is_the_modules(fresh_seed, batch_first, bias, kdi
     seen = []
     for options in masks(fresh_seed, n):
         expected = module(query, key, value, **options)
-        got = attention.recompute(module, (query, key, value), options,
-                                  lambda block, h, z: seen.append(block) or z)
+        got = attention.recompute(module, (query, key, value), options, lambda block, h, z: seen.append(block) or z)
         assert torch.allclose(got[0], expected[0], atol=1e-12), f"seed={fresh_seed} {options}"
         if expected[1] is not None:
             assert torch.allclose(got[1], expected[1], atol=1e-12), f"seed={fresh_seed} {options}"
@@ -70,7 +74,7 @@ class CrossAttention(nn.Module):
         output = self.attention(query, key, value, attn_mask=self.mask, need_weights=False)[0]
         return output if self.batch_first else output.transpose(0, 1)
 
-    def forward(self, parts: torch.Tensor) -> torch.Tensor:             # parts: (n, q k v, length, width)
+    def forward(self, parts: torch.Tensor) -> torch.Tensor:  # parts: (n, q k v, length, width)
         return self.readout(torch.tanh(self.attend(*parts.unbind(1))).flatten(1))
 
 
@@ -89,13 +93,14 @@ def test_every_relation_of_q_k_v_and_out_matches_per_position_autograd(fresh_see
         W, bias = attention._projection(module, block)
         W = W.detach()
 
-        def forward_from_z(z, x, index=index, W=W):   # the block's input that gives z, through the real module
+        def forward_from_z(z, x, index=index, W=W):  # the block's input that gives z, through the real module
             parts = x.clone()
             parts[index] = z @ torch.linalg.inv(W).T
             return model(parts[None])[0]
 
-        reference = positional_reference(model, SimpleNamespace(weight_matrix=W), lambda x, i=index: x[i],
-                                         forward_from_z, X, Y, WEIGHT_DECAY)
+        reference = positional_reference(
+            model, SimpleNamespace(weight_matrix=W), lambda x, i=index: x[i], forward_from_z, X, Y, WEIGHT_DECAY
+        )
         for name, expected in reference.items():
             got = getattr(layers[f"attention[{block}]"], name)
             assert relative_error(got, expected) < 1e-10, f"seed={fresh_seed} {block} {name}"
@@ -109,11 +114,13 @@ def test_every_relation_of_q_k_v_and_out_matches_per_position_autograd(fresh_see
     def forward_from_out(z, x):
         return model.readout(torch.tanh(z + b_out).flatten()[None])[0]
 
-    reference = positional_reference(model, SimpleNamespace(weight_matrix=W_out), heads_output, forward_from_out,
-                                     X, Y, WEIGHT_DECAY)
+    reference = positional_reference(
+        model, SimpleNamespace(weight_matrix=W_out), heads_output, forward_from_out, X, Y, WEIGHT_DECAY
+    )
     for name, expected in reference.items():
-        assert relative_error(getattr(layers["attention.out_proj"], name), expected) < 1e-10, \
+        assert relative_error(getattr(layers["attention.out_proj"], name), expected) < 1e-10, (
             f"seed={fresh_seed} out {name}"
+        )
 
 
 @pytest.mark.parametrize("tied", [False, True])

@@ -28,8 +28,10 @@ PASSES = ["feature_matrices", "weight_matrices"]
 
 def data(seed: int, n: int = 12):
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, 4, generator=generator, dtype=torch.float64),
-            torch.randn(n, 3, generator=generator, dtype=torch.float64))
+    return (
+        torch.randn(n, 4, generator=generator, dtype=torch.float64),
+        torch.randn(n, 3, generator=generator, dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize("pass_name", PASSES)
@@ -39,7 +41,9 @@ def test_a_loader_of_dicts_gives_what_tensors_give(pass_name, fresh_seed):
     reference = fact_of_first_layer(pass_name, model, X, Y)
     assert relative_error(fact_of_first_layer(pass_name, model, loader), reference) < 1e-13
     unnamed = DataLoader([{"image": x, "label": y} for x, y in zip(X, Y)], batch_size=5)
-    with pytest.raises(ValueError, match=r"a batch is a dict with keys \['image', 'label'\]; give the inputs under 'x'"):
+    with pytest.raises(
+        ValueError, match=r"a batch is a dict with keys \['image', 'label'\]; give the inputs under 'x'"
+    ):
         fact_of_first_layer(pass_name, model, unnamed)
 
 
@@ -56,18 +60,23 @@ def test_one_sample_without_a_batch_dimension_is_told_to_add_one(pass_name):
 def test_non_finite_data_is_refused_naming_the_batch(pass_name, where, bad):
     model, (X, Y) = small_mlp(0), data(0)
     (X if where == "inputs" else Y)[7, 1] = bad
-    with pytest.raises(ValueError, match=f"{where} contain non-finite values.*batch starting at sample 5; clean the data"):
+    with pytest.raises(
+        ValueError, match=f"{where} contain non-finite values.*batch starting at sample 5; clean the data"
+    ):
         fact_of_first_layer(pass_name, model, X, Y, batch_size=5)
 
 
 @pytest.mark.parametrize("pass_name", PASSES)
-@pytest.mark.parametrize("weight_decay, message", [
-    ("1e-3", "weight_decay must be a number, got the string '1e-3': write weight_decay=1e-3 without quotes"),
-    (float("inf"), "weight_decay must be a finite number > 0"),
-    (float("nan"), "weight_decay must be a finite number > 0"),
-    (0.0, "weight_decay must be a finite number > 0"),
-    (-1e-3, "weight_decay must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "weight_decay, message",
+    [
+        ("1e-3", "weight_decay must be a number, got the string '1e-3': write weight_decay=1e-3 without quotes"),
+        (float("inf"), "weight_decay must be a finite number > 0"),
+        (float("nan"), "weight_decay must be a finite number > 0"),
+        (0.0, "weight_decay must be a finite number > 0"),
+        (-1e-3, "weight_decay must be a finite number > 0"),
+    ],
+)
 def test_a_weight_decay_that_is_no_positive_number_is_refused(pass_name, weight_decay, message):
     model, (X, Y) = small_mlp(0), data(0)
     with pytest.raises(ValueError, match=message):

@@ -50,15 +50,21 @@ def test_checkpoints_trained_with_their_jobs_settings_are_read(tmp_path):
     assert [c["settings"]["seed"] for c in checkpoints] == [0, 1]
 
 
-@pytest.mark.parametrize("recorded, named", [
-    (settings(width=5), "model.width is 5 in the file, 4 here"),
-    (settings(seed=1), "seed is 1 in the file, 0 here"),  # another run's file under this run's name
-    (settings(width=5, lr=0.2), "lr is 0.2 in the file, 0.1 here; model.width is 5 in the file, 4 here"),
-])
+@pytest.mark.parametrize(
+    "recorded, named",
+    [
+        (settings(width=5), "model.width is 5 in the file, 4 here"),
+        (settings(seed=1), "seed is 1 in the file, 0 here"),  # another run's file under this run's name
+        (settings(width=5, lr=0.2), "lr is 0.2 in the file, 0.1 here; model.width is 5 in the file, 4 here"),
+    ],
+)
 def test_a_checkpoint_trained_otherwise_is_refused_naming_every_differing_key(tmp_path, recorded, named):
     path = saved(tmp_path, "seed0.pt", recorded)
-    with pytest.raises(SystemExit, match=rf"{path} was trained with other settings than its training job has now "
-                                         rf"\({named}\): delete it and rerun"):
+    with pytest.raises(
+        SystemExit,
+        match=rf"{path} was trained with other settings than its training job has now "
+        rf"\({named}\): delete it and rerun",
+    ):
         read([path], [settings()])
 
 
@@ -73,7 +79,9 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, bad):
     weight = torch.ones(4, 3)
     weight[2, 1] = bad
     path = saved(tmp_path, "seed0.pt", settings(), weight)
-    with pytest.raises(SystemExit, match=rf"{path} holds non-finite values \(NaN or inf\) in \['state_dict'\]\['weight'\]"):
+    with pytest.raises(
+        SystemExit, match=rf"{path} holds non-finite values \(NaN or inf\) in \['state_dict'\]\['weight'\]"
+    ):
         read([path], [settings()])
 
 
@@ -100,6 +108,7 @@ def test_one_training_setting_per_checkpoint(tmp_path):
 
 
 # ---------------------------------------------------------------- outputs that cannot be written
+
 
 @dataclass(frozen=True)
 class Nothing:
@@ -141,5 +150,13 @@ def test_a_figure_of_a_damaged_table_names_it(tmp_path):
     write_parquet(pd.DataFrame({"relation": ["fact"] * 50, "cosine": [1.0] * 50}), table)
     table.write_bytes(table.read_bytes()[:-30])
     with pytest.raises(SystemExit, match=rf"{table} is truncated or corrupt .*delete it and rerun"):
-        figure.main(["fact.experiments.plots.fig7:render", "--inputs", str(table), str(tmp_path / "m.pt"),
-                     "--out", str(tmp_path / "fig7.pdf")])
+        figure.main(
+            [
+                "fact.experiments.plots.fig7:render",
+                "--inputs",
+                str(table),
+                str(tmp_path / "m.pt"),
+                "--out",
+                str(tmp_path / "fig7.pdf"),
+            ]
+        )

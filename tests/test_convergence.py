@@ -6,36 +6,49 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fact.experiments.convergence import holds_below, points
 from fact.experiments.io import read_parquet, read_parquet_metadata, write_parquet
 from fact.experiments.plots.convergence import render_fig14
 from fact.experiments.plots.style import caption_path
 from fact.experiments.scorecard import network_claims
-from fact.experiments.scorecard.verdicts import HOLDS, PARTLY
 from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.results import Experiment
+from fact.experiments.scorecard.verdicts import HOLDS, PARTLY
 from fact.experiments.stages import convergence
-from fact.experiments.convergence import holds_below, points
 
 
-def extraction(keys: dict, states: list[int], state: str, errors: list[float], facts: list[float],
-               tau: bool) -> pd.DataFrame:
+def extraction(
+    keys: dict, states: list[int], state: str, errors: list[float], facts: list[float], tau: bool
+) -> pd.DataFrame:
     """An extraction table: per state, FACT, two NFA powers and a backward row, one layer."""
     rows = []
     for step, error, fact in zip(states, errors, facts):
-        common = {**keys, state: step, "layer": "w1", "stationarity_error": error, "scale": "quick",
-                  **({"tau": step / 10} if tau else {})}
-        rows += [{**common, "side": "forward", "relation": "fact", "power": np.nan, "pearson": fact},
-                 {**common, "side": "forward", "relation": "nfa", "power": 0.25, "pearson": 0.1},
-                 {**common, "side": "forward", "relation": "nfa", "power": 0.52, "pearson": 0.7},
-                 {**common, "side": "backward", "relation": "bfact", "power": np.nan, "pearson": -1.0}]
+        common = {
+            **keys,
+            state: step,
+            "layer": "w1",
+            "stationarity_error": error,
+            "scale": "quick",
+            **({"tau": step / 10} if tau else {}),
+        }
+        rows += [
+            {**common, "side": "forward", "relation": "fact", "power": np.nan, "pearson": fact},
+            {**common, "side": "forward", "relation": "nfa", "power": 0.25, "pearson": 0.1},
+            {**common, "side": "forward", "relation": "nfa", "power": 0.52, "pearson": 0.7},
+            {**common, "side": "backward", "relation": "bfact", "power": np.nan, "pearson": -1.0},
+        ]
     return pd.DataFrame(rows)
 
 
 def tables() -> dict[str, pd.DataFrame]:
-    return {"mlp": extraction({"dataset": "digits", "seed": 0}, [0, 10, 20], "epoch", [3.0, 0.5, 0.1],
-                              [0.2, 0.9, 0.99], tau=True),
-            "transformer": extraction({"optimiser": "adam_l2", "seed": 1}, [0, 100], "step", [0.9, 0.01],
-                                      [0.4, 0.999], tau=False)}
+    return {
+        "mlp": extraction(
+            {"dataset": "digits", "seed": 0}, [0, 10, 20], "epoch", [3.0, 0.5, 0.1], [0.2, 0.9, 0.99], tau=True
+        ),
+        "transformer": extraction(
+            {"optimiser": "adam_l2", "seed": 1}, [0, 100], "step", [0.9, 0.01], [0.4, 0.999], tau=False
+        ),
+    }
 
 
 def test_one_point_per_layer_state_with_the_nfa_at_the_power_nearest_a_half():
@@ -74,6 +87,9 @@ def test_figure_14s_claim_is_judged_at_critical_points_only():
     table = points(tables())
     judged = network_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.2}}]))
     assert judged.verdict == HOLDS and "wherever the stationarity error is ≤ 0.1" in judged.ours
-    assert network_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.6}}])).verdict == PARTLY
+    assert (
+        network_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.6}}])).verdict
+        == PARTLY
+    )
     far = network_claims.fig14(Experiment(table[table.stationarity_error > 0.2], [{}]))
     assert far.verdict == NOT_CRITICAL and "smallest 0.5" in far.ours

@@ -38,6 +38,7 @@ def real_mirror() -> Path:
 
 # ---------------------------------------------------------------------- reader
 
+
 def test_reader_parses_the_collection_format():
     data = uci121.load(FIXTURE / "toy")
     assert data.X.shape == (12, 3) and data.n_classes == 3
@@ -52,14 +53,28 @@ def test_reader_parses_the_collection_format():
         assert not set(train) & set(test)
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda folder: (folder / "toy.txt").write_text((folder / "toy.txt").read_text().replace("n_patrons1= 12", "n_patrons1= 13")),
-     r"expected 13 rows"),
-    (lambda folder: (folder / "toy.txt").write_text((folder / "toy.txt").read_text().replace("fich1= toy_R.dat\n", "")),
-     r"metadata key 'fich1' is missing"),
-    (lambda folder: (folder / "conxuntos_kfold.dat").write_text("1 2\n3 4\n"), r"expected 8 lines"),
-    (lambda folder: (folder / "conxuntos.dat").write_text("0 1 99\n2 3\n"), r"validation split indexes rows outside"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (
+            lambda folder: (folder / "toy.txt").write_text(
+                (folder / "toy.txt").read_text().replace("n_patrons1= 12", "n_patrons1= 13")
+            ),
+            r"expected 13 rows",
+        ),
+        (
+            lambda folder: (folder / "toy.txt").write_text(
+                (folder / "toy.txt").read_text().replace("fich1= toy_R.dat\n", "")
+            ),
+            r"metadata key 'fich1' is missing",
+        ),
+        (lambda folder: (folder / "conxuntos_kfold.dat").write_text("1 2\n3 4\n"), r"expected 8 lines"),
+        (
+            lambda folder: (folder / "conxuntos.dat").write_text("0 1 99\n2 3\n"),
+            r"validation split indexes rows outside",
+        ),
+    ],
+)
 def test_reader_names_the_broken_file(tmp_path, breakage, message):
     folder = tmp_path / "toy"
     shutil.copytree(FIXTURE / "toy", folder)
@@ -82,12 +97,16 @@ def test_reader_reads_every_real_dataset():
 
 # ---------------------------------------------------------------------- fetch
 
+
 def _manifests_for(tmp_path: Path, mirror: Path, extra_datasets=(), image_lines=()) -> Path:
     """Manifests holding the true checksums of the mirror's UCI-121 files (and the given image lines)."""
     manifests = tmp_path / "manifests"
     manifests.mkdir(exist_ok=True)
-    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(mirror / 'uci121').as_posix()}"
-             for path in sorted((mirror / "uci121").rglob("*")) if path.is_file()]
+    lines = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(mirror / 'uci121').as_posix()}"
+        for path in sorted((mirror / "uci121").rglob("*"))
+        if path.is_file()
+    ]
     (manifests / "uci121.sha256").write_text("\n".join(lines) + "\n")
     names = sorted({line.split()[1].split("/")[0] for line in lines} | set(extra_datasets))
     (manifests / "uci121.datasets").write_text("\n".join(names) + "\n")
@@ -144,7 +163,9 @@ def test_fetch_reports_a_missing_file_and_a_rerun_rewrites_nothing(tmp_path, toy
     manifests = _manifests_for(tmp_path, toy_mirror)
     (toy_mirror / "uci121" / "toy2" / "conxuntos.dat").unlink()
     statuses = fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
-    assert f"uci121/toy2/conxuntos.dat: file missing from the source (put it at {toy_mirror}" in statuses["toy2"]["reason"]
+    assert (
+        f"uci121/toy2/conxuntos.dat: file missing from the source (put it at {toy_mirror}" in statuses["toy2"]["reason"]
+    )
     status = tmp_path / "data" / "uci121" / "status" / "toy.json"
     os.utime(status, (0, 0))
     fetch("uci121", tmp_path / "data", None, toy_mirror, manifests=manifests)
@@ -184,7 +205,10 @@ def test_fetch_downloads_from_a_server_with_a_corrupted_and_a_missing_file(tmp_p
     statuses = fetch("uci121", tmp_path / "data", None, None, url, manifests=manifests)
     assert statuses["toy"]["available"] and statuses["toy"]["source"] == f"download {url}"
     assert uci121.load(tmp_path / "data" / "uci121" / "toy").X.shape == (12, 3)
-    assert "uci121/toy2/toy2_R.dat: checksum mismatch" in statuses["toy2"]["reason"] and actual in statuses["toy2"]["reason"]
+    assert (
+        "uci121/toy2/toy2_R.dat: checksum mismatch" in statuses["toy2"]["reason"]
+        and actual in statuses["toy2"]["reason"]
+    )
     assert "uci121/toy3/conxuntos_kfold.dat: file missing" in statuses["toy3"]["reason"]
     assert "delete" in statuses["toy3"]["reason"]  # how to fetch again once the source is fixed
     assert (tmp_path / "data" / "downloads" / "uci121" / "data.tar.gz").is_file()  # downloaded once, kept
@@ -202,9 +226,14 @@ def test_image_files_download_from_a_server_laid_out_like_the_data_folder(tmp_pa
 
 def test_fetch_without_network_or_mirror_says_what_to_do_and_records_nothing(tmp_path, toy_mirror):
     manifests = _manifests_for(tmp_path, toy_mirror)
-    with pytest.raises(FetchError, match=r"download from http://127\.0\.0\.1:9/uci121/data\.tar\.gz failed .*"
-                                         r"set data\.mirror or FACT_DATA_MIRROR"):
-        fetch("uci121", tmp_path / "data", ["toy"], None, "http://127.0.0.1:9", manifests=manifests)  # nothing on port 9
+    with pytest.raises(
+        FetchError,
+        match=r"download from http://127\.0\.0\.1:9/uci121/data\.tar\.gz failed .*"
+        r"set data\.mirror or FACT_DATA_MIRROR",
+    ):
+        fetch(
+            "uci121", tmp_path / "data", ["toy"], None, "http://127.0.0.1:9", manifests=manifests
+        )  # nothing on port 9
     assert not (tmp_path / "data" / "uci121" / "status" / "toy.json").exists()  # the next run tries again
 
 
@@ -243,10 +272,16 @@ def test_the_repository_manifest_matches_the_real_mirror(tmp_path):
     statuses = fetch("uci121", tmp_path / "data", None, mirror)
     assert sum(status["available"] for status in statuses.values()) == 116
     assert sorted(name for name, status in statuses.items() if not status["available"]) == [
-        "adult", "connect-4", "miniboone", "musk-2", "statlog-shuttle"]
+        "adult",
+        "connect-4",
+        "miniboone",
+        "musk-2",
+        "statlog-shuttle",
+    ]
 
 
 # ---------------------------------------------------------------------- scikit-learn stand-ins
+
 
 @pytest.mark.parametrize("name", SKLEARN_DATASETS)
 def test_sklearn_sets_have_the_protocol_shape(name):
@@ -259,6 +294,7 @@ def test_sklearn_sets_have_the_protocol_shape(name):
 
 
 # ---------------------------------------------------------------------- image files (MNIST, CIFAR-10)
+
 
 def _idx(path: Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
@@ -273,8 +309,10 @@ def _image_mirror(tmp_path: Path) -> tuple[Path, list[str]]:
     rng = np.random.default_rng(0)
     _idx(mirror / "mnist" / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(20, 28, 28)))
     _idx(mirror / "mnist" / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, size=20))
-    lines = [f"mnist_test md5:{hashlib.md5((mirror / 'mnist' / name).read_bytes()).hexdigest()} mnist/{name} - -"
-             for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+    lines = [
+        f"mnist_test md5:{hashlib.md5((mirror / 'mnist' / name).read_bytes()).hexdigest()} mnist/{name} - -"
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    ]
     lines.append("mnist md5:" + "0" * 32 + " mnist/train-images-idx3-ubyte.gz - -")
     return mirror, lines
 
@@ -328,12 +366,22 @@ def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
     content_md5 = "md5:" + hashlib.md5(content).hexdigest()
     images.write_bytes(gzip.compress(content, mtime=12345))  # same pixels, other gzip header (as Debian ships)
     accepted = lines[0].rsplit(" ", 1)[0] + f" {content_md5}"
-    statuses = fetch("images", tmp_path / "data", ["mnist_test"], mirror,
-                     manifests=_image_manifests(tmp_path / "a", [accepted, lines[1]]))
+    statuses = fetch(
+        "images",
+        tmp_path / "data",
+        ["mnist_test"],
+        mirror,
+        manifests=_image_manifests(tmp_path / "a", [accepted, lines[1]]),
+    )
     assert statuses["mnist_test"]["available"]
     refused = lines[0].rsplit(" ", 1)[0] + " md5:" + "1" * 32
-    statuses = fetch("images", tmp_path / "other", ["mnist_test"], mirror,
-                     manifests=_image_manifests(tmp_path / "b", [refused, lines[1]]))
+    statuses = fetch(
+        "images",
+        tmp_path / "other",
+        ["mnist_test"],
+        mirror,
+        manifests=_image_manifests(tmp_path / "b", [refused, lines[1]]),
+    )
     assert "checksum mismatch" in statuses["mnist_test"]["reason"]
 
 
@@ -354,8 +402,10 @@ def test_full_mnist_and_cifar10_load_from_files_in_their_real_formats(tmp_path):
     assert data.y_test.tolist() == labels["t10k"].tolist()
 
     (root / "cifar10").mkdir()
-    batches = {name: (rng.integers(0, 256, size=(4, 3072), dtype=np.uint8), rng.integers(0, 10, size=4).tolist())
-               for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]}
+    batches = {
+        name: (rng.integers(0, 256, size=(4, 3072), dtype=np.uint8), rng.integers(0, 10, size=4).tolist())
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    }
     with tarfile.open(root / "cifar10" / "cifar-10-python.tar.gz", "w:gz") as tar:
         for name, (pixels, classes) in batches.items():
             payload = pickle.dumps({b"batch_label": name.encode(), b"labels": classes, b"data": pixels})

@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
-from fact.experiments.io import read_parquet_metadata
 from fact.experiments.analysis import best_powers
+from fact.experiments.io import read_parquet_metadata
 from fact.experiments.plots.deep_linear import training_in_words
 from fact.experiments.stages import extract_deep_linear, train_deep_linear
 from fact.experiments.stages.extract_deep_linear import PowerGrid, power_grid
@@ -21,17 +21,42 @@ def test_the_power_grid_always_holds_one_over_each_depth():
 def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tmp_path):
     paths, trained_with = [], []
     for depth in (2, 3):
-        settings = {"d": 5, "n": 512, "data_seed": 0, "depth": depth, "seed": 0, "device": "cpu", "scale": "quick",
-                    "train": {"epochs": 1500, "batch_size": 128, "lr": 0.02, "weight_decay": 5e-3, "momentum": 0.9,
-                              "final_lr_ratio": 0.0, "converged_below": 0.2, "polish_steps": 0}}
+        settings = {
+            "d": 5,
+            "n": 512,
+            "data_seed": 0,
+            "depth": depth,
+            "seed": 0,
+            "device": "cpu",
+            "scale": "quick",
+            "train": {
+                "epochs": 1500,
+                "batch_size": 128,
+                "lr": 0.02,
+                "weight_decay": 5e-3,
+                "momentum": 0.9,
+                "final_lr_ratio": 0.0,
+                "converged_below": 0.2,
+                "polish_steps": 0,
+            },
+        }
         path = tmp_path / f"L{depth}.pt"
         train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(path)])
         paths.append(str(path))
         trained_with.append(settings)
     table_path = tmp_path / "deep_linear.parquet"
-    extract_deep_linear.main(["--checkpoints", *paths, "--trained-with", json.dumps(trained_with), "--settings",
-                              json.dumps({"powers": {"min": 0.1, "max": 1.2, "count": 23}, "scale": "quick"}),
-                              "--table", str(table_path)])
+    extract_deep_linear.main(
+        [
+            "--checkpoints",
+            *paths,
+            "--trained-with",
+            json.dumps(trained_with),
+            "--settings",
+            json.dumps({"powers": {"min": 0.1, "max": 1.2, "count": 23}, "scale": "quick"}),
+            "--table",
+            str(table_path),
+        ]
+    )
     table = pd.read_parquet(table_path)
     fact = table[table.relation == "fact"]
     assert fact.pearson.min() > 0.999  # every layer, both depths

@@ -25,8 +25,9 @@ def test_the_pages_have_python_blocks_to_check():
     assert {page.name for page, _, _ in BLOCKS} >= {"README.md", "library.md", "estimators.md"}
 
 
-@pytest.mark.parametrize("page, index, code", BLOCKS,
-                         ids=[f"{page.relative_to(ROOT)}[{index}]" for page, index, _ in BLOCKS])
+@pytest.mark.parametrize(
+    "page, index, code", BLOCKS, ids=[f"{page.relative_to(ROOT)}[{index}]" for page, index, _ in BLOCKS]
+)
 def test_a_block_runs_as_pasted_on_its_own(page, index, code, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{page.relative_to(ROOT)} block {index} failed:\n{code}\n{result.stderr[-3000:]}"
@@ -40,6 +41,7 @@ def test_the_readme_is_a_front_door():
 
 
 def test_a_failing_block_is_caught(tmp_path):
-    result = subprocess.run([sys.executable, "-c", "import fact\nfact.no_such_name"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import fact\nfact.no_such_name"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode != 0 and "no attribute 'no_such_name'" in result.stderr

@@ -1,4 +1,5 @@
-"""fact.experiments.full_batch: Adam, L-BFGS and Newton reach a strict local minimum, reproducibly; a diverging run stops."""
+"""fact.experiments.full_batch: Adam, L-BFGS and Newton reach a strict local minimum, reproducibly; a
+diverging run stops."""
 
 import json
 
@@ -6,9 +7,9 @@ import pytest
 import torch
 
 from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
-from fact.features.losses import NonFiniteLossError, mse_per_sample
 from fact.experiments.models import QuadraticNet
 from fact.experiments.stages import train_fig7
+from fact.features.losses import NonFiniteLossError, mse_per_sample
 
 
 def quick_run(seed: int):
@@ -39,14 +40,25 @@ def test_non_finite_loss_stops_training():
     X = torch.full((8, 4), 1e200, dtype=torch.float64)
     model = QuadraticNet(4, 3).double()
     with pytest.raises(NonFiniteLossError, match="Adam step 0"):
-        train_full_batch(model, X, torch.zeros(8, 1, dtype=torch.float64), mse_per_sample,
-                         FullBatchSchedule(weight_decay=1e-3, lr=0.1, steps=10), progress=False)
+        train_full_batch(
+            model,
+            X,
+            torch.zeros(8, 1, dtype=torch.float64),
+            mse_per_sample,
+            FullBatchSchedule(weight_decay=1e-3, lr=0.1, steps=10),
+            progress=False,
+        )
 
 
 def test_the_training_stage_writes_no_checkpoint_when_the_loss_diverges(tmp_path):
-    settings = {"data": {"hypercube_weight": 0.5, "spike_scale": 1e120, "epsilon": 1.0}, "model": {"width": 4},
-                "train": {"weight_decay": 1e-3, "lr": 0.01, "steps": 5}, "device": "cpu", "seed": 0,
-                "scale": "quick"}
+    settings = {
+        "data": {"hypercube_weight": 0.5, "spike_scale": 1e120, "epsilon": 1.0},
+        "model": {"width": 4},
+        "train": {"weight_decay": 1e-3, "lr": 0.01, "steps": 5},
+        "device": "cpu",
+        "seed": 0,
+        "scale": "quick",
+    }
     out = tmp_path / "seed0.pt"
     with pytest.raises(SystemExit, match="objective became .*no checkpoint was written"):
         train_fig7.main(["--settings", json.dumps(settings), "--out", str(out)])
@@ -56,5 +68,11 @@ def test_the_training_stage_writes_no_checkpoint_when_the_loss_diverges(tmp_path
 def test_unknown_polish_is_refused():
     X = torch.randn(8, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match="unknown polish 'bfgs'"):
-        train_full_batch(QuadraticNet(4, 3).double(), X, X[:, :1], mse_per_sample,
-                         FullBatchSchedule(weight_decay=1e-3, lr=0.01, steps=1, polish="bfgs"), progress=False)
+        train_full_batch(
+            QuadraticNet(4, 3).double(),
+            X,
+            X[:, :1],
+            mse_per_sample,
+            FullBatchSchedule(weight_decay=1e-3, lr=0.01, steps=1, polish="bfgs"),
+            progress=False,
+        )

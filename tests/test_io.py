@@ -39,9 +39,11 @@ def test_parquet_round_trip_keeps_metadata(tmp_path):
 def test_a_killed_write_leaves_no_litter_once_the_job_runs_again(tmp_path):
     # SIGKILL cannot be caught, so the temporary file stays; the rerun must take it over, not add another
     target = tmp_path / "model.pt"
-    script = ("import sys, time\nfrom fact.experiments.io import atomic_path\n"
-              "with atomic_path(sys.argv[1]) as temporary:\n"
-              "    temporary.write_bytes(b'half')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    script = (
+        "import sys, time\nfrom fact.experiments.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as temporary:\n"
+        "    temporary.write_bytes(b'half')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+    )
     writer = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == "writing"
     writer.send_signal(signal.SIGKILL)
@@ -61,6 +63,7 @@ def test_a_saved_tensor_file_is_byte_stable_across_reruns(tmp_path):
 
 
 # ---------------------------------------------------------------- damaged files are named, with what to do
+
 
 def _member_offset(path, suffix: str) -> int:
     """Where the bytes of the archive member ending in ``suffix`` start in the file."""

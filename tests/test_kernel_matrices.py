@@ -1,4 +1,5 @@
-"""fact.kernel_machines.kernel_matrices: the kernel AGOP and FACT matrix against autograd and the ridge objective, Proposition 5.1."""
+"""fact.kernel_machines.kernel_matrices: the kernel AGOP and FACT matrix against autograd and the ridge
+objective, Proposition 5.1."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_kernel_fact_is_the_fact_matrix_of_the_ridge_objective(kernel, fresh_see
 
 
 # n < d c takes the AGOP's n x n expansion, n > d c the per-point gradients: both are checked
-SHAPES = {"gram": dict(n=12, d=5, c=3), "gradients": dict(n=40, d=3, c=2)}
+SHAPES = {"gram": {"n": 12, "d": 5, "c": 3}, "gradients": {"n": 40, "d": 3, "c": 2}}
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -58,8 +59,12 @@ def test_kernel_agop_matches_autograd_and_is_symmetric_psd(kernel, shape, fresh_
     assert torch.allclose(agop, agop.T)
     assert torch.linalg.eigvalsh(agop).min() > -1e-10
     centred = jac - jac.mean(0, keepdim=True)
-    assert torch.allclose(kernel_agop(X, alpha, M, kernel, centre=True),
-                          torch.einsum("ncd,nce->de", centred, centred) / len(X), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(
+        kernel_agop(X, alpha, M, kernel, centre=True),
+        torch.einsum("ncd,nce->de", centred, centred) / len(X),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_agop_subsample_uses_the_requested_number_of_points(fresh_seed):

@@ -9,8 +9,13 @@ from torch.func import jacrev, vmap
 from fact.kernel_machines import kernels
 from fact.kernel_machines.kernels import KERNELS, Kernel, squared_distances
 
-KERNEL_CASES = [Kernel("laplace", 2.0), Kernel("gaussian", 1.5), Kernel("gaussian", 3.0, "L"),
-                Kernel("quadratic"), Kernel("exp_inner")]
+KERNEL_CASES = [
+    Kernel("laplace", 2.0),
+    Kernel("gaussian", 1.5),
+    Kernel("gaussian", 3.0, "L"),
+    Kernel("quadratic"),
+    Kernel("exp_inner"),
+]
 
 
 def random_problem(seed: int, n=12, d=5, c=3, q=6):
@@ -94,7 +99,9 @@ def test_rounding_residue_is_cleared_the_same_in_row_blocks(fresh_seed, mask_ele
 
 
 def test_unknown_kernels_and_bad_bandwidths_are_refused():
-    with pytest.raises(ValueError, match=r"unknown kernel 'rbf'.*" + str(list(KERNELS)).replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        ValueError, match=r"unknown kernel 'rbf'.*" + str(list(KERNELS)).replace("[", r"\[").replace("]", r"\]")
+    ):
         Kernel("rbf")
     with pytest.raises(ValueError, match="needs a bandwidth > 0"):
         Kernel("laplace", 0.0)

@@ -68,7 +68,7 @@ def test_attention_is_a_registered_view_whose_matrices_slice_its_parameters():
     assert set(matrices) == {"0[q]", "0[k]", "0[v]", "0.out_proj"}  # out_proj is part of the attention
     assert isinstance(layer_views.view_of(attention), LayerView)
     for index, block in enumerate("qkv"):
-        assert torch.equal(matrices[f"0[{block}]"].weight, attention.in_proj_weight[4 * index:4 * (index + 1)])
+        assert torch.equal(matrices[f"0[{block}]"].weight, attention.in_proj_weight[4 * index : 4 * (index + 1)])
         assert matrices[f"0[{block}]"].parameter is attention.in_proj_weight
     assert matrices["0.out_proj"].parameter is attention.out_proj.weight
 
@@ -77,7 +77,7 @@ def test_a_one_dimensional_convolution_is_a_two_dimensional_one_of_width_one():
     conv = nn.Conv1d(2, 3, 3, stride=2, padding=1)
     x = torch.randn(4, 2, 9)
     patches = layer_views.CONV1D.matrices(conv)[""].inputs(conv, x)
-    assert patches.shape == (4, 5, 6)                                   # (n, positions, in * kernel)
+    assert patches.shape == (4, 5, 6)  # (n, positions, in * kernel)
     z = patches @ layer_views.CONV1D.matrices(conv)[""].weight(conv).T + conv.bias
     assert torch.allclose(z, layer_views.CONV1D.matrices(conv)[""].outputs(conv, conv(x)), atol=1e-6)
 

@@ -37,6 +37,7 @@ def critical_mlp(fresh_seed):
 
 # ---------------------------------------------------------------- the theorem at a critical point
 
+
 def test_fact_and_bfact_hold_at_a_critical_point(critical_mlp):
     model, X, Y, seed = critical_mlp
     result = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)
@@ -124,10 +125,11 @@ def test_fact_sums_over_every_use_of_a_shared_weight(fresh_seed):
 
 # ---------------------------------------------------------------- against independent autograd
 
+
 def per_sample_reference(model: nn.Sequential, index: int, X, Y, weight_decay):
     """Every relation of layer ``model[index]`` by per-sample autograd through the network tail."""
     head, tail = model[:index], model[index:]
-    after = model[index + 1:]
+    after = model[index + 1 :]
     linear = model[index]
     W = linear.weight.detach()
     H = head(X).detach()
@@ -146,8 +148,8 @@ def per_sample_reference(model: nn.Sequential, index: int, X, Y, weight_decay):
     def loss_of_z(z, y):
         return mse_per_sample(after((z + bias)[None]), y[None])[0]
 
-    J_h = vmap(jacrev(f_of_h))(H)              # (n, c, d_in)
-    J_z = vmap(jacrev(f_of_z))(Z)              # (n, c, d_out)
+    J_h = vmap(jacrev(f_of_h))(H)  # (n, c, d_in)
+    J_z = vmap(jacrev(f_of_z))(Z)  # (n, c, d_out)
     g_h = vmap(torch.func.grad(loss_of_h))(H, Y)  # (n, d_in)
     g_z = vmap(torch.func.grad(loss_of_z))(Z, Y)  # (n, d_out)
     n = len(X)
@@ -178,12 +180,14 @@ def test_single_matrix_shortcuts_agree_with_the_joint_pass(fresh_seed):
     layer = model[2]
     # The shortcuts without a Jacobian take another (equally exact) backward path: compare
     # in Frobenius norm, since single near-zero entries differ by rounding.
-    pairs = [(matrices.fact(model, layer, X, Y, "mse", WEIGHT_DECAY), joint.fact),
-             (matrices.bfact(model, "2", X, Y, "mse", WEIGHT_DECAY), joint.bfact),
-             (matrices.agop(model, layer, X, power=0.5), joint.agop_power(0.5)),
-             (matrices.enfa(model, layer, X, Y, "mse"), joint.enfa),
-             (matrices.backward_agop(model, layer, X), joint.backward_agop),
-             (matrices.backward_enfa(model, layer, X, Y, "mse"), joint.backward_enfa)]
+    pairs = [
+        (matrices.fact(model, layer, X, Y, "mse", WEIGHT_DECAY), joint.fact),
+        (matrices.bfact(model, "2", X, Y, "mse", WEIGHT_DECAY), joint.bfact),
+        (matrices.agop(model, layer, X, power=0.5), joint.agop_power(0.5)),
+        (matrices.enfa(model, layer, X, Y, "mse"), joint.enfa),
+        (matrices.backward_agop(model, layer, X), joint.backward_agop),
+        (matrices.backward_enfa(model, layer, X, Y, "mse"), joint.backward_enfa),
+    ]
     for shortcut, reference in pairs:
         assert relative_error(shortcut, reference) < 1e-12, f"seed={fresh_seed}"
 
@@ -207,6 +211,7 @@ def test_custom_loss_callable_matches_the_named_loss(fresh_seed):
 
 
 # ---------------------------------------------------------------- batching, loaders, devices
+
 
 def test_batching_and_data_loaders_do_not_change_the_result(fresh_seed):
     model = small_mlp(fresh_seed)
@@ -260,6 +265,7 @@ def test_cuda_matches_cpu(fresh_seed):
 
 # ---------------------------------------------------------------- bad input
 
+
 def test_unknown_layer_names_the_available_ones():
     model = small_mlp(0)
     X, Y = regression_data(0)
@@ -289,7 +295,7 @@ def test_mismatched_shapes_and_non_finite_inputs_are_named():
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         feature_matrices(model, X, Y, "l1", WEIGHT_DECAY)
     with pytest.raises(ValueError, match="FACT needs weight_decay"):
-        feature_matrices(model, X, Y, "mse")["0"].fact
+        _ = feature_matrices(model, X, Y, "mse")["0"].fact
 
 
 def test_targets_of_another_shape_are_refused_not_reshaped():
@@ -336,8 +342,10 @@ def test_the_sketched_agop_is_unbiased_and_its_error_shrinks_as_one_over_root_pr
 
     def errors(probes: int, draws: int = 12) -> list[float]:
         generator = torch.Generator().manual_seed(fresh_seed)
-        return [relative_error(feature_matrices(model, X, agop_probes=probes, generator=generator)["0"].agop, exact)
-                for _ in range(draws)]
+        return [
+            relative_error(feature_matrices(model, X, agop_probes=probes, generator=generator)["0"].agop, exact)
+            for _ in range(draws)
+        ]
 
     few, many = sum(errors(4)) / 12, sum(errors(64)) / 12
     assert 2.5 < few / many < 6.5, f"seed={fresh_seed}: errors {few:.3f} and {many:.3f}, expected a ratio near 4"
@@ -359,17 +367,22 @@ def test_sketching_the_agop_leaves_fact_and_enfa_exact(fresh_seed):
 
 # ---------------------------------------------------------------- layers with many positions
 
+
 def positional_reference(model, layer, rows, forward_from_z, X, Y, weight_decay):
     """Every relation of ``layer`` by per-sample autograd, summed over positions: ``rows(x)`` gives
     the rows h (positions x d_in) that W multiplies and ``forward_from_z(z, x)`` the outputs from
     the layer's z (positions x d_out) for one sample."""
     W = layer.weight_matrix
     n = len(X)
-    H = torch.stack([rows(x) for x in X])                                   # (n, positions, d_in)
+    H = torch.stack([rows(x) for x in X])  # (n, positions, d_in)
     Z = H @ W.T
     J_z = torch.stack([jacrev(lambda z, x=x: forward_from_z(z, x))(z) for z, x in zip(Z, X)])  # (n, c, L, out)
-    g_z = torch.stack([torch.func.grad(lambda z, x=x, y=y: mse_per_sample(forward_from_z(z, x)[None], y[None])[0])(z)
-                       for z, x, y in zip(Z, X, Y)])                         # (n, L, out)
+    g_z = torch.stack(
+        [
+            torch.func.grad(lambda z, x=x, y=y: mse_per_sample(forward_from_z(z, x)[None], y[None])[0])(z)
+            for z, x, y in zip(Z, X, Y)
+        ]
+    )  # (n, L, out)
     J_h, g_h = J_z @ W, g_z @ W
     rows_h, rows_z = H.reshape(-1, H.shape[-1]), Z.reshape(-1, Z.shape[-1])
     return {
@@ -393,9 +406,9 @@ def test_a_convolution_sums_every_relation_over_its_patches(fresh_seed):
     conv.weight_matrix = conv.weight.detach().reshape(3, -1)
 
     def rows(x):
-        return nn.functional.unfold(x[None], 3, padding=1, stride=2)[0].T   # (positions, in * 9)
+        return nn.functional.unfold(x[None], 3, padding=1, stride=2)[0].T  # (positions, in * 9)
 
-    def forward_from_z(z, x):                                               # z: (positions, out)
+    def forward_from_z(z, x):  # z: (positions, out)
         output = (z + conv.bias).T.reshape(1, 3, 3, 3)
         return head(torch.tanh(output).flatten(1))[0]
 
@@ -414,10 +427,10 @@ def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
     generator = torch.Generator().manual_seed(fresh_seed)
     X = torch.randint(0, 6, (8, 4), generator=generator)
     Y = torch.randn(8, 2, generator=generator, dtype=torch.float64)
-    embedding.weight_matrix = embedding.weight.detach().T                  # dim x vocabulary
+    embedding.weight_matrix = embedding.weight.detach().T  # dim x vocabulary
 
     def rows(x):
-        return nn.functional.one_hot(x, 6).double()                         # (positions, vocabulary)
+        return nn.functional.one_hot(x, 6).double()  # (positions, vocabulary)
 
     def forward_from_z(z, x):
         return head(torch.tanh(z).reshape(1, -1))[0]
@@ -436,8 +449,16 @@ def test_a_transformer_gives_every_matrix_but_the_position_embedding(fresh_seed)
     model = TinyTransformer(vocabulary=5, length=3, width=4, heads=2, mlp_width=6).double()
     tokens = torch.randint(0, 5, (6, 3), generator=torch.Generator().manual_seed(fresh_seed))
     layers = feature_matrices(model, tokens, torch.randint(0, 5, (6,)), "ce", WEIGHT_DECAY)
-    assert set(layers) == {"token", "attention[q]", "attention[k]", "attention[v]", "attention.out_proj",
-                           "mlp_in", "mlp_out", "unembed"}  # position: shared by every sample
+    assert set(layers) == {
+        "token",
+        "attention[q]",
+        "attention[k]",
+        "attention[v]",
+        "attention.out_proj",
+        "mlp_in",
+        "mlp_out",
+        "unembed",
+    }  # position: shared by every sample
     assert layers["token"].fact.shape == (5, 5) and layers["mlp_in"].agop.shape == (4, 4)
     with pytest.raises(ValueError, match=r"\['position'\] has no sample dimension"):
         feature_matrices(model, tokens, torch.randint(0, 5, (6,)), "ce", WEIGHT_DECAY, layers=["position", "token"])

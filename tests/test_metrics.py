@@ -64,8 +64,7 @@ def test_spearman_is_scipys_rank_correlation_ties_included(fresh_seed):
     generator = torch.Generator().manual_seed(fresh_seed)
     a = torch.randn(6, 6, generator=generator, dtype=torch.float64)
     b = torch.randint(0, 4, (6, 6), generator=generator).double()  # many ties
-    assert abs(spearman(a, b) - spearmanr(a.ravel().numpy(), b.ravel().numpy()).statistic) < 1e-12, \
-        f"seed={fresh_seed}"
+    assert abs(spearman(a, b) - spearmanr(a.ravel().numpy(), b.ravel().numpy()).statistic) < 1e-12, f"seed={fresh_seed}"
     assert abs(spearman(a, a.exp()) - 1) < 1e-12  # any increasing map of the entries
     assert pearson(a, a.exp()) < 1 - 1e-3
     assert abs(spearman(a, -a) + 1) < 1e-12
@@ -75,7 +74,10 @@ def test_spearman_is_scipys_rank_correlation_ties_included(fresh_seed):
 @pytest.mark.parametrize("measure", [pearson, spearman, cosine, relative_error])
 def test_a_non_finite_entry_gives_nan_in_every_measure(measure, bad, fresh_seed):
     generator = torch.Generator().manual_seed(fresh_seed)
-    a, b = torch.randn(5, 5, generator=generator, dtype=torch.float64), torch.randn(5, 5, generator=generator, dtype=torch.float64)
+    a, b = (
+        torch.randn(5, 5, generator=generator, dtype=torch.float64),
+        torch.randn(5, 5, generator=generator, dtype=torch.float64),
+    )
     spoilt = a.clone()
     spoilt[2, 3] = bad
     assert np.isnan(measure(spoilt, b)) and np.isnan(measure(b, spoilt))

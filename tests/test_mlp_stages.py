@@ -10,19 +10,35 @@ import torch
 
 from fact.experiments.data.images import digits, load
 from fact.experiments.io import load_torch, read_parquet_metadata
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import mlp
 from fact.experiments.plots.mlp import training_in_words
 from fact.experiments.provenance import code_hash
 from fact.experiments.stages import extract_mlp, train_mlp
 from fact.experiments.training import SGDSettings, train_sgd
+from fact.features.matrices import feature_matrices
 
 
 def settings(**changes) -> dict:
-    base = {"dataset": "digits", "split_seed": 0, "seed": 1, "device": "cpu", "scale": "quick", "data_root": "data",
-            "model": {"width": 16, "depth": 3, "bias": True}, "keep_epochs": [0, 2, 3],
-            "train": {"epochs": 3, "batch_size": 128, "lr": 0.05, "weight_decay": 1e-3, "momentum": 0.9,
-                      "final_lr_ratio": 0.0, "converged_below": 0.2, "polish_steps": 0}}
+    base = {
+        "dataset": "digits",
+        "split_seed": 0,
+        "seed": 1,
+        "device": "cpu",
+        "scale": "quick",
+        "data_root": "data",
+        "model": {"width": 16, "depth": 3, "bias": True},
+        "keep_epochs": [0, 2, 3],
+        "train": {
+            "epochs": 3,
+            "batch_size": 128,
+            "lr": 0.05,
+            "weight_decay": 1e-3,
+            "momentum": 0.9,
+            "final_lr_ratio": 0.0,
+            "converged_below": 0.2,
+            "polish_steps": 0,
+        },
+    }
     return {**base, **changes}
 
 
@@ -41,13 +57,31 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
     assert sorted(run["checkpoints"]) == [0, 2, 3] and len(run["history"]) == 3
     assert not (tmp_path / "digits_seed1.pt.state").exists()
     table_path = tmp_path / "mlp.parquet"
-    extract_mlp.main(["--checkpoints", str(out), "--trained-with", json.dumps([settings()]), "--settings",
-                      json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data",
-                                  "scale": "quick"}),
-                      "--table", str(table_path)])
+    extract_mlp.main(
+        [
+            "--checkpoints",
+            str(out),
+            "--trained-with",
+            json.dumps([settings()]),
+            "--settings",
+            json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data", "scale": "quick"}),
+            "--table",
+            str(table_path),
+        ]
+    )
     table = pd.read_parquet(table_path)
-    assert {"dataset", "seed", "epoch", "layer", "side", "relation", "power", "pearson", "note",
-            "stationarity_error"} <= set(table.columns)
+    assert {
+        "dataset",
+        "seed",
+        "epoch",
+        "layer",
+        "side",
+        "relation",
+        "power",
+        "pearson",
+        "note",
+        "stationarity_error",
+    } <= set(table.columns)
     assert (table.stationarity_error > 0).all()  # a few epochs of SGD: no critical point
     assert sorted(table.epoch.unique()) == [0, 2, 3]
     assert set(table.layer) == {"linear1", "linear2", "linear3"}
@@ -72,8 +106,17 @@ def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = 
     torch.manual_seed(1)
     model = mlp(64, 16, 10, 3)
     Y = torch.nn.functional.one_hot(data.y_train, 10).float()
-    train_sgd(model, data.X_train, Y, SGDSettings(**made_with["train"]), 1, path, (0, 2, 3), stop_after=2,
-              identity={"settings": made_with, "code": code_hash("fact.experiments.stages.train_mlp")})
+    train_sgd(
+        model,
+        data.X_train,
+        Y,
+        SGDSettings(**made_with["train"]),
+        1,
+        path,
+        (0, 2, 3),
+        stop_after=2,
+        identity={"settings": made_with, "code": code_hash("fact.experiments.stages.train_mlp")},
+    )
 
 
 def test_the_training_stage_resumes_a_killed_job(tmp_path, caplog):
@@ -115,8 +158,14 @@ def test_fact_matches_the_weights_of_a_converged_mlp_on_every_layer(tmp_path):
     torch.manual_seed(0)
     model = mlp(64, 128, 10)
     Y = torch.nn.functional.one_hot(data.y_train, 10).float()
-    train_sgd(model, data.X_train, Y, SGDSettings(epochs=400, batch_size=64, lr=0.05, weight_decay=1e-3), 0,
-              tmp_path / "state")
+    train_sgd(
+        model,
+        data.X_train,
+        Y,
+        SGDSettings(epochs=400, batch_size=64, lr=0.05, weight_decay=1e-3),
+        0,
+        tmp_path / "state",
+    )
     layers = feature_matrices(model.double(), data.X_train.double(), Y.double(), "mse", 1e-3, batch_size=2048)
     for name, layer in layers.items():
         pearson = {r["relation"]: r["pearson"] for r in layer.agreement([0.5])}
@@ -135,9 +184,18 @@ def test_a_polished_run_is_recorded_and_the_figures_show_tau_and_stationarity(tm
     assert run["polish"]["steps"] == 5 and not run["converged"]
     assert run["polish"]["stationarity"] == pytest.approx(run["stationarity"], rel=1e-3)  # the network handed on
     table_path = tmp_path / "mlp.parquet"
-    extract_mlp.main(["--checkpoints", str(out), "--trained-with", json.dumps([run_settings]), "--settings",
-                      json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data",
-                                  "scale": "quick"}), "--table", str(table_path)])
+    extract_mlp.main(
+        [
+            "--checkpoints",
+            str(out),
+            "--trained-with",
+            json.dumps([run_settings]),
+            "--settings",
+            json.dumps({"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data", "scale": "quick"}),
+            "--table",
+            str(table_path),
+        ]
+    )
     table = pd.read_parquet(table_path)
     assert table.groupby("epoch").polish_steps.max().to_dict() == {0: 0, 2: 0, 3: 5}
     tau = table.groupby("epoch").tau.max()
@@ -150,4 +208,6 @@ def test_a_polished_run_is_recorded_and_the_figures_show_tau_and_stationarity(tm
         render(table_path, out=figure)
         caption = caption_path(figure).read_text(encoding="utf-8")
         assert f"τ = {tau[3]:.2f} at the end, then at most 5 L-BFGS steps" in caption
-        assert f"largest stationarity error {final.max():.2g}" in caption and "0% of runs at a critical point" in caption
+        assert (
+            f"largest stationarity error {final.max():.2g}" in caption and "0% of runs at a critical point" in caption
+        )

@@ -10,7 +10,9 @@ from fact.experiments.models import QuadraticNet, deep_linear, mlp
 
 def test_mlp_and_deep_linear_shapes():
     net = mlp(6, 16, 3, depth=5)
-    assert [name for name, m in net.named_children() if isinstance(m, torch.nn.Linear)] == [f"linear{i}" for i in range(1, 6)]
+    assert [name for name, m in net.named_children() if isinstance(m, torch.nn.Linear)] == [
+        f"linear{i}" for i in range(1, 6)
+    ]
     assert net(torch.zeros(4, 6)).shape == (4, 3)
     linear = deep_linear(5, depth=3)
     assert all(m.bias is None for m in linear) and linear(torch.zeros(2, 5)).shape == (2, 5)

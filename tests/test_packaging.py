@@ -9,9 +9,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_ONLY = ("snakemake", "jsonschema", "yaml", "matplotlib", "seaborn")
-LIBRARY = ("fact.features.matrices", "fact.features.losses", "fact.features.metrics", "fact.experiments.models", "fact.experiments.training", "fact.experiments.full_batch",
-           "fact.kernel_machines.kernels", "fact.kernel_machines.kernel_matrices", "fact.kernel_machines.updates", "fact.kernel_machines.ridge", "fact.kernel_machines.rfm", "fact.experiments.table1_protocol",
-           "fact.experiments.data.fetch", "fact.experiments.data.images", "fact.experiments.data.uci121", "fact.experiments.data.synthetic", "fact.experiments.provenance")
+LIBRARY = (
+    "fact.features.matrices",
+    "fact.features.losses",
+    "fact.features.metrics",
+    "fact.experiments.models",
+    "fact.experiments.training",
+    "fact.experiments.full_batch",
+    "fact.kernel_machines.kernels",
+    "fact.kernel_machines.kernel_matrices",
+    "fact.kernel_machines.updates",
+    "fact.kernel_machines.ridge",
+    "fact.kernel_machines.rfm",
+    "fact.experiments.table1_protocol",
+    "fact.experiments.data.fetch",
+    "fact.experiments.data.images",
+    "fact.experiments.data.uci121",
+    "fact.experiments.data.synthetic",
+    "fact.experiments.provenance",
+)
 
 BLOCKER = """
 import importlib.abc, sys

@@ -25,8 +25,14 @@ pytestmark = pytest.mark.pipeline
 
 def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
@@ -58,8 +64,19 @@ def workflow_copy(tmp_path_factory) -> Path:
 def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     assert (workflow_copy / "figures/fig7.pdf").stat().st_size > 10_000
     table = pd.read_parquet(workflow_copy / "results/quick/features/fig7.parquet")
-    assert {"exp", "dataset", "run", "seed", "epoch", "layer", "relation", "power", "pearson", "cosine",
-            "stationarity_error"} <= set(table.columns)
+    assert {
+        "exp",
+        "dataset",
+        "run",
+        "seed",
+        "epoch",
+        "layer",
+        "relation",
+        "power",
+        "pearson",
+        "cosine",
+        "stationarity_error",
+    } <= set(table.columns)
     hidden = table[(table.layer == "hidden") & (table.side == "forward")]
     assert hidden[hidden.relation == "fact"].cosine.min() >= 0.99
     nfa = hidden[hidden.relation == "nfa"].set_index("power").cosine
@@ -90,7 +107,9 @@ def test_builds_table_1_offline_at_quick_scale(workflow_copy):
             assert (workflow_copy / "figures/quick" / name).stat().st_size > 1000
         assert planned_jobs(workflow_copy, "figures/table1.md") == set()
         # a dataset added: its job and the aggregation run, the others stay
-        edit_config(workflow_copy, lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "wine", "digits"]))
+        edit_config(
+            workflow_copy, lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "wine", "digits"])
+        )
         result = snakemake(workflow_copy, "-n", "figures/table1.md")
         assert set(re.findall(r"^tabular_dataset\s+(\d+)$", result.stdout, flags=re.M)) == {"1"}
     finally:
@@ -107,7 +126,12 @@ def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
         edit_config(workflow_copy, lambda c: c["scales"]["quick"]["fig7"].update(powers=[0.5, 1.0]))
         assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"extract_fig7", "fig7", "current_figure"}
         edit_config(workflow_copy, lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr=0.02))
-        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {"train_fig7", "extract_fig7", "fig7", "current_figure"}
+        assert planned_jobs(workflow_copy, "figures/fig7.pdf") == {
+            "train_fig7",
+            "extract_fig7",
+            "fig7",
+            "current_figure",
+        }
         (workflow_copy / "config.yaml").write_text(original)
         # the other scale's settings are another experiment: nothing to redo here
         edit_config(workflow_copy, lambda c: c["scales"]["paper"]["fig7"]["train"].update(steps=123))
@@ -117,13 +141,16 @@ def test_a_changed_setting_reruns_only_the_jobs_that_use_it(workflow_copy):
 
 
 def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
-    # the lists of source files come from the stages' imports: fact/features/linalg.py is used through fact/features/matrices.py
+    # the lists of source files come from the stages' imports: fact/features/linalg.py is used through
+    # fact/features/matrices.py
     # by the extraction and the figure, not by the training
-    expected = {"fact/experiments/plots/fig7.py": {"fig7", "current_figure"},
-                "fact/features/linalg.py": {"extract_fig7", "fig7", "current_figure"},
-                "fact/experiments/models.py": {"train_fig7", "extract_fig7", "fig7", "current_figure"},
-                "fact/experiments/plots/parity.py": set(),  # another figure's plotting module
-                "fact/kernel_machines/rfm.py": set()}  # not imported by any stage of Figure 7
+    expected = {
+        "fact/experiments/plots/fig7.py": {"fig7", "current_figure"},
+        "fact/features/linalg.py": {"extract_fig7", "fig7", "current_figure"},
+        "fact/experiments/models.py": {"train_fig7", "extract_fig7", "fig7", "current_figure"},
+        "fact/experiments/plots/parity.py": set(),  # another figure's plotting module
+        "fact/kernel_machines/rfm.py": set(),
+    }  # not imported by any stage of Figure 7
     for source, jobs in expected.items():
         path = workflow_copy / source
         original = path.read_text()
@@ -136,31 +163,62 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
         assert planned_jobs(workflow_copy, "figures/fig7.pdf") == set(), source
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c.update(scale="huge"), r"'huge' is not one of \['quick', 'paper'\]"),
-    (lambda c: c["scales"]["quick"]["fig7"]["train"].update(learning_rate=0.1), r"'learning_rate' was unexpected"),
-    (lambda c: c["scales"]["quick"]["fig7"]["data"].update(hypercube_weight=1.5), r"1\.5 is greater than or equal to the maximum"),
-    (lambda c: c["scales"]["quick"]["modular"].update(fig5=["nfa", "fact_gem"]), r"modular\.fig5 names \['fact_gem'\]"),
-    (lambda c: c["scales"]["quick"]["tabular"].update(fold_features="both"), r"'both' is not one of \['validation', 'refit'\]"),
-    (lambda c: c["scales"]["quick"]["parity"]["fig3"].update(sizes=[{"k": 3, "n": 100}, {"k": 3, "n": 200}]),
-     r"parity\.fig3\.sizes lists k = \[3\] more than once"),
-    (lambda c: c["scales"]["paper"]["mlp"].update(keep_epochs=[0, 100, 250]),
-     r"scales\.paper\.mlp\.keep_epochs has \[250\], beyond the 200 epochs"),
-    (lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "irs"]),
-     r"'irs' is not one of \['iris', 'wine', 'breast_cancer', 'digits'\]"),
-    (lambda c: c["scales"]["quick"]["fig7"]["data"].update(epsilon=float("nan")),
-     r"scales\.quick\.fig7\.data\.epsilon is nan: give a finite number"),
-    (lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr=float("nan")), r"scales\.quick\.fig7\.train\.lr is nan"),
-    (lambda c: c["scales"]["quick"]["parity"].update(reg=float("inf")), r"scales\.quick\.parity\.reg is inf"),
-    (lambda c: c["scales"]["quick"]["deep_linear"].update(depths=[2.0, 3]),
-     r"scales\.quick\.deep_linear\.depths\.0 is 2\.0: write 2, a whole number"),
-    (lambda c: c["scales"]["quick"]["cnn"].update(dataset="mnistt"),
-     r"'mnistt' is not one of \['digits', 'mnist', 'cifar10', 'mnist_test', 'cifar10_jpeg'\]"),
-    (lambda c: c["scales"]["quick"]["transformer"]["model"].update(width=64, heads=5),
-     r"scales\.quick\.transformer\.model\.width is 64, not a multiple of its 5 heads"),
-    (lambda c: c["scales"]["quick"]["mlp"]["model"].update(width=100_000_000),
-     r"scales\.quick\.mlp\.model\.width 100000000 .* needs at least [\d,.]+ GiB .* more than the 4,096\.0 GiB"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(scale="huge"), r"'huge' is not one of \['quick', 'paper'\]"),
+        (lambda c: c["scales"]["quick"]["fig7"]["train"].update(learning_rate=0.1), r"'learning_rate' was unexpected"),
+        (
+            lambda c: c["scales"]["quick"]["fig7"]["data"].update(hypercube_weight=1.5),
+            r"1\.5 is greater than or equal to the maximum",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["modular"].update(fig5=["nfa", "fact_gem"]),
+            r"modular\.fig5 names \['fact_gem'\]",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["tabular"].update(fold_features="both"),
+            r"'both' is not one of \['validation', 'refit'\]",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["parity"]["fig3"].update(sizes=[{"k": 3, "n": 100}, {"k": 3, "n": 200}]),
+            r"parity\.fig3\.sizes lists k = \[3\] more than once",
+        ),
+        (
+            lambda c: c["scales"]["paper"]["mlp"].update(keep_epochs=[0, 100, 250]),
+            r"scales\.paper\.mlp\.keep_epochs has \[250\], beyond the 200 epochs",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["tabular"].update(datasets=["iris", "irs"]),
+            r"'irs' is not one of \['iris', 'wine', 'breast_cancer', 'digits'\]",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["fig7"]["data"].update(epsilon=float("nan")),
+            r"scales\.quick\.fig7\.data\.epsilon is nan: give a finite number",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr=float("nan")),
+            r"scales\.quick\.fig7\.train\.lr is nan",
+        ),
+        (lambda c: c["scales"]["quick"]["parity"].update(reg=float("inf")), r"scales\.quick\.parity\.reg is inf"),
+        (
+            lambda c: c["scales"]["quick"]["deep_linear"].update(depths=[2.0, 3]),
+            r"scales\.quick\.deep_linear\.depths\.0 is 2\.0: write 2, a whole number",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["cnn"].update(dataset="mnistt"),
+            r"'mnistt' is not one of \['digits', 'mnist', 'cifar10', 'mnist_test', 'cifar10_jpeg'\]",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["transformer"]["model"].update(width=64, heads=5),
+            r"scales\.quick\.transformer\.model\.width is 64, not a multiple of its 5 heads",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["mlp"]["model"].update(width=100_000_000),
+            r"scales\.quick\.mlp\.model\.width 100000000 .* needs at least [\d,.]+ GiB .* more than the 4,096\.0 GiB",
+        ),
+    ],
+)
 def test_a_bad_config_names_the_key(workflow_copy, change, message):
     original = (workflow_copy / "config.yaml").read_text()
     try:
@@ -190,14 +248,19 @@ def test_a_figure_that_does_not_exist_lists_those_that_do(workflow_copy):
     result = snakemake(workflow_copy, "-n", "figures/fig99.pdf", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert re.search(r"there is no figure or table figures/fig99\.pdf; those there are: config\.yaml, fig1\.pdf, "
-                     r"fig2\.pdf, .*fig13\.pdf, fig14\.pdf, scorecard\.html", output), output[-2000:]
+    assert re.search(
+        r"there is no figure or table figures/fig99\.pdf; those there are: config\.yaml, fig1\.pdf, "
+        r"fig2\.pdf, .*fig13\.pdf, fig14\.pdf, scorecard\.html",
+        output,
+    ), output[-2000:]
 
 
 def test_a_target_of_an_unconfigured_k_names_the_configured_ones(workflow_copy):
     result = snakemake(workflow_copy, "-n", "results/quick/rfm/parity/fig3/k5_seed0.parquet", check=False)
     assert result.returncode != 0
-    assert "k = 5 is not configured for fig3: scales.quick.parity.fig3 has k = [2, 3, 4]" in result.stdout + result.stderr
+    assert (
+        "k = 5 is not configured for fig3: scales.quick.parity.fig3 has k = [2, 3, 4]" in result.stdout + result.stderr
+    )
 
 
 def test_each_scale_keeps_its_own_figures(workflow_copy):
@@ -206,8 +269,12 @@ def test_each_scale_keeps_its_own_figures(workflow_copy):
     quick = (figures / "quick/fig7.pdf").read_bytes()
     try:
         # the paper scale's Figure 7 made cheap: the quick settings with other powers
-        edit_config(workflow_copy, lambda c: c["scales"].update(
-            paper={**c["scales"]["paper"], "fig7": {**c["scales"]["quick"]["fig7"], "seeds": [0], "powers": [0.5]}}))
+        edit_config(
+            workflow_copy,
+            lambda c: c["scales"].update(
+                paper={**c["scales"]["paper"], "fig7": {**c["scales"]["quick"]["fig7"], "seeds": [0], "powers": [0.5]}}
+            ),
+        )
         snakemake(workflow_copy, "figures/fig7.pdf", "--config", "scale=paper")
         paper = (figures / "paper/fig7.pdf").read_bytes()
         assert paper != quick and (figures / "fig7.pdf").read_bytes() == paper
@@ -231,7 +298,9 @@ def test_a_failed_figure_job_leaves_no_figure_reported_up_to_date(workflow_copy,
         assert failed.returncode != 0 and not (figures / "quick/fig7.pdf").exists()
         in_the_way.rmdir()
         # the figure of the old settings is neither kept nor reported up to date: it is rebuilt
-        assert {"fig7", "current_figure"} <= planned_jobs(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings))
+        assert {"fig7", "current_figure"} <= planned_jobs(
+            workflow_copy, "figures/fig7.pdf", "--configfile", str(settings)
+        )
         assert "fig7" in planned_jobs(workflow_copy, "all", "--configfile", str(settings))
         snakemake(workflow_copy, "figures/fig7.pdf", "--configfile", str(settings))
         assert (figures / "fig7.pdf").read_bytes() == (figures / "quick/fig7.pdf").read_bytes()
@@ -256,8 +325,10 @@ def test_a_checkpoint_from_another_run_stops_the_extraction_naming_what_differs(
         result = snakemake(workflow_copy, "figures/fig7.pdf", check=False)
         assert result.returncode != 0
         log = (workflow_copy / "logs/extract_fig7/quick.log").read_text()
-        assert ("results/quick/nets/fig7/seed0.pt was trained with other settings than its training job has now "
-                "(model.width is 5 in the file, 10 here): delete it and rerun") in log
+        assert (
+            "results/quick/nets/fig7/seed0.pt was trained with other settings than its training job has now "
+            "(model.width is 5 in the file, 10 here): delete it and rerun"
+        ) in log
     finally:
         path.write_bytes(original)
         snakemake(workflow_copy, "figures/fig7.pdf")
@@ -285,8 +356,12 @@ def fetch_workflow(tmp_path) -> Path:
     manifests = _manifests_for(tmp_path, published)
     for name in ("uci121.sha256", "uci121.datasets"):
         shutil.copy(manifests / name, workdir / "fact/experiments/data/manifests" / name)
-    edit_config(workdir, lambda c: c["scales"]["paper"]["tabular"].update(
-        datasets=list(TOY_DATASETS), regs=[0.1], normalise=[True], iters=1, device="cpu"))
+    edit_config(
+        workdir,
+        lambda c: c["scales"]["paper"]["tabular"].update(
+            datasets=list(TOY_DATASETS), regs=[0.1], normalise=[True], iters=1, device="cpu"
+        ),
+    )
     return workdir
 
 
@@ -306,15 +381,21 @@ def test_the_fetch_downloads_without_a_mirror_and_a_switch_of_source_recomputes_
     folder = tmp_path / "www"
     folder.mkdir()
     serve_uci121_archive(folder, served)
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
-                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         port = int(re.search(r"port (\d+)", server.stdout.readline()).group(1))
         edit_config(fetch_workflow, lambda c: c["data"].update(download_url=f"http://127.0.0.1:{port}"))
         snakemake(fetch_workflow, *TABLES, "--config", "scale=paper", env=without_mirror())
     finally:
         server.terminate()
-    status = {name: json.loads((fetch_workflow / f"data/uci121/status/{name}.json").read_text()) for name in TOY_DATASETS}
+    status = {
+        name: json.loads((fetch_workflow / f"data/uci121/status/{name}.json").read_text()) for name in TOY_DATASETS
+    }
     assert status["toy"]["available"] and status["toy"]["source"] == f"download http://127.0.0.1:{port}"
     assert "uci121/toy2/toy2_R.dat: checksum mismatch" in status["toy2"]["reason"]
     assert "uci121/toy3/conxuntos_kfold.dat: file missing" in status["toy3"]["reason"]
@@ -328,7 +409,11 @@ def test_the_fetch_downloads_without_a_mirror_and_a_switch_of_source_recomputes_
     assert planned_outputs(fetch_workflow, TABLES[0], "--config", "scale=paper", env=with_mirror) == set()
     # the datasets that failed are fetched again from the new source, and only they are recomputed
     assert planned_outputs(fetch_workflow, *TABLES, "--config", "scale=paper", env=with_mirror) == {
-        "data/uci121/status/toy2.json", "data/uci121/status/toy3.json", TABLES[1], TABLES[2]}
+        "data/uci121/status/toy2.json",
+        "data/uci121/status/toy3.json",
+        TABLES[1],
+        TABLES[2],
+    }
     snakemake(fetch_workflow, *TABLES, "--config", "scale=paper", env=with_mirror)
     assert (pd.read_parquet(fetch_workflow / TABLES[1]).status == "ok").all()
     assert planned_outputs(fetch_workflow, *TABLES, "--config", "scale=paper", env=without_mirror()) == set()

@@ -32,7 +32,9 @@ def test_the_polished_objective_is_sgds_mean_squared_error_plus_the_penalty(fres
     value = regularised_mse_backward(model, X.double(), Y.double(), 0.03, batch_size=10)
     gradients = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    expected = torch.nn.MSELoss()(model(X.double()), Y.double()) + 0.03 / 2 * sum((p ** 2).sum() for p in model.parameters())
+    expected = torch.nn.MSELoss()(model(X.double()), Y.double()) + 0.03 / 2 * sum(
+        (p**2).sum() for p in model.parameters()
+    )
     expected.backward()
     assert torch.allclose(value, expected.detach(), rtol=1e-12, atol=0)
     for got, parameter in zip(gradients, model.parameters()):

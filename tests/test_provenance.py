@@ -10,10 +10,15 @@ from fact.experiments import provenance
 
 
 def test_the_closure_follows_imports_through_other_modules():
-    names = {str(path.relative_to(provenance.PACKAGE_ROOT)) for path in provenance.source_files("fact.experiments.stages.train_mlp")}
+    names = {
+        str(path.relative_to(provenance.PACKAGE_ROOT))
+        for path in provenance.source_files("fact.experiments.stages.train_mlp")
+    }
     # imported directly by the stage, and through fact.experiments.training (fact.experiments.models)
-    assert {f"experiments/{name}" for name in ("stages/train_mlp.py", "training.py", "models.py", "io.py",
-                                               "data/manifest.py", "stages/common.py")} <= names
+    assert {
+        f"experiments/{name}"
+        for name in ("stages/train_mlp.py", "training.py", "models.py", "io.py", "data/manifest.py", "stages/common.py")
+    } <= names
     assert "experiments/table1_protocol.py" not in names and "experiments/plots/table1.py" not in names
     assert "experiments/data/fetch.py" not in names  # the stage reads the fetch's verdict, not the fetch code
     with pytest.raises(ValueError, match="not a module of the fact package"):
@@ -21,7 +26,9 @@ def test_the_closure_follows_imports_through_other_modules():
 
 
 def test_from_package_import_module_counts_as_importing_the_module():
-    names = {path.name for path in provenance.source_files("fact.experiments.stages.table1_dataset")}  # from fact.experiments.data import uci121
+    names = {
+        path.name for path in provenance.source_files("fact.experiments.stages.table1_dataset")
+    }  # from fact.experiments.data import uci121
     assert "uci121.py" in names
 
 

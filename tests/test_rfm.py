@@ -14,8 +14,8 @@ import pytest
 import scipy.sparse
 import torch
 from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.exceptions import NotFittedError
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_score, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -24,6 +24,7 @@ from fact.kernel_machines.rfm import RFM, RFMClassifier, RFMRegressor
 from tests.test_kernel_matrices import ridge_fit
 
 # ---------------------------------------------------------------- the estimator
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -69,14 +70,26 @@ def test_rfm_regression_and_ridgeless(fresh_seed):
     assert "accuracy" not in set(model.history_.metric)
 
 
-@pytest.mark.parametrize("update, options", [("nfa", {"power": 1.0, "agop_max_samples": 50}),
-                                             ("fact", {}), ("fact_geom", {})])
+@pytest.mark.parametrize(
+    "update, options", [("nfa", {"power": 1.0, "agop_max_samples": 50}), ("fact", {}), ("fact_geom", {})]
+)
 def test_low_memory_path_gives_the_same_fit(update, options, fresh_seed, monkeypatch):
     g = np.random.default_rng(fresh_seed)
     X, y = g.normal(size=(90, 5)), g.integers(0, 3, size=90)
     monkeypatch.setattr(RFM, "BLOCK_ELEMENTS", 7 * 60)  # row blocks of 7 against 60 centres: several blocks
-    fits = [RFM(kernel="laplace", bandwidth=4.0, reg=1e-3, update=update, iters=2, keep_matrices=True,
-                low_memory=low, **options).fit(X[:60], y[:60], X[60:], y[60:]) for low in (False, True)]
+    fits = [
+        RFM(
+            kernel="laplace",
+            bandwidth=4.0,
+            reg=1e-3,
+            update=update,
+            iters=2,
+            keep_matrices=True,
+            low_memory=low,
+            **options,
+        ).fit(X[:60], y[:60], X[60:], y[60:])
+        for low in (False, True)
+    ]
     normal, low = fits
     assert low.low_memory_ and not normal.low_memory_
     assert low.solvers_ == ["cholesky (in place)"] * 3 and normal.solvers_ == ["cholesky"] * 3
@@ -88,7 +101,9 @@ def test_low_memory_path_gives_the_same_fit(update, options, fresh_seed, monkeyp
 
 def test_the_low_memory_path_is_chosen_when_four_kernel_matrices_would_not_fit(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.kernel_machines.rfm.free_memory", lambda device: 4 * 100 * 100 * 8)  # exactly four float64 copies
+    monkeypatch.setattr(
+        "fact.kernel_machines.rfm.free_memory", lambda device: 4 * 100 * 100 * 8
+    )  # exactly four float64 copies
     assert RFM(iters=0, dtype="float64").fit(X, y).low_memory_  # beyond 80% of free memory
     assert not RFM(iters=0, dtype="float32").fit(X, y).low_memory_
     assert not RFM(iters=0, dtype="float64", low_memory=False).fit(X, y).low_memory_
@@ -161,17 +176,24 @@ def test_rfm_bad_input_is_named():
         RFM().predict(X)
 
 
-@pytest.mark.parametrize("inputs, error, message", [
-    (np.zeros((0, 3)), ValueError, r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\)"),
-    (np.zeros((5, 0)), ValueError, r"Found array with 0 feature\(s\)"),
-    (np.zeros((1, 3)), ValueError, r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
-    (np.array([["a", 1.0, 2.0]] * 4, dtype=object), ValueError, "X holds values that are not numbers.*encode categorical"),
-    (np.ones((4, 3)) * (1 + 1j), ValueError, "Complex data not supported"),
-    (scipy.sparse.csr_matrix(np.eye(4, 3)), TypeError, r"dense data is required. Use '\.toarray\(\)'"),
-    (torch.eye(4, 3).to_sparse(), TypeError, "X is a sparse matrix"),
-    (torch.zeros(1, 3), ValueError, "X has 1 sample; a kernel machine needs at least 2"),
-    (torch.zeros(4, 3, dtype=torch.complex64), ValueError, "X is complex"),
-])
+@pytest.mark.parametrize(
+    "inputs, error, message",
+    [
+        (np.zeros((0, 3)), ValueError, r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\)"),
+        (np.zeros((5, 0)), ValueError, r"Found array with 0 feature\(s\)"),
+        (np.zeros((1, 3)), ValueError, r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
+        (
+            np.array([["a", 1.0, 2.0]] * 4, dtype=object),
+            ValueError,
+            "X holds values that are not numbers.*encode categorical",
+        ),
+        (np.ones((4, 3)) * (1 + 1j), ValueError, "Complex data not supported"),
+        (scipy.sparse.csr_matrix(np.eye(4, 3)), TypeError, r"dense data is required. Use '\.toarray\(\)'"),
+        (torch.eye(4, 3).to_sparse(), TypeError, "X is a sparse matrix"),
+        (torch.zeros(1, 3), ValueError, "X has 1 sample; a kernel machine needs at least 2"),
+        (torch.zeros(4, 3, dtype=torch.complex64), ValueError, "X is complex"),
+    ],
+)
 def test_inputs_it_cannot_use_are_refused_with_what_to_do(inputs, error, message):
     y = np.arange(inputs.shape[0]) % 2
     with pytest.raises(error, match=message):
@@ -194,7 +216,7 @@ def test_a_failed_refit_leaves_the_fitted_model_as_it_was():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 3)), np.arange(30) % 3
     model = RFM(iters=1).fit(X, y)
-    before = {key: value for key, value in vars(model).items()}
+    before = dict(vars(model))
     predictions = model.predict(X)
     # other labels and a validation set of the wrong width: fails after the labels were read
     with pytest.raises(ValueError, match="X_val has 4 features"):
@@ -226,23 +248,26 @@ def test_rfm_on_cuda_matches_cpu(digits):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_low_memory_path_on_cuda_matches_the_normal_one(digits):
     (X, y), (X_val, y_val), _ = digits
-    fits = [RFM(update="nfa", iters=2, device="cuda", dtype="float32", low_memory=low).fit(X[:600], y[:600], X_val, y_val)
-            for low in (False, True)]
+    fits = [
+        RFM(update="nfa", iters=2, device="cuda", dtype="float32", low_memory=low).fit(X[:600], y[:600], X_val, y_val)
+        for low in (False, True)
+    ]
     assert fits[1].solvers_[0] == "cholesky (in place)"
     assert torch.allclose(fits[0].M_, fits[1].M_, rtol=1e-3, atol=1e-5)
 
 
 def test_a_fit_whose_kernel_matrix_cannot_fit_is_refused_before_any_work(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 8 // 2)  # half of one float64 matrix
+    monkeypatch.setattr(
+        "fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 8 // 2
+    )  # half of one float64 matrix
     monkeypatch.setattr("fact.kernel_machines.rfm.solve_ridge", lambda *a, **k: pytest.fail("the fit started"))
     with pytest.raises(MemoryError, match=r"100 x 100 kernel matrix.*device with more memory.*float32"):
         RFM(iters=1, dtype="float64").fit(X, y)
 
 
-
-
 # ---------------------------------------------------------------- scikit-learn conventions
+
 
 @parametrize_with_checks([RFM(iters=1), RFMClassifier(iters=1), RFMRegressor(iters=1)])
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -312,12 +337,18 @@ def test_a_cuda_fit_pickles_to_the_cpu_and_back(tmp_path):
     model = RFM(iters=1, device="cuda").fit(X, y)
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(model))
-    script = ("import pickle, sys, numpy as np\nm = pickle.loads(open(sys.argv[1], 'rb').read())\n"
-              "print(m.M_.device.type)\nnp.save(sys.argv[2], m.decision_function(np.load(sys.argv[3])))")
+    script = (
+        "import pickle, sys, numpy as np\nm = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "print(m.M_.device.type)\nnp.save(sys.argv[2], m.decision_function(np.load(sys.argv[3])))"
+    )
     np.save(tmp_path / "X.npy", X)
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", script, str(path), str(tmp_path / "out.npy"),
-                             str(tmp_path / "X.npy")], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script, str(path), str(tmp_path / "out.npy"), str(tmp_path / "X.npy")],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == "cpu"
     assert np.allclose(np.load(tmp_path / "out.npy"), model.decision_function(X), atol=1e-10)
     assert pickle.loads(path.read_bytes()).M_.is_cuda  # where a GPU is visible it goes back to it
@@ -341,6 +372,7 @@ def test_fit_alone_holds_out_a_validation_fraction_to_choose_the_iteration():
 
 # ---------------------------------------------------------------- bad parameters and input, named
 
+
 def _two_classes(n: int = 60, d: int = 4):
     X = np.random.default_rng(0).normal(size=(n, d))
     return X, (X[:, 0] > 0).astype(int)
@@ -361,16 +393,19 @@ def test_validation_data_is_checked_as_predict_checks_x():
     assert model.history_.query("split == 'val' and metric == 'accuracy'").value.max() > 0.8
 
 
-@pytest.mark.parametrize("parameters, message", [
-    ({"reg": np.inf}, "reg must be a finite number >= 0, got inf"),
-    ({"reg": "1e-3"}, "reg must be a number, got the string '1e-3': write reg=1e-3 without quotes"),
-    ({"reg": -1.0}, "reg must be a finite number >= 0"),
-    ({"bandwidth": np.nan}, "bandwidth must be a finite number > 0"),
-    ({"bandwidth": 0.0}, "bandwidth must be a finite number > 0"),
-    ({"agop_max_samples": 0}, "agop_max_samples must be a positive integer"),
-    ({"agop_max_samples": 2.5}, "agop_max_samples must be a positive integer"),
-    ({"random_state": "seven"}, "random_state must be None, an integer or a numpy.random.RandomState"),
-])
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"reg": np.inf}, "reg must be a finite number >= 0, got inf"),
+        ({"reg": "1e-3"}, "reg must be a number, got the string '1e-3': write reg=1e-3 without quotes"),
+        ({"reg": -1.0}, "reg must be a finite number >= 0"),
+        ({"bandwidth": np.nan}, "bandwidth must be a finite number > 0"),
+        ({"bandwidth": 0.0}, "bandwidth must be a finite number > 0"),
+        ({"agop_max_samples": 0}, "agop_max_samples must be a positive integer"),
+        ({"agop_max_samples": 2.5}, "agop_max_samples must be a positive integer"),
+        ({"random_state": "seven"}, "random_state must be None, an integer or a numpy.random.RandomState"),
+    ],
+)
 def test_parameters_it_cannot_use_are_refused_naming_them(parameters, message):
     X, y = _two_classes()
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -388,11 +423,14 @@ def test_random_state_takes_none_and_a_numpy_random_state_as_scikit_learn_does()
     assert not torch.equal(RFM(random_state=3, **options).fit(X, y).M_, RFM(random_state=4, **options).fit(X, y).M_)
 
 
-@pytest.mark.parametrize("parameters, cause", [
-    ({"bandwidth": 1e-6}, "raise the bandwidth"),
-    ({"reg": 1e200}, "lower reg"),
-    ({"reg": 1e200, "update": "fact_geom", "kernel": "gaussian", "bandwidth": 3.0}, "lower reg"),
-])
+@pytest.mark.parametrize(
+    "parameters, cause",
+    [
+        ({"bandwidth": 1e-6}, "raise the bandwidth"),
+        ({"reg": 1e200}, "lower reg"),
+        ({"reg": 1e200, "update": "fact_geom", "kernel": "gaussian", "bandwidth": 3.0}, "lower reg"),
+    ],
+)
 def test_a_failed_update_names_its_cause(parameters, cause):
     X, y = _two_classes()
     with pytest.raises(FloatingPointError, match="zero feature matrix") as error:
@@ -400,10 +438,13 @@ def test_a_failed_update_names_its_cause(parameters, cause):
     assert cause in str(error.value) and "normalisation" not in str(error.value)
 
 
-@pytest.mark.parametrize("matrix, message", [
-    (-np.eye(4), "must be positive semi-definite.*smallest eigenvalue is -1"),
-    (np.triu(np.ones((4, 4))), "must be symmetric"),
-])
+@pytest.mark.parametrize(
+    "matrix, message",
+    [
+        (-np.eye(4), "must be positive semi-definite.*smallest eigenvalue is -1"),
+        (np.triu(np.ones((4, 4))), "must be symmetric"),
+    ],
+)
 def test_an_initial_matrix_that_is_no_feature_matrix_is_refused(matrix, message):
     X, y = _two_classes()
     with pytest.raises(ValueError, match=f"M_init {message}"):
@@ -423,7 +464,9 @@ def test_a_torch_column_of_labels_is_a_column_of_labels():
 
 def test_the_memory_advice_suggests_float32_only_where_it_is_not_in_use(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 2
-    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 4 // 2)  # half of one float32 matrix
+    monkeypatch.setattr(
+        "fact.kernel_machines.ridge.free_memory", lambda device: 100 * 100 * 4 // 2
+    )  # half of one float32 matrix
     with pytest.raises(MemoryError) as error:
         RFM(iters=1, dtype="float32").fit(X, y)
     assert "float32" not in str(error.value) and "fit fewer points" in str(error.value)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
+from fact.experiments.analysis import fit_through_origin
 from fact.experiments.data.modular import modular_addition
 from fact.experiments.data.parity import sparse_parity
 from fact.experiments.io import load_torch
 from fact.experiments.plots import style
-from fact.experiments.analysis import fit_through_origin
 from fact.experiments.plots.modular import render_fig5, render_fig6
 from fact.experiments.plots.parity import render_fig3
 from fact.experiments.stages import rfm_modular, rfm_parity
@@ -60,10 +60,21 @@ def test_fit_through_origin():
 
 
 def test_parity_stage_records_every_iteration_and_method(tmp_path):
-    settings = {"experiment": "fig4", "d": 8, "k": 2, "n": 300, "n_test": 100, "seed": 0, "device": "cpu",
-                "dtype": "float64", "kernel": {"name": "gaussian", "bandwidth": 3.0}, "reg": 1e-3, "iters": 2,
-                "methods": {"nfa": {"update": "nfa", "normalisation": "max"}, "fact_geom": {"update": "fact_geom"}},
-                "scale": "quick"}
+    settings = {
+        "experiment": "fig4",
+        "d": 8,
+        "k": 2,
+        "n": 300,
+        "n_test": 100,
+        "seed": 0,
+        "device": "cpu",
+        "dtype": "float64",
+        "kernel": {"name": "gaussian", "bandwidth": 3.0},
+        "reg": 1e-3,
+        "iters": 2,
+        "methods": {"nfa": {"update": "nfa", "normalisation": "max"}, "fact_geom": {"update": "fact_geom"}},
+        "scale": "quick",
+    }
     table, matrices = rfm_parity.run(from_json(rfm_parity.ParitySettings, settings), logging.getLogger("test"))
     assert set(table.method) == {"nfa", "fact_geom"} and set(table.task) == {"sparse_parity"}
     assert set(table.split) == {"train", "test", "features"}
@@ -74,9 +85,20 @@ def test_parity_stage_records_every_iteration_and_method(tmp_path):
 
 
 def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
-    settings = {"p": 7, "train_fraction": 0.6, "seed": 0, "run": "fact_geom_quadratic", "method": {"update": "fact_geom"},
-                "kernel": {"name": "quadratic"}, "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu",
-                "dtype": "float64", "scale": "quick"}
+    settings = {
+        "p": 7,
+        "train_fraction": 0.6,
+        "seed": 0,
+        "run": "fact_geom_quadratic",
+        "method": {"update": "fact_geom"},
+        "kernel": {"name": "quadratic"},
+        "reg": 0.0,
+        "iters": 2,
+        "pairs": 50,
+        "device": "cpu",
+        "dtype": "float64",
+        "scale": "quick",
+    }
     table_path, matrices_path = tmp_path / "t.parquet", tmp_path / "m.pt"
     rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table_path), "--matrices", str(matrices_path)])
     table = pd.read_parquet(table_path)
@@ -92,11 +114,25 @@ def test_modular_stage_writes_its_table_and_tau_pairs(tmp_path):
 
 def test_figures_5_and_6_draw_every_seed(tmp_path, monkeypatch):
     paths = []
-    for run, kernel, method in (("nfa", {"name": "gaussian", "bandwidth": 2.5}, {"update": "nfa", "centre": True}),
-                                 ("fact_geom_quadratic", {"name": "quadratic"}, {"update": "fact_geom"})):
+    for run, kernel, method in (
+        ("nfa", {"name": "gaussian", "bandwidth": 2.5}, {"update": "nfa", "centre": True}),
+        ("fact_geom_quadratic", {"name": "quadratic"}, {"update": "fact_geom"}),
+    ):
         for seed in (0, 1):
-            settings = {"p": 7, "train_fraction": 0.6, "seed": seed, "run": run, "method": method, "kernel": kernel,
-                        "reg": 0.0, "iters": 2, "pairs": 50, "device": "cpu", "dtype": "float64", "scale": "quick"}
+            settings = {
+                "p": 7,
+                "train_fraction": 0.6,
+                "seed": seed,
+                "run": run,
+                "method": method,
+                "kernel": kernel,
+                "reg": 0.0,
+                "iters": 2,
+                "pairs": 50,
+                "device": "cpu",
+                "dtype": "float64",
+                "scale": "quick",
+            }
             table, matrices = tmp_path / f"{run}_seed{seed}.parquet", tmp_path / f"{run}_seed{seed}.pt"
             rfm_modular.main(["--settings", json.dumps(settings), "--table", str(table), "--matrices", str(matrices)])
             paths += [str(table), str(matrices)]
@@ -111,9 +147,21 @@ def test_figures_5_and_6_draw_every_seed(tmp_path, monkeypatch):
 def test_figure_3_names_the_seed_of_each_panel_when_there_are_several(tmp_path, monkeypatch):
     paths = []
     for seed in (0, 1):
-        settings = {"experiment": "fig3", "d": 8, "k": 2, "n": 200, "n_test": 100, "seed": seed, "device": "cpu",
-                    "dtype": "float64", "kernel": {"name": "gaussian", "bandwidth": 3.0}, "reg": 1e-3, "iters": 1,
-                    "methods": {"nfa": {"update": "nfa"}, "fact_geom": {"update": "fact_geom"}}, "scale": "quick"}
+        settings = {
+            "experiment": "fig3",
+            "d": 8,
+            "k": 2,
+            "n": 200,
+            "n_test": 100,
+            "seed": seed,
+            "device": "cpu",
+            "dtype": "float64",
+            "kernel": {"name": "gaussian", "bandwidth": 3.0},
+            "reg": 1e-3,
+            "iters": 1,
+            "methods": {"nfa": {"update": "nfa"}, "fact_geom": {"update": "fact_geom"}},
+            "scale": "quick",
+        }
         table, matrices = tmp_path / f"k2_seed{seed}.parquet", tmp_path / f"k2_seed{seed}.pt"
         rfm_parity.main(["--settings", json.dumps(settings), "--table", str(table), "--matrices", str(matrices)])
         paths += [str(table), str(matrices)]

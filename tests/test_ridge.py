@@ -1,4 +1,5 @@
-"""fact.kernel_machines.ridge: the ridge solve, its fallbacks, and its memory: no hidden n x n copies, free memory read right."""
+"""fact.kernel_machines.ridge: the ridge solve, its fallbacks, and its memory: no hidden n x n copies, free
+memory read right."""
 
 from __future__ import annotations
 
@@ -99,7 +100,9 @@ def test_in_place_solve_on_cuda_needs_no_second_kernel_matrix():
     torch.cuda.synchronize()
     extra = (torch.cuda.max_memory_allocated() - before) / (n * n * 4)
     assert solver == "cholesky (in place)" and extra < 0.3, extra
-    expected = torch.linalg.solve(torch.cdist(X, X).neg_().exp_().double() + 0.1 * torch.eye(n, device="cuda", dtype=torch.float64), Y.double())
+    expected = torch.linalg.solve(
+        torch.cdist(X, X).neg_().exp_().double() + 0.1 * torch.eye(n, device="cuda", dtype=torch.float64), Y.double()
+    )
     assert torch.allclose(alpha.double(), expected, rtol=1e-2, atol=1e-3)
 
 

@@ -15,16 +15,20 @@ import torch
 
 from fact.experiments.io import write_parquet
 from fact.experiments.scorecard import card, claims, network_claims, results, rfm_claims
-from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
-from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.context import differences
+from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.results import Experiment
+from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 from fact.experiments.stages import scorecard as scorecard_stage
 
 
 def tabular(accuracy: dict[str, float], source: str = "uci121", datasets: int = 3) -> Experiment:
-    rows = [{"dataset": f"set{d}", "method": method, "fold": fold, "accuracy": value / 100, "status": "ok"}
-            for d in range(datasets) for method, value in accuracy.items() for fold in range(2)]
+    rows = [
+        {"dataset": f"set{d}", "method": method, "fold": fold, "accuracy": value / 100, "status": "ok"}
+        for d in range(datasets)
+        for method, value in accuracy.items()
+        for fold in range(2)
+    ]
     return Experiment(pd.DataFrame(rows), settings=[{"source": source}])
 
 
@@ -48,10 +52,13 @@ def test_laplace_beating_every_feature_learning_method_contradicts_table1():
 def fig7(fact_cosines: list[float], nfa_cosine: float, stationarity: float = 1e-6) -> Experiment:
     rows = []
     for seed, fact in enumerate(fact_cosines):
-        rows.append({"seed": seed, "layer": "hidden", "side": "forward", "relation": "fact", "power": np.nan,
-                     "cosine": fact})
-        rows += [{"seed": seed, "layer": "hidden", "side": "forward", "relation": "nfa", "power": s,
-                  "cosine": nfa_cosine} for s in (0.5, 1.0)]
+        rows.append(
+            {"seed": seed, "layer": "hidden", "side": "forward", "relation": "fact", "power": np.nan, "cosine": fact}
+        )
+        rows += [
+            {"seed": seed, "layer": "hidden", "side": "forward", "relation": "nfa", "power": s, "cosine": nfa_cosine}
+            for s in (0.5, 1.0)
+        ]
     return Experiment(pd.DataFrame(rows).assign(stationarity_error=stationarity), settings=[{}])
 
 
@@ -67,10 +74,18 @@ def parity(curves: dict[str, list[float]], share: float = 0.9, experiment: str =
     rows = []
     for method, curve in curves.items():
         for iteration, accuracy in enumerate(curve):
-            rows.append({"method": method, "iteration": iteration, "split": "test", "metric": "accuracy",
-                         "value": accuracy})
-            rows.append({"method": method, "iteration": iteration, "split": "features", "metric": "support_share",
-                         "value": share})
+            rows.append(
+                {"method": method, "iteration": iteration, "split": "test", "metric": "accuracy", "value": accuracy}
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "iteration": iteration,
+                    "split": "features",
+                    "metric": "support_share",
+                    "value": share,
+                }
+            )
     table = pd.DataFrame(rows).assign(experiment=experiment, k=4, n=1000, d=20, seed=0)
     return Experiment(table, settings=[{"d": 20}])
 
@@ -93,16 +108,18 @@ def test_a_parity_learned_off_its_support_is_not_learned():
 def modular(test_curve: list[float], deviation: float = 0.01) -> Experiment:
     rows = []
     for iteration, accuracy in enumerate(test_curve):
-        rows += [{"iteration": iteration, "split": "train", "metric": "accuracy", "value": 1.0},
-                 {"iteration": iteration, "split": "test", "metric": "accuracy", "value": accuracy},
-                 {"iteration": iteration, "split": "features", "metric": "circulant_deviation", "value": deviation}]
+        rows += [
+            {"iteration": iteration, "split": "train", "metric": "accuracy", "value": 1.0},
+            {"iteration": iteration, "split": "test", "metric": "accuracy", "value": accuracy},
+            {"iteration": iteration, "split": "features", "metric": "circulant_deviation", "value": deviation},
+        ]
     return Experiment(pd.DataFrame(rows).assign(run="nfa", seed=0, p=7), settings=[{"p": 7}])
 
 
 def test_grokking_needs_a_delay_and_full_test_accuracy():
     assert rfm_claims.grokking(modular([0.1] * 10 + [1.0] * 3)).verdict == HOLDS
-    assert rfm_claims.grokking(modular([1.0] * 10)).verdict == FAILS      # no delay: generalised at once
-    assert rfm_claims.grokking(modular([0.1] * 10)).verdict == FAILS      # never generalised
+    assert rfm_claims.grokking(modular([1.0] * 10)).verdict == FAILS  # no delay: generalised at once
+    assert rfm_claims.grokking(modular([0.1] * 10)).verdict == FAILS  # never generalised
     assert rfm_claims.circulant(modular([1.0] * 3, deviation=0.9)).verdict == FAILS
 
 
@@ -110,15 +127,23 @@ def test_a_tau_that_is_not_proportional_to_k_prime_fails():
     generator = torch.Generator().manual_seed(0)
     k_prime = torch.rand(500, generator=generator, dtype=torch.float64)
     settings = {"run": "fact_geom_quadratic", "seed": 0}
-    proportional = Experiment(pd.DataFrame(), [], extra=[{"tau": 3 * k_prime, "k_prime": k_prime, "settings": settings}])
-    unrelated = Experiment(pd.DataFrame(), [], extra=[{"tau": torch.rand(500, generator=generator, dtype=torch.float64),
-                                                       "k_prime": k_prime, "settings": settings}])
+    proportional = Experiment(
+        pd.DataFrame(), [], extra=[{"tau": 3 * k_prime, "k_prime": k_prime, "settings": settings}]
+    )
+    unrelated = Experiment(
+        pd.DataFrame(),
+        [],
+        extra=[
+            {"tau": torch.rand(500, generator=generator, dtype=torch.float64), "k_prime": k_prime, "settings": settings}
+        ],
+    )
     assert rfm_claims.tau_proportional(proportional).verdict == HOLDS
     assert rfm_claims.tau_proportional(unrelated).verdict == FAILS
 
 
-def mlp(final: dict[str, float], early_fact: float = 0.1, stationarity: float = 0.05,
-        off: dict[str, float] | None = None) -> Experiment:
+def mlp(
+    final: dict[str, float], early_fact: float = 0.1, stationarity: float = 0.05, off: dict[str, float] | None = None
+) -> Experiment:
     """Two layers' agreement at epochs 0 and 10; ``off``: linear2's at epoch 10 instead, far from a critical point."""
     rows = []
     for layer, (epoch, values) in itertools.product(("linear1", "linear2"), ((0, None), (10, final))):
@@ -128,10 +153,22 @@ def mlp(final: dict[str, float], early_fact: float = 0.1, stationarity: float = 
         for relation in ("fact", "nfa", "enfa", "bfact", "bnfa", "benfa"):
             value = values[relation] if values else (early_fact if relation == "fact" else 0.5)
             power = 0.5 if relation in ("nfa", "bnfa") else np.nan
-            rows.append({"dataset": "digits", "seed": 0, "epoch": epoch, "layer": layer, "relation": relation,
-                         "power": power, "pearson": value, "stationarity_error": error, "tau": epoch / 4})
-    return Experiment(pd.DataFrame(rows), settings=[{}],
-                      trained_with=[{"train": {"epochs": 10, "converged_below": 0.2}}])
+            rows.append(
+                {
+                    "dataset": "digits",
+                    "seed": 0,
+                    "epoch": epoch,
+                    "layer": layer,
+                    "relation": relation,
+                    "power": power,
+                    "pearson": value,
+                    "stationarity_error": error,
+                    "tau": epoch / 4,
+                }
+            )
+    return Experiment(
+        pd.DataFrame(rows), settings=[{}], trained_with=[{"train": {"epochs": 10, "converged_below": 0.2}}]
+    )
 
 
 AGREEING = {"fact": 0.99, "nfa": 0.8, "enfa": 0.7, "bfact": 0.99, "bnfa": 0.6, "benfa": 0.5}
@@ -154,10 +191,19 @@ def trained(final: dict[str, dict[str, float]], stationarity: float = 0.01) -> E
     rows = []
     for optimiser, values in final.items():
         for layer, step, relation in itertools.product(("conv1", "head"), (0, 100), ("fact", "nfa", "enfa")):
-            rows.append({"optimiser": optimiser, "seed": 0, "step": step, "layer": layer, "side": "forward",
-                         "relation": relation, "power": 0.5 if relation == "nfa" else np.nan,
-                         "pearson": values[relation] if step == 100 else 0.1,
-                         "stationarity_error": stationarity if step == 100 else 3.0})
+            rows.append(
+                {
+                    "optimiser": optimiser,
+                    "seed": 0,
+                    "step": step,
+                    "layer": layer,
+                    "side": "forward",
+                    "relation": relation,
+                    "power": 0.5 if relation == "nfa" else np.nan,
+                    "pearson": values[relation] if step == 100 else 0.1,
+                    "stationarity_error": stationarity if step == 100 else 3.0,
+                }
+            )
     return Experiment(pd.DataFrame(rows), settings=[{}])
 
 
@@ -170,7 +216,7 @@ def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_1
     assert network_claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
     off = {**agreeing, "adam_l2": {"fact": 0.3, "nfa": 0.9, "enfa": 0.8}}
     assert network_claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
-    assert network_claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY   # AdamW's FACT still ahead
+    assert network_claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY  # AdamW's FACT still ahead
     assert network_claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
 
 
@@ -178,10 +224,27 @@ def deep_linear(best_power: dict[int, float], fact: float = 1.0, stationarity: f
     rows = []
     for depth, best in best_power.items():
         for power in (0.2, 0.25, 1 / 3, 0.5, 1.0):
-            rows.append({"depth": depth, "seed": 0, "layer": "linear1", "relation": "nfa", "power": power,
-                         "pearson": 1 - abs(power - best)})
-        rows.append({"depth": depth, "seed": 0, "layer": "linear1", "relation": "fact", "power": np.nan,
-                     "pearson": fact, "stationarity_error": stationarity})
+            rows.append(
+                {
+                    "depth": depth,
+                    "seed": 0,
+                    "layer": "linear1",
+                    "relation": "nfa",
+                    "power": power,
+                    "pearson": 1 - abs(power - best),
+                }
+            )
+        rows.append(
+            {
+                "depth": depth,
+                "seed": 0,
+                "layer": "linear1",
+                "relation": "fact",
+                "power": np.nan,
+                "pearson": fact,
+                "stationarity_error": stationarity,
+            }
+        )
     return Experiment(pd.DataFrame(rows), settings=[{}], trained_with=[{"d": 4, "n": 10}])
 
 
@@ -226,7 +289,9 @@ def test_only_the_layers_at_a_critical_point_are_judged():
 
 
 def test_rows_for_each_scale_that_ran_and_one_not_run_row_for_an_experiment_never_run():
-    rows = card.score({"quick": {"deep_linear": deep_linear({2: 0.5})}, "paper": {"deep_linear": deep_linear({2: 1.0})}})
+    rows = card.score(
+        {"quick": {"deep_linear": deep_linear({2: 0.5})}, "paper": {"deep_linear": deep_linear({2: 1.0})}}
+    )
     power_rows = [row for row in rows if row.claim == "Deep linear networks: the best NFA power is 1/L"]
     assert [(row.scale, row.verdict) for row in power_rows] == [("quick", HOLDS), ("paper", FAILS)]
     table1 = [row for row in rows if row.figure == "Table 1"]
@@ -235,8 +300,9 @@ def test_rows_for_each_scale_that_ran_and_one_not_run_row_for_an_experiment_neve
 
 
 def test_settings_that_differ_from_the_papers_are_named():
-    experiment = Experiment(pd.DataFrame(), settings=[{"d": 30, "kernel": {"name": "gaussian", "bandwidth": 5.0},
-                                                       "iters": 5}])
+    experiment = Experiment(
+        pd.DataFrame(), settings=[{"d": 30, "kernel": {"name": "gaussian", "bandwidth": 5.0}, "iters": 5}]
+    )
     assert differences("parity", experiment) == "d = 30 (paper: 50)"
     experiment.settings[0]["d"] = 50
     assert differences("parity", experiment) == "none of the paper's stated settings"

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fact.kernel_machines.kernels import Kernel
 from fact.experiments.stages.settings import SettingsError, from_json, to_json
 from fact.experiments.training import SGDSettings
+from fact.kernel_machines.kernels import Kernel
 from tests.conftest import copy_workflow
-
 
 # The stage modules that take --settings, and the class each parses it into.
 STAGE_SETTINGS = {
@@ -54,9 +53,14 @@ class Job:
 
 
 def job_json(**changes) -> dict:
-    value = {"name": "a", "epochs": 3, "lrs": [0.1, 1], "options": {"update": "nfa"},
-             "train": {"epochs": 3, "batch_size": 2, "lr": 0.1, "weight_decay": 0.0},
-             "kernel": {"name": "laplace", "bandwidth": 2.0}}
+    value = {
+        "name": "a",
+        "epochs": 3,
+        "lrs": [0.1, 1],
+        "options": {"update": "nfa"},
+        "train": {"epochs": 3, "batch_size": 2, "lr": 0.1, "weight_decay": 0.0},
+        "kernel": {"name": "laplace", "bandwidth": 2.0},
+    }
     value.update(changes)
     return value
 
@@ -71,16 +75,19 @@ def test_nested_settings_become_dataclasses_and_lists_tuples():
         job.epochs = 4
 
 
-@pytest.mark.parametrize("changes, named", [
-    ({"epocs": 3}, "unknown key(s) settings.epocs"),
-    ({"train": {"epochs": 3, "batch_size": 2, "lr": 0.1}}, "missing key(s) settings.train.weight_decay"),
-    ({"epochs": 3.5}, "settings.epochs must be of type int"),
-    ({"epochs": True}, "settings.epochs must be of type int"),
-    ({"lrs": [0.1, "fast"]}, "settings.lrs[1] must be of type float"),
-    ({"lrs": 0.1}, "settings.lrs must be a list"),
-    ({"kernel": {"name": "laplce"}}, "settings.kernel: unknown kernel 'laplce'"),
-    ({"options": ["nfa"]}, "settings.options must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"epocs": 3}, "unknown key(s) settings.epocs"),
+        ({"train": {"epochs": 3, "batch_size": 2, "lr": 0.1}}, "missing key(s) settings.train.weight_decay"),
+        ({"epochs": 3.5}, "settings.epochs must be of type int"),
+        ({"epochs": True}, "settings.epochs must be of type int"),
+        ({"lrs": [0.1, "fast"]}, "settings.lrs[1] must be of type float"),
+        ({"lrs": 0.1}, "settings.lrs must be a list"),
+        ({"kernel": {"name": "laplce"}}, "settings.kernel: unknown kernel 'laplce'"),
+        ({"options": ["nfa"]}, "settings.options must be a JSON object"),
+    ],
+)
 def test_a_key_the_stage_does_not_read_or_lacks_is_named(changes, named):
     with pytest.raises(SettingsError) as error:
         from_json(Job, job_json(**changes))
@@ -107,8 +114,22 @@ def test_settings_stored_in_outputs_are_plain_json_and_parse_back():
 def test_every_stage_refuses_settings_with_an_unknown_key_naming_it(stage, capsys):
     module = importlib.import_module(f"fact.experiments.stages.{stage}")
     with pytest.raises(SystemExit) as exit_:
-        module.main(["--settings", json.dumps({"bogus": 1}), "--out", "x", "--table", "x", "--matrices", "x",
-                     "--checkpoints", "x", "--history", "x"])
+        module.main(
+            [
+                "--settings",
+                json.dumps({"bogus": 1}),
+                "--out",
+                "x",
+                "--table",
+                "x",
+                "--matrices",
+                "x",
+                "--checkpoints",
+                "x",
+                "--history",
+                "x",
+            ]
+        )
     assert exit_.value.code == 2
     message = capsys.readouterr().err
     assert "unknown key(s) settings.bogus" in message
@@ -118,8 +139,14 @@ def test_every_stage_refuses_settings_with_an_unknown_key_naming_it(stage, capsy
 def planned_commands(scale: str, workdir: Path) -> list[tuple[str, list[str]]]:
     """(stage, command-line words) of every job `snakemake all` would run from scratch at this scale."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "all", "--config",
-                             f"scale={scale}"], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "all", "--config", f"scale={scale}"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = []
     for line in (result.stdout + result.stderr).splitlines():
@@ -144,13 +171,16 @@ def planned_settings(scale: str, workdir: Path) -> list[tuple[str, dict]]:
 def test_every_extraction_is_told_what_each_of_its_checkpoints_is_trained_with(scale, tmp_path):
     copy_workflow(tmp_path)
     jobs = planned_commands(scale, tmp_path)
-    trained = {words[words.index("--out") + 1]: option(words, "--settings") for stage, words in jobs
-               if stage.startswith("train_")}
+    trained = {
+        words[words.index("--out") + 1]: option(words, "--settings")
+        for stage, words in jobs
+        if stage.startswith("train_")
+    }
     extractions = [words for stage, words in jobs if stage.startswith("extract_")]
     assert len(extractions) == 5  # Figure 7, the MLPs, the deep linear nets, the transformer, the CNN
     for words in extractions:
         start = words.index("--checkpoints") + 1
-        paths = words[start:start + len(option(words, "--trained-with"))]
+        paths = words[start : start + len(option(words, "--trained-with"))]
         assert all(path.endswith(".pt") for path in paths) and words[start + len(paths)].startswith("--")
         assert option(words, "--trained-with") == [trained[path] for path in paths]
 

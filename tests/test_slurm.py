@@ -20,10 +20,26 @@ from tests.conftest import copy_workflow
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
-GPU_RULES = {"train_fig7", "train_mlp", "extract_mlp", "train_deep_linear", "rfm_parity", "rfm_modular",
-             "tabular_dataset", "train_transformer", "train_cnn", "extract_decay_runs"}
-LOCAL_RULES = {"fetch_uci121", "fetch_images", "table1", "scorecard", "current_figure",
-               *(f"fig{n}" for n in range(1, 14))}
+GPU_RULES = {
+    "train_fig7",
+    "train_mlp",
+    "extract_mlp",
+    "train_deep_linear",
+    "rfm_parity",
+    "rfm_modular",
+    "tabular_dataset",
+    "train_transformer",
+    "train_cnn",
+    "extract_decay_runs",
+}
+LOCAL_RULES = {
+    "fetch_uci121",
+    "fetch_images",
+    "table1",
+    "scorecard",
+    "current_figure",
+    *(f"fig{n}" for n in range(1, 14)),
+}
 PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
 
 
@@ -46,23 +62,46 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
     """Run the pipeline through the SLURM profile; return the result and the sbatch calls, each
     with its rule and options parsed."""
     state = workdir.parent / "slurm"
-    env = dict(os.environ, FAKE_SLURM_DIR=str(state),
-               PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]))
+    env = dict(
+        os.environ,
+        FAKE_SLURM_DIR=str(state),
+        PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]),
+    )
     env.pop("SLURM_JOB_ID", None)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args,
-                             "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "2"],
-                            cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--workflow-profile",
+            "profiles/slurm",
+            *args,
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--latency-wait",
+            "2",
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     jobs = []
     records = state / "jobs.jsonl"
     for line in records.read_text().splitlines() if records.exists() else []:
         arguments = json.loads(line)["arguments"]
         line_text = " ".join(arguments)
-        jobs.append({"rule": re.search(r"--comment rule_([a-z0-9_]+?)(?:_wildcards_\S*)? ", line_text + " ").group(1),
-                     "line": line_text,
-                     "partition": option(line_text, r"-p\s+'?([\w-]+)'?"),
-                     "runtime": int(option(line_text, r"-t\s+'?(\d+)'?")),
-                     "mem_mb": int(option(line_text, r"--mem\s+(\d+)")),
-                     "gpus": option(line_text, r"--gpus=(\d+)")})
+        jobs.append(
+            {
+                "rule": re.search(r"--comment rule_([a-z0-9_]+?)(?:_wildcards_\S*)? ", line_text + " ").group(1),
+                "line": line_text,
+                "partition": option(line_text, r"-p\s+'?([\w-]+)'?"),
+                "runtime": int(option(line_text, r"-t\s+'?(\d+)'?")),
+                "mem_mb": int(option(line_text, r"--mem\s+(\d+)")),
+                "gpus": option(line_text, r"--gpus=(\d+)"),
+            }
+        )
     return result, jobs
 
 
@@ -74,28 +113,36 @@ def option(line: str, pattern: str) -> str | None:
 def expected(rule: str, attempt: int) -> tuple[str, int, int]:
     """Partition, runtime and memory the profile asks for on a try of a rule."""
     resources = {**PROFILE["default-resources"], **PROFILE["set-resources"].get(rule, {})}
-    return (resources["slurm_partition"], eval(str(resources["runtime"]), {"attempt": attempt}),
-            eval(str(resources["mem_mb"]), {"attempt": attempt}))
+    return (
+        resources["slurm_partition"],
+        eval(str(resources["runtime"]), {"attempt": attempt}),
+        eval(str(resources["mem_mb"]), {"attempt": attempt}),
+    )
 
 
 def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_each_retry(cluster, tmp_path):
     if not os.environ.get("FACT_DATA_MIRROR"):
         pytest.skip("the fetch of the paper's datasets needs FACT_DATA_MIRROR (the offline mirror) here")
-    small = {"scales": {"paper": {
-        "fig7": {"seeds": [0]},
-        "parity": {"fig3": {"seeds": [0], "sizes": [{"k": 2, "n": 1000}]}, "fig4": {"seeds": [0]}},
-        "modular": {"seeds": [0]},
-        "tabular": {"datasets": ["iris", "wine"]},
-        "mlp": {"datasets": ["mnist"], "seeds": [0]},
-        "deep_linear": {"depths": [2], "seeds": [0]},
-        "transformer": {"seeds": [0]},
-        "cnn": {"seeds": [0]},
-    }}}
+    small = {
+        "scales": {
+            "paper": {
+                "fig7": {"seeds": [0]},
+                "parity": {"fig3": {"seeds": [0], "sizes": [{"k": 2, "n": 1000}]}, "fig4": {"seeds": [0]}},
+                "modular": {"seeds": [0]},
+                "tabular": {"datasets": ["iris", "wine"]},
+                "mlp": {"datasets": ["mnist"], "seeds": [0]},
+                "deep_linear": {"depths": [2], "seeds": [0]},
+                "transformer": {"seeds": [0]},
+                "cnn": {"seeds": [0]},
+            }
+        }
+    }
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
 
     # Every job "fails" without running: what would be submitted, with each retry, in seconds.
-    result, jobs = submit(cluster, "all", "--config", "scale=paper", "--configfile", str(tmp_path / "small.yaml"),
-                          "--keep-going")
+    result, jobs = submit(
+        cluster, "all", "--config", "scale=paper", "--configfile", str(tmp_path / "small.yaml"), "--keep-going"
+    )
 
     assert result.returncode != 0  # every submitted job failed, by design of this test
     submitted = {job["rule"] for job in jobs}
@@ -105,8 +152,9 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
     tries = PROFILE["retries"] + 1
     for rule in submitted:
         calls = [job for job in jobs if job["rule"] == rule]
-        per_job = len(calls) // len({re.sub(r"--job-name \S+ ", "", job["line"]).split("--comment ")[1].split()[0]
-                                     for job in calls})
+        per_job = len(calls) // len(
+            {re.sub(r"--job-name \S+ ", "", job["line"]).split("--comment ")[1].split()[0] for job in calls}
+        )
         assert per_job == tries, f"{rule}: {per_job} submissions per job, expected {tries}\n{result.stderr[-3000:]}"
         attempts = sorted({(job["runtime"], job["mem_mb"]) for job in calls})
         assert attempts == [expected(rule, attempt)[1:] for attempt in range(1, tries + 1)], rule

@@ -76,10 +76,19 @@ def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
     """Snakemake through the profile, in the background; its jobs run with this interpreter's environment."""
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
     env.pop("SLURM_JOB_ID", None)
-    command = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args,
-               "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5"]
-    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        "profiles/slurm",
+        *args,
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--latency-wait",
+        "5",
+    ]
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finish(process: subprocess.Popen, timeout: int = 600) -> str:
@@ -121,12 +130,16 @@ def wait_for_job(workdir: Path, rule: str, state: str, timeout: int = 120) -> di
             if job["rule"] == rule and job["JobState"] == state:
                 return job
         time.sleep(0.2)
-    pytest.fail(f"no {rule} job reached {state} within {timeout} s; jobs: {[(j['rule'], j['JobState']) for j in jobs(workdir)]}")
+    pytest.fail(
+        f"no {rule} job reached {state} within {timeout} s; jobs: {[(j['rule'], j['JobState']) for j in jobs(workdir)]}"
+    )
 
 
 def assert_granted_as_asked(job: dict, attempt: int) -> None:
     partition, runtime, mem_mb = expected(job["rule"], attempt)
-    assert (job["Partition"], minutes(job["TimeLimit"]), job["MinMemoryNode"]) == (partition, runtime, f"{mem_mb}M"), job
+    assert (job["Partition"], minutes(job["TimeLimit"]), job["MinMemoryNode"]) == (partition, runtime, f"{mem_mb}M"), (
+        job
+    )
 
 
 def test_a_quick_figure_runs_under_slurmd_with_the_profiles_partition_time_and_memory(workdir):
@@ -185,7 +198,9 @@ def epochs_lasting(seconds: float, config: dict) -> int:
             model = mlp(data.d, shape["width"], data.n_classes, shape["depth"], shape["bias"])
             with tempfile.TemporaryDirectory() as scratch:
                 start = time.perf_counter()
-                train_sgd(model, data.X_train, Y, SGDSettings(**{**train, "epochs": epochs}), 0, Path(scratch) / "state")
+                train_sgd(
+                    model, data.X_train, Y, SGDSettings(**{**train, "epochs": epochs}), 0, Path(scratch) / "state"
+                )
                 elapsed = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
@@ -197,8 +212,16 @@ def test_a_training_job_past_its_time_limit_is_retried_with_more_time_and_resume
     past its limit, and the timing here is rough); each retry gets a minute more and goes on from the
     epoch the killed try saved."""
     epochs = epochs_lasting(150, yaml.safe_load((workdir / "config.yaml").read_text()))
-    configure(workdir, {"scales": {"quick": {"mlp": {
-        "seeds": [0], "keep_epochs": [0, epochs], "train": {"epochs": epochs, "polish_steps": 0}}}}})
+    configure(
+        workdir,
+        {
+            "scales": {
+                "quick": {
+                    "mlp": {"seeds": [0], "keep_epochs": [0, epochs], "train": {"epochs": epochs, "polish_steps": 0}}
+                }
+            }
+        },
+    )
     profile = workdir / "profiles" / "slurm" / "config.yaml"
     settings = yaml.safe_load(profile.read_text())
     settings["set-resources"]["train_mlp"]["runtime"] = "1 * attempt"

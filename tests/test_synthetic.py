@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from fact.experiments.data.synthetic import AdversarialQuadratic
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import QuadraticNet
+from fact.features.matrices import feature_matrices
 
 
 def test_population_is_the_exact_mixture():
@@ -12,7 +12,7 @@ def test_population_is_the_exact_mixture():
     assert task.multiplicities() == (1, 196)
     assert X.shape == (16 + 4 * 196, 4)
     assert torch.allclose(X.T @ X / len(X), task.second_moment(), atol=1e-12)
-    is_cube = (X[:, 2] != 0)
+    is_cube = X[:, 2] != 0
     assert is_cube.double().mean() == pytest.approx(0.02)
     assert torch.allclose(y[:, 0], 0.05 * X[:, 0] * X[:, 1] + X[:, 2] * X[:, 3])
 
@@ -47,4 +47,6 @@ def test_agop_and_weights_follow_the_construction():
     layer = feature_matrices(model, X, layers="hidden", batch_size=None)["hidden"]
     assert torch.allclose(layer.agop, 4 * A @ task.second_moment() @ A, atol=1e-9)
     eigenvalues, eigenvectors = torch.linalg.eigh(A)
-    assert torch.allclose(layer.wtw, eigenvectors @ torch.diag(eigenvalues.abs() ** (2 / 3)) @ eigenvectors.T, atol=1e-12)
+    assert torch.allclose(
+        layer.wtw, eigenvectors @ torch.diag(eigenvalues.abs() ** (2 / 3)) @ eigenvectors.T, atol=1e-12
+    )

@@ -13,17 +13,23 @@ import torch
 
 from fact.experiments import table1_protocol as tabular_protocol
 from fact.experiments.data.protocol_splits import TabularDataset, load_sklearn
-from fact.kernel_machines.kernels import Kernel
-from fact.kernel_machines.rfm import RFM
 from fact.experiments.stages import table1_dataset as tabular_stage
 from fact.experiments.table1_protocol import Protocol, Selection, evaluate, fold_accuracy, row_normalised, select
+from fact.kernel_machines.kernels import Kernel
+from fact.kernel_machines.rfm import RFM
 
 FIXTURE = Path(__file__).parent / "fixtures" / "uci121"
 LAPLACE = Kernel("laplace", 10.0)
 
 
 def protocol(**changes) -> Protocol:
-    settings = dict(kernel=LAPLACE, regs=(10.0, 1.0, 1e-3), normalise=(True, False), iters=2, dtype="float64")
+    settings = {
+        "kernel": LAPLACE,
+        "regs": (10.0, 1.0, 1e-3),
+        "normalise": (True, False),
+        "iters": 2,
+        "dtype": "float64",
+    }
     return Protocol(**{**settings, **changes})
 
 
@@ -38,8 +44,16 @@ def test_row_normalisation_leaves_zero_rows_alone(fresh_seed):
 def test_fold_accuracy_is_kernel_regression_with_the_given_matrix():
     data = load_sklearn("wine")
     train, test = data.folds[0]
-    accuracy, solver = fold_accuracy(data.X[train], data.y[train], data.X[test], data.y[test],
-                                     torch.eye(data.X.shape[1]), 0.1, protocol(), data.n_classes)
+    accuracy, solver = fold_accuracy(
+        data.X[train],
+        data.y[train],
+        data.X[test],
+        data.y[test],
+        torch.eye(data.X.shape[1]),
+        0.1,
+        protocol(),
+        data.n_classes,
+    )
     model = RFM(kernel="laplace", bandwidth=10.0, reg=0.1, iters=0).fit(data.X[train], data.y[train])
     assert accuracy == pytest.approx(model.score(data.X[test], data.y[test]))
     assert solver == "cholesky"
@@ -66,8 +80,9 @@ def test_kernel_regression_only_tries_iteration_zero():
 
 def test_refit_relearns_the_feature_matrix_on_each_fold(monkeypatch):
     data = load_sklearn("wine")
-    chosen = Selection(reg=1e-3, normalise=False, iteration=2, val_accuracy=1.0,
-                       M=torch.full((13, 13), 7.0, dtype=torch.float64))
+    chosen = Selection(
+        reg=1e-3, normalise=False, iteration=2, val_accuracy=1.0, M=torch.full((13, 13), 7.0, dtype=torch.float64)
+    )
     monkeypatch.setattr("fact.experiments.table1_protocol.select", lambda *args, **kwargs: chosen)
     seen = []
     original = fold_accuracy
@@ -90,7 +105,9 @@ def test_methods_that_choose_the_same_model_share_their_folds(monkeypatch):
     data = load_sklearn("iris")
     calls = []
     original = fold_accuracy
-    monkeypatch.setattr("fact.experiments.table1_protocol.fold_accuracy", lambda *args: calls.append(1) or original(*args))
+    monkeypatch.setattr(
+        "fact.experiments.table1_protocol.fold_accuracy", lambda *args: calls.append(1) or original(*args)
+    )
     shared = {}
     first = evaluate(data, "laplace", {"update": "none"}, protocol(), fold_cache=shared)
     second = evaluate(data, "laplace_again", {"update": "none"}, protocol(), fold_cache=shared)
@@ -103,11 +120,22 @@ def test_an_unknown_fold_features_mode_is_named():
 
 
 def _settings(**changes) -> dict:
-    settings = {"dataset": "iris", "source": "sklearn", "data_root": "data", "split_seed": 0, "device": "cpu",
-                "dtype": "float32", "kernel": {"name": "laplace", "bandwidth": 10.0}, "regs": [1.0, 0.01],
-                "normalise": [True, False], "iters": 1, "fold_features": "validation",
-                "agop_max_samples": 20000, "scale": "quick",
-                "methods": {"fact_geom": {"update": "fact_geom"}, "laplace": {"update": "none"}}}
+    settings = {
+        "dataset": "iris",
+        "source": "sklearn",
+        "data_root": "data",
+        "split_seed": 0,
+        "device": "cpu",
+        "dtype": "float32",
+        "kernel": {"name": "laplace", "bandwidth": 10.0},
+        "regs": [1.0, 0.01],
+        "normalise": [True, False],
+        "iters": 1,
+        "fold_features": "validation",
+        "agop_max_samples": 20000,
+        "scale": "quick",
+        "methods": {"fact_geom": {"update": "fact_geom"}, "laplace": {"update": "none"}},
+    }
     return {**settings, **changes}
 
 
@@ -126,8 +154,14 @@ def test_the_stage_records_an_unavailable_dataset_and_goes_on(tmp_path):
     status.mkdir(parents=True)
     (status / "adult.json").write_text(json.dumps({"dataset": "adult", "available": False, "reason": "no checksum"}))
     out = tmp_path / "adult.parquet"
-    tabular_stage.main(["--settings", json.dumps(_settings(dataset="adult", source="uci121",
-                                                           data_root=str(tmp_path / "data"))), "--table", str(out)])
+    tabular_stage.main(
+        [
+            "--settings",
+            json.dumps(_settings(dataset="adult", source="uci121", data_root=str(tmp_path / "data"))),
+            "--table",
+            str(out),
+        ]
+    )
     table = pd.read_parquet(out)
     assert (table.status == "unavailable").all() and (table.reason == "no checksum").all()
 
@@ -138,8 +172,14 @@ def test_the_stage_runs_a_uci121_folder(tmp_path):
     shutil.copytree(FIXTURE / "toy", root / "toy")
     (root / "status" / "toy.json").write_text(json.dumps({"dataset": "toy", "available": True, "reason": ""}))
     out = tmp_path / "toy.parquet"
-    tabular_stage.main(["--settings", json.dumps(_settings(dataset="toy", source="uci121",
-                                                           data_root=str(tmp_path / "data"))), "--table", str(out)])
+    tabular_stage.main(
+        [
+            "--settings",
+            json.dumps(_settings(dataset="toy", source="uci121", data_root=str(tmp_path / "data"))),
+            "--table",
+            str(out),
+        ]
+    )
     table = pd.read_parquet(out)
     assert (table.status == "ok").all() and table.n.iloc[0] == 12
 
@@ -178,8 +218,11 @@ def test_kept_methods_of_other_settings_are_not_reused(tmp_path, monkeypatch):
     shutil.copy(out, partial / "fact_geom.parquet")  # rows of other settings (regs [1.0]) left behind
     calls = []
     real_evaluate = tabular_stage.evaluate
-    monkeypatch.setattr(tabular_stage, "evaluate", lambda dataset, method, *a, **k: calls.append(method)
-                        or real_evaluate(dataset, method, *a, **k))
+    monkeypatch.setattr(
+        tabular_stage,
+        "evaluate",
+        lambda dataset, method, *a, **k: calls.append(method) or real_evaluate(dataset, method, *a, **k),
+    )
     tabular_stage.main(["--settings", json.dumps(_settings()), "--table", str(out)])
     assert calls == ["fact_geom", "laplace"]
 
@@ -200,8 +243,11 @@ def test_kept_methods_of_other_code_are_not_reused(tmp_path, monkeypatch):
         tabular_stage.main(["--settings", settings, "--table", str(out)])
     assert (tmp_path / "iris.parquet.partial" / "fact_geom.parquet").exists()
     calls = []
-    monkeypatch.setattr(tabular_stage, "evaluate", lambda dataset, method, *a, **k: calls.append(method)
-                        or real_evaluate(dataset, method, *a, **k))
+    monkeypatch.setattr(
+        tabular_stage,
+        "evaluate",
+        lambda dataset, method, *a, **k: calls.append(method) or real_evaluate(dataset, method, *a, **k),
+    )
     monkeypatch.setattr(tabular_stage, "code_hash", lambda module: "the code after a fix")
     tabular_stage.main(["--settings", settings, "--table", str(out)])
     assert calls == ["fact_geom", "laplace"]
@@ -210,7 +256,9 @@ def test_kept_methods_of_other_code_are_not_reused(tmp_path, monkeypatch):
 def test_a_dataset_too_large_for_memory_is_refused_before_the_selection(monkeypatch):
     dataset = load_sklearn("iris", 0)
     largest = max(len(train) for train, _ in dataset.folds)
-    monkeypatch.setattr("fact.kernel_machines.ridge.free_memory", lambda device: largest * largest * 4)  # under the 95% margin
+    monkeypatch.setattr(
+        "fact.kernel_machines.ridge.free_memory", lambda device: largest * largest * 4
+    )  # under the 95% margin
     monkeypatch.setattr(tabular_protocol, "select", lambda *a, **k: pytest.fail("the selection started"))
     with pytest.raises(MemoryError, match=rf"iris's largest fit on {largest} points"):
         evaluate(dataset, "laplace", {"update": "none"}, protocol())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fact.features.losses import NonFiniteLossError
 from fact.experiments.models import mlp
 from fact.experiments.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
+from fact.features.losses import NonFiniteLossError
 
 
 def small_task(seed: int):
@@ -29,7 +29,9 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, fresh_seed):
 
     interrupted = mlp(6, 16, 3)
     interrupted.load_state_dict(start)
-    first = train_sgd(interrupted, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6), stop_after=4)
+    first = train_sgd(
+        interrupted, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6), stop_after=4
+    )
     assert not first["finished"] and (tmp_path / "b.state").exists()
     resumed = mlp(6, 16, 3)  # a fresh process: new random weights, overwritten by the saved state
     second = train_sgd(resumed, X, Y, SETTINGS, fresh_seed, tmp_path / "b.state", keep_epochs=(0, 3, 6))
@@ -52,27 +54,50 @@ def test_training_lowers_the_loss_and_a_low_loss_is_not_convergence(tmp_path, fr
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
     with caplog.at_level("WARNING", logger="fact.experiments.training"):
-        result = train_sgd(mlp(6, 32, 3), X, Y, SGDSettings(epochs=60, batch_size=16, lr=0.1, weight_decay=1e-4),
-                           fresh_seed, tmp_path / "s")
+        result = train_sgd(
+            mlp(6, 32, 3),
+            X,
+            Y,
+            SGDSettings(epochs=60, batch_size=16, lr=0.1, weight_decay=1e-4),
+            fresh_seed,
+            tmp_path / "s",
+        )
     losses = result["history"].train_loss
     assert losses.iloc[-1] < 0.5 * losses.iloc[0], f"seed={fresh_seed}"
     assert result["history"].lr.iloc[-1] < 0.01 * 0.1  # cosine decay to ~0
     # tau = 1e-4 / 0.1 * (sum of the rates) is far too short for weight decay to act: no critical point
     assert set(result["stationarity"]) == {f"linear{i}" for i in range(1, 6)}
     assert min(result["stationarity"].values()) > 0.2 and not result["converged"]
-    assert "weight decay has not had the time to act" in caplog.text and "raise epochs, weight_decay or polish_steps" in caplog.text
+    assert (
+        "weight decay has not had the time to act" in caplog.text
+        and "raise epochs, weight_decay or polish_steps" in caplog.text
+    )
 
 
 def test_a_run_at_a_critical_point_is_converged(tmp_path, fresh_seed):
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
     net = mlp(6, 8, 3, depth=1).double()  # one linear layer: ridge regression, whose one critical point GD reaches
-    result = train_sgd(net, X.double(), Y.double(), SGDSettings(epochs=300, batch_size=len(X), lr=0.2, weight_decay=0.05,
-                                                              final_lr_ratio=0.0), fresh_seed, tmp_path / "s")
+    result = train_sgd(
+        net,
+        X.double(),
+        Y.double(),
+        SGDSettings(epochs=300, batch_size=len(X), lr=0.2, weight_decay=0.05, final_lr_ratio=0.0),
+        fresh_seed,
+        tmp_path / "s",
+    )
     assert result["history"].tau.iloc[-1] > 10
-    assert max(result["stationarity"].values()) <= 0.2 and result["converged"], f"seed={fresh_seed}: {result['stationarity']}"
-    strict = train_sgd(net, X.double(), Y.double(), SGDSettings(epochs=1, batch_size=len(X), lr=1e-6, weight_decay=0.05,
-                                                              converged_below=1e-12), fresh_seed, tmp_path / "t")
+    assert max(result["stationarity"].values()) <= 0.2 and result["converged"], (
+        f"seed={fresh_seed}: {result['stationarity']}"
+    )
+    strict = train_sgd(
+        net,
+        X.double(),
+        Y.double(),
+        SGDSettings(epochs=1, batch_size=len(X), lr=1e-6, weight_decay=0.05, converged_below=1e-12),
+        fresh_seed,
+        tmp_path / "t",
+    )
     assert not strict["converged"]
 
 
@@ -83,9 +108,17 @@ def test_sgd_weight_decay_is_the_lambda_of_the_objective(tmp_path, fresh_seed):
     net = mlp(6, 8, 3, depth=2)
     reference = mlp(6, 8, 3, depth=2)
     reference.load_state_dict(net.state_dict())
-    train_sgd(net, X, Y, SGDSettings(epochs=1, batch_size=len(X), lr=0.1, weight_decay=0.01, momentum=0.0,
-                                     final_lr_ratio=1.0), fresh_seed, tmp_path / "state")
-    objective = torch.nn.functional.mse_loss(reference(X), Y) + 0.005 * sum((p**2).sum() for p in reference.parameters())
+    train_sgd(
+        net,
+        X,
+        Y,
+        SGDSettings(epochs=1, batch_size=len(X), lr=0.1, weight_decay=0.01, momentum=0.0, final_lr_ratio=1.0),
+        fresh_seed,
+        tmp_path / "state",
+    )
+    objective = torch.nn.functional.mse_loss(reference(X), Y) + 0.005 * sum(
+        (p**2).sum() for p in reference.parameters()
+    )
     grads = torch.autograd.grad(objective, list(reference.parameters()))
     for (name, p), g in zip(reference.named_parameters(), grads):
         assert torch.allclose(net.state_dict()[name], p - 0.1 * g, atol=1e-6), name
@@ -156,7 +189,8 @@ def test_weight_decay_removes_a_relu_networks_layer_imbalance_as_exp_of_minus_tw
     assert history.tau.iloc[-1] == pytest.approx(expected_tau, rel=1e-12)
     assert history.tau.is_monotonic_increasing and history.tau.iloc[0] > 0
     ratio = layer_imbalance(net) / before
-    assert ratio == pytest.approx(torch.exp(torch.tensor(-2 * history.tau.iloc[-1])).item(), rel=0.05), \
+    assert ratio == pytest.approx(torch.exp(torch.tensor(-2 * history.tau.iloc[-1])).item(), rel=0.05), (
         f"seed={fresh_seed}: imbalance ratio {ratio:.4f}, tau {history.tau.iloc[-1]:.3f}"
+    )
     # tau without momentum's 1 / (1 - momentum) predicts another ratio
     assert abs(ratio - torch.exp(torch.tensor(-2 * (1 - 0.9) * history.tau.iloc[-1])).item()) > 0.5

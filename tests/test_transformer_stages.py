@@ -9,16 +9,23 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.experiments.models import TinyTransformer
 from fact.experiments.data.modular import modular_addition, modular_addition_tokens
 from fact.experiments.decay_runs import DecaySchedule, kept_steps, train_with_decay
+from fact.experiments.models import TinyTransformer
 from fact.experiments.plots import decay_runs, style
 from fact.experiments.stages import extract_decay_runs, train_cnn, train_transformer
 
 
 def schedule(optimiser: str, steps: int = 5, **changes) -> DecaySchedule:
-    settings = dict(optimiser=optimiser, lr=1e-2, weight_decay=0.1, steps=steps, final_lr_ratio=1.0,
-                    betas=(0.9, 0.98), log_every=1)
+    settings = {
+        "optimiser": optimiser,
+        "lr": 1e-2,
+        "weight_decay": 0.1,
+        "steps": steps,
+        "final_lr_ratio": 1.0,
+        "betas": (0.9, 0.98),
+        "log_every": 1,
+    }
     return DecaySchedule(**{**settings, **changes})
 
 
@@ -51,12 +58,13 @@ def test_adam_l2_is_adam_on_the_regularised_objective_and_adamw_is_not(fresh_see
     for _ in range(5):
         optimiser.zero_grad()
         objective = torch.nn.functional.cross_entropy(reference(X), y) + 0.05 * sum(
-            (p ** 2).sum() for p in reference.parameters())
+            (p**2).sum() for p in reference.parameters()
+        )
         objective.backward()
         optimiser.step()
     for key, value in reference.state_dict().items():
         if key == "attention.in_proj_bias":  # its key third moves the output not at all: its gradient is
-            continue                          # rounding noise, which Adam's normalisation turns into full steps
+            continue  # rounding noise, which Adam's normalisation turns into full steps
         assert torch.allclose(states[5][key], value, atol=1e-12), f"seed={fresh_seed} {key}"
     decoupled, _, _, _, _ = tiny_task(fresh_seed)
     _, other = train_with_decay(decoupled, X, y, X_test, y_test, schedule("adamw"), keep=[5])
@@ -68,6 +76,7 @@ def test_an_unknown_optimiser_and_a_diverging_run_are_named():
     with pytest.raises(ValueError, match="unknown optimiser 'sgd'"):
         train_with_decay(model, X, y, X_test, y_test, schedule("sgd"), keep=[])
     from fact.features.losses import NonFiniteLossError
+
     with torch.no_grad():
         model.unembed.bias[0] = float("inf")
     with pytest.raises(NonFiniteLossError, match="at step 0; lower lr"):
@@ -75,11 +84,23 @@ def test_an_unknown_optimiser_and_a_diverging_run_are_named():
 
 
 def stage_settings(optimiser: str) -> dict:
-    return {"data": {"p": 7, "train_fraction": 0.5, "split_seed": 0},
-            "model": {"width": 8, "heads": 2, "mlp_width": 16, "tied": False, "layer_norm": True},
-            "train": {"optimiser": optimiser, "lr": 0.01, "weight_decay": 0.01, "steps": 20, "final_lr_ratio": 0.1,
-                      "betas": [0.9, 0.98], "log_every": 5},
-            "checkpoints": 4, "device": "cpu", "seed": 0, "scale": "quick"}
+    return {
+        "data": {"p": 7, "train_fraction": 0.5, "split_seed": 0},
+        "model": {"width": 8, "heads": 2, "mlp_width": 16, "tied": False, "layer_norm": True},
+        "train": {
+            "optimiser": optimiser,
+            "lr": 0.01,
+            "weight_decay": 0.01,
+            "steps": 20,
+            "final_lr_ratio": 0.1,
+            "betas": [0.9, 0.98],
+            "log_every": 5,
+        },
+        "checkpoints": 4,
+        "device": "cpu",
+        "seed": 0,
+        "scale": "quick",
+    }
 
 
 def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
@@ -89,10 +110,22 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
         train_transformer.main(["--settings", json.dumps(stage_settings(optimiser)), "--out", str(out)])
         checkpoints.append(str(out))
     table, history = tmp_path / "transformer.parquet", tmp_path / "history.parquet"
-    extract_decay_runs.main(["--settings", json.dumps({"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None,
-                                                          "device": "cpu", "scale": "quick"}),
-                              "--checkpoints", *checkpoints, "--table", str(table), "--history", str(history),
-                              "--trained-with", json.dumps([stage_settings(o) for o in ("adam_l2", "adamw")])])
+    extract_decay_runs.main(
+        [
+            "--settings",
+            json.dumps(
+                {"powers": [0.5, 1.0], "batch_size": 10, "agop_probes": None, "device": "cpu", "scale": "quick"}
+            ),
+            "--checkpoints",
+            *checkpoints,
+            "--table",
+            str(table),
+            "--history",
+            str(history),
+            "--trained-with",
+            json.dumps([stage_settings(o) for o in ("adam_l2", "adamw")]),
+        ]
+    )
     rows = pd.read_parquet(table)
     assert set(rows.layer) == set(decay_runs.TRANSFORMER_NAMES)  # every matrix but the position embedding
     assert set(rows.optimiser) == {"adam_l2", "adamw"} and rows.step.max() == 20
@@ -108,16 +141,34 @@ def test_the_stages_train_extract_and_draw_figure_12(tmp_path):
 
 
 def test_the_cnn_stages_train_on_digits_and_draw_figure_13(tmp_path):
-    settings = {"dataset": "digits", "split_seed": 0, "model": {"channels": [2, 3]},
-                "train": {**stage_settings("adamw")["train"], "steps": 6}, "checkpoints": 3, "device": "cpu",
-                "seed": 0, "data_root": str(tmp_path), "scale": "quick"}
+    settings = {
+        "dataset": "digits",
+        "split_seed": 0,
+        "model": {"channels": [2, 3]},
+        "train": {**stage_settings("adamw")["train"], "steps": 6},
+        "checkpoints": 3,
+        "device": "cpu",
+        "seed": 0,
+        "data_root": str(tmp_path),
+        "scale": "quick",
+    }
     out = tmp_path / "adamw_seed0.pt"
     train_cnn.main(["--settings", json.dumps(settings), "--out", str(out)])
     table, history = tmp_path / "cnn.parquet", tmp_path / "cnn_history.parquet"
-    extract_decay_runs.main(["--settings", json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2,
-                                                          "device": "cpu", "scale": "quick"}),
-                                "--checkpoints", str(out), "--table", str(table), "--history", str(history),
-                                "--trained-with", json.dumps([settings])])
+    extract_decay_runs.main(
+        [
+            "--settings",
+            json.dumps({"powers": [0.5], "batch_size": 500, "agop_probes": 2, "device": "cpu", "scale": "quick"}),
+            "--checkpoints",
+            str(out),
+            "--table",
+            str(table),
+            "--history",
+            str(history),
+            "--trained-with",
+            json.dumps([settings]),
+        ]
+    )
     rows = pd.read_parquet(table)
     assert set(rows.layer) == {"conv1", "conv2", "head"} and set(rows.step) == {0, 2, 6} or rows.step.max() == 6
     figure = tmp_path / "fig13.pdf"

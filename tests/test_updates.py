@@ -1,13 +1,14 @@
-"""fact.kernel_machines.updates: both FACT updates fix an exact critical point of the kernel objective, and move M elsewhere."""
+"""fact.kernel_machines.updates: both FACT updates fix an exact critical point of the kernel objective, and
+move M elsewhere."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from fact.experiments.full_batch import minimise_newton
 from fact.kernel_machines.kernel_matrices import kernel_fact
 from fact.kernel_machines.kernels import Kernel
-from fact.experiments.full_batch import minimise_newton
 from fact.kernel_machines.updates import fact_geom_update, fact_update
 from tests.test_kernel_matrices import ridge_fit
 
@@ -46,5 +47,6 @@ def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
     assert torch.allclose(fact_update(F), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
     assert torch.allclose(fact_geom_update(F, M), M, rtol=1e-6, atol=1e-8), f"seed={fresh_seed}"
     # away from the critical point the updates move M
-    assert not torch.allclose(fact_update(kernel_fact(X, alpha, M + 0.3 * torch.eye(d), kernel, scale="1")),
-                              M + 0.3 * torch.eye(d), rtol=1e-3)
+    assert not torch.allclose(
+        fact_update(kernel_fact(X, alpha, M + 0.3 * torch.eye(d), kernel, scale="1")), M + 0.3 * torch.eye(d), rtol=1e-3
+    )

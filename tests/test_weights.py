@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from fact.experiments.models import SmallCNN, TinyTransformer
 from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
+from fact.experiments.models import SmallCNN, TinyTransformer
 from fact.features.losses import ce_per_sample, mse_per_sample
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
@@ -45,7 +45,9 @@ def models(seed: int):
     return [("mlp", mlp, X, Y, mse_per_sample, "mse"), ("cnn", cnn, *images(seed), ce_per_sample, "ce")]
 
 
-def assert_fact_holds_for_every_weight(model, inputs, targets, loss: str, weight_decay: float, context: str) -> set[str]:
+def assert_fact_holds_for_every_weight(
+    model, inputs, targets, loss: str, weight_decay: float, context: str
+) -> set[str]:
     """FACT and bFACT to 1e-6 for every weight at a critical point; a flipped sign or 2 lambda fails.
     Returns the names of the weights checked."""
     weights = weight_matrices(model, inputs, targets, loss, weight_decay)
@@ -62,8 +64,9 @@ def assert_fact_holds_for_every_weight(model, inputs, targets, loss: str, weight
 @pytest.mark.parametrize("index", range(2), ids=["mlp", "cnn"])
 def test_fact_and_bfact_hold_for_every_weight_at_a_critical_point(fresh_seed, index):
     name, model, X, Y, loss_fn, loss = models(fresh_seed)[index]
-    schedule = FullBatchSchedule(weight_decay=WEIGHT_DECAY, lr=0.02, steps=1500, grad_tol=1e-11, lbfgs_rounds=2,
-                                 newton_iterations=200)
+    schedule = FullBatchSchedule(
+        weight_decay=WEIGHT_DECAY, lr=0.02, steps=1500, grad_tol=1e-11, lbfgs_rounds=2, newton_iterations=200
+    )
     grad_norm = train_full_batch(model, X, Y, loss_fn, schedule, progress=False)[-1]["grad_norm"]
     assert grad_norm < 1e-9, f"seed={fresh_seed} {name}: Newton stopped at gradient norm {grad_norm:.1e}"
     assert_fact_holds_for_every_weight(model, X, Y, loss, WEIGHT_DECAY, f"seed={fresh_seed} {name}")
@@ -87,9 +90,14 @@ def critical_transformer(seed: int, tied: bool = False, layer_norm: bool = False
     """
     tokens = torch.cartesian_prod(torch.arange(5), torch.arange(5))
     labels = tokens.sum(1) % 5
-    schedule = FullBatchSchedule(weight_decay=TRANSFORMER_DECAY, lr=0.02, steps=5000 if layer_norm else 1500,
-                                 grad_tol=1e-11, lbfgs_rounds=5 if layer_norm else 2,
-                                 newton_iterations=1500 if layer_norm else 200)
+    schedule = FullBatchSchedule(
+        weight_decay=TRANSFORMER_DECAY,
+        lr=0.02,
+        steps=5000 if layer_norm else 1500,
+        grad_tol=1e-11,
+        lbfgs_rounds=5 if layer_norm else 2,
+        newton_iterations=1500 if layer_norm else 200,
+    )
     for start in range(3):
         torch.manual_seed(seed + start)
         model = TinyTransformer(5, 2, 4, 2, 8, tied=tied, activation=nn.GELU, layer_norm=layer_norm).double()
@@ -109,20 +117,36 @@ def critical_transformer(seed: int, tied: bool = False, layer_norm: bool = False
 def test_fact_and_bfact_hold_for_every_weight_of_a_transformer_at_a_critical_point(fresh_seed, tied):
     model, tokens, labels = critical_transformer(fresh_seed, tied)
     checked = assert_fact_holds_for_every_weight(model, tokens, labels, "ce", TRANSFORMER_DECAY, f"seed={fresh_seed}")
-    assert len(checked) == (8 if tied else 9)   # the tied matrix once, with the gradient of both its uses
+    assert len(checked) == (8 if tied else 9)  # the tied matrix once, with the gradient of both its uses
 
 
 def test_fact_and_bfact_hold_for_every_trained_weight_of_a_layer_normed_transformer(fresh_seed):
     model, tokens, labels = critical_transformer(fresh_seed, layer_norm=True)
     checked = assert_fact_holds_for_every_weight(model, tokens, labels, "ce", TRANSFORMER_DECAY, f"seed={fresh_seed}")
-    assert checked == {"attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "mlp_in", "mlp_out",
-                       "unembed"}  # the frozen embeddings are left out
+    assert checked == {
+        "attention[q]",
+        "attention[k]",
+        "attention[v]",
+        "attention.out_proj",
+        "mlp_in",
+        "mlp_out",
+        "unembed",
+    }  # the frozen embeddings are left out
 
 
 def test_the_weights_are_named_as_the_hooked_pass_names_them():
     names = set(weight_matrices(TinyTransformer(5, 3, 4, 2, 6).double(), *tokens(0), "ce", WEIGHT_DECAY))
-    assert names == {"token", "position", "attention[q]", "attention[k]", "attention[v]", "attention.out_proj",
-                     "mlp_in", "mlp_out", "unembed"}
+    assert names == {
+        "token",
+        "position",
+        "attention[q]",
+        "attention[k]",
+        "attention[v]",
+        "attention.out_proj",
+        "mlp_in",
+        "mlp_out",
+        "unembed",
+    }
     tied = set(matrix_views(TinyTransformer(5, 3, 4, 2, 6, tied=True)))
     assert "unembed" not in tied and "token" in tied  # one shared matrix, once
     views = matrix_views(SmallCNN(side=5, n_classes=3, channels=(2, 3)))
@@ -155,13 +179,14 @@ def test_a_convolution_is_the_matrix_acting_on_its_patches(fresh_seed):
     model.conv2.register_forward_hook(lambda module, args, output: inputs.append(args[0]))  # returns None
     model(X)
     h = inputs[0]
-    patches = nn.functional.unfold(h, 3, padding=1, stride=2)                          # (n, in*9, positions)
+    patches = nn.functional.unfold(h, 3, padding=1, stride=2)  # (n, in*9, positions)
     patches = patches.detach().requires_grad_(True)
-    z = model.conv2.weight.reshape(3, -1) @ patches                                    # (n, out, positions)
+    z = model.conv2.weight.reshape(3, -1) @ patches  # (n, out, positions)
     rest = torch.relu(z + model.conv2.bias[:, None]).flatten(1)
     ce_per_sample(model.head(rest), Y).sum().backward()
-    expected = -(patches.grad.transpose(1, 2).reshape(-1, 18).T
-                 @ patches.detach().transpose(1, 2).reshape(-1, 18)) / (len(X) * WEIGHT_DECAY)
+    expected = -(patches.grad.transpose(1, 2).reshape(-1, 18).T @ patches.detach().transpose(1, 2).reshape(-1, 18)) / (
+        len(X) * WEIGHT_DECAY
+    )
     got = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)["conv2"].fact
     assert relative_error(got, expected) < 1e-12, f"seed={fresh_seed}"
 
@@ -183,7 +208,7 @@ class CrossAttention(nn.Module):
 def test_attention_blocks_are_q_k_v_in_that_order(fresh_seed):
     torch.manual_seed(fresh_seed)
     model = CrossAttention().double()
-    parts = torch.randn(6, 3, 5, 4, dtype=torch.float64, requires_grad=True)   # n, (q k v), tokens, width
+    parts = torch.randn(6, 3, 5, 4, dtype=torch.float64, requires_grad=True)  # n, (q k v), tokens, width
     Y = torch.randn(6, 3, dtype=torch.float64)
     mse_per_sample(model(parts), Y).sum().backward()
     weights = weight_matrices(model, parts.detach(), Y, "mse", WEIGHT_DECAY)
@@ -198,8 +223,8 @@ def test_an_embedding_is_the_matrix_acting_on_one_hot_tokens(fresh_seed):
     model = TinyTransformer(5, 3, 4, 2, 6).double()
     torch.manual_seed(fresh_seed)
     X, Y = tokens(fresh_seed)
-    one_hot = nn.functional.one_hot(X, 5).double().requires_grad_(True)             # (n, length, vocabulary)
-    embedded = one_hot @ model.token.weight                                          # z = W h with W = E^T
+    one_hot = nn.functional.one_hot(X, 5).double().requires_grad_(True)  # (n, length, vocabulary)
+    embedded = one_hot @ model.token.weight  # z = W h with W = E^T
     # the hook replaces the embedding's output by the same values computed from one-hot inputs
     handle = model.token.register_forward_hook(lambda module, args, output: embedded)
     ce_per_sample(model(X), Y).sum().backward()

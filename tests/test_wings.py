@@ -31,15 +31,21 @@ def imported_fact_modules(path: Path) -> set[str]:
 def test_a_library_wing_imports_nothing_of_the_experiments(wing):
     files = sorted((PACKAGE / wing).rglob("*.py"))
     assert files, f"fact/{wing} has no modules"
-    offending = {str(path.relative_to(PACKAGE)): sorted(name for name in imported_fact_modules(path)
-                                                        if name.startswith("fact.experiments"))
-                 for path in files}
+    offending = {
+        str(path.relative_to(PACKAGE)): sorted(
+            name for name in imported_fact_modules(path) if name.startswith("fact.experiments")
+        )
+        for path in files
+    }
     assert not {path: names for path, names in offending.items() if names}
 
 
 def test_the_features_wing_imports_nothing_of_the_kernel_machines():
-    offending = {str(path.relative_to(PACKAGE)): names for path in sorted((PACKAGE / "features").rglob("*.py"))
-                 if (names := sorted(n for n in imported_fact_modules(path) if n.startswith("fact.kernel_machines")))}
+    offending = {
+        str(path.relative_to(PACKAGE)): names
+        for path in sorted((PACKAGE / "features").rglob("*.py"))
+        if (names := sorted(n for n in imported_fact_modules(path) if n.startswith("fact.kernel_machines")))
+    }
     assert not offending
 
 
@@ -54,12 +60,14 @@ def test_the_public_names_load_on_first_use_and_all_exist():
     missing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert missing == "[]"  # in a fresh interpreter: nothing imported the names' modules before
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        fact.nope
+        _ = fact.nope
 
 
 def test_what_the_workflow_reads_while_building_the_dag_loads_no_torch():
-    code = ("import sys, fact; from fact.experiments import provenance; from fact.experiments.data import manifest; "
-            "from fact.experiments.scorecard.places import RESULT_PLACES; print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('torch', 'numpy', 'pandas')))")
+    code = (
+        "import sys, fact; from fact.experiments import provenance; from fact.experiments.data import manifest; "
+        "from fact.experiments.scorecard.places import RESULT_PLACES; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('torch', 'numpy', 'pandas')))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

@@ -38,8 +38,15 @@ def _points(name: str, table: pd.DataFrame) -> pd.DataFrame:
     nfa["distance"] = (nfa.power - 0.5).abs()
     nfa = nfa.sort_values("distance").drop_duplicates(keys).set_index(keys)
     tau = fact.tau if "tau" in fact else pd.Series(np.nan, index=fact.index)
-    joined = pd.DataFrame({"stationarity_error": fact.stationarity_error, "tau": tau, "fact": fact.pearson,
-                           "nfa": nfa.pearson, "nfa_power": nfa.power}).reset_index()
+    joined = pd.DataFrame(
+        {
+            "stationarity_error": fact.stationarity_error,
+            "tau": tau,
+            "fact": fact.pearson,
+            "nfa": nfa.pearson,
+            "nfa_power": nfa.power,
+        }
+    ).reset_index()
     joined["run"] = joined[run_keys].astype(str).agg(" ".join, axis=1)
     return joined.rename(columns={state: "state"}).assign(architecture=ARCHITECTURES[name])
 

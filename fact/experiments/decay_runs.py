@@ -31,13 +31,13 @@ OPTIMISERS = ("adam_l2", "adamw")
 class DecaySchedule:
     """Full-batch steps of one optimiser with cosine-decayed learning rate."""
 
-    optimiser: str           # "adam_l2" (decay in the objective) or "adamw" (decoupled)
+    optimiser: str  # "adam_l2" (decay in the objective) or "adamw" (decoupled)
     lr: float
-    weight_decay: float      # lambda
+    weight_decay: float  # lambda
     steps: int
-    final_lr_ratio: float    # learning rate at the last step / lr
+    final_lr_ratio: float  # learning rate at the last step / lr
     betas: tuple[float, float]
-    log_every: int           # steps between accuracy records
+    log_every: int  # steps between accuracy records
 
 
 def kept_steps(steps: int, count: int) -> list[int]:
@@ -51,7 +51,7 @@ def regularised_gradient_norm(model: nn.Module, X: torch.Tensor, y: torch.Tensor
     parameters = trained_parameters(model)
     loss = nn.functional.cross_entropy(model(X), y)
     gradients = regularised_gradients(torch.autograd.grad(loss, parameters), parameters, weight_decay)
-    return float(torch.sqrt(sum((g ** 2).sum() for g in gradients)))
+    return float(torch.sqrt(sum((g**2).sum() for g in gradients)))
 
 
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -60,8 +60,15 @@ def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float
         return float(nn.functional.cross_entropy(outputs, y)), float((outputs.argmax(1) == y).double().mean())
 
 
-def train_with_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor, y_test: torch.Tensor,
-                     schedule: DecaySchedule, keep: list[int]) -> tuple[list[dict], dict[int, dict]]:
+def train_with_decay(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_test: torch.Tensor,
+    y_test: torch.Tensor,
+    schedule: DecaySchedule,
+    keep: list[int],
+) -> tuple[list[dict], dict[int, dict]]:
     """Train on all of (X, y) at once with cross-entropy; return the history (train and test loss and
     accuracy every ``log_every`` steps and at every kept step) and the state dicts of the kept steps.
 
@@ -70,21 +77,35 @@ def train_with_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test:
     if schedule.optimiser not in OPTIMISERS:
         raise ValueError(f"unknown optimiser {schedule.optimiser!r}: use one of {OPTIMISERS}")
     kind = torch.optim.Adam if schedule.optimiser == "adam_l2" else torch.optim.AdamW
-    optimiser = kind(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay,
-                     betas=tuple(schedule.betas))
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(schedule.steps, 1),
-                                                       eta_min=schedule.lr * schedule.final_lr_ratio)
+    optimiser = kind(
+        model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay, betas=tuple(schedule.betas)
+    )
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=max(schedule.steps, 1), eta_min=schedule.lr * schedule.final_lr_ratio
+    )
     history, states, lr_sum = [], {}, 0.0
     for step in range(schedule.steps + 1):
         if step % schedule.log_every == 0 or step in keep:
             train_loss, train_accuracy = _accuracy(model, X, y)
             test_loss, test_accuracy = _accuracy(model, X_test, y_test)
-            history.append({"step": step, "train_loss": train_loss, "train_accuracy": train_accuracy,
-                            "test_loss": test_loss, "test_accuracy": test_accuracy,
-                            "gradient_norm": regularised_gradient_norm(model, X, y, schedule.weight_decay),
-                            "tau": schedule.weight_decay * lr_sum if schedule.optimiser == "adamw" else math.nan})
-            log.info("step %d: train loss %.3e, accuracy train %.3f test %.3f", step, train_loss, train_accuracy,
-                     test_accuracy)
+            history.append(
+                {
+                    "step": step,
+                    "train_loss": train_loss,
+                    "train_accuracy": train_accuracy,
+                    "test_loss": test_loss,
+                    "test_accuracy": test_accuracy,
+                    "gradient_norm": regularised_gradient_norm(model, X, y, schedule.weight_decay),
+                    "tau": schedule.weight_decay * lr_sum if schedule.optimiser == "adamw" else math.nan,
+                }
+            )
+            log.info(
+                "step %d: train loss %.3e, accuracy train %.3f test %.3f",
+                step,
+                train_loss,
+                train_accuracy,
+                test_accuracy,
+            )
         if step in keep:
             states[step] = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
         if step == schedule.steps:

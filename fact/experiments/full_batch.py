@@ -23,19 +23,31 @@ log = logging.getLogger(__name__)
 
 def parameter_gradient_norm(params: Iterable[torch.Tensor]) -> float:
     """Euclidean norm of all parameter gradients together."""
-    return math.sqrt(sum(float((p.grad ** 2).sum()) for p in params if p.grad is not None))
+    return math.sqrt(sum(float((p.grad**2).sum()) for p in params if p.grad is not None))
 
 
-def minimise_lbfgs(params: list[torch.Tensor], objective: Callable[[], torch.Tensor], grad_tol: float,
-                   max_rounds: int = 20, iterations_per_round: int = 500) -> float:
+def minimise_lbfgs(
+    params: list[torch.Tensor],
+    objective: Callable[[], torch.Tensor],
+    grad_tol: float,
+    max_rounds: int = 20,
+    iterations_per_round: int = 500,
+) -> float:
     """Full-batch L-BFGS with strong-Wolfe line search until the gradient norm is below ``grad_tol``.
 
     Runs rounds of ``iterations_per_round`` iterations (a fresh curvature history each
     round helps on the very ill-conditioned objectives of the paper) and stops early once
     the tolerance is met or a round makes no progress. Returns the final gradient norm.
     """
-    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations_per_round, tolerance_grad=grad_tol / 10,
-                                  tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=iterations_per_round,
+        tolerance_grad=grad_tol / 10,
+        tolerance_change=0.0,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -67,8 +79,13 @@ class NewtonResult:
     hessian_min_eigenvalue: float  # > 0: the critical point is a strict local minimum
 
 
-def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-                    grad_tol: float, max_iterations: int = 100, max_parameters: int = 20_000) -> NewtonResult:
+def minimise_newton(
+    model: nn.Module,
+    objective: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    grad_tol: float,
+    max_iterations: int = 100,
+    max_parameters: int = 20_000,
+) -> NewtonResult:
     """Damped saddle-free Newton on the exact Hessian, for small models.
 
     First-order methods crawl along the weakly curved directions that weight decay alone
@@ -83,8 +100,10 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
     named = {name: p for name, p in model.named_parameters() if p.requires_grad}
     sizes = [p.numel() for p in named.values()]
     if sum(sizes) > max_parameters:
-        raise ValueError(f"Newton polishing builds the full Hessian: {sum(sizes)} parameters exceed "
-                         f"max_parameters={max_parameters}; use polish: lbfgs for larger models")
+        raise ValueError(
+            f"Newton polishing builds the full Hessian: {sum(sizes)} parameters exceed "
+            f"max_parameters={max_parameters}; use polish: lbfgs for larger models"
+        )
 
     def unflatten(vector: torch.Tensor) -> dict[str, torch.Tensor]:
         pieces = torch.split(vector, sizes)
@@ -96,18 +115,20 @@ def minimise_newton(model: nn.Module, objective: Callable[[dict[str, torch.Tenso
     # The Hessian uses forward-mode AD, which the fused attention kernels lack: attention
     # runs on its plain-math kernel here (same values, any device).
     with sdpa_kernel(SDPBackend.MATH):
-        vector, iterations = _newton_iterations(f, torch.cat([p.detach().reshape(-1) for p in named.values()]), grad_tol,
-                                    max_iterations)
+        vector, iterations = _newton_iterations(
+            f, torch.cat([p.detach().reshape(-1) for p in named.values()]), grad_tol, max_iterations
+        )
         gradient = torch.func.grad(f)(vector)
         smallest = float(torch.linalg.eigvalsh(torch.func.hessian(f)(vector))[0])
     with torch.no_grad():
-        for (name, parameter), value in zip(named.items(), unflatten(vector).values()):
+        for parameter, value in zip(named.values(), unflatten(vector).values()):
             parameter.copy_(value)
     return NewtonResult(float(gradient.norm()), iterations, smallest)
 
 
-def _newton_iterations(f: Callable[[torch.Tensor], torch.Tensor], vector: torch.Tensor, grad_tol: float,
-                       max_iterations: int) -> tuple[torch.Tensor, int]:
+def _newton_iterations(
+    f: Callable[[torch.Tensor], torch.Tensor], vector: torch.Tensor, grad_tol: float, max_iterations: int
+) -> tuple[torch.Tensor, int]:
     """Saddle-free Newton steps from ``vector``; returns the last point and the iterations taken."""
     damping = 1e-6
     iteration = 0
@@ -128,15 +149,18 @@ def _newton_iterations(f: Callable[[torch.Tensor], torch.Tensor], vector: torch.
         while damping <= 1e8:
             step = -eigenvectors @ (projected / (eigenvalues.abs() + damping))
             trial = f(vector + step)
-            if trial < value or (trial <= value + rounding
-                                 and torch.func.grad(f)(vector + step).norm() < gradient_norm):
+            if trial < value or (
+                trial <= value + rounding and torch.func.grad(f)(vector + step).norm() < gradient_norm
+            ):
                 vector = vector + step
                 damping = max(damping / 10, 1e-12)
                 break
             damping *= 10
         else:  # no descent step at any damping: numerically stationary
             break
-        log.info("newton iteration %d: objective %.15g, gradient norm %.3e", iteration, float(value), float(gradient.norm()))
+        log.info(
+            "newton iteration %d: objective %.15g, gradient norm %.3e", iteration, float(value), float(gradient.norm())
+        )
     return vector, iteration
 
 
@@ -160,9 +184,14 @@ class FullBatchSchedule:
     log_every: int = 500
 
 
-def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                     schedule: FullBatchSchedule, progress: bool = True) -> list[dict]:
+def train_full_batch(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    schedule: FullBatchSchedule,
+    progress: bool = True,
+) -> list[dict]:
     """Train on the full dataset; return the history as records (phase, step, objective, grad_norm).
 
     The weight decay is in the objective itself (not in the optimiser), so Adam and L-BFGS
@@ -178,7 +207,8 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
 
     optimizer = torch.optim.Adam(params, lr=schedule.lr)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(schedule.steps, 1), eta_min=schedule.lr * schedule.final_lr_ratio)
+        optimizer, T_max=max(schedule.steps, 1), eta_min=schedule.lr * schedule.final_lr_ratio
+    )
     history: list[dict] = []
     for step in tqdm(range(schedule.steps), desc="adam", disable=not progress, mininterval=5):
         optimizer.zero_grad()
@@ -202,14 +232,19 @@ def train_full_batch(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
         result = minimise_newton(model, objective, schedule.grad_tol, schedule.newton_iterations)
         grad_norm = result.grad_norm
         extra = {"hessian_min_eigenvalue": result.hessian_min_eigenvalue}
-        log.info("newton: gradient norm %.3e after %d iterations, smallest Hessian eigenvalue %.3e",
-                 result.grad_norm, result.iterations, result.hessian_min_eigenvalue)
+        log.info(
+            "newton: gradient norm %.3e after %d iterations, smallest Hessian eigenvalue %.3e",
+            result.grad_norm,
+            result.iterations,
+            result.hessian_min_eigenvalue,
+        )
     if schedule.polish == "none":
         optimizer.zero_grad()
         objective().backward()
         grad_norm = parameter_gradient_norm(params)
     final = objective().detach()
     finite_or_raise(final, "the end of training")
-    history.append({"phase": "final", "step": schedule.steps, "objective": float(final), "grad_norm": grad_norm,
-                    **extra})
+    history.append(
+        {"phase": "final", "step": schedule.steps, "objective": float(final), "grad_norm": grad_norm, **extra}
+    )
     return history

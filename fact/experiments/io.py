@@ -56,8 +56,9 @@ class UnreadableResultError(ValueError):
     """A result file that is truncated or corrupt: the message names it and says to delete it."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
-        super().__init__(f"{path} is truncated or corrupt ({reason}): delete it and rerun, so that the job that "
-                         "makes it runs again")
+        super().__init__(
+            f"{path} is truncated or corrupt ({reason}): delete it and rerun, so that the job that makes it runs again"
+        )
 
 
 def load_torch(path: str | os.PathLike):
@@ -109,4 +110,3 @@ def read_parquet_metadata(path: str | os.PathLike) -> dict:
     with _reading_parquet(path):
         raw = pq.read_schema(path).metadata or {}
     return json.loads(raw.get(b"fact", b"{}"))
-

@@ -45,8 +45,9 @@ def deep_linear(d: int, depth: int, width: int | None = None, d_out: int | None 
         raise ValueError(f"depth must be at least 1, got {depth}")
     width = width or d
     sizes = [d] + [width] * (depth - 1) + [d_out or d]
-    return nn.Sequential(OrderedDict((f"linear{i + 1}", nn.Linear(sizes[i], sizes[i + 1], bias=False))
-                                     for i in range(depth)))
+    return nn.Sequential(
+        OrderedDict((f"linear{i + 1}", nn.Linear(sizes[i], sizes[i + 1], bias=False)) for i in range(depth))
+    )
 
 
 class SmallCNN(nn.Module):
@@ -57,8 +58,15 @@ class SmallCNN(nn.Module):
     the ReLU (a smooth one, such as ``nn.Tanh``, lets Newton's method find exact critical points).
     """
 
-    def __init__(self, side: int, n_classes: int, channels: tuple[int, int] = (8, 16), in_channels: int = 1,
-                 bias: bool = True, activation: type[nn.Module] = nn.ReLU):
+    def __init__(
+        self,
+        side: int,
+        n_classes: int,
+        channels: tuple[int, int] = (8, 16),
+        in_channels: int = 1,
+        bias: bool = True,
+        activation: type[nn.Module] = nn.ReLU,
+    ):
         super().__init__()
         self.side, self.in_channels = side, in_channels
         self.activation = activation()
@@ -86,9 +94,19 @@ class TinyTransformer(nn.Module):
     the layer-normed test in ``tests/test_weights.py``).
     """
 
-    def __init__(self, vocabulary: int, length: int, width: int, heads: int, mlp_width: int,
-                 n_out: int | None = None, tied: bool = False, bias: bool = True,
-                 activation: type[nn.Module] = nn.ReLU, layer_norm: bool = True):
+    def __init__(
+        self,
+        vocabulary: int,
+        length: int,
+        width: int,
+        heads: int,
+        mlp_width: int,
+        n_out: int | None = None,
+        tied: bool = False,
+        bias: bool = True,
+        activation: type[nn.Module] = nn.ReLU,
+        layer_norm: bool = True,
+    ):
         super().__init__()
         n_out = n_out or vocabulary
         if tied and n_out != vocabulary:

@@ -23,8 +23,16 @@ from fact.features.weights import weight_matrices
 log = logging.getLogger(__name__)
 
 
-def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float, converged_below: float,
-                 max_steps: int, check_every: int = 25, batch_size: int | None = None) -> dict:
+def polish_lbfgs(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    weight_decay: float,
+    converged_below: float,
+    max_steps: int,
+    check_every: int = 25,
+    batch_size: int | None = None,
+) -> dict:
     """L-BFGS steps on the mean squared error plus (lambda/2)||theta||^2 (``nn.MSELoss``'s mean, as
     ``fact.experiments.training.train_sgd``), in float64, until converged or ``max_steps``, measuring every weight's
     stationarity error every ``check_every`` steps. L-BFGS lowers the objective, not the stationarity error,
@@ -36,8 +44,15 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
     model.double()
     X, Y = X.double(), Y.double()
     params = trained_parameters(model)
-    optimiser = torch.optim.LBFGS(params, lr=1.0, max_iter=check_every, tolerance_grad=0.0, tolerance_change=0.0,
-                                  history_size=100, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=check_every,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        history_size=100,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
@@ -54,8 +69,9 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
         optimiser.step(closure)
         steps = optimiser.state[params[0]]["n_iter"]
         if all(torch.equal(b, p) for b, p in zip(before_step, params)):
-            log.warning("L-BFGS makes no more progress after %d steps (a ReLU kink, or the end of float64's "
-                        "precision)", steps)
+            log.warning(
+                "L-BFGS makes no more progress after %d steps (a ReLU kink, or the end of float64's precision)", steps
+            )
             break
         stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
         log.info("L-BFGS step %d: largest stationarity error %.3g", steps, max(stationarity.values()))
@@ -63,8 +79,13 @@ def polish_lbfgs(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_deca
             best = _Checked(steps, stationarity, params)
     best.restore(params)
     model.to(dtype)
-    return {"steps": steps, "kept_step": best.step, "seconds": time.perf_counter() - start,
-            "stationarity_before": start_point, "stationarity": best.stationarity}
+    return {
+        "steps": steps,
+        "kept_step": best.step,
+        "seconds": time.perf_counter() - start,
+        "stationarity_before": start_point,
+        "stationarity": best.stationarity,
+    }
 
 
 class _Checked:
@@ -81,17 +102,21 @@ class _Checked:
                 param.copy_(weight)
 
 
-def regularised_mse_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
-                             batch_size: int | None) -> torch.Tensor:
+def regularised_mse_backward(
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float, batch_size: int | None
+) -> torch.Tensor:
     """The objective SGD minimises (``nn.MSELoss``'s mean over every output, plus the penalty), its
     gradient accumulated into ``.grad`` batch by batch."""
+
     def share(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return nn.functional.mse_loss(outputs, targets, reduction="sum") / Y.numel()
+
     return regularised_backward(model, X, Y, weight_decay, batch_size, share)
 
 
-def stationarity_errors(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
-                  batch_size: int | None) -> dict[str, float]:
+def stationarity_errors(
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float, batch_size: int | None
+) -> dict[str, float]:
     """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on (X, Y) under the mean squared error."""
     weights = weight_matrices(model, X, Y, "mse", weight_decay, batch_size=batch_size)
     return {name: weight.stationarity_error for name, weight in weights.items()}

@@ -19,7 +19,8 @@ PACKAGE = PACKAGE_ROOT.name
 
 
 def module_file(module: str) -> Path | None:
-    """The source file of a ``fact`` module (``fact.experiments.data.fetch`` -> fact/experiments/data/fetch.py), or None."""
+    """The source file of a ``fact`` module (``fact.experiments.data.fetch`` ->
+    fact/experiments/data/fetch.py), or None."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -71,10 +72,16 @@ def code_hash(module: str) -> str:
 def git_sha() -> str:
     """The commit of the code that produced an output ("unknown" outside a git checkout)."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=PACKAGE_ROOT, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10, cwd=PACKAGE_ROOT).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=PACKAGE_ROOT, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=PACKAGE_ROOT,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

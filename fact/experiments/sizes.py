@@ -17,11 +17,14 @@ def mlp_bytes(dataset: str, width: int, depth: int) -> int:
     return 8 * sum(d_in * d_out + d_in**2 + d_out**2 for d_in, d_out in zip(widths[:-1], widths[1:]))
 
 
-def mlp_size_problem(where: str, dataset: str, width: int, depth: int, available: int,
-                     available_where: str = "free here") -> str | None:
+def mlp_size_problem(
+    where: str, dataset: str, width: int, depth: int, available: int, available_where: str = "free here"
+) -> str | None:
     """What to say when an MLP of this size cannot fit in ``available`` bytes; None when it can."""
     needed = mlp_bytes(dataset, width, depth)
     if needed <= available:
         return None
-    return (f"{where}.width {width} (depth {depth}, on {dataset}) needs at least {needed / GIB:,.1f} GiB for its "
-            f"weights and their Grams in float64, more than the {available / GIB:,.1f} GiB {available_where}: lower it")
+    return (
+        f"{where}.width {width} (depth {depth}, on {dataset}) needs at least {needed / GIB:,.1f} GiB for its "
+        f"weights and their Grams in float64, more than the {available / GIB:,.1f} GiB {available_where}: lower it"
+    )

@@ -64,6 +64,7 @@ class Protocol:
         if self.fold_features not in FOLD_FEATURES:
             raise ValueError(f"fold_features must be one of {list(FOLD_FEATURES)}, got {self.fold_features!r}")
 
+
 def row_normalised(X: np.ndarray) -> np.ndarray:
     """Each row scaled to unit Euclidean norm; all-zero rows are left as they are."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
@@ -73,12 +74,23 @@ def row_normalised(X: np.ndarray) -> np.ndarray:
 def _model(protocol: Protocol, method: dict, reg: float, iters: int, seed: int, n_classes: int) -> RFM:
     options = {key: value for key, value in method.items() if key != "update"}
     update = method["update"]
-    return RFM(kernel=protocol.kernel.name, bandwidth=protocol.kernel.bandwidth,
-               gaussian_convention=protocol.kernel.gaussian_convention, reg=reg,
-               update="nfa" if update == "none" else update, iters=0 if update == "none" else iters,
-               task="classification", dtype=protocol.dtype, device=protocol.device, keep_matrices=True,
-               agop_max_samples=protocol.agop_max_samples, random_state=seed, classes=np.arange(n_classes),
-               low_memory=protocol.low_memory, **options)
+    return RFM(
+        kernel=protocol.kernel.name,
+        bandwidth=protocol.kernel.bandwidth,
+        gaussian_convention=protocol.kernel.gaussian_convention,
+        reg=reg,
+        update="nfa" if update == "none" else update,
+        iters=0 if update == "none" else iters,
+        task="classification",
+        dtype=protocol.dtype,
+        device=protocol.device,
+        keep_matrices=True,
+        agop_max_samples=protocol.agop_max_samples,
+        random_state=seed,
+        classes=np.arange(n_classes),
+        low_memory=protocol.low_memory,
+        **options,
+    )
 
 
 def select(dataset: TabularDataset, method: dict, protocol: Protocol, seed: int = 0) -> Selection:
@@ -90,33 +102,56 @@ def select(dataset: TabularDataset, method: dict, protocol: Protocol, seed: int 
         for normalise, X in inputs.items():
             try:
                 model = _model(protocol, method, reg, protocol.iters, seed, dataset.n_classes).fit(
-                    X[train], dataset.y[train], X[validation], dataset.y[validation])
+                    X[train], dataset.y[train], X[validation], dataset.y[validation]
+                )
             except NotPositiveDefiniteError as error:  # only the in-place (large-n) solve raises it
-                log.warning("%s: reg %g, normalise %s left out of the selection: %s", dataset.name, reg, normalise, error)
+                log.warning(
+                    "%s: reg %g, normalise %s left out of the selection: %s", dataset.name, reg, normalise, error
+                )
                 continue
             scores = model.history_.query("split == 'val' and metric == 'accuracy'").set_index("iteration").value
             iteration = int(scores.idxmax())  # the first of equal maxima
             if best is None or scores[iteration] > best.val_accuracy:
                 best = Selection(reg, normalise, iteration, float(scores[iteration]), model.M_history_[iteration])
     if best is None:
-        raise NotPositiveDefiniteError(f"{dataset.name}: no ridge in {protocol.regs} gave a factorisable kernel "
-                                       "matrix; add larger ridges or use dtype float64")
+        raise NotPositiveDefiniteError(
+            f"{dataset.name}: no ridge in {protocol.regs} gave a factorisable kernel "
+            "matrix; add larger ridges or use dtype float64"
+        )
     return best
 
 
-def fold_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-                  M: torch.Tensor, reg: float, protocol: Protocol, n_classes: int) -> tuple[float, str]:
+def fold_accuracy(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    M: torch.Tensor,
+    reg: float,
+    protocol: Protocol,
+    n_classes: int,
+) -> tuple[float, str]:
     """Kernel regression with a fixed feature matrix M: test accuracy and the solver used."""
-    model = RFM(kernel=protocol.kernel.name, bandwidth=protocol.kernel.bandwidth,
-                gaussian_convention=protocol.kernel.gaussian_convention, reg=reg, iters=0, M_init=M,
-                task="classification", classes=np.arange(n_classes), dtype=protocol.dtype, device=protocol.device,
-                low_memory=protocol.low_memory)
+    model = RFM(
+        kernel=protocol.kernel.name,
+        bandwidth=protocol.kernel.bandwidth,
+        gaussian_convention=protocol.kernel.gaussian_convention,
+        reg=reg,
+        iters=0,
+        M_init=M,
+        task="classification",
+        classes=np.arange(n_classes),
+        dtype=protocol.dtype,
+        device=protocol.device,
+        low_memory=protocol.low_memory,
+    )
     model.fit(X_train, y_train)
     return model.score(X_test, y_test), model.solvers_[0]
 
 
-def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protocol, seed: int = 0,
-             fold_cache: dict | None = None) -> pd.DataFrame:
+def evaluate(
+    dataset: TabularDataset, name: str, method: dict, protocol: Protocol, seed: int = 0, fold_cache: dict | None = None
+) -> pd.DataFrame:
     """Steps 1 and 2 for one method: one row per fold.
 
     ``fold_cache`` (a dict shared across the methods of one dataset) reuses a fold's result
@@ -126,12 +161,20 @@ def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protoco
     fold_cache = {} if fold_cache is None else fold_cache
     # the largest fit is a fold's (3/4 of the data): refuse now what would fail after the selection
     largest = max(len(train) for train, _ in [dataset.validation, *dataset.folds])
-    require_kernel_memory(largest, getattr(torch, protocol.dtype), torch.device(protocol.device),
-                          f"{dataset.name}'s largest fit")
+    require_kernel_memory(
+        largest, getattr(torch, protocol.dtype), torch.device(protocol.device), f"{dataset.name}'s largest fit"
+    )
     start = time.perf_counter()
     chosen = select(dataset, method, protocol, seed)
-    log.info("%s %s: reg %g, normalise %s, iteration %d, validation accuracy %.4f", dataset.name, name,
-             chosen.reg, chosen.normalise, chosen.iteration, chosen.val_accuracy)
+    log.info(
+        "%s %s: reg %g, normalise %s, iteration %d, validation accuracy %.4f",
+        dataset.name,
+        name,
+        chosen.reg,
+        chosen.normalise,
+        chosen.iteration,
+        chosen.val_accuracy,
+    )
     X = row_normalised(dataset.X) if chosen.normalise else dataset.X
     rows = []
     for fold, (train, test) in enumerate(dataset.folds):
@@ -143,14 +186,27 @@ def evaluate(dataset: TabularDataset, name: str, method: dict, protocol: Protoco
             M = model.M_history_[chosen.iteration]
         key = (chosen.reg, chosen.normalise, fold, hashlib.sha1(M.cpu().numpy().tobytes()).hexdigest())
         if key not in fold_cache:
-            fold_cache[key] = fold_accuracy(X[train], dataset.y[train], X[test], dataset.y[test], M, chosen.reg,
-                                            protocol, dataset.n_classes)
+            fold_cache[key] = fold_accuracy(
+                X[train], dataset.y[train], X[test], dataset.y[test], M, chosen.reg, protocol, dataset.n_classes
+            )
         accuracy, solver = fold_cache[key]
-        rows.append({"dataset": dataset.name, "method": name, "fold": fold, "reg": chosen.reg,
-                     "normalise": chosen.normalise, "iteration": chosen.iteration,
-                     "val_accuracy": chosen.val_accuracy, "accuracy": accuracy, "solver": f"{solver} ({protocol.device})",
-                     "fold_seconds": time.perf_counter() - fold_start})
+        rows.append(
+            {
+                "dataset": dataset.name,
+                "method": name,
+                "fold": fold,
+                "reg": chosen.reg,
+                "normalise": chosen.normalise,
+                "iteration": chosen.iteration,
+                "val_accuracy": chosen.val_accuracy,
+                "accuracy": accuracy,
+                "solver": f"{solver} ({protocol.device})",
+                "fold_seconds": time.perf_counter() - fold_start,
+            }
+        )
     table = pd.DataFrame(rows)
     table["fit_seconds"] = time.perf_counter() - start
-    log.info("%s %s: 4-fold accuracy %.4f (%.1fs)", dataset.name, name, table.accuracy.mean(), table.fit_seconds.iloc[0])
+    log.info(
+        "%s %s: 4-fold accuracy %.4f (%.1fs)", dataset.name, name, table.accuracy.mean(), table.fit_seconds.iloc[0]
+    )
     return table

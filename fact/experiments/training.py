@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from fact.experiments.io import load_torch, save_torch
-from fact.features.losses import NonFiniteLossError
 from fact.experiments.polish import polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
+from fact.features.losses import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,17 @@ def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
     return torch.randperm(n, generator=generator).to(device)
 
 
-def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings, seed: int,
-              state_path: str | Path, keep_epochs: tuple[int, ...] = (),
-              stop_after: int | None = None, identity: dict | None = None) -> dict:
+def train_sgd(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    settings: SGDSettings,
+    seed: int,
+    state_path: str | Path,
+    keep_epochs: tuple[int, ...] = (),
+    stop_after: int | None = None,
+    identity: dict | None = None,
+) -> dict:
     """Train ``model`` in place on (X, Y); return {"history", "checkpoints", "stationarity", "converged",
     "finished"}: every weight's stationarity error at the end, and whether all are at most
     ``converged_below`` (a low loss is not a critical point; only there does FACT have to hold).
@@ -87,8 +95,9 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     resumed, beside what this function checks itself (see the module's docstring).
     """
     state_path = Path(state_path)
-    optimiser = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    optimiser = torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
     made_by = run_identity(model, X, Y, settings, seed, keep_epochs, identity)
     state = _resumable_state(state_path, made_by, model, optimiser)
     if state is None:
@@ -104,15 +113,27 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
         tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
-        state["history"].append({"epoch": epoch, "train_loss": mean_loss, "lr": optimiser.param_groups[0]["lr"],
-                                 "tau": tau, "seconds": time.perf_counter() - start})
+        state["history"].append(
+            {
+                "epoch": epoch,
+                "train_loss": mean_loss,
+                "lr": optimiser.param_groups[0]["lr"],
+                "tau": tau,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if epoch in keep_epochs:
             state["checkpoints"][epoch] = _weights(model)
         state.update(epoch=epoch, model=model.state_dict(), optimiser=optimiser.state_dict())
         save_torch(state, state_path)
         done_this_call += 1
-        log.info("epoch %d/%d: mean batch loss %.3e (%.2fs)", epoch, settings.epochs, mean_loss,
-                 state["history"][-1]["seconds"])
+        log.info(
+            "epoch %d/%d: mean batch loss %.3e (%.2fs)",
+            epoch,
+            settings.epochs,
+            mean_loss,
+            state["history"][-1]["seconds"],
+        )
 
     history = pd.DataFrame(state["history"], columns=["epoch", "train_loss", "lr", "tau", "seconds"])
     finished = state["epoch"] >= settings.epochs
@@ -120,12 +141,25 @@ def train_sgd(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDS
     polish = _polish(model, X, Y, settings, state["checkpoints"]) if finished and settings.polish_steps else None
     stationarity = final_stationarity(model, X, Y, settings, history) if finished else {}
     converged = bool(stationarity) and max(stationarity.values()) <= settings.converged_below
-    return {"history": history, "checkpoints": state["checkpoints"], "stationarity": stationarity,
-            "converged": converged, "finished": finished, "polish": polish}
+    return {
+        "history": history,
+        "checkpoints": state["checkpoints"],
+        "stationarity": stationarity,
+        "converged": converged,
+        "finished": finished,
+        "polish": polish,
+    }
 
 
-def _epoch(model: nn.Module, optimiser: torch.optim.SGD, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings,
-           seed: int, epoch: int) -> tuple[float, float]:
+def _epoch(
+    model: nn.Module,
+    optimiser: torch.optim.SGD,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    settings: SGDSettings,
+    seed: int,
+    epoch: int,
+) -> tuple[float, float]:
     """One epoch of minibatch SGD on the mean squared error in the run's seeded order, the learning
     rate set per step; returns the mean batch loss and the sum of the learning rates (for tau)."""
     n = len(X)
@@ -138,7 +172,7 @@ def _epoch(model: nn.Module, optimiser: torch.optim.SGD, X: torch.Tensor, Y: tor
         lr_sum += lr
         for group in optimiser.param_groups:
             group["lr"] = lr
-        rows = order[first:first + settings.batch_size]
+        rows = order[first : first + settings.batch_size]
         optimiser.zero_grad(set_to_none=True)
         loss = nn.functional.mse_loss(model(X[rows]), Y[rows])
         loss.backward()
@@ -152,16 +186,33 @@ def discard_state(state_path: str | Path) -> None:
     Path(state_path).unlink(missing_ok=True)
 
 
-def _polish(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings,
-            checkpoints: dict[int, dict[str, torch.Tensor]]) -> dict:
+def _polish(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    settings: SGDSettings,
+    checkpoints: dict[int, dict[str, torch.Tensor]],
+) -> dict:
     """Polish the trained network (fact.experiments.polish); the last epoch's checkpoint becomes the polished weights,
     the network handed on, and the returned record says how far SGD alone had come."""
-    result = polish_lbfgs(model, X, Y, settings.weight_decay, settings.converged_below, settings.polish_steps,
-                          batch_size=settings.batch_size * 16)
+    result = polish_lbfgs(
+        model,
+        X,
+        Y,
+        settings.weight_decay,
+        settings.converged_below,
+        settings.polish_steps,
+        batch_size=settings.batch_size * 16,
+    )
     checkpoints[settings.epochs] = _weights(model)
-    log.info("polished with %d L-BFGS steps in %.0fs, keeping the state after %d: largest stationarity error "
-             "%.3g -> %.3g", result["steps"], result["seconds"], result["kept_step"],
-             max(result["stationarity_before"].values()), max(result["stationarity"].values()))
+    log.info(
+        "polished with %d L-BFGS steps in %.0fs, keeping the state after %d: largest stationarity error %.3g -> %.3g",
+        result["steps"],
+        result["seconds"],
+        result["kept_step"],
+        max(result["stationarity_before"].values()),
+        max(result["stationarity"].values()),
+    )
     return result
 
 
@@ -170,28 +221,49 @@ def _polish(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSet
 ENOUGH_TAU = 2.0
 
 
-def final_stationarity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings,
-                       history: pd.DataFrame) -> dict[str, float]:
+def final_stationarity(
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings, history: pd.DataFrame
+) -> dict[str, float]:
     """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on the whole training set, logged with
     tau, and a warning with what to change when tau is too short for weight decay to have acted."""
     stationarity = stationarity_errors(model, X, Y, settings.weight_decay, settings.batch_size * 16)
     tau = float(history.tau.iloc[-1]) if len(history) else 0.0
-    log.info("end of training: tau %.2f, stationarity error per weight %s", tau,
-             {name: round(value, 3) for name, value in stationarity.items()})
+    log.info(
+        "end of training: tau %.2f, stationarity error per weight %s",
+        tau,
+        {name: round(value, 3) for name, value in stationarity.items()},
+    )
     largest = max(stationarity.values(), default=float("nan"))
     if tau < ENOUGH_TAU and not largest <= settings.converged_below:
-        log.warning("tau = %.2f < %g: weight decay has not had the time to act, so the network is likely not at a "
-                    "critical point (largest stationarity error %.3g); raise epochs, weight_decay or polish_steps",
-                    tau, ENOUGH_TAU, largest)
+        log.warning(
+            "tau = %.2f < %g: weight decay has not had the time to act, so the network is likely not at a "
+            "critical point (largest stationarity error %.3g); raise epochs, weight_decay or polish_steps",
+            tau,
+            ENOUGH_TAU,
+            largest,
+        )
     return stationarity
 
 
-def run_identity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, settings: SGDSettings, seed: int,
-                 keep_epochs: tuple[int, ...], identity: dict | None) -> dict:
+def run_identity(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    settings: SGDSettings,
+    seed: int,
+    keep_epochs: tuple[int, ...],
+    identity: dict | None,
+) -> dict:
     """Everything that decides a run's weights, as plain values: a saved state must match it to be resumed."""
-    return {"settings": dataclasses.asdict(settings), "seed": seed, "keep_epochs": sorted(keep_epochs),
-            "parameters": {name: [list(value.shape), str(value.dtype)] for name, value in model.state_dict().items()},
-            "data": _tensor_hash(X, Y), "code": code_hash(__name__), "caller": identity}
+    return {
+        "settings": dataclasses.asdict(settings),
+        "seed": seed,
+        "keep_epochs": sorted(keep_epochs),
+        "parameters": {name: [list(value.shape), str(value.dtype)] for name, value in model.state_dict().items()},
+        "data": _tensor_hash(X, Y),
+        "code": code_hash(__name__),
+        "caller": identity,
+    }
 
 
 def _tensor_hash(*tensors: torch.Tensor) -> str:
@@ -211,24 +283,28 @@ def _resumable_state(path: Path, made_by: dict, model: nn.Module, optimiser: tor
     except Exception as error:  # truncated, not a torch file, unreadable: each says the same thing to the user
         raise UnreadableStateError(
             f"cannot read the resumable training state {path} ({type(error).__name__}: {str(error)[:200]}); "
-            "delete it to train this network from the start") from error
+            "delete it to train this network from the start"
+        ) from error
     if not isinstance(state, dict) or state.get("made_by") != made_by:
         saved = state.get("made_by") if isinstance(state, dict) else None
         differing = sorted(key for key in made_by if not isinstance(saved, dict) or saved.get(key) != made_by[key])
-        log.warning("discarding %s: it was made by another run (differs in: %s); training from the start",
-                    path, ", ".join(differing))
+        log.warning(
+            "discarding %s: it was made by another run (differs in: %s); training from the start",
+            path,
+            ", ".join(differing),
+        )
         return None
     try:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
     except (KeyError, RuntimeError, ValueError) as error:
-        raise UnreadableStateError(f"the resumable training state {path} does not fit this network "
-                                   f"({type(error).__name__}: {str(error)[:200]}); delete it to train from the start"
-                                   ) from error
+        raise UnreadableStateError(
+            f"the resumable training state {path} does not fit this network "
+            f"({type(error).__name__}: {str(error)[:200]}); delete it to train from the start"
+        ) from error
     log.info("resuming from %s after epoch %d", path, state["epoch"])
     return state
 
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
-

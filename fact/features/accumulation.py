@@ -24,8 +24,16 @@ class Sums:
     def __init__(self, names):
         self.of = {name: {"G": None, "E": None, "B": None} for name in names}
 
-    def add(self, name: str, view: MatrixView, module: nn.Module, h: torch.Tensor, z: torch.Tensor,
-            loss_grad: torch.Tensor | None, jacobian: torch.Tensor | None) -> None:
+    def add(
+        self,
+        name: str,
+        view: MatrixView,
+        module: nn.Module,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        loss_grad: torch.Tensor | None,
+        jacobian: torch.Tensor | None,
+    ) -> None:
         """Add one application of a matrix: its input rows ``h``, output ``z``, the loss gradient with
         respect to z (z's shape) and the Jacobians (directions, *z.shape), either possibly None."""
         h2 = h.reshape(-1, h.shape[-1]).to(z.dtype)

@@ -33,8 +33,9 @@ def projections(module: nn.MultiheadAttention) -> dict[str, tuple[str, Callable[
         separate = {block: (f"{block}_proj_weight", _whole) for block in "qkv"}
         return {**separate, "out": ("out_proj.weight", _whole)}
     size = module.embed_dim
-    fused = {block: ("in_proj_weight", lambda w, i=index: w[i * size:(i + 1) * size])
-             for index, block in enumerate("qkv")}
+    fused = {
+        block: ("in_proj_weight", lambda w, i=index: w[i * size : (i + 1) * size]) for index, block in enumerate("qkv")
+    }
     return {**fused, "out": ("out_proj.weight", _whole)}
 
 
@@ -48,14 +49,16 @@ def _projection(module: nn.MultiheadAttention, block: str) -> tuple[torch.Tensor
         return module.out_proj.weight, module.out_proj.bias
     attribute, matrix = projections(module)[block]
     index, size = "qkv".index(block), module.embed_dim
-    bias = None if module.in_proj_bias is None else module.in_proj_bias[index * size:(index + 1) * size]
+    bias = None if module.in_proj_bias is None else module.in_proj_bias[index * size : (index + 1) * size]
     return matrix(getattr(module, attribute)), bias
 
 
 def _check_supported(module: nn.MultiheadAttention) -> None:
     if module.bias_k is not None or module.add_zero_attn:
-        raise ValueError("nn.MultiheadAttention with add_bias_kv or add_zero_attn appends keys that are not rows of "
-                         "the input: the relations of its matrices are not defined here; use fact.features.weights for FACT")
+        raise ValueError(
+            "nn.MultiheadAttention with add_bias_kv or add_zero_attn appends keys that are not rows of "
+            "the input: the relations of its matrices are not defined here; use fact.features.weights for FACT"
+        )
 
 
 def _mask_as_scores(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -65,8 +68,9 @@ def _mask_as_scores(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tens
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
 
 
-def recompute(module: nn.MultiheadAttention, args: tuple, kwargs: dict,
-              record: Record) -> tuple[torch.Tensor, torch.Tensor | None]:
+def recompute(
+    module: nn.MultiheadAttention, args: tuple, kwargs: dict, record: Record
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The output of ``module(*args, **kwargs)``, computed one product at a time with ``record`` shown each."""
     _check_supported(module)
     call = inspect.signature(module.forward).bind(*args, **kwargs)
@@ -91,11 +95,12 @@ def recompute(module: nn.MultiheadAttention, args: tuple, kwargs: dict,
     q = split(project("q", query), length)
     k = split(project("k", key), source)
     v = split(project("v", value), source)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(size)                            # (n, heads, length, source)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(size)  # (n, heads, length, source)
     attn_mask = _mask_as_scores(call.arguments["attn_mask"], scores.dtype)
     if attn_mask is None and call.arguments["is_causal"]:
-        attn_mask = _mask_as_scores(torch.ones(length, source, dtype=torch.bool, device=scores.device).triu(1),
-                                    scores.dtype)
+        attn_mask = _mask_as_scores(
+            torch.ones(length, source, dtype=torch.bool, device=scores.device).triu(1), scores.dtype
+        )
     if attn_mask is not None:
         scores = scores + (attn_mask if attn_mask.dim() == 2 else attn_mask.reshape(n, heads, length, source))
     padding = _mask_as_scores(call.arguments["key_padding_mask"], scores.dtype)

@@ -21,14 +21,14 @@ def loss_gradient(outputs: torch.Tensor, targets: torch.Tensor, loss_fn, seen: i
     f = outputs.detach().requires_grad_()
     per_sample = loss_fn(f, targets)
     if per_sample.shape != (len(f),):
-        raise ValueError(f"the loss must return one value per sample, shape ({len(f)},), "
-                         f"got {tuple(per_sample.shape)}")
+        raise ValueError(f"the loss must return one value per sample, shape ({len(f)},), got {tuple(per_sample.shape)}")
     check_computed(per_sample, "losses", seen)
     return torch.autograd.grad(per_sample.sum(), f)[0].reshape(len(f), -1)
 
 
-def output_directions(n_samples: int, n_outputs: int, probes: int | None, like: torch.Tensor,
-                      generator: torch.Generator | None) -> torch.Tensor:
+def output_directions(
+    n_samples: int, n_outputs: int, probes: int | None, like: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """Output directions (directions, samples, outputs) to differentiate along. Exact: direction k
     selects output k of every sample. Probed: g ~ N(0, I) scaled by 1/sqrt(probes), so the sum of the
     probed J^T g g^T J is an unbiased estimate of the sum over every output."""
@@ -36,12 +36,16 @@ def output_directions(n_samples: int, n_outputs: int, probes: int | None, like: 
         identity = torch.eye(n_outputs, device=like.device, dtype=like.dtype)
         return identity[:, None, :].expand(n_outputs, n_samples, n_outputs)
     draws = torch.randn(probes, n_samples, n_outputs, generator=generator, dtype=like.dtype)
-    return draws.to(like.device) / probes ** 0.5
+    return draws.to(like.device) / probes**0.5
 
 
-def jacobians_and_gradients(flat_outputs: torch.Tensor, zs: list[torch.Tensor], loss_grad: torch.Tensor | None,
-                            probes: int | None, generator: torch.Generator | None,
-                            ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+def jacobians_and_gradients(
+    flat_outputs: torch.Tensor,
+    zs: list[torch.Tensor],
+    loss_grad: torch.Tensor | None,
+    probes: int | None,
+    generator: torch.Generator | None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """For each z: the Jacobians (directions, *z.shape) and, with ``loss_grad``, the loss gradient (z.shape)."""
     directions = output_directions(len(flat_outputs), flat_outputs.shape[1], probes, flat_outputs, generator)
     if probes is not None and loss_grad is not None:
@@ -59,14 +63,15 @@ def loss_gradients(flat_outputs: torch.Tensor, zs: list[torch.Tensor], loss_grad
     return _along(flat_outputs, zs, loss_grad, batched=False)
 
 
-def _along(flat_outputs: torch.Tensor, zs: list[torch.Tensor], directions: torch.Tensor,
-           batched: bool) -> list[torch.Tensor]:
+def _along(
+    flat_outputs: torch.Tensor, zs: list[torch.Tensor], directions: torch.Tensor, batched: bool
+) -> list[torch.Tensor]:
     """Vector-Jacobian products of the outputs with each z; zeros for a z the outputs do not use."""
-    grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions, is_grads_batched=batched,
-                                allow_unused=True)
+    grads = torch.autograd.grad(flat_outputs, zs, grad_outputs=directions, is_grads_batched=batched, allow_unused=True)
     leading = (len(directions),) if batched else ()
-    return [torch.zeros(leading + z.shape, device=z.device, dtype=z.dtype) if g is None else g
-            for g, z in zip(grads, zs)]
+    return [
+        torch.zeros(leading + z.shape, device=z.device, dtype=z.dtype) if g is None else g for g, z in zip(grads, zs)
+    ]
 
 
 def combine_directions(jacobians: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -31,23 +31,27 @@ def batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Ten
     """
     if isinstance(inputs, torch.Tensor):
         if targets is not None and len(targets) != len(inputs):
-            raise ValueError(f"inputs and targets differ in length: {len(inputs)} inputs, {len(targets)} targets"
-                             f"{_batch_dimension_hint(inputs)}")
+            raise ValueError(
+                f"inputs and targets differ in length: {len(inputs)} inputs, {len(targets)} targets"
+                f"{_batch_dimension_hint(inputs)}"
+            )
         if len(inputs) == 0:
             raise ValueError("inputs are empty")
         step = batch_size or len(inputs)
         if step < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         for start in range(0, len(inputs), step):
-            yield inputs[start:start + step], None if targets is None else targets[start:start + step]
+            yield inputs[start : start + step], None if targets is None else targets[start : start + step]
         return
     if targets is not None:
         raise ValueError("with a DataLoader as inputs, give the targets inside its batches (x, y), not as targets=")
     for batch in inputs:
         x, y = _unpack(batch)
         if y is not None and len(y) != len(x):
-            raise ValueError(f"a batch holds {len(x)} inputs but {len(y)} targets; the first dimension of both "
-                             f"must be the sample{_batch_dimension_hint(x)}")
+            raise ValueError(
+                f"a batch holds {len(x)} inputs but {len(y)} targets; the first dimension of both "
+                f"must be the sample{_batch_dimension_hint(x)}"
+            )
         yield x, y
 
 
@@ -57,24 +61,30 @@ def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         return batch[0], (batch[1] if len(batch) > 1 else None)
     if isinstance(batch, Mapping):
         if "x" not in batch:
-            raise ValueError(f"a batch is a dict with keys {sorted(map(str, batch))}; give the inputs under 'x' and "
-                             "the targets under 'y' (or yield (x, y) tuples)")
+            raise ValueError(
+                f"a batch is a dict with keys {sorted(map(str, batch))}; give the inputs under 'x' and "
+                "the targets under 'y' (or yield (x, y) tuples)"
+            )
         return batch["x"], batch.get("y")
     return batch, None
 
 
 def _batch_dimension_hint(x) -> str:
     if isinstance(x, torch.Tensor) and x.dim() == 1 and x.is_floating_point():
-        return (f"; inputs of shape {tuple(x.shape)} have no batch dimension: the first dimension is the sample, "
-                f"so one sample x is x.unsqueeze(0), of shape (1, {len(x)})")
+        return (
+            f"; inputs of shape {tuple(x.shape)} have no batch dimension: the first dimension is the sample, "
+            f"so one sample x is x.unsqueeze(0), of shape (1, {len(x)})"
+        )
     return ""
 
 
 def check_data(tensor: torch.Tensor, what: str, start: int) -> None:
     """Refuse inputs or targets with a NaN or infinite entry, naming the batch."""
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"{what} contain non-finite values (NaN or inf) in the batch starting at sample {start}; "
-                         "clean the data first")
+        raise ValueError(
+            f"{what} contain non-finite values (NaN or inf) in the batch starting at sample {start}; "
+            "clean the data first"
+        )
 
 
 def check_computed(tensor: torch.Tensor, what: str, start: int) -> None:
@@ -83,7 +93,11 @@ def check_computed(tensor: torch.Tensor, what: str, start: int) -> None:
     if not tensor.is_floating_point() or torch.isfinite(tensor).all():
         return
     if tensor.dtype in (torch.float16, torch.bfloat16):
-        raise ValueError(f"the {what} overflowed {tensor.dtype} in the batch starting at sample {start} (the data "
-                         "are finite): compute in float32, e.g. model.float()")
-    raise ValueError(f"the {what} are non-finite (NaN or inf) in the batch starting at sample {start}, from finite "
-                     "data: check the model's weights for NaN or inf (a diverged training)")
+        raise ValueError(
+            f"the {what} overflowed {tensor.dtype} in the batch starting at sample {start} (the data "
+            "are finite): compute in float32, e.g. model.float()"
+        )
+    raise ValueError(
+        f"the {what} are non-finite (NaN or inf) in the batch starting at sample {start}, from finite "
+        "data: check the model's weights for NaN or inf (a diverged training)"
+    )

@@ -23,8 +23,8 @@ from functools import cached_property
 import torch
 
 from fact.features.linalg import psd_sqrt_of_gram, sym_power
-from fact.features.objective import stationarity_error
 from fact.features.metrics import cosine, pearson, relative_error, spearman
+from fact.features.objective import stationarity_error
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,13 @@ class LayerMatrices:
         nan = float("nan")
         rows: list[tuple[str, str, float, torch.Tensor]] = []
         if self.loss_grad_input is not None and self.weight_decay is not None:
-            rows += [("forward", "fact", nan, self.fact), ("forward", "fact_sym", nan, self.fact_sym),
-                     ("forward", "fact_sqrt", nan, self.fact_sqrt), ("backward", "bfact", nan, self.bfact),
-                     ("backward", "bfact_sqrt", nan, self.bfact_sqrt)]
+            rows += [
+                ("forward", "fact", nan, self.fact),
+                ("forward", "fact_sym", nan, self.fact_sym),
+                ("forward", "fact_sqrt", nan, self.fact_sqrt),
+                ("backward", "bfact", nan, self.bfact),
+                ("backward", "bfact_sqrt", nan, self.bfact_sqrt),
+            ]
         if self.jacobian_gram is not None:
             rows += [("forward", "nfa", float(s), self.agop_power(s)) for s in powers]
             rows += [("backward", "bnfa", float(s), self.backward_agop_power(s)) for s in powers]
@@ -178,10 +182,17 @@ class LayerMatrices:
         records = []
         for side, relation, power, predicted in self.comparisons(powers):
             target = self.wtw if side == "forward" else self.wwt
-            records.append({
-                "layer": self.name, "side": side, "relation": relation, "power": power,
-                "pearson": pearson(target, predicted), "spearman": spearman(target, predicted),
-                "cosine": cosine(target, predicted),
-                "relative_error": relative_error(predicted, target), "stationarity_error": stationarity,
-            })
+            records.append(
+                {
+                    "layer": self.name,
+                    "side": side,
+                    "relation": relation,
+                    "power": power,
+                    "pearson": pearson(target, predicted),
+                    "spearman": spearman(target, predicted),
+                    "cosine": cosine(target, predicted),
+                    "relative_error": relative_error(predicted, target),
+                    "stationarity_error": stationarity,
+                }
+            )
         return records

@@ -94,23 +94,26 @@ class LayerView:
 
 def _check_convolution(module: nn.Module) -> None:
     if module.groups != 1 or isinstance(module.padding, str) or module.padding_mode != "zeros":
-        raise ValueError(f"{type(module).__name__} with groups={module.groups}, padding={module.padding!r}, "
-                         f"padding_mode={module.padding_mode!r}: only groups=1 and numeric zero padding are "
-                         "supported; register a view of this layer with fact.features.layer_views.register_view")
+        raise ValueError(
+            f"{type(module).__name__} with groups={module.groups}, padding={module.padding!r}, "
+            f"padding_mode={module.padding_mode!r}: only groups=1 and numeric zero padding are "
+            "supported; register a view of this layer with fact.features.layer_views.register_view"
+        )
 
 
 def _conv2d_patches(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     _check_convolution(module)
     batched = x if x.dim() == 4 else x[None]
     patches = nn.functional.unfold(batched, module.kernel_size, module.dilation, module.padding, module.stride)
-    return patches.transpose(1, 2)                               # (n, positions, in * kh * kw)
+    return patches.transpose(1, 2)  # (n, positions, in * kh * kw)
 
 
 def _conv1d_patches(module: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     _check_convolution(module)
-    batched = (x if x.dim() == 3 else x[None])[..., None]         # a 1-D convolution is a 2-D one of width 1
-    patches = nn.functional.unfold(batched, (module.kernel_size[0], 1), (module.dilation[0], 1),
-                                   (module.padding[0], 0), (module.stride[0], 1))
+    batched = (x if x.dim() == 3 else x[None])[..., None]  # a 1-D convolution is a 2-D one of width 1
+    patches = nn.functional.unfold(
+        batched, (module.kernel_size[0], 1), (module.dilation[0], 1), (module.padding[0], 0), (module.stride[0], 1)
+    )
     return patches.transpose(1, 2)
 
 
@@ -121,8 +124,10 @@ def _channels_last(module: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
 
 def _one_hot(module: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
     if module.max_norm is not None:
-        raise ValueError("nn.Embedding with max_norm renormalises its weight in the forward pass; FACT is "
-                         "defined here for a fixed matrix")
+        raise ValueError(
+            "nn.Embedding with max_norm renormalises its weight in the forward pass; FACT is "
+            "defined here for a fixed matrix"
+        )
     return nn.functional.one_hot(tokens, module.num_embeddings).to(module.weight.dtype)
 
 
@@ -144,8 +149,10 @@ ATTENTION_SUFFIXES = {"q": "[q]", "k": "[k]", "v": "[v]", "out": ".out_proj"}
 
 
 def _attention_matrices(module: nn.MultiheadAttention) -> dict[str, MatrixView]:
-    return {ATTENTION_SUFFIXES[block]: MatrixView(parameter, matrix)
-            for block, (parameter, matrix) in attention.projections(module).items()}
+    return {
+        ATTENTION_SUFFIXES[block]: MatrixView(parameter, matrix)
+        for block, (parameter, matrix) in attention.projections(module).items()
+    }
 
 
 def _recompute_attention(module, args, kwargs, record):
@@ -184,8 +191,13 @@ def view_of(module: nn.Module) -> LayerView | None:
     return None
 
 
-for _type, _view in ((nn.Linear, LINEAR), (nn.Conv1d, CONV1D), (nn.Conv2d, CONV2D), (nn.Embedding, EMBEDDING),
-                     (nn.MultiheadAttention, ATTENTION)):
+for _type, _view in (
+    (nn.Linear, LINEAR),
+    (nn.Conv1d, CONV1D),
+    (nn.Conv2d, CONV2D),
+    (nn.Embedding, EMBEDDING),
+    (nn.MultiheadAttention, ATTENTION),
+):
     register_view(_type, _view)
 
 
@@ -228,5 +240,6 @@ def model_matrices(model: nn.Module) -> dict[str, ModelMatrix]:
             fused_prefixes.append(f"{module_name}." if module_name else "")
         for suffix, matrix in view.matrices(module).items():
             found[matrix_name(module_name, suffix)] = ModelMatrix(
-                module_name, module, matrix, view if view.recompute is not None else None)
+                module_name, module, matrix, view if view.recompute is not None else None
+            )
     return found

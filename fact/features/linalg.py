@@ -80,5 +80,5 @@ def gram(rows: torch.Tensor, panels: int = 4) -> torch.Tensor:
     for start, stop in zip(edges[:-1], edges[1:]):
         block_row = rows[:, start:stop].T @ rows[:, start:]  # (stop - start) x (d - start)
         result[start:stop, start:] = block_row
-        result[stop:, start:stop] = block_row[:, stop - start:].T
+        result[stop:, start:stop] = block_row[:, stop - start :].T
     return result

@@ -50,7 +50,9 @@ def resolve_loss(loss: Loss) -> LossFn:
         return loss
     if loss in LOSSES:
         return LOSSES[loss]
-    raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a callable (outputs, targets) -> per-sample losses")
+    raise ValueError(
+        f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a callable (outputs, targets) -> per-sample losses"
+    )
 
 
 class NonFiniteLossError(RuntimeError):

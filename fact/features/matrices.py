@@ -41,8 +41,17 @@ LayerRef = str | nn.Module
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LayerMatrices", "feature_matrices", "resolve_layers", "fact", "bfact", "agop", "enfa",
-           "backward_agop", "backward_enfa"]
+__all__ = [
+    "LayerMatrices",
+    "feature_matrices",
+    "resolve_layers",
+    "fact",
+    "bfact",
+    "agop",
+    "enfa",
+    "backward_agop",
+    "backward_enfa",
+]
 
 
 def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, ModelMatrix]:
@@ -51,9 +60,11 @@ def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | Non
     A ``nn.MultiheadAttention`` given as a module stands for its four matrices."""
     available = model_matrices(model)
     if not available:
-        raise ValueError("the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
-                         "nn.MultiheadAttention); register yours with fact.features.layer_views.register_view, or use "
-                         "fact.features.weights for FACT of any weight")
+        raise ValueError(
+            "the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
+            "nn.MultiheadAttention); register yours with fact.features.layer_views.register_view, or use "
+            "fact.features.weights for FACT of any weight"
+        )
     if layers is None:
         return available
     if isinstance(layers, (str, nn.Module)):
@@ -72,8 +83,10 @@ def _resolve_one(available: dict[str, ModelMatrix], layer: LayerRef) -> dict[str
     if isinstance(layer, nn.Module):
         found = {name: matrix for name, matrix in available.items() if matrix.module is layer}
         if not found:
-            raise ValueError(f"the given {type(layer).__name__} is not a layer of this model with a known input; "
-                             f"those are {sorted(available)}")
+            raise ValueError(
+                f"the given {type(layer).__name__} is not a layer of this model with a known input; "
+                f"those are {sorted(available)}"
+            )
         return found
     raise TypeError(f"a layer is given by its name or its module, not {type(layer).__name__}")
 
@@ -82,7 +95,7 @@ def _resolve_one(available: dict[str, ModelMatrix], layer: LayerRef) -> dict[str
 class _Request:
     """What one pass computes, checked once before any data is read."""
 
-    loss_fn: object | None      # per-sample loss, or None for the AGOP alone
+    loss_fn: object | None  # per-sample loss, or None for the AGOP alone
     weight_decay: float | None
     jacobian: bool
     agop_probes: int | None
@@ -97,9 +110,13 @@ def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _
         raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
     if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):
         raise ValueError(f"agop_probes must be a positive integer (or None for the exact AGOP), got {agop_probes}")
-    return _Request(loss_fn=resolve_loss(loss) if with_loss else None,
-                    weight_decay=None if weight_decay is None else float(weight_decay_value(weight_decay)),
-                    jacobian=jacobian, agop_probes=agop_probes, generator=generator)
+    return _Request(
+        loss_fn=resolve_loss(loss) if with_loss else None,
+        weight_decay=None if weight_decay is None else float(weight_decay_value(weight_decay)),
+        jacobian=jacobian,
+        agop_probes=agop_probes,
+        generator=generator,
+    )
 
 
 def feature_matrices(
@@ -157,23 +174,39 @@ def feature_matrices(
     if recording.shared:
         _leave_out_shared(recording.shared, named=layers is not None)
     return {
-        name: LayerMatrices(name=name, weight=matrix.weight.detach().to(torch.float64).clone(), n=n,
-                            weight_decay=request.weight_decay, loss_grad_input=sums.of[name]["G"],
-                            loss_grad_gram=sums.of[name]["E"], jacobian_gram=sums.of[name]["B"])
-        for name, matrix in selected.items() if name not in recording.shared
+        name: LayerMatrices(
+            name=name,
+            weight=matrix.weight.detach().to(torch.float64).clone(),
+            n=n,
+            weight_decay=request.weight_decay,
+            loss_grad_input=sums.of[name]["G"],
+            loss_grad_gram=sums.of[name]["E"],
+            jacobian_gram=sums.of[name]["B"],
+        )
+        for name, matrix in selected.items()
+        if name not in recording.shared
     }
 
 
-def _batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _Request, recording: Recording,
-           sums: Sums, seen: int) -> None:
+def _batch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    request: _Request,
+    recording: Recording,
+    sums: Sums,
+    seen: int,
+) -> None:
     """One batch: the recorded forward pass, the backward pass at every z, the sums."""
     x, y = _on_model(model, x, y, request, seen)
     recording.start_batch(len(x))
     with torch.enable_grad():
         outputs = model(x)
         if len(outputs) != len(x):
-            raise ValueError(f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
-                             "the first dimension must be the sample")
+            raise ValueError(
+                f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
+                "the first dimension must be the sample"
+            )
         check_computed(outputs, "model outputs", seen)
         kept = list(recording.kept())
         if not kept:
@@ -182,14 +215,22 @@ def _batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _
         loss_grad = None if request.loss_fn is None else loss_gradient(outputs, y, request.loss_fn, seen)
         zs = [z for _, _, z in kept]
         if request.jacobian:
-            jacobians, grads = jacobians_and_gradients(flat_outputs, zs, loss_grad, request.agop_probes,
-                                                       request.generator)
+            jacobians, grads = jacobians_and_gradients(
+                flat_outputs, zs, loss_grad, request.agop_probes, request.generator
+            )
         else:
             jacobians, grads = None, loss_gradients(flat_outputs, zs, loss_grad)
     for index, (name, h, z) in enumerate(kept):
         matrix = recording.selected[name]
-        sums.add(name, matrix.view, matrix.module, h, z, None if grads is None else grads[index],
-                 None if jacobians is None else jacobians[index])
+        sums.add(
+            name,
+            matrix.view,
+            matrix.module,
+            h,
+            z,
+            None if grads is None else grads[index],
+            None if jacobians is None else jacobians[index],
+        )
 
 
 def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _Request, seen: int):
@@ -208,25 +249,32 @@ def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request
 
 def _leave_out_shared(shared: set[str], named: bool) -> None:
     if named:
-        raise ValueError(f"the output of {sorted(shared)} has no sample dimension (e.g. a position embedding added "
-                         "to every sample): per-sample relations are not defined for it; leave it out of layers=, "
-                         "or use fact.features.weights for its FACT")
-    log.info("left out %s: its output has no sample dimension (e.g. a position embedding shared by every sample)",
-             sorted(shared))
+        raise ValueError(
+            f"the output of {sorted(shared)} has no sample dimension (e.g. a position embedding added "
+            "to every sample): per-sample relations are not defined for it; leave it out of layers=, "
+            "or use fact.features.weights for its FACT"
+        )
+    log.info(
+        "left out %s: its output has no sample dimension (e.g. a position embedding shared by every sample)",
+        sorted(shared),
+    )
 
 
 # --------------------------------------------------------------------------- one-matrix shortcuts
 
+
 def _single(model, layer, inputs, targets, loss, weight_decay, jacobian, batch_size) -> LayerMatrices:
     if isinstance(layer, Sequence) and not isinstance(layer, str):
         raise TypeError("pass one layer (a name or a module); use feature_matrices for several")
-    result = feature_matrices(model, inputs, targets, loss, weight_decay, layers=[layer],
-                              batch_size=batch_size, jacobian=jacobian)
+    result = feature_matrices(
+        model, inputs, targets, loss, weight_decay, layers=[layer], batch_size=batch_size, jacobian=jacobian
+    )
     return next(iter(result.values()))
 
 
-def fact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
-         batch_size: int | None = 1024) -> torch.Tensor:
+def fact(
+    model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float, batch_size: int | None = 1024
+) -> torch.Tensor:
     """FACT = -(1/(n lambda)) sum_i grad_{h_i} loss_i h_i^T of one layer (d_in x d_in).
 
     Equals W^T W at a critical point of (1/n) sum_i loss_i + (lambda/2) ||theta||^2.
@@ -234,8 +282,9 @@ def fact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_
     return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).fact
 
 
-def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float,
-          batch_size: int | None = 1024) -> torch.Tensor:
+def bfact(
+    model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight_decay: float, batch_size: int | None = 1024
+) -> torch.Tensor:
     """bFACT = -(1/(n lambda)) sum_i grad_{z_i} loss_i z_i^T of one layer (d_out x d_out).
 
     Equals W W^T at a critical point.
@@ -243,25 +292,25 @@ def bfact(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, weight
     return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).bfact
 
 
-def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
-         batch_size: int | None = 1024) -> torch.Tensor:
+def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0, batch_size: int | None = 1024) -> torch.Tensor:
     """AGOP^power with AGOP = (1/n) sum_i grad_{h_i} f (grad_{h_i} f)^T, summed over outputs (d_in x d_in)."""
     return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
 
 
-def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
-         batch_size: int | None = 1024) -> torch.Tensor:
+def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, batch_size: int | None = 1024) -> torch.Tensor:
     """eNFA = (1/n) sum_i grad_{h_i} loss_i grad_{h_i} loss_i^T (d_in x d_in)."""
     return _single(model, layer, inputs, targets, loss, None, False, batch_size).enfa
 
 
-def backward_agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0,
-                  batch_size: int | None = 1024) -> torch.Tensor:
+def backward_agop(
+    model: nn.Module, layer: LayerRef, inputs, power: float = 1.0, batch_size: int | None = 1024
+) -> torch.Tensor:
     """(backward AGOP)^power with backward AGOP = (1/n) sum_i grad_{z_i} f (grad_{z_i} f)^T (d_out x d_out)."""
     return _single(model, layer, inputs, None, None, None, True, batch_size).backward_agop_power(power)
 
 
-def backward_enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss,
-                  batch_size: int | None = 1024) -> torch.Tensor:
+def backward_enfa(
+    model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, batch_size: int | None = 1024
+) -> torch.Tensor:
     """Backward eNFA = (1/n) sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T (d_out x d_out)."""
     return _single(model, layer, inputs, targets, loss, None, False, batch_size).backward_enfa

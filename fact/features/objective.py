@@ -28,11 +28,17 @@ def trained_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 def penalty(parameters: list[torch.Tensor], weight_decay: float) -> torch.Tensor:
     """(lambda/2) ||theta||^2."""
-    return weight_decay / 2 * sum((p ** 2).sum() for p in parameters)
+    return weight_decay / 2 * sum((p**2).sum() for p in parameters)
 
 
-def regularised_objective(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: BatchLoss,
-                          weight_decay: float, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+def regularised_objective(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: BatchLoss,
+    weight_decay: float,
+    params: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """L(theta) on the whole data at once, ``loss_fn`` giving the per-sample losses.
 
     With ``params`` the model is evaluated at those parameters instead of its own
@@ -45,9 +51,14 @@ def regularised_objective(model: nn.Module, inputs: torch.Tensor, targets: torch
     return loss_fn(outputs, targets).mean() + penalty(values, weight_decay)
 
 
-def regularised_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float,
-                         batch_size: int | None, loss_share: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                         ) -> torch.Tensor:
+def regularised_backward(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    weight_decay: float,
+    batch_size: int | None,
+    loss_share: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """L(theta)'s value, its gradient accumulated into ``.grad`` batch by batch (so the whole data never
     has to be held as activations at once). ``loss_share(outputs, targets)`` is one batch's share of the
     mean loss (its losses summed, over the whole data's n)."""
@@ -55,7 +66,7 @@ def regularised_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, wei
     batch_size = batch_size or n
     value = torch.zeros((), dtype=torch.float64, device=X.device)
     for first in range(0, n, batch_size):
-        part = loss_share(model(X[first:first + batch_size]), Y[first:first + batch_size])
+        part = loss_share(model(X[first : first + batch_size]), Y[first : first + batch_size])
         part.backward()
         value += part.detach()
     decay = penalty(trained_parameters(model), weight_decay)
@@ -63,8 +74,9 @@ def regularised_backward(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, wei
     return value + decay.detach()
 
 
-def regularised_gradients(loss_gradients: list[torch.Tensor], parameters: list[torch.Tensor],
-                          weight_decay: float) -> list[torch.Tensor]:
+def regularised_gradients(
+    loss_gradients: list[torch.Tensor], parameters: list[torch.Tensor], weight_decay: float
+) -> list[torch.Tensor]:
     """grad L(theta) from the mean loss's gradients: grad Lbar + lambda theta, parameter by parameter."""
     return [g + weight_decay * p.detach() for g, p in zip(loss_gradients, parameters)]
 
@@ -79,8 +91,7 @@ def finite_or_raise(value: torch.Tensor, where: str) -> None:
     """Raise NonFiniteLossError, saying what to change, when the objective is NaN or infinite."""
     if not torch.isfinite(value):
         raise NonFiniteLossError(
-            f"the training objective became {float(value)} at {where}; lower the learning rate "
-            "or check the data scale"
+            f"the training objective became {float(value)} at {where}; lower the learning rate or check the data scale"
         )
 
 
@@ -99,5 +110,6 @@ def real_number(value, name: str, *, positive: bool = False, meaning: str = "") 
 
 def weight_decay_value(weight_decay) -> float:
     """The lambda of L(theta) as a float, or a ValueError that says what to give."""
-    return real_number(weight_decay, "weight_decay", positive=True,
-                       meaning="the lambda of the objective; FACT divides by it")
+    return real_number(
+        weight_decay, "weight_decay", positive=True, meaning="the lambda of the objective; FACT divides by it"
+    )

@@ -78,14 +78,17 @@ class Recording:
                 return output
             # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
             return self._keep(name, matrix.view.inputs(module, args[0].detach()), output)
+
         return hook
 
     def _fused_hook(self, matrix: ModelMatrix):
         """Recompute the module, keeping the chosen products' h and z and passing the others through."""
+
         def record(suffix: str, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             name = matrix_name(matrix.module_name, suffix)
             return self._keep(name, h, z) if name in self.selected else z
 
         def hook(module: nn.Module, args: tuple, kwargs: dict, output):
             return matrix.fused.recompute(module, args, kwargs, record)
+
         return hook

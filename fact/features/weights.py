@@ -105,8 +105,9 @@ def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:
     return views
 
 
-def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
-                        batch_size: int | None = None) -> dict[int, torch.Tensor]:
+def mean_loss_gradients(
+    model: nn.Module, inputs, targets, loss: Loss, batch_size: int | None = None
+) -> dict[int, torch.Tensor]:
     """Gradient of the mean loss (1/n) sum_i loss_i for every parameter, summed over batches in
     float64; in eval mode (dropout off, batch norm on its running statistics), every submodule's
     own mode restored afterwards. Returns {id(parameter): gradient}."""
@@ -134,8 +135,15 @@ def mean_loss_gradients(model: nn.Module, inputs, targets, loss: Loss,
     return {key: value / n for key, value in sums.items()}
 
 
-def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay: float,
-                    batch_size: int | None = None, names: Iterable[str] | None = None) -> dict[str, WeightMatrix]:
+def weight_matrices(
+    model: nn.Module,
+    inputs,
+    targets,
+    loss: Loss,
+    weight_decay: float,
+    batch_size: int | None = None,
+    names: Iterable[str] | None = None,
+) -> dict[str, WeightMatrix]:
     """FACT and bFACT of every weight of ``model`` (or of the named ones), one backward pass per batch.
 
     ``inputs``/``targets`` are tensors (batched by ``batch_size``) or a DataLoader of (x, y) pairs;
@@ -151,11 +159,14 @@ def weight_matrices(model: nn.Module, inputs, targets, loss: Loss, weight_decay:
             raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
         frozen = [name for name in names if not views[name][0].requires_grad]
         if frozen:
-            raise ValueError(f"{frozen} do not require gradients: a frozen weight is not trained, so no "
-                             "critical point speaks of it; leave it out, or set requires_grad on it")
+            raise ValueError(
+                f"{frozen} do not require gradients: a frozen weight is not trained, so no "
+                "critical point speaks of it; leave it out, or set requires_grad on it"
+            )
         views = {name: views[name] for name in names}
     views = {name: view for name, view in views.items() if view[0].requires_grad}
     gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
-    return {name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]),
-                               weight_decay)
-            for name, (parameter, view) in views.items()}
+    return {
+        name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]), weight_decay)
+        for name, (parameter, view) in views.items()
+    }

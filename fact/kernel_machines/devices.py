@@ -7,12 +7,14 @@ import torch
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" takes a CUDA GPU when there is one; asking for "cuda" where there is none is an error."""
+    """The device named: "auto" takes a CUDA GPU when there is one; "cuda" where there is none is an error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but no CUDA GPU is visible; "
-                         "use device='cpu', or 'auto' to take a GPU when there is one")
+        raise ValueError(
+            f"device={device!r} was asked for, but no CUDA GPU is visible; "
+            "use device='cpu', or 'auto' to take a GPU when there is one"
+        )
     return torch.device(device)
 
 

@@ -17,10 +17,20 @@ def _kernel(kernel: str | Kernel, bandwidth: float | None, gaussian_convention: 
     return Kernel(kernel, 1.0 if bandwidth is None else bandwidth, gaussian_convention)
 
 
-def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
-                bandwidth: float | None = None, *, centre: bool = False, max_samples: int | None = None,
-                generator: torch.Generator | None = None, batch_size: int | None = None,
-                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
+def kernel_agop(
+    X: torch.Tensor,
+    alpha: torch.Tensor,
+    M: torch.Tensor,
+    kernel: str | Kernel = "laplace",
+    bandwidth: float | None = None,
+    *,
+    centre: bool = False,
+    max_samples: int | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    gaussian_convention: str = "2L^2",
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """AGOP = (1/n) sum_i grad f(x_i) grad f(x_i)^T of f(x) = sum_j alpha_j K_M(x, x_j) (d x d).
 
     ``X`` are the training points, which are also the centres; ``alpha`` the n x c dual
@@ -43,7 +53,7 @@ def kernel_agop(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: s
     G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
     if centre:
         G = G - G.mean(dim=0, keepdim=True)
-    G = G.permute(0, 2, 1).reshape(-1, G.shape[1])                      # rows: one per (sample, output)
+    G = G.permute(0, 2, 1).reshape(-1, G.shape[1])  # rows: one per (sample, output)
     return G.T @ G / len(points)
 
 
@@ -59,15 +69,15 @@ def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights
     Q_all, Xs = queries - shift, X - shift
     n, d = X.shape
     gram = X.new_zeros(n, n)
-    sums = X.new_zeros(d, d)               # sum_i (|s_i|^2 q_i q_i^T - q_i (P X)_i^T - its transpose)
-    column_sums = X.new_zeros(n)           # sum_i w_ij
+    sums = X.new_zeros(d, d)  # sum_i (|s_i|^2 q_i q_i^T - q_i (P X)_i^T - its transpose)
+    column_sums = X.new_zeros(n)  # sum_i w_ij
     mean = X.new_zeros(d, alpha.shape[1])  # sum_i D_i, for centring
     for start, w in k.weight_blocks(queries, X, M, batch_size, weights):
         gram += w.T @ w
         column_sums += w.sum(dim=0)
         if k.radial:
-            Q = Q_all[start:start + len(w)]
-            S = w @ alpha                  # s_i = sum_j w_ij alpha_j
+            Q = Q_all[start : start + len(w)]
+            S = w @ alpha  # s_i = sum_j w_ij alpha_j
             cross = Q.T @ (w * (S @ alpha.T)) @ Xs
             sums += (Q * (S * S).sum(dim=1, keepdim=True)).T @ Q - cross - cross.T
             mean += Q.T @ S
@@ -78,9 +88,18 @@ def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights
     return M @ inner @ M.T
 
 
-def kernel_fact(X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor, kernel: str | Kernel = "laplace",
-                bandwidth: float | None = None, *, scale: str | float = "1/n", batch_size: int | None = None,
-                gaussian_convention: str = "2L^2", weights: torch.Tensor | None = None) -> torch.Tensor:
+def kernel_fact(
+    X: torch.Tensor,
+    alpha: torch.Tensor,
+    M: torch.Tensor,
+    kernel: str | Kernel = "laplace",
+    bandwidth: float | None = None,
+    *,
+    scale: str | float = "1/n",
+    batch_size: int | None = None,
+    gaussian_convention: str = "2L^2",
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The kernel FACT matrix of Lemma F.1, c_n sum_i grad f(x_i) alpha_i x_i^T (d x d, not symmetric).
 
     It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
@@ -101,10 +120,10 @@ def _gradients_times_alpha(k: Kernel, X, alpha, M, batch_size, weights) -> torch
     M sum_j w_ij (alpha_i . alpha_j) x_j, so one n x n matrix B = W o (alpha alpha^T) times X."""
     rows = []
     for start, w in k.weight_blocks(X, X, M, batch_size, weights):
-        B = w * (alpha[start:start + len(w)] @ alpha.T)
+        B = w * (alpha[start : start + len(w)] @ alpha.T)
         R = B @ X
         if k.radial:
-            R = X[start:start + len(w)] * B.sum(dim=1, keepdim=True) - R
+            R = X[start : start + len(w)] * B.sum(dim=1, keepdim=True) - R
         rows.append(R @ M.T)
     return torch.cat(rows)
 

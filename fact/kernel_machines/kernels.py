@@ -50,7 +50,9 @@ class Kernel:
         if self.name in RADIAL and not self.bandwidth > 0:
             raise ValueError(f"the {self.name} kernel needs a bandwidth > 0, got {self.bandwidth}")
         if self.gaussian_convention not in GAUSSIAN_CONVENTIONS:
-            raise ValueError(f"unknown gaussian_convention {self.gaussian_convention!r}: use one of {list(GAUSSIAN_CONVENTIONS)}")
+            raise ValueError(
+                f"unknown gaussian_convention {self.gaussian_convention!r}: use one of {list(GAUSSIAN_CONVENTIONS)}"
+            )
 
     @property
     def radial(self) -> bool:
@@ -108,20 +110,32 @@ class Kernel:
         return self.weights(X @ M @ Z.T)
 
     # ------------------------------------------------------------------ gradients
-    def weight_blocks(self, queries: torch.Tensor, centres: torch.Tensor, M: torch.Tensor,
-                      batch_size: int | None = None, weights: torch.Tensor | None = None):
+    def weight_blocks(
+        self,
+        queries: torch.Tensor,
+        centres: torch.Tensor,
+        M: torch.Tensor,
+        batch_size: int | None = None,
+        weights: torch.Tensor | None = None,
+    ):
         """(start, gradient weights of queries[start:start + batch_size] against the centres), block
         by block: rows of ``weights`` where given (q x n, from :meth:`weights`), else computed."""
         step = batch_size or len(queries)
         for start in range(0, len(queries), step):
             if weights is not None:
-                yield start, weights[start:start + step]
+                yield start, weights[start : start + step]
             else:
-                yield start, self.weights(self.pair_statistic(queries[start:start + step], centres, M))
+                yield start, self.weights(self.pair_statistic(queries[start : start + step], centres, M))
 
-    def predictor_gradients(self, queries: torch.Tensor, centres: torch.Tensor, alpha: torch.Tensor,
-                            M: torch.Tensor, batch_size: int | None = None,
-                            weights: torch.Tensor | None = None) -> torch.Tensor:
+    def predictor_gradients(
+        self,
+        queries: torch.Tensor,
+        centres: torch.Tensor,
+        alpha: torch.Tensor,
+        M: torch.Tensor,
+        batch_size: int | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """grad_x f at each query for f(x) = sum_j alpha_j K(x, x_j): shape (q, d, c).
 
         ``weights`` (q x n, from :meth:`weights`) may be passed when already computed, as
@@ -136,7 +150,7 @@ class Kernel:
         centre_outer = (centres[:, :, None] * alpha[:, None, :]).reshape(n, d * c)
         pieces = []
         for start, w in self.weight_blocks(queries, centres, M, batch_size, weights):
-            Q = queries[start:start + len(w)]
+            Q = queries[start : start + len(w)]
             G = (w @ centre_outer).reshape(len(Q), d, c)
             if self.radial:  # sum_j w_j (x - x_j) alpha_j^T = x (w alpha)^T - sum_j w_j x_j alpha_j^T
                 G = Q[:, :, None] * (w @ alpha)[:, None, :] - G
@@ -163,7 +177,7 @@ def squared_distances(X: torch.Tensor, Z: torch.Tensor, M: torch.Tensor) -> torc
     bound = scale * (x_norms.abs().max() + z_norms.abs().max())
     step = max(1, _MASK_ELEMENTS // max(sq.shape[1], 1))  # row blocks: no n x m mask
     for start in range(0, len(sq), step):
-        block = sq[start:start + step]
+        block = sq[start : start + step]
         rows, columns = (block <= bound).nonzero(as_tuple=True)
         residue = block[rows, columns] <= scale * (x_norms[start + rows].abs() + z_norms[columns].abs())
         block[rows[residue], columns[residue]] = 0.0

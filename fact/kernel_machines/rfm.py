@@ -27,11 +27,11 @@ from sklearn.utils.metaestimators import available_if
 
 from fact.kernel_machines.devices import on_device, resolve_device
 from fact.kernel_machines.kernels import Kernel
-from fact.kernel_machines.ridge import free_memory, require_kernel_memory, solve_ridge
 from fact.kernel_machines.rfm_advice import failed_update_advice, warn_if_constant
 from fact.kernel_machines.rfm_checks import check_feature_matrix, check_params, torch_seed
 from fact.kernel_machines.rfm_inputs import as_numpy, dense_tensor, features, hold_out, read_labels, targets
 from fact.kernel_machines.rfm_tasks import TASKS, guessed_task
+from fact.kernel_machines.ridge import free_memory, require_kernel_memory, solve_ridge
 from fact.kernel_machines.updates import UPDATE_STEPS, normalise
 
 log = logging.getLogger(__name__)
@@ -90,13 +90,31 @@ class RFM(BaseEstimator):
     _TASKS = ("auto", *TASKS)
     _AUTO_TASK: str | None = None  # what task="auto" means; None: guessed from the labels (rfm_tasks.guessed_task)
 
-    def __init__(self, *, kernel: str | Kernel = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, update: str = "nfa",
-                 iters: int = 5, power: float = 0.5, centre: bool = False, normalisation: str | None = None,
-                 fact_scale: str | float = "1/n", gaussian_convention: str = "2L^2",
-                 agop_max_samples: int | None = None, task: str = "auto", dtype: str = "float64",
-                 device: str = "cpu", batch_size: int | None = None, random_state: int = 0,
-                 keep_matrices: bool = False, classes=None, M_init=None, low_memory: bool | str = "auto",
-                 validation_fraction: float | None = None):
+    def __init__(
+        self,
+        *,
+        kernel: str | Kernel = "laplace",
+        bandwidth: float = 10.0,
+        reg: float = 1e-3,
+        update: str = "nfa",
+        iters: int = 5,
+        power: float = 0.5,
+        centre: bool = False,
+        normalisation: str | None = None,
+        fact_scale: str | float = "1/n",
+        gaussian_convention: str = "2L^2",
+        agop_max_samples: int | None = None,
+        task: str = "auto",
+        dtype: str = "float64",
+        device: str = "cpu",
+        batch_size: int | None = None,
+        random_state: int = 0,
+        keep_matrices: bool = False,
+        classes=None,
+        M_init=None,
+        low_memory: bool | str = "auto",
+        validation_fraction: float | None = None,
+    ):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.reg = reg
@@ -147,15 +165,23 @@ class RFM(BaseEstimator):
             scores = {"train": self._task_.metrics(train_outputs, Y)}
             if validation is not None:
                 scores["val"] = self._task_.metrics(self._outputs(validation[0], X, M, alpha), validation[1])
-            records += [{"iteration": iteration, "split": split, "metric": name, "value": value}
-                        for split, metrics in scores.items() for name, value in metrics.items()]
+            records += [
+                {"iteration": iteration, "split": split, "metric": name, "value": value}
+                for split, metrics in scores.items()
+                for name, value in metrics.items()
+            ]
             iterates.append((M, alpha))
             self.solvers_.append(solver)
             if iteration < self.iters:
                 M = self._updated(X, alpha, M, generator, weights)
             del weights
-            log.info("iteration %d (%s, %.2fs): %s", iteration, solver, time.perf_counter() - start,
-                     ", ".join(f"{s} {m}={v:.4g}" for s, ms in scores.items() for m, v in ms.items()))
+            log.info(
+                "iteration %d (%s, %.2fs): %s",
+                iteration,
+                solver,
+                time.perf_counter() - start,
+                ", ".join(f"{s} {m}={v:.4g}" for s, ms in scores.items() for m, v in ms.items()),
+            )
         self.history_ = pd.DataFrame.from_records(records, columns=["iteration", "split", "metric", "value"])
         self.best_iteration_ = self._select(validation is not None)
         self.M_, self.alpha_ = iterates[self.best_iteration_]
@@ -169,8 +195,11 @@ class RFM(BaseEstimator):
         check_params(self, self._TASKS)
         self._device_ = resolve_device(self.device)
         self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
-        self._kernel_ = (self.kernel if isinstance(self.kernel, Kernel) else
-                         Kernel(self.kernel, self.bandwidth, self.gaussian_convention))
+        self._kernel_ = (
+            self.kernel
+            if isinstance(self.kernel, Kernel)
+            else Kernel(self.kernel, self.bandwidth, self.gaussian_convention)
+        )
         X = features(self, X, fitting=True)
         labels = self._read_labels(y)
         Y = targets(self, labels, len(X))
@@ -214,8 +243,10 @@ class RFM(BaseEstimator):
             train_outputs, weights = K @ alpha, self._kernel_.weights(statistic, K)
             del statistic, K
         if not torch.isfinite(alpha).all():
-            raise FloatingPointError(f"iteration {iteration}: the ridge solve gave non-finite coefficients; "
-                                     "raise reg, lower the bandwidth's influence, or use dtype='float64'")
+            raise FloatingPointError(
+                f"iteration {iteration}: the ridge solve gave non-finite coefficients; "
+                "raise reg, lower the bandwidth's influence, or use dtype='float64'"
+            )
         return alpha, solver, train_outputs, weights
 
     def _updated(self, X, alpha, M, generator, weights) -> torch.Tensor:
@@ -244,8 +275,11 @@ class RFM(BaseEstimator):
         device = self.__dict__.get("_device_")
         if device is not None and device.type == "cuda":
             if not torch.cuda.is_available():
-                warnings.warn(f"this RFM was fitted on {device}, and no CUDA GPU is visible: it predicts on the CPU",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"this RFM was fitted on {device}, and no CUDA GPU is visible: it predicts on the CPU",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 device = torch.device("cpu")
             self.__dict__.update(on_device(self.__dict__, device))
             self._device_ = device
@@ -272,9 +306,13 @@ class RFM(BaseEstimator):
     def _outputs(self, queries: torch.Tensor, centres: torch.Tensor, M: torch.Tensor, alpha: torch.Tensor):
         """f(queries) = K_M(queries, centres) alpha, computed in row blocks of bounded memory."""
         step = self._block_rows(len(centres))
-        return torch.cat([self._kernel_.values(self._kernel_.pair_statistic(queries[i:i + step], centres, M),
-                                               in_place=True) @ alpha
-                          for i in range(0, len(queries), step)])
+        return torch.cat(
+            [
+                self._kernel_.values(self._kernel_.pair_statistic(queries[i : i + step], centres, M), in_place=True)
+                @ alpha
+                for i in range(0, len(queries), step)
+            ]
+        )
 
     def _needs_low_memory(self, n: int) -> bool:
         """Whether the n x n arrays of a normal iteration (about four) would not fit in free memory."""

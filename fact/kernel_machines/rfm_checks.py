@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from fact.kernel_machines.kernel_matrices import fact_constant
 from fact.features.objective import real_number
+from fact.kernel_machines.kernel_matrices import fact_constant
 from fact.kernel_machines.updates import NORMALISATIONS, UPDATES
 
 
@@ -34,11 +34,14 @@ def check_params(rfm, tasks: tuple[str, ...]) -> None:
     if isinstance(rfm.kernel, str):  # a Kernel object brings its own bandwidth, checked where it was made
         real_number(rfm.bandwidth, "bandwidth", positive=True)
     if rfm.agop_max_samples is not None and not (is_integer(rfm.agop_max_samples) and rfm.agop_max_samples >= 1):
-        raise ValueError(f"agop_max_samples must be a positive integer (the points the AGOP is estimated on), or "
-                         f"None for all of them; got {rfm.agop_max_samples!r}")
+        raise ValueError(
+            f"agop_max_samples must be a positive integer (the points the AGOP is estimated on), or "
+            f"None for all of them; got {rfm.agop_max_samples!r}"
+        )
     if rfm.validation_fraction is not None and not 0 < rfm.validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be None or strictly between 0 and 1, got "
-                         f"{rfm.validation_fraction!r}")
+        raise ValueError(
+            f"validation_fraction must be None or strictly between 0 and 1, got {rfm.validation_fraction!r}"
+        )
     if rfm.low_memory not in (True, False, "auto"):
         raise ValueError(f"low_memory must be True, False or 'auto', got {rfm.low_memory!r}")
     fact_constant(rfm.fact_scale, 1)  # a bad value is refused now, not after the first fit
@@ -53,8 +56,9 @@ def torch_seed(random_state) -> int:
     try:
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     except ValueError:
-        raise ValueError(f"random_state must be None, an integer or a numpy.random.RandomState, got "
-                         f"{random_state!r}") from None
+        raise ValueError(
+            f"random_state must be None, an integer or a numpy.random.RandomState, got {random_state!r}"
+        ) from None
 
 
 def check_feature_matrix(M: torch.Tensor, name: str = "M_init") -> torch.Tensor:
@@ -66,6 +70,8 @@ def check_feature_matrix(M: torch.Tensor, name: str = "M_init") -> torch.Tensor:
         raise ValueError(f"{name} must be symmetric (a feature matrix M = W^T W); give (M + M.T) / 2 if that is meant")
     smallest = float(torch.linalg.eigvalsh(M)[0])
     if smallest < -tolerance:
-        raise ValueError(f"{name} must be positive semi-definite (a feature matrix M = W^T W), but its smallest "
-                         f"eigenvalue is {smallest:.3g}; give W.T @ W for some W, or the identity")
+        raise ValueError(
+            f"{name} must be positive semi-definite (a feature matrix M = W^T W), but its smallest "
+            f"eigenvalue is {smallest:.3g}; give W.T @ W for some W, or the identity"
+        )
     return M

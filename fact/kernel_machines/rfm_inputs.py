@@ -20,19 +20,24 @@ from fact.kernel_machines.rfm_tasks import Task
 def dense_tensor(values, what: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``values`` as a dense, real, finite tensor, or an error naming ``what`` and what to do."""
     if getattr(values, "is_sparse", False) or hasattr(values, "toarray"):  # torch or scipy sparse
-        raise TypeError(f"{what} is a sparse matrix; the RFM needs a dense array (its kernel matrix is dense "
-                        f"anyway): pass {what}.toarray()")
+        raise TypeError(
+            f"{what} is a sparse matrix; the RFM needs a dense array (its kernel matrix is dense "
+            f"anyway): pass {what}.toarray()"
+        )
     if not isinstance(values, torch.Tensor):
         array = np.asarray(values)
         if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise ValueError(f"{what} has dtype {array.dtype}; the RFM needs numbers: encode categorical columns "
-                             "and convert with .astype(float)")
+            raise ValueError(
+                f"{what} has dtype {array.dtype}; the RFM needs numbers: encode categorical columns "
+                "and convert with .astype(float)"
+            )
         values = array
     if values.dtype.is_complex if isinstance(values, torch.Tensor) else np.iscomplexobj(values):
-        raise ValueError(f"{what} is complex; the RFM needs real numbers (split real and imaginary parts into "
-                         "features of their own)")
+        raise ValueError(
+            f"{what} is complex; the RFM needs real numbers (split real and imaginary parts into features of their own)"
+        )
     if isinstance(values, np.ndarray) and not values.flags.writeable:  # a read-only memmap, say: torch
-        values = values.copy()                                          # wants arrays it may write to
+        values = values.copy()  # wants arrays it may write to
     tensor = torch.as_tensor(values).to(device=device, dtype=dtype)
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{what} contain NaN or infinite values; clean or impute them first")
@@ -51,8 +56,10 @@ def features(rfm, X, what: str = "X", fitting: bool = False) -> torch.Tensor:
     if fitting and len(X) < 2:
         raise ValueError(f"{what} has 1 sample; a kernel machine needs at least 2 to fit")
     if not fitting and X.shape[1] != rfm.n_features_in_:
-        raise ValueError(f"{what} has {X.shape[1]} features, but {type(rfm).__name__} is expecting "
-                         f"{rfm.n_features_in_} features as input")
+        raise ValueError(
+            f"{what} has {X.shape[1]} features, but {type(rfm).__name__} is expecting "
+            f"{rfm.n_features_in_} features as input"
+        )
     return X
 
 
@@ -60,12 +67,14 @@ def _sklearn_checked(rfm, X, what: str, fitting: bool) -> np.ndarray:
     """scikit-learn's checks of an array-like; validation data is checked as predict checks X, its
     columns' names and order included, and its errors name it."""
     try:
-        return validate_data(rfm, X, reset=fitting, dtype=[np.float64, np.float32],
-                             ensure_min_samples=2 if fitting else 1)
+        return validate_data(
+            rfm, X, reset=fitting, dtype=[np.float64, np.float32], ensure_min_samples=2 if fitting else 1
+        )
     except ValueError as error:
         if "could not convert" in str(error):
-            raise ValueError(f"{what} holds values that are not numbers ({error}); encode categorical "
-                             "columns as numbers first") from error
+            raise ValueError(
+                f"{what} holds values that are not numbers ({error}); encode categorical columns as numbers first"
+            ) from error
         if what == "X":
             raise
         message = str(error)
@@ -119,6 +128,7 @@ def hold_out(labels: np.ndarray, task: Task, fraction: float, random_state) -> t
         stratify = labels if counts.min() >= 2 else None
     kept, held_out = train_test_split(rows, test_size=fraction, stratify=stratify, random_state=random_state)
     if len(kept) < 2:
-        raise ValueError(f"validation_fraction={fraction} leaves {len(kept)} point(s) to fit on; "
-                         "lower it or pass X_val and y_val")
+        raise ValueError(
+            f"validation_fraction={fraction} leaves {len(kept)} point(s) to fit on; lower it or pass X_val and y_val"
+        )
     return torch.as_tensor(np.sort(kept)), torch.as_tensor(np.sort(held_out))

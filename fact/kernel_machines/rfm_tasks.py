@@ -15,8 +15,8 @@ import torch
 @dataclass(frozen=True)
 class Task:
     name: str
-    categorical: bool   # labels are classes (targets built from class indices)
-    selection: str      # the validation metric that chooses the iteration: the highest accuracy, the lowest mse
+    categorical: bool  # labels are classes (targets built from class indices)
+    selection: str  # the validation metric that chooses the iteration: the highest accuracy, the lowest mse
 
     def targets(self, index: torch.Tensor, n_classes: int) -> torch.Tensor:
         """Regression targets from class indices: one-hot, or one 0/1 column for a binary task."""
@@ -43,8 +43,14 @@ class Task:
         return int(scores.idxmax() if self.selection == "accuracy" else scores.idxmin())
 
 
-TASKS = {task.name: task for task in (Task("classification", True, "accuracy"), Task("binary", True, "accuracy"),
-                                      Task("regression", False, "mse"))}
+TASKS = {
+    task.name: task
+    for task in (
+        Task("classification", True, "accuracy"),
+        Task("binary", True, "accuracy"),
+        Task("regression", False, "mse"),
+    )
+}
 
 
 def guessed_task(labels: np.ndarray) -> str:

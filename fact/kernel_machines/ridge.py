@@ -38,11 +38,16 @@ def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what
     free = free_memory(device)
     if needed > 0.95 * free:
         # float32 halves the matrix; advise it only where it is not already in use
-        remedies = ["run it on a device with more memory (device: cuda)",
-                    *(["use dtype float32"] if dtype == torch.float64 else []), "fit fewer points"]
-        raise MemoryError(f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
-                          f"{device.type} memory, but {free / 2**30:.1f} GiB are free: "
-                          f"{', '.join(remedies[:-1])} or {remedies[-1]}")
+        remedies = [
+            "run it on a device with more memory (device: cuda)",
+            *(["use dtype float32"] if dtype == torch.float64 else []),
+            "fit fewer points",
+        ]
+        raise MemoryError(
+            f"{what} on {n} points needs a {n} x {n} kernel matrix, {needed / 2**30:.1f} GiB of "
+            f"{device.type} memory, but {free / 2**30:.1f} GiB are free: "
+            f"{', '.join(remedies[:-1])} or {remedies[-1]}"
+        )
 
 
 class NotPositiveDefiniteError(FloatingPointError):
@@ -89,7 +94,8 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = 
         if info != 0:
             raise NotPositiveDefiniteError(
                 f"kernel matrix + reg I is not numerically positive definite (reg={reg:g}, {K.dtype}, pivot "
-                f"{info}) and was factorised in place to save memory: raise reg or use dtype float64")
+                f"{info}) and was factorised in place to save memory: raise reg or use dtype float64"
+            )
         return cholesky_solve(factor, Y), "cholesky (in place)"
     try:
         factor, info = torch.linalg.cholesky_ex(K)
@@ -106,8 +112,12 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = 
             log.info("float32 Cholesky of kernel matrix + reg I failed (reg=%g); solved in float64", reg)
             return cholesky_solve(factor, Y.double()).to(K.dtype), "cholesky (float64)"
         del wide, factor
-    log.warning("kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
-                "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this", reg, int(info))
+    log.warning(
+        "kernel matrix + reg I is not positive definite (reg=%g, pivot %d): solving by "
+        "eigendecomposition and pseudo-inverse; raise reg or use float64 to avoid this",
+        reg,
+        int(info),
+    )
     A = (K + K.T) / 2
     A.diagonal().add_(reg)
     eigenvalues, eigenvectors = torch.linalg.eigh(A)

@@ -45,14 +45,24 @@ def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
 
 
 def _nfa_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    agop = kernel_agop(X, alpha, M, rfm._kernel_, centre=rfm.centre, max_samples=rfm.agop_max_samples,
-                       generator=generator, batch_size=batch_size, weights=weights)
+    agop = kernel_agop(
+        X,
+        alpha,
+        M,
+        rfm._kernel_,
+        centre=rfm.centre,
+        max_samples=rfm.agop_max_samples,
+        generator=generator,
+        batch_size=batch_size,
+        weights=weights,
+    )
     return nfa_update(agop, rfm.power)
 
 
 def _fact_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    return fact_update(kernel_fact(X, alpha, M, rfm._kernel_, scale=rfm.fact_scale, batch_size=batch_size,
-                                   weights=weights))
+    return fact_update(
+        kernel_fact(X, alpha, M, rfm._kernel_, scale=rfm.fact_scale, batch_size=batch_size, weights=weights)
+    )
 
 
 def _fact_geom_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:

@@ -67,8 +67,11 @@ def parity_shards(experiment):
 
 
 def parity_outputs(experiment):
-    return [f"{RESULTS}/rfm/parity/{experiment}/k{k}_seed{seed}.{suffix}"
-            for k, seed in parity_shards(experiment) for suffix in ("parquet", "pt")]
+    return [
+        f"{RESULTS}/rfm/parity/{experiment}/k{k}_seed{seed}.{suffix}"
+        for k, seed in parity_shards(experiment)
+        for suffix in ("parquet", "pt")
+    ]
 
 
 def parity_size(experiment, k):
@@ -79,17 +82,24 @@ def parity_size(experiment, k):
     else:
         sizes = {parity["fig4"]["k"]: parity["fig4"]["n"]}
     if k not in sizes:
-        raise ValueError(f"k = {k} is not configured for {experiment}: scales.{SCALE}.parity.{experiment} has "
-                         f"k = {sorted(sizes)}; ask for one of those or add k = {k} to config.yaml")
+        raise ValueError(
+            f"k = {k} is not configured for {experiment}: scales.{SCALE}.parity.{experiment} has "
+            f"k = {sorted(sizes)}; ask for one of those or add k = {k} to config.yaml"
+        )
     return sizes[k]
 
 
 def parity_settings(wildcards):
     """Everything one parity task uses, as JSON for params: (so a change reruns only its shards)."""
     k = int(wildcards.k)
-    return job_settings(SETTINGS["parity"], ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods"),
-                        experiment=wildcards.experiment, k=k, n=parity_size(wildcards.experiment, k),
-                        seed=int(wildcards.seed))
+    return job_settings(
+        SETTINGS["parity"],
+        ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods"),
+        experiment=wildcards.experiment,
+        k=k,
+        n=parity_size(wildcards.experiment, k),
+        seed=int(wildcards.seed),
+    )
 
 
 def modular_runs(figure):
@@ -97,24 +107,36 @@ def modular_runs(figure):
     modular = SETTINGS["modular"]
     unknown = [name for name in modular[figure] if name not in modular["runs"]]
     if unknown:
-        raise ValueError(f"scales.{SCALE}.modular.{figure} names {unknown}, which are not in "
-                         f"scales.{SCALE}.modular.runs ({sorted(modular['runs'])}); add them there or fix the names")
+        raise ValueError(
+            f"scales.{SCALE}.modular.{figure} names {unknown}, which are not in "
+            f"scales.{SCALE}.modular.runs ({sorted(modular['runs'])}); add them there or fix the names"
+        )
     return modular[figure]
 
 
 def modular_outputs(figure):
     """Every seed of every run a figure shows."""
     modular = SETTINGS["modular"]
-    return [f"{RESULTS}/rfm/modular/{run}_seed{seed}.{suffix}"
-            for run in modular_runs(figure) for seed in modular["seeds"] for suffix in ("parquet", "pt")]
+    return [
+        f"{RESULTS}/rfm/modular/{run}_seed{seed}.{suffix}"
+        for run in modular_runs(figure)
+        for seed in modular["seeds"]
+        for suffix in ("parquet", "pt")
+    ]
 
 
 def modular_settings(wildcards):
     """Everything one modular-addition fit uses, as JSON for params:."""
     run = SETTINGS["modular"]["runs"][wildcards.run]
-    return job_settings(SETTINGS["modular"], ("p", "train_fraction", "device", "dtype", "reg", "pairs"),
-                        run=wildcards.run, kernel=run["kernel"], iters=run["iters"], method=run["method"],
-                        seed=int(wildcards.seed))
+    return job_settings(
+        SETTINGS["modular"],
+        ("p", "train_fraction", "device", "dtype", "reg", "pairs"),
+        run=wildcards.run,
+        kernel=run["kernel"],
+        iters=run["iters"],
+        method=run["method"],
+        seed=int(wildcards.seed),
+    )
 
 
 DATA = config["data"]["root"]
@@ -134,8 +156,9 @@ for variable, value in (("FACT_DATA_MIRROR", MIRROR), ("FACT_DATA_DOWNLOAD_URL",
 
 def fetch_revision(collection):
     """params: of a fetch job: its status's revision while that still describes the files, else the next."""
-    return lambda wildcards: manifest.fetch_revision(Path(DATA), collection, wildcards.dataset,
-                                                     None if MIRROR is None else Path(MIRROR), DOWNLOAD_URL)
+    return lambda wildcards: manifest.fetch_revision(
+        Path(DATA), collection, wildcards.dataset, None if MIRROR is None else Path(MIRROR), DOWNLOAD_URL
+    )
 
 
 def one_of(names):
@@ -150,8 +173,10 @@ def tabular_datasets():
         return tabular["datasets"] or ["iris", "wine", "breast_cancer", "digits"]
     unknown = [name for name in tabular["datasets"] if name not in UCI121_DATASETS]
     if unknown:
-        raise ValueError(f"scales.{SCALE}.tabular.datasets names {unknown}, which are not in the UCI-121 collection "
-                         "(see fact/experiments/data/manifests/uci121.datasets)")
+        raise ValueError(
+            f"scales.{SCALE}.tabular.datasets names {unknown}, which are not in the UCI-121 collection "
+            "(see fact/experiments/data/manifests/uci121.datasets)"
+        )
     return tabular["datasets"] or UCI121_DATASETS
 
 
@@ -168,9 +193,24 @@ def tabular_settings(wildcards):
     # not the thread count: it changes no result, and a change must not rerun the sweep; nor the
     # list of datasets that skip row normalisation: each job gets only its own normalisation choices
     normalise = [False] if wildcards.dataset in tabular["never_normalise"] else tabular["normalise"]
-    return job_settings(tabular, ("source", "split_seed", "device", "dtype", "kernel", "regs", "iters",
-                                  "fold_features", "agop_max_samples", "methods"),
-                        normalise=normalise, dataset=wildcards.dataset, data_root=DATA)
+    return job_settings(
+        tabular,
+        (
+            "source",
+            "split_seed",
+            "device",
+            "dtype",
+            "kernel",
+            "regs",
+            "iters",
+            "fold_features",
+            "agop_max_samples",
+            "methods",
+        ),
+        normalise=normalise,
+        dataset=wildcards.dataset,
+        data_root=DATA,
+    )
 
 
 def fig7_settings(wildcards):
@@ -208,15 +248,25 @@ def checkpoints(experiment):
 def trained_with(experiment):
     """What each checkpoint's training job is given, as one JSON list in the checkpoints' order: the
     extraction refuses a checkpoint trained otherwise (one copied from another run, say)."""
-    settings_of = {"fig7": fig7_settings, "mlp": mlp_settings, "deep_linear": deep_linear_settings,
-                   "transformer": decay_run_settings("transformer"), "cnn": decay_run_settings("cnn")}[experiment]
+    settings_of = {
+        "fig7": fig7_settings,
+        "mlp": mlp_settings,
+        "deep_linear": deep_linear_settings,
+        "transformer": decay_run_settings("transformer"),
+        "cnn": decay_run_settings("cnn"),
+    }[experiment]
     return as_json([json.loads(settings_of(SimpleNamespace(**run))) for run in runs(experiment)])
 
 
 def mlp_settings(wildcards):
     """Everything one MLP training job uses, as JSON for params:."""
-    return job_settings(SETTINGS["mlp"], ("split_seed", "device", "model", "train", "keep_epochs"),
-                        dataset=wildcards.dataset, seed=int(wildcards.seed), data_root=DATA)
+    return job_settings(
+        SETTINGS["mlp"],
+        ("split_seed", "device", "model", "train", "keep_epochs"),
+        dataset=wildcards.dataset,
+        seed=int(wildcards.seed),
+        data_root=DATA,
+    )
 
 
 def fetch_verdict(dataset):
@@ -230,26 +280,45 @@ def image_fetched(wildcards):
 
 def deep_linear_settings(wildcards):
     """Everything one deep-linear training job uses, as JSON for params:."""
-    return job_settings(SETTINGS["deep_linear"], ("d", "n", "data_seed", "device", "train"),
-                        depth=int(wildcards.depth), seed=int(wildcards.seed))
+    return job_settings(
+        SETTINGS["deep_linear"],
+        ("d", "n", "data_seed", "device", "train"),
+        depth=int(wildcards.depth),
+        seed=int(wildcards.seed),
+    )
 
 
 # The decay runs (Figures 12 and 13): a transformer and a CNN, each trained with Adam-L2 and with
 # AdamW. What a training job of each architecture uses from its block, beside its optimiser's run.
-DECAY_RUN_KEYS = {"transformer": ("data", "model", "checkpoints", "device"),
-                  "cnn": ("dataset", "split_seed", "model", "checkpoints", "device")}
+DECAY_RUN_KEYS = {
+    "transformer": ("data", "model", "checkpoints", "device"),
+    "cnn": ("dataset", "split_seed", "model", "checkpoints", "device"),
+}
 
 
 def decay_run_settings(architecture):
     """params: of one decay run's training job: the architecture's block, and its optimiser's run."""
+
     def settings(wildcards):
         block = SETTINGS[architecture]
         run = block["runs"][wildcards.optimiser]
-        train = {**block["train"], "optimiser": wildcards.optimiser, "lr": run["lr"],
-                 "weight_decay": run["weight_decay"]}
+        train = {
+            **block["train"],
+            "optimiser": wildcards.optimiser,
+            "lr": run["lr"],
+            "weight_decay": run["weight_decay"],
+        }
         fetched = {"data_root": DATA} if architecture == "cnn" else {}  # the CNN's images may be fetched
-        return as_json({**{key: block[key] for key in DECAY_RUN_KEYS[architecture]}, "train": train,
-                        "seed": int(wildcards.seed), **fetched, "scale": SCALE})
+        return as_json(
+            {
+                **{key: block[key] for key in DECAY_RUN_KEYS[architecture]},
+                "train": train,
+                "seed": int(wildcards.seed),
+                **fetched,
+                "scale": SCALE,
+            }
+        )
+
     return settings
 
 
@@ -260,10 +329,16 @@ def scorecard_inputs():
     read_here = [path for figure in FIGURE_TABLE.values() for path in figure.inputs]
     read_here += expand(f"{RESULTS}/tabular/{{dataset}}.parquet", dataset=tabular_datasets())
     patterns = [pattern for places in RESULT_PLACES.values() for pattern in places]
-    this_scale = sorted({path for path in read_here
-                         if any(fnmatch.fnmatch(path, f"{RESULTS}/{pattern}") for pattern in patterns)})
-    other_scales = [path for scale in config["scales"] if scale != SCALE for pattern in patterns
-                    for path in sorted(glob.glob(f"results/{scale}/{pattern}"))]
+    this_scale = sorted(
+        {path for path in read_here if any(fnmatch.fnmatch(path, f"{RESULTS}/{pattern}") for pattern in patterns)}
+    )
+    other_scales = [
+        path
+        for scale in config["scales"]
+        if scale != SCALE
+        for pattern in patterns
+        for path in sorted(glob.glob(f"results/{scale}/{pattern}"))
+    ]
     return this_scale + other_scales
 
 
@@ -277,8 +352,10 @@ def figure_names():
 def no_such_figure(wildcards):
     """The input of any other figures/<name>: stops the DAG, listing the figures and tables there are."""
     shown = [name for name in FIGURE_NAMES if not name.endswith(".caption.rst")]
-    raise WorkflowError(f"there is no figure or table figures/{wildcards.name}; those there are: "
-                        f"{', '.join(shown)} (and each figure's .caption.rst)")
+    raise WorkflowError(
+        f"there is no figure or table figures/{wildcards.name}; those there are: "
+        f"{', '.join(shown)} (and each figure's .caption.rst)"
+    )
 
 
 # Every figure: the function that draws it and the results it reads, in the order it takes them.
@@ -316,8 +393,9 @@ FIGURE_TABLE = {
     # deep linear networks: the NFA's best power against 1/L, and FACT
     "fig11": Figure("fact.experiments.plots.deep_linear:render", [features("deep_linear")]),
     # beyond the paper: a transformer's and a CNN's weight matrices under Adam-L2 and AdamW
-    "fig12": Figure("fact.experiments.plots.decay_runs:render_fig12",
-                    [features("transformer"), features("transformer_history")]),
+    "fig12": Figure(
+        "fact.experiments.plots.decay_runs:render_fig12", [features("transformer"), features("transformer_history")]
+    ),
     "fig13": Figure("fact.experiments.plots.decay_runs:render_fig13", [features("cnn"), features("cnn_history")]),
     # beyond the paper: FACT and the NFA against each layer's stationarity error
     "fig14": Figure("fact.experiments.plots.convergence:render_fig14", [features("convergence")]),

@@ -48,41 +48,57 @@ def refuse_non_finite(value, parts=()):
 
 def refuse_float_integers():
     """JSON Schema counts 2.0 as an integer; the jobs need a true one (2.0 names no file L2_seed0.pt)."""
+
     def is_integer(checker, value):
         return isinstance(value, int) and not isinstance(value, bool)
 
-    strict = validators.extend(Draft202012Validator,
-                               type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer))
+    strict = validators.extend(
+        Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    )
     schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
     for error in strict(schema).iter_errors(config):
         if error.validator == "type" and isinstance(error.instance, float):  # the schema passed it: a whole float
-            raise WorkflowError(f"{key_path(error.absolute_path)} is {error.instance!r}: write "
-                                f"{int(error.instance)}, a whole number without a decimal point")
+            raise WorkflowError(
+                f"{key_path(error.absolute_path)} is {error.instance!r}: write "
+                f"{int(error.instance)}, a whole number without a decimal point"
+            )
 
 
 def check_relations(where, settings):
     ks = [size["k"] for size in settings["parity"]["fig3"]["sizes"]]
     repeated = sorted({k for k in ks if ks.count(k) > 1})
     if repeated:
-        raise WorkflowError(f"{where}.parity.fig3.sizes lists k = {repeated} more than once; Figure 3 draws "
-                            "one panel per k, so give each k one n")
+        raise WorkflowError(
+            f"{where}.parity.fig3.sizes lists k = {repeated} more than once; Figure 3 draws "
+            "one panel per k, so give each k one n"
+        )
     mlp = settings["mlp"]
     beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > mlp["train"]["epochs"]]
     if beyond:
-        raise WorkflowError(f"{where}.mlp.keep_epochs has {beyond}, beyond the {mlp['train']['epochs']} epochs "
-                            f"of {where}.mlp.train.epochs; keep epochs 0..{mlp['train']['epochs']} only")
+        raise WorkflowError(
+            f"{where}.mlp.keep_epochs has {beyond}, beyond the {mlp['train']['epochs']} epochs "
+            f"of {where}.mlp.train.epochs; keep epochs 0..{mlp['train']['epochs']} only"
+        )
     model = settings["transformer"]["model"]
     if model["width"] % model["heads"]:
-        raise WorkflowError(f"{where}.transformer.model.width is {model['width']}, not a multiple of its "
-                            f"{model['heads']} heads: each head gets width / heads dimensions")
+        raise WorkflowError(
+            f"{where}.transformer.model.width is {model['width']}, not a multiple of its "
+            f"{model['heads']} heads: each head gets width / heads dimensions"
+        )
 
 
 def check_sizes(where, settings):
     """A model no machine can hold (each training job checks its own machine's memory as it starts)."""
     mlp = settings["mlp"]
     for dataset in mlp["datasets"]:
-        problem = mlp_size_problem(f"{where}.mlp.model", dataset, mlp["model"]["width"], mlp["model"]["depth"],
-                                   NO_MACHINE_HOLDS, "that any one machine has")
+        problem = mlp_size_problem(
+            f"{where}.mlp.model",
+            dataset,
+            mlp["model"]["width"],
+            mlp["model"]["depth"],
+            NO_MACHINE_HOLDS,
+            "that any one machine has",
+        )
         if problem:
             raise WorkflowError(problem)
 

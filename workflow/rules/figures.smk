@@ -1,5 +1,6 @@
 # Figures and tables: they read results/ only.
 
+
 # Judging the claims and writing the configuration out take seconds: they run where Snakemake
 # runs, never as cluster jobs (the figures' rules say so themselves).
 localrules:
@@ -20,16 +21,19 @@ for figure_name, figure in FIGURE_TABLE.items():
             results=figure.inputs,
             code=code("fact.experiments.stages.figure", figure.render.partition(":")[0]),
         output:
-            figure=report(f"{FIGURES}/{figure_name}.pdf", caption=f"../../{FIGURES}/{figure_name}.caption.rst",
-                          category="2. Figures"),
+            figure=report(
+                f"{FIGURES}/{figure_name}.pdf",
+                caption=f"../../{FIGURES}/{figure_name}.caption.rst",
+                category="2. Figures",
+            ),
             caption=f"{FIGURES}/{figure_name}.caption.rst",
-        params:
-            render=figure.render,
         log:
             f"logs/{figure_name}/{SCALE}.log",
         localrule: True
         conda:
             ENV
+        params:
+            render=figure.render,
         shell:
             "python -m fact.experiments.stages.figure {params.render} --inputs {input.results} --out {output.figure} "
             "2> {log}"
@@ -71,12 +75,12 @@ rule config_used:
     """The configuration the results of this scale were made with, as the report shows it."""
     output:
         report(f"{FIGURES}/config.yaml", caption="../report/config.rst", category="4. Configuration"),
-    params:
-        text=yaml.safe_dump(config, sort_keys=False),
     log:
         f"logs/config_used/{SCALE}.log",
     conda:
         ENV
+    params:
+        text=yaml.safe_dump(config, sort_keys=False),
     shell:
         "printf '%s' {params.text:q} > {output} 2> {log}"
 
@@ -92,14 +96,14 @@ rule current_figure:
         f"{FIGURES}/{{name}}",
     output:
         "figures/{name}",
-    wildcard_constraints:
-        name=one_of(FIGURE_NAMES),
-    params:
-        target=lambda wildcards: f"{SCALE}/{wildcards.name}",  # relative to figures/
     log:
         f"logs/current_figure/{SCALE}/{{name}}.log",
+    wildcard_constraints:
+        name=one_of(FIGURE_NAMES),
     conda:
         ENV
+    params:
+        target=lambda wildcards: f"{SCALE}/{wildcards.name}",  # relative to figures/
     shell:
         "ln -sf {params.target:q} {output:q} 2> {log}"
 
@@ -110,10 +114,10 @@ rule unknown_figure:
         no_such_figure,
     output:
         "figures/{name}",
-    wildcard_constraints:
-        name=rf"(?!(?:{one_of(FIGURE_NAMES)})$)[^/]+",
     log:
         "logs/unknown_figure/{name}.log",
+    wildcard_constraints:
+        name=rf"(?!(?:{one_of(FIGURE_NAMES)})$)[^/]+",
     conda:
         ENV
     shell:

@@ -5,15 +5,15 @@ rule fetch_images:
     """One image dataset (MNIST, CIFAR-10, or the offline mirror's partial copies), each file checksum-verified."""
     output:
         f"{DATA}/images/status/{{dataset}}.json",
+    log:
+        "logs/fetch/images/{dataset}.log",
     wildcard_constraints:
         dataset=one_of(IMAGE_DATASETS),
+    conda:
+        ENV
     params:
         revision=fetch_revision("images"),  # see fetch_uci121
         dest=lambda wildcards, output: str(Path(output[0]).parents[2]),  # the data folder
-    log:
-        "logs/fetch/images/{dataset}.log",
-    conda:
-        ENV
     shell:
         "python -m fact.experiments.data.fetch images {wildcards.dataset} --dest {params.dest:q} "
         "--revision {params.revision} 2> {log}"
@@ -25,16 +25,16 @@ rule train_fig7:
         code=code("fact.experiments.stages.train_fig7"),
     output:
         CHECKPOINT_PATTERNS["fig7"],
-    wildcard_constraints:
-        seed=r"\d+",
-    params:
-        settings=fig7_settings,
     log:
         f"logs/train_fig7/{SCALE}/seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["fig7"]["device"] != "cpu" else 0,
+    wildcard_constraints:
+        seed=r"\d+",
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["fig7"]["device"] != "cpu" else 0,
+    params:
+        settings=fig7_settings,
     shell:
         "python -m fact.experiments.stages.train_fig7 --settings {params.settings:q} --out {output} 2> {log}"
 
@@ -47,13 +47,13 @@ rule extract_fig7:
     output:
         table=f"{RESULTS}/features/fig7.parquet",
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
-    params:
-        settings=job_settings(SETTINGS["fig7"], ("powers",)),
-        trained_with=trained_with("fig7"),
     log:
         f"logs/extract_fig7/{SCALE}.log",
     conda:
         ENV
+    params:
+        settings=job_settings(SETTINGS["fig7"], ("powers",)),
+        trained_with=trained_with("fig7"),
     shell:
         "python -m fact.experiments.stages.extract_fig7 --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
         "--settings {params.settings:q} --table {output.table} --matrices {output.matrices} 2> {log}"
@@ -66,17 +66,17 @@ rule train_mlp:
         code=code("fact.experiments.stages.train_mlp"),
     output:
         CHECKPOINT_PATTERNS["mlp"],
+    log:
+        f"logs/train_mlp/{SCALE}/{{dataset}}_seed{{seed}}.log",
     wildcard_constraints:
         dataset=one_of(SETTINGS["mlp"]["datasets"]),
         seed=r"\d+",
-    params:
-        settings=mlp_settings,
-    log:
-        f"logs/train_mlp/{SCALE}/{{dataset}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
+    params:
+        settings=mlp_settings,
     shell:
         "python -m fact.experiments.stages.train_mlp --settings {params.settings:q} --out {output} 2> {log}"
 
@@ -88,15 +88,15 @@ rule extract_mlp:
         code=code("fact.experiments.stages.extract_mlp"),
     output:
         f"{RESULTS}/features/mlp.parquet",
+    log:
+        f"logs/extract_mlp/{SCALE}.log",
+    conda:
+        ENV
+    resources:
+        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
     params:
         settings=job_settings(SETTINGS["mlp"], ("powers", "batch_size", "device"), data_root=DATA),
         trained_with=trained_with("mlp"),
-    log:
-        f"logs/extract_mlp/{SCALE}.log",
-    resources:
-        gpu=1 if SETTINGS["mlp"]["device"] != "cpu" else 0,
-    conda:
-        ENV
     shell:
         "python -m fact.experiments.stages.extract_mlp --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
         "--settings {params.settings:q} "
@@ -109,17 +109,17 @@ rule train_deep_linear:
         code=code("fact.experiments.stages.train_deep_linear"),
     output:
         CHECKPOINT_PATTERNS["deep_linear"],
+    log:
+        f"logs/train_deep_linear/{SCALE}/L{{depth}}_seed{{seed}}.log",
     wildcard_constraints:
         depth=r"\d+",
         seed=r"\d+",
-    params:
-        settings=deep_linear_settings,
-    log:
-        f"logs/train_deep_linear/{SCALE}/L{{depth}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["deep_linear"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["deep_linear"]["device"] != "cpu" else 0,
+    params:
+        settings=deep_linear_settings,
     shell:
         "python -m fact.experiments.stages.train_deep_linear --settings {params.settings:q} --out {output} 2> {log}"
 
@@ -131,13 +131,13 @@ rule extract_deep_linear:
         code=code("fact.experiments.stages.extract_deep_linear"),
     output:
         f"{RESULTS}/features/deep_linear.parquet",
-    params:
-        settings=job_settings(SETTINGS["deep_linear"], ("powers",)),
-        trained_with=trained_with("deep_linear"),
     log:
         f"logs/extract_deep_linear/{SCALE}.log",
     conda:
         ENV
+    params:
+        settings=job_settings(SETTINGS["deep_linear"], ("powers",)),
+        trained_with=trained_with("deep_linear"),
     shell:
         "python -m fact.experiments.stages.extract_deep_linear --checkpoints {input.checkpoints} "
         "--trained-with {params.trained_with:q} "
@@ -150,17 +150,17 @@ rule train_transformer:
         code=code("fact.experiments.stages.train_transformer"),
     output:
         CHECKPOINT_PATTERNS["transformer"],
+    log:
+        f"logs/train_transformer/{SCALE}/{{optimiser}}_seed{{seed}}.log",
     wildcard_constraints:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
-    params:
-        settings=decay_run_settings("transformer"),
-    log:
-        f"logs/train_transformer/{SCALE}/{{optimiser}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["transformer"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["transformer"]["device"] != "cpu" else 0,
+    params:
+        settings=decay_run_settings("transformer"),
     shell:
         "python -m fact.experiments.stages.train_transformer --settings {params.settings:q} --out {output} 2> {log}"
 
@@ -172,17 +172,17 @@ rule train_cnn:
         code=code("fact.experiments.stages.train_cnn"),
     output:
         CHECKPOINT_PATTERNS["cnn"],
+    log:
+        f"logs/train_cnn/{SCALE}/{{optimiser}}_seed{{seed}}.log",
     wildcard_constraints:
         optimiser="adam_l2|adamw",
         seed=r"\d+",
-    params:
-        settings=decay_run_settings("cnn"),
-    log:
-        f"logs/train_cnn/{SCALE}/{{optimiser}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["cnn"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["cnn"]["device"] != "cpu" else 0,
+    params:
+        settings=decay_run_settings("cnn"),
     shell:
         "python -m fact.experiments.stages.train_cnn --settings {params.settings:q} --out {output} 2> {log}"
 
@@ -197,18 +197,19 @@ rule extract_decay_runs:
     output:
         table=f"{RESULTS}/features/{{family}}.parquet",
         history=f"{RESULTS}/features/{{family}}_history.parquet",
-    wildcard_constraints:
-        family=one_of(DECAY_RUN_KEYS),
-    params:
-        settings=lambda wildcards: job_settings(SETTINGS[wildcards.family],
-                                                ("powers", "batch_size", "agop_probes", "device")),
-        trained_with=lambda wildcards: trained_with(wildcards.family),
     log:
         f"logs/extract_decay_runs/{SCALE}/{{family}}.log",
-    resources:
-        gpu=lambda wildcards: 1 if SETTINGS[wildcards.family]["device"] != "cpu" else 0,
+    wildcard_constraints:
+        family=one_of(DECAY_RUN_KEYS),
     conda:
         ENV
+    resources:
+        gpu=lambda wildcards: 1 if SETTINGS[wildcards.family]["device"] != "cpu" else 0,
+    params:
+        settings=lambda wildcards: job_settings(
+            SETTINGS[wildcards.family], ("powers", "batch_size", "agop_probes", "device")
+        ),
+        trained_with=lambda wildcards: trained_with(wildcards.family),
     shell:
         "python -m fact.experiments.stages.extract_decay_runs --checkpoints {input.checkpoints} "
         "--trained-with {params.trained_with:q} --settings {params.settings:q} "

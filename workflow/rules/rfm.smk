@@ -8,18 +8,18 @@ rule rfm_parity:
     output:
         table=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.pt",
+    log:
+        f"logs/rfm_parity/{SCALE}/{{experiment}}_k{{k}}_seed{{seed}}.log",
     wildcard_constraints:
         experiment="fig3|fig4",
         k=r"\d+",
         seed=r"\d+",
-    params:
-        settings=parity_settings,
-    log:
-        f"logs/rfm_parity/{SCALE}/{{experiment}}_k{{k}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["parity"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["parity"]["device"] != "cpu" else 0,
+    params:
+        settings=parity_settings,
     shell:
         "python -m fact.experiments.stages.rfm_parity --settings {params.settings:q} "
         "--table {output.table} --matrices {output.matrices} 2> {log}"
@@ -32,17 +32,17 @@ rule rfm_modular:
     output:
         table=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.parquet",
         matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",
+    log:
+        f"logs/rfm_modular/{SCALE}/{{run}}_seed{{seed}}.log",
     wildcard_constraints:
         run=one_of(SETTINGS["modular"]["runs"]),
         seed=r"\d+",
-    params:
-        settings=modular_settings,
-    log:
-        f"logs/rfm_modular/{SCALE}/{{run}}_seed{{seed}}.log",
-    resources:
-        gpu=1 if SETTINGS["modular"]["device"] != "cpu" else 0,
     conda:
         ENV
+    resources:
+        gpu=1 if SETTINGS["modular"]["device"] != "cpu" else 0,
+    params:
+        settings=modular_settings,
     shell:
         "python -m fact.experiments.stages.rfm_modular --settings {params.settings:q} "
         "--table {output.table} --matrices {output.matrices} 2> {log}"

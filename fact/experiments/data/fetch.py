@@ -1,4 +1,4 @@
-"""Fetch the files of a dataset and install those whose checksum matches the manifest.
+r"""Fetch the files of a dataset and install those whose checksum matches the manifest.
 
 The files come from a local mirror folder when one is given (laid out like the data folder:
 ``<mirror>/uci121/<dataset>/<file>``, ``<mirror>/mnist/<file>``, ...), and from nowhere else;
@@ -12,7 +12,8 @@ the file and both hashes, and the others go on. Each dataset gets a status file
 error) is an error, not a verdict: nothing is recorded for that dataset, so the next run
 tries again.
 
-    python -m fact.experiments.data.fetch uci121 [dataset ...] --dest data [--mirror ../shared/data] [--download-url URL]
+    python -m fact.experiments.data.fetch uci121 [dataset ...] --dest data [--mirror ../shared/data] \
+        [--download-url URL]
     python -m fact.experiments.data.fetch images [dataset ...] --dest data [--mirror ../shared/data]
 """
 
@@ -44,8 +45,10 @@ log = logging.getLogger(__name__)
 MIRROR_VARIABLE = "FACT_DATA_MIRROR"
 DOWNLOAD_URL_VARIABLE = "FACT_DATA_DOWNLOAD_URL"
 UCI121_ARCHIVE = "http://persoal.citius.usc.es/manuel.fernandez.delgado/papers/jmlr/data.tar.gz"
-NO_CHECKSUM = ("no checksum for its files in the repository's manifest (they are not in the offline mirror "
-               "either), so they cannot be verified")
+NO_CHECKSUM = (
+    "no checksum for its files in the repository's manifest (they are not in the offline mirror "
+    "either), so they cannot be verified"
+)
 
 
 class FetchError(RuntimeError):
@@ -70,8 +73,15 @@ def _exclusive(data_root: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def fetch(collection: str, data_root: Path, datasets: list[str] | None = None, mirror: Path | None = None,
-          download_url: str | None = None, revision: int = 0, manifests: Path = MANIFESTS) -> dict[str, dict]:
+def fetch(
+    collection: str,
+    data_root: Path,
+    datasets: list[str] | None = None,
+    mirror: Path | None = None,
+    download_url: str | None = None,
+    revision: int = 0,
+    manifests: Path = MANIFESTS,
+) -> dict[str, dict]:
     """Fetch and verify the files of ``datasets`` (default: all of the collection); return their statuses.
 
     Raises FetchError, after the other datasets are done, for those whose download failed.
@@ -82,9 +92,11 @@ def fetch(collection: str, data_root: Path, datasets: list[str] | None = None, m
     if unknown:
         raise ValueError(f"{collection} has no dataset {unknown}; its datasets are {sorted(manifest)}")
     if mirror is not None and not (Path(mirror) / _top_folder(manifest)).is_dir():
-        raise FileNotFoundError(f"the data mirror {mirror} has no folder {_top_folder(manifest)}/; point data.mirror "
-                                f"(or {MIRROR_VARIABLE}) at a folder laid out like the data folder "
-                                f"(<mirror>/uci121/<dataset>/, <mirror>/mnist/, ...)")
+        raise FileNotFoundError(
+            f"the data mirror {mirror} has no folder {_top_folder(manifest)}/; point data.mirror "
+            f"(or {MIRROR_VARIABLE}) at a folder laid out like the data folder "
+            f"(<mirror>/uci121/<dataset>/, <mirror>/mnist/, ...)"
+        )
     source = _Source(collection, data_root, mirror, download_url)
     statuses, failures = {}, []
     with _exclusive(data_root):
@@ -103,8 +115,9 @@ def _top_folder(manifest: dict[str, list[ManifestFile]]) -> str:
     return next(file.path.split("/")[0] for files in manifest.values() for file in files)
 
 
-def _fetch_dataset(name: str, files: list[ManifestFile], data_root: Path, source: "_Source", collection: str,
-                   revision: int) -> dict:
+def _fetch_dataset(
+    name: str, files: list[ManifestFile], data_root: Path, source: "_Source", collection: str, revision: int
+) -> dict:
     states, problems = {}, []
     for file in files:
         states[file.path], problem = _install(file, data_root, source)
@@ -113,11 +126,18 @@ def _fetch_dataset(name: str, files: list[ManifestFile], data_root: Path, source
     if not files:
         problems.append(NO_CHECKSUM)
     elif problems and source.mirror is None:
-        problems.append(f"after fixing the source, delete {Path(data_root) / collection / 'status' / (name + '.json')} "
-                        "to fetch this dataset again")
-    record = {"dataset": name, "available": not problems, "reason": "; ".join(problems), "source": source.description,
-              "revision": revision,
-              "files": {file.path: {"expected": file.expected, "state": states[file.path]} for file in files}}
+        problems.append(
+            f"after fixing the source, delete {Path(data_root) / collection / 'status' / (name + '.json')} "
+            "to fetch this dataset again"
+        )
+    record = {
+        "dataset": name,
+        "available": not problems,
+        "reason": "; ".join(problems),
+        "source": source.description,
+        "revision": revision,
+        "files": {file.path: {"expected": file.expected, "state": states[file.path]} for file in files},
+    }
     if problems:
         log.warning("%s unavailable: %s", name, record["reason"])
     else:
@@ -189,7 +209,8 @@ class _Source:
             reason = str(error).splitlines()[0][:200] if str(error) else ""
             self._failed[url] = FetchError(
                 f"download from {url} failed ({type(error).__name__}: {reason}); without network, put the files in "
-                f"a mirror laid out as <mirror>/{what} and set data.mirror or {MIRROR_VARIABLE}")
+                f"a mirror laid out as <mirror>/{what} and set data.mirror or {MIRROR_VARIABLE}"
+            )
             raise self._failed[url] from error
 
     def _from_archive(self, url: str) -> dict[str, Path]:
@@ -205,11 +226,14 @@ class _Source:
                         tar.extractall(partial, filter="data")
                 except (tarfile.TarError, OSError, EOFError) as error:
                     archive.unlink(missing_ok=True)  # a broken download: fetch it again next time
-                    raise FetchError(f"the archive from {url} could not be extracted ({type(error).__name__}: "
-                                     f"{error}); it was deleted, run the fetch again") from error
+                    raise FetchError(
+                        f"the archive from {url} could not be extracted ({type(error).__name__}: "
+                        f"{error}); it was deleted, run the fetch again"
+                    ) from error
                 os.replace(partial, extracted)
-            self._archive = {f"uci121/{path.parent.name}/{path.name}": path
-                             for path in extracted.rglob("*") if path.is_file()}
+            self._archive = {
+                f"uci121/{path.parent.name}/{path.name}": path for path in extracted.rglob("*") if path.is_file()
+            }
         return self._archive
 
 
@@ -219,8 +243,7 @@ def _download(url: str, destination: Path) -> Path:
 
     if destination.is_file():
         return destination
-    return Path(pooch.retrieve(url, known_hash=None, fname=destination.name, path=destination.parent,
-                               progressbar=True))
+    return Path(pooch.retrieve(url, known_hash=None, fname=destination.name, path=destination.parent, progressbar=True))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,23 +251,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("collection", choices=["uci121", "images"])
     parser.add_argument("datasets", nargs="*", help="datasets to fetch (default: all of the collection)")
     parser.add_argument("--dest", type=Path, required=True, help="the data folder")
-    parser.add_argument("--mirror", default=None,
-                        help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)")
-    parser.add_argument("--download-url", default=os.environ.get(DOWNLOAD_URL_VARIABLE) or None,
-                        help="a server laid out like the data folder, instead of the canonical addresses "
-                             f"(default: ${DOWNLOAD_URL_VARIABLE})")
+    parser.add_argument(
+        "--mirror", default=None, help=f"local mirror folder (default: ${MIRROR_VARIABLE}, else download)"
+    )
+    parser.add_argument(
+        "--download-url",
+        default=os.environ.get(DOWNLOAD_URL_VARIABLE) or None,
+        help="a server laid out like the data folder, instead of the canonical addresses "
+        f"(default: ${DOWNLOAD_URL_VARIABLE})",
+    )
     parser.add_argument("--revision", type=int, default=0, help="recorded in the status files (set by the workflow)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        statuses = fetch(args.collection, args.dest, args.datasets, resolve_mirror(args.mirror), args.download_url,
-                         args.revision)
+        statuses = fetch(
+            args.collection, args.dest, args.datasets, resolve_mirror(args.mirror), args.download_url, args.revision
+        )
     except (FetchError, FileNotFoundError, ValueError) as error:
         log.error("%s", error)
         raise SystemExit(f"error: {error}") from None
     unavailable = sorted(name for name, status in statuses.items() if not status["available"])
-    log.info("%s: %d datasets available, %d unavailable (%s)", args.collection, len(statuses) - len(unavailable),
-             len(unavailable), ", ".join(unavailable) or "none")
+    log.info(
+        "%s: %d datasets available, %d unavailable (%s)",
+        args.collection,
+        len(statuses) - len(unavailable),
+        len(unavailable),
+        ", ".join(unavailable) or "none",
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> ImageData:
     bundle = load_digits()
     X = torch.tensor(bundle.data / 16.0, dtype=torch.float32)
     y = torch.tensor(bundle.target, dtype=torch.int64)
-    return ImageData("digits", *_split(X, y, seed, test_fraction), 10,
-                     note="scikit-learn digits (8x8), a stand-in for MNIST at quick scale")
+    return ImageData(
+        "digits",
+        *_split(X, y, seed, test_fraction),
+        10,
+        note="scikit-learn digits (8x8), a stand-in for MNIST at quick scale",
+    )
 
 
 def _split(X: torch.Tensor, y: torch.Tensor, seed: int, test_fraction: float):
@@ -65,7 +69,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     dims = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
     if data.size != int(np.prod(shape)):
         raise ValueError(f"{path}: header announces shape {shape} but holds {data.size} values")
@@ -87,8 +91,12 @@ def mnist(seed: int = 0, root: str | Path = "data") -> ImageData:
 
 def mnist_test(seed: int = 0, root: str | Path = "data", test_fraction: float = 0.2) -> ImageData:
     X, y = _mnist_part(Path(root), "t10k")
-    return ImageData("mnist_test", *_split(X, y, seed, test_fraction), 10,
-                     note="the 10,000-image MNIST test set only, split 8,000/2,000 here (not the paper's training set)")
+    return ImageData(
+        "mnist_test",
+        *_split(X, y, seed, test_fraction),
+        10,
+        note="the 10,000-image MNIST test set only, split 8,000/2,000 here (not the paper's training set)",
+    )
 
 
 def cifar10(seed: int = 0, root: str | Path = "data") -> ImageData:
@@ -120,8 +128,12 @@ def cifar10_jpeg(seed: int = 0, root: str | Path = "data", test_fraction: float 
                 labels.append(CIFAR10_CLASSES.index(parts[-2]))
     X = torch.tensor(np.stack(images), dtype=torch.float32) / 255
     y = torch.tensor(labels, dtype=torch.int64)
-    return ImageData("cifar10_jpeg", *_split(X, y, seed, test_fraction), 10,
-                     note="the 10,000 CIFAR-10 test images as JPEG (approximate pixels), split 8,000/2,000 here")
+    return ImageData(
+        "cifar10_jpeg",
+        *_split(X, y, seed, test_fraction),
+        10,
+        note="the 10,000 CIFAR-10 test images as JPEG (approximate pixels), split 8,000/2,000 here",
+    )
 
 
 LOADERS = {"digits": digits, "mnist": mnist, "mnist_test": mnist_test, "cifar10": cifar10, "cifar10_jpeg": cifar10_jpeg}

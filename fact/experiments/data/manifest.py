@@ -41,7 +41,8 @@ def collection_files(collection: str, manifests: Path = MANIFESTS) -> dict[str, 
     """{dataset: its files} for every dataset of a collection; an empty list: no checksums are known."""
     if collection == "uci121":
         datasets: dict[str, list[ManifestFile]] = {
-            name: [] for name in (manifests / "uci121.datasets").read_text().split()}
+            name: [] for name in (manifests / "uci121.datasets").read_text().split()
+        }
         for line in (manifests / "uci121.sha256").read_text().splitlines():
             if line.strip():
                 digest, relative = line.split(maxsplit=1)
@@ -53,8 +54,9 @@ def collection_files(collection: str, manifests: Path = MANIFESTS) -> dict[str, 
         for line in (manifests / "images.files").read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 name, expected, path, url, content = line.split()
-                datasets.setdefault(name, []).append(ManifestFile(
-                    name, path, expected, None if url == "-" else url, None if content == "-" else content))
+                datasets.setdefault(name, []).append(
+                    ManifestFile(name, path, expected, None if url == "-" else url, None if content == "-" else content)
+                )
         return datasets
     raise ValueError(f"unknown collection {collection!r}: use one of {list(COLLECTIONS)}")
 
@@ -111,9 +113,12 @@ def dataset_status(data_root: Path, collection: str, name: str) -> dict:
     """The fetch's verdict on one dataset: {"available": bool, "reason": str, ...}."""
     status = read_status(data_root, collection, name)
     if status is None:
-        return {"dataset": name, "available": False,
-                "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): "
-                          "run the fetch first"}
+        return {
+            "dataset": name,
+            "available": False,
+            "reason": f"not fetched (no status file under {Path(data_root) / collection / 'status'}): "
+            "run the fetch first",
+        }
     return status
 
 
@@ -133,8 +138,9 @@ def describe_source(mirror: Path | None, download_url: str | None) -> str:
     return f"download {download_url}" if download_url else "download"
 
 
-def status_is_current(status: dict, files: list[ManifestFile], data_root: Path, mirror: Path | None,
-                      download_url: str | None) -> bool:
+def status_is_current(
+    status: dict, files: list[ManifestFile], data_root: Path, mirror: Path | None, download_url: str | None
+) -> bool:
     """Whether a status still describes the dataset's files, on disk and at their source."""
     recorded = status.get("files", {})
     if sorted(recorded) != sorted(file.path for file in files):
@@ -153,8 +159,14 @@ def status_is_current(status: dict, files: list[ManifestFile], data_root: Path, 
     return True
 
 
-def fetch_revision(data_root: Path, collection: str, dataset: str, mirror: Path | None = None,
-                   download_url: str | None = None, manifests: Path = MANIFESTS) -> int:
+def fetch_revision(
+    data_root: Path,
+    collection: str,
+    dataset: str,
+    mirror: Path | None = None,
+    download_url: str | None = None,
+    manifests: Path = MANIFESTS,
+) -> int:
     """The revision a fetch of ``dataset`` is to record: the status's own while it is current, else the next.
 
     The workflow passes it to the fetch job as a parameter: an unchanged revision leaves the

@@ -32,8 +32,12 @@ class TabularDataset:
         if self.X.ndim != 2 or len(self.y) != n:
             raise ValueError(f"{self.name}: X must be n x d and y have n labels, got {self.X.shape} and {self.y.shape}")
         if n and (self.y.min() < 0 or self.y.max() >= self.n_classes):
-            raise ValueError(f"{self.name}: labels must lie in 0..{self.n_classes - 1}, got {self.y.min()}..{self.y.max()}")
-        for what, (train, other) in [("validation split", self.validation)] + [(f"fold {i}", f) for i, f in enumerate(self.folds)]:
+            raise ValueError(
+                f"{self.name}: labels must lie in 0..{self.n_classes - 1}, got {self.y.min()}..{self.y.max()}"
+            )
+        for what, (train, other) in [("validation split", self.validation)] + [
+            (f"fold {i}", f) for i, f in enumerate(self.folds)
+        ]:
             for part in (train, other):
                 if len(part) and (part.min() < 0 or part.max() >= n):
                     raise ValueError(f"{self.name}: the {what} indexes rows outside 0..{n - 1}")
@@ -44,8 +48,12 @@ def load_sklearn(name: str, seed: int = 0) -> TabularDataset:
     a random half/half train/validation split and four random folds (each row tested once)."""
     from sklearn import datasets
 
-    loaders = {"iris": datasets.load_iris, "wine": datasets.load_wine,
-               "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}
+    loaders = {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+    }
     if name not in loaders:
         raise ValueError(f"unknown scikit-learn dataset {name!r}: use one of {list(SKLEARN_DATASETS)}")
     bundle = loaders[name]()
@@ -59,5 +67,12 @@ def load_sklearn(name: str, seed: int = 0) -> TabularDataset:
     validation = (np.sort(order[:half]), np.sort(order[half:]))
     parts = np.array_split(rng.permutation(len(X)), 4)
     folds = [(np.sort(np.concatenate([p for j, p in enumerate(parts) if j != i])), np.sort(parts[i])) for i in range(4)]
-    return TabularDataset(name, X, y.astype(np.int64), int(y.max()) + 1, validation, folds,
-                          source=f"scikit-learn load_{name}, split seed {seed}")
+    return TabularDataset(
+        name,
+        X,
+        y.astype(np.int64),
+        int(y.max()) + 1,
+        validation,
+        folds,
+        source=f"scikit-learn load_{name}, split seed {seed}",
+    )

@@ -53,13 +53,13 @@ def load(folder: str | Path) -> TabularDataset:
         raise ValueError(f"{folder / f'{name}.txt'}: metadata key {missing} is missing") from None
     table = np.loadtxt(folder / data_file, skiprows=1, ndmin=2)
     if table.shape != (rows, d + 2):
-        raise ValueError(f"{folder / data_file}: expected {rows} rows of index + {d} features + label, "
-                         f"got shape {table.shape}")
+        raise ValueError(
+            f"{folder / data_file}: expected {rows} rows of index + {d} features + label, got shape {table.shape}"
+        )
     X, labels = table[:, 1:-1], table[:, -1]
     if not np.array_equal(labels, np.round(labels)):
         raise ValueError(f"{folder / data_file}: labels must be integers")
     train, validation = _indices(folder / "conxuntos.dat", 2)
     kfold = _indices(folder / "conxuntos_kfold.dat", 8)
     folds = [(kfold[2 * i], kfold[2 * i + 1]) for i in range(4)]
-    return TabularDataset(name, X, labels.astype(np.int64), c, (train, validation), folds,
-                          source=f"UCI-121 {folder}")
+    return TabularDataset(name, X, labels.astype(np.int64), c, (train, validation), folds, source=f"UCI-121 {folder}")

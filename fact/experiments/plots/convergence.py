@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fact.experiments.convergence import ARCHITECTURES, FACT_LEVEL, holds_below
 from fact.experiments.io import read_parquet
 from fact.experiments.plots import style
-from fact.experiments.convergence import ARCHITECTURES, FACT_LEVEL, holds_below
 
 MARKERS = dict(zip(ARCHITECTURES.values(), ("o", "s", "D", "^", "v")))
 COLOURS = dict(zip(ARCHITECTURES.values(), ("#1b9e77", "#e7298a", "#66a61e", "#7570b3", "#d95f02")))
@@ -39,26 +39,40 @@ def render_fig14(path: str | os.PathLike, out: str | os.PathLike) -> None:
     axes[0].legend(fontsize=6, loc="lower left")
     figure.subplots_adjust(bottom=0.36, wspace=0.08)
     style.caption(figure, _caption(table, threshold))
-    style.save(figure, out, about="Figure 14 (beyond the paper): Pearson correlation of WᵀW with FACT and with the "
-                                  "NFA against each layer's stationarity error, for every network the pipeline "
-                                  "trained, and FACT against τ for the SGD runs.")
+    style.save(
+        figure,
+        out,
+        about="Figure 14 (beyond the paper): Pearson correlation of WᵀW with FACT and with the "
+        "NFA against each layer's stationarity error, for every network the pipeline "
+        "trained, and FACT against τ for the SGD runs.",
+    )
 
 
 def _scatter(axis, table: pd.DataFrame, x: str, y: str) -> None:
     for architecture, rows in table.groupby("architecture", sort=False):
-        axis.scatter(rows[x], rows[y], s=9, marker=MARKERS[architecture], color=COLOURS[architecture], alpha=0.6,
-                     lw=0, label=f"{architecture} ({len(rows)})")
+        axis.scatter(
+            rows[x],
+            rows[y],
+            s=9,
+            marker=MARKERS[architecture],
+            color=COLOURS[architecture],
+            alpha=0.6,
+            lw=0,
+            label=f"{architecture} ({len(rows)})",
+        )
 
 
 def _caption(table: pd.DataFrame, threshold: float) -> str:
     near = table[table.stationarity_error <= threshold]
     far = table[table.stationarity_error > 1]
-    return (f"Scale: {table.scale.iloc[0]}. {len(table)} layer states (layers × kept epochs or steps × runs). Every "
-            f"one with stationarity error ≤ {threshold:.3g} (dotted line; {len(near)} states) has Pearson(WᵀW, FACT) ≥ "
-            f"{FACT_LEVEL} (dashed); above 1, FACT's median is {_median(far.fact)} and the NFA's {_median(far.nfa)}. "
-            f"NFA at the power nearest ½ each run computed ({_powers(table)}). τ: the time weight decay had to act, "
-            f"for the SGD runs (MLPs, deep linear nets); the quadratic net (Adam, L-BFGS, Newton), transformer and "
-            f"CNN (Adam-L2, AdamW) have none.")
+    return (
+        f"Scale: {table.scale.iloc[0]}. {len(table)} layer states (layers × kept epochs or steps × runs). Every "
+        f"one with stationarity error ≤ {threshold:.3g} (dotted line; {len(near)} states) has Pearson(WᵀW, FACT) ≥ "
+        f"{FACT_LEVEL} (dashed); above 1, FACT's median is {_median(far.fact)} and the NFA's {_median(far.nfa)}. "
+        f"NFA at the power nearest ½ each run computed ({_powers(table)}). τ: the time weight decay had to act, "
+        f"for the SGD runs (MLPs, deep linear nets); the quadratic net (Adam, L-BFGS, Newton), transformer and "
+        f"CNN (Adam-L2, AdamW) have none."
+    )
 
 
 def _median(values: pd.Series) -> str:

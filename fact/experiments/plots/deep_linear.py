@@ -16,10 +16,12 @@ from fact.experiments.plots import style
 def training_in_words(config: dict) -> str:
     """The data and training of the runs, from the settings they were made with."""
     train = config["train"]
-    return (f"d = {config['d']}, n = {config['n']} points, MSE, SGD for {train['epochs']} epochs in batches of "
-            f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
-            f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
-            f"λ = {train['weight_decay']:g}")
+    return (
+        f"d = {config['d']}, n = {config['n']} points, MSE, SGD for {train['epochs']} epochs in batches of "
+        f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
+        f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
+        f"λ = {train['weight_decay']:g}"
+    )
 
 
 def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -46,8 +48,15 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     figure.subplots_adjust(bottom=0.33)
     seeds = first.seed.nunique()
     training = "; ".join(training_in_words(config) for config in read_parquet_metadata(paths[0])["trained_with"])
-    style.caption(figure, f"Scale: {table.scale.iloc[0]}. Deep linear networks f(x) = W_L···W_1 x fitted to y = W*x "
-                  f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here, A10). "
-                  f"First layer, mean over {seeds} seeds (band: range).")
-    style.save(figure, out, about="Figure 11: deep linear networks of depth L: Pearson correlation of the first "
-               "layer's W₁ᵀW₁ with AGOP^s against the power s, and with FACT, which needs no power.")
+    style.caption(
+        figure,
+        f"Scale: {table.scale.iloc[0]}. Deep linear networks f(x) = W_L···W_1 x fitted to y = W*x "
+        f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here, A10). "
+        f"First layer, mean over {seeds} seeds (band: range).",
+    )
+    style.save(
+        figure,
+        out,
+        about="Figure 11: deep linear networks of depth L: Pearson correlation of the first "
+        "layer's W₁ᵀW₁ with AGOP^s against the power s, and with FACT, which needs no power.",
+    )

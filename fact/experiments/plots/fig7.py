@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from fact.experiments.io import load_torch, read_parquet
-from fact.features.linalg import sym_power
 from fact.experiments.plots import style
+from fact.features.linalg import sym_power
 
 
 def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -24,10 +24,15 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
 
     figure = plt.figure(figsize=(7.5, 3.3))
     # Column 4 is an empty spacer that keeps the line plot's axis label clear of the heat maps.
-    grid = figure.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 0.35, 2.0], left=0.03, right=0.99,
-                               bottom=0.34, top=0.9, wspace=0.3)
-    panels = [("$W^\\top W$", example["wtw"]), ("FACT", example["fact"]),
-              ("AGOP$^{1/2}$", sym_power(example["agop"], 0.5)), ("AGOP", example["agop"])]
+    grid = figure.add_gridspec(
+        1, 6, width_ratios=[1, 1, 1, 1, 0.35, 2.0], left=0.03, right=0.99, bottom=0.34, top=0.9, wspace=0.3
+    )
+    panels = [
+        ("$W^\\top W$", example["wtw"]),
+        ("FACT", example["fact"]),
+        ("AGOP$^{1/2}$", sym_power(example["agop"], 0.5)),
+        ("AGOP", example["agop"]),
+    ]
     for column, (title, matrix) in enumerate(panels):
         axis = figure.add_subplot(grid[0, column])
         values = matrix.numpy()
@@ -54,17 +59,28 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
 
     data, train = config["data"], config["train"]
     polish = {"lbfgs+newton": "L-BFGS and Newton", "newton": "Newton", "lbfgs": "L-BFGS"}.get(train["polish"])
-    reached = (f"then {polish} to a critical point (largest final gradient norm {hidden.grad_norm.max():.1e}, "
-               f"smallest Hessian eigenvalue {hidden.hessian_min_eigenvalue.min():.1e})" if polish
-               else f"no polishing (largest final gradient norm {hidden.grad_norm.max():.1e})")
-    style.caption(figure, (
-        f"Scale: {scale}. Two-layer quadratic network, width {config['model']['width']}, trained on the exact "
-        f"population of the adversarial mixture (d = 4): Unif({{±1}}^4) with p = {data['hypercube_weight']:g}, "
-        f"else Unif({{±{data['spike_scale']:g}}}^2 × {{0}}^2); target f*(x) = {data['epsilon']:g}·x1x2 + x3x4 "
-        f"(constants chosen here, unknown in the paper). Weight decay λ = {train['weight_decay']:g}; "
-        f"Adam, lr {train['lr']:g}, {train['steps']} steps with cosine decay, {reached}. Heat maps: seed {seeds[0]}, each scaled by its "
-        f"largest entry. Right: mean and range over seeds {', '.join(map(str, seeds))}."
-    ))
-    style.save(figure, out, about="Figure 7: the adversarial two-layer quadratic network of Section 6, trained with "
-               "weight decay: cosine similarity of WᵀW with FACT, the eNFA and AGOP^s for several powers s, and the "
-               "matrices themselves.")
+    reached = (
+        f"then {polish} to a critical point (largest final gradient norm {hidden.grad_norm.max():.1e}, "
+        f"smallest Hessian eigenvalue {hidden.hessian_min_eigenvalue.min():.1e})"
+        if polish
+        else f"no polishing (largest final gradient norm {hidden.grad_norm.max():.1e})"
+    )
+    style.caption(
+        figure,
+        (
+            f"Scale: {scale}. Two-layer quadratic network, width {config['model']['width']}, trained on the exact "
+            f"population of the adversarial mixture (d = 4): Unif({{±1}}^4) with p = {data['hypercube_weight']:g}, "
+            f"else Unif({{±{data['spike_scale']:g}}}^2 × {{0}}^2); target f*(x) = {data['epsilon']:g}·x1x2 + x3x4 "
+            f"(constants chosen here, unknown in the paper). Weight decay λ = {train['weight_decay']:g}; "
+            f"Adam, lr {train['lr']:g}, {train['steps']} steps with cosine decay, {reached}. "
+            f"Heat maps: seed {seeds[0]}, each scaled by its "
+            f"largest entry. Right: mean and range over seeds {', '.join(map(str, seeds))}."
+        ),
+    )
+    style.save(
+        figure,
+        out,
+        about="Figure 7: the adversarial two-layer quadratic network of Section 6, trained with "
+        "weight decay: cosine similarity of WᵀW with FACT, the eNFA and AGOP^s for several powers s, and the "
+        "matrices themselves.",
+    )

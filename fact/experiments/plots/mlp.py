@@ -2,8 +2,9 @@
 
 Figure 2: per layer at the end of training; Figure 8: over epochs. Figures 9 and 10: the same
 for the backward relations. Under each, the layers' stationarity error: FACT is a theorem about
-critical points, and how far from one each layer is says how much its agreement can be asked for. Pearson correlation (centred over entries, spec A7); the mean over
-seeds with the range as error bars or bands.
+critical points, and how far from one each layer is says how much its agreement can be asked for.
+Pearson correlation (centred over entries, spec A7); the mean over seeds with the range as error
+bars or bands.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.analysis import NFA_POWER
+from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
 
 FORWARD = {name: style.relation_label(name, NFA_POWER) for name in ("fact", "fact_sqrt", "nfa", "enfa")}
@@ -45,16 +46,19 @@ def training_in_words(trained_with: list[dict]) -> str:
             f"{model['depth']}-layer ReLU MLP of width {model['width']}{'' if model['bias'] else ' without biases'}, "
             f"MSE on one-hot targets, SGD for {train['epochs']} epochs in batches of {train['batch_size']}, learning "
             f"rate {train['lr']:g} with cosine decay to {train['lr'] * train['final_lr_ratio']:g}, momentum "
-            f"{train['momentum']:g}, weight decay λ = {train['weight_decay']:g}")
+            f"{train['momentum']:g}, weight decay λ = {train['weight_decay']:g}"
+        )
     return "; ".join(described) + " (width, rate, batch size and weight decay chosen here, A8)"
 
 
 def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:
     below = trained_with[0]["train"]["converged_below"]
-    return (f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. {training_in_words(trained_with)}. "
-            f"Pearson correlation over matrix entries on the training set. {_end_of_training(table, below)} "
-            f"Stationarity error ||∇_W L + λW|| / ||λW|| (0 at a critical point, where FACT holds exactly); "
-            f"τ = λ/(1 − momentum) Σ lr, the time weight decay had to act. {extra}")
+    return (
+        f"Scale: {table.scale.iloc[0]}. Data: {table.note.iloc[0]}. {training_in_words(trained_with)}. "
+        f"Pearson correlation over matrix entries on the training set. {_end_of_training(table, below)} "
+        f"Stationarity error ||∇_W L + λW|| / ||λW|| (0 at a critical point, where FACT holds exactly); "
+        f"τ = λ/(1 − momentum) Σ lr, the time weight decay had to act. {extra}"
+    )
 
 
 def _end_of_training(table: pd.DataFrame, below: float) -> str:
@@ -63,11 +67,17 @@ def _end_of_training(table: pd.DataFrame, below: float) -> str:
     described = []
     for name, rows in final.groupby("dataset", sort=False):
         runs = rows.drop_duplicates("seed")
-        polish = (f", then at most {runs.polish_steps.max():d} L-BFGS steps" if "polish_steps" in rows
-                  and runs.polish_steps.max() > 0 else "")
-        described.append(f"{name}: {len(runs)} seed{'s' if len(runs) != 1 else ''}, τ = {rows.tau.max():.2f} at the end{polish}, largest "
-                         f"stationarity error {rows.stationarity_error.max():.2g}, {runs.converged.mean():.0%} of "
-                         f"runs at a critical point (every weight ≤ {below:g})")
+        polish = (
+            f", then at most {runs.polish_steps.max():d} L-BFGS steps"
+            if "polish_steps" in rows and runs.polish_steps.max() > 0
+            else ""
+        )
+        described.append(
+            f"{name}: {len(runs)} seed{'s' if len(runs) != 1 else ''}, "
+            f"τ = {rows.tau.max():.2f} at the end{polish}, largest "
+            f"stationarity error {rows.stationarity_error.max():.2g}, {runs.converged.mean():.0%} of "
+            f"runs at a critical point (every weight ≤ {below:g})"
+        )
     return "; ".join(described) + "."
 
 
@@ -83,8 +93,14 @@ def _per_layer(paths, relations: dict, target: str, out, about: str) -> None:
     final = table[table.epoch == table.groupby(["dataset", "seed"]).epoch.transform("max")]
     datasets, layers = list(final.dataset.unique()), _layers(final)
     trained_with = _trained_with(paths)
-    figure, axes = plt.subplots(2, len(datasets), figsize=(4.2 * len(datasets), 4.6), squeeze=False,
-                                gridspec_kw={"height_ratios": [3, 1.4]}, sharex="col")
+    figure, axes = plt.subplots(
+        2,
+        len(datasets),
+        figsize=(4.2 * len(datasets), 4.6),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1.4]},
+        sharex="col",
+    )
     for column, name in enumerate(datasets):
         rows = final[final.dataset == name]
         _relation_bars(axes[0][column], rows, relations, layers)
@@ -102,16 +118,31 @@ def _relation_bars(axis, rows: pd.DataFrame, relations: dict, layers: list[str])
     for k, (relation, label) in enumerate(relations.items()):
         stats = rows[rows.relation == relation].groupby("layer").pearson.agg(["mean", "min", "max"]).reindex(layers)
         x = np.arange(len(layers)) + (k - (len(relations) - 1) / 2) * width
-        axis.bar(x, stats["mean"], width, color=style.RELATION_COLOURS[relation], label=label,
-                 yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], capsize=2)
+        axis.bar(
+            x,
+            stats["mean"],
+            width,
+            color=style.RELATION_COLOURS[relation],
+            label=label,
+            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            capsize=2,
+        )
 
 
 def _stationarity_bars(axis, errors: pd.DataFrame, layers: list[str], below: float) -> None:
     """Each layer's stationarity error at the end (log scale; mean over seeds, range as whiskers), and the
     line below which a layer counts as at a critical point."""
     stats = errors.groupby("layer").stationarity_error.agg(["mean", "min", "max"]).reindex(layers)
-    axis.errorbar(np.arange(len(layers)), stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
-                  fmt="o", ms=4, capsize=2, color=style.STATIONARITY_COLOUR, label="stationarity error")
+    axis.errorbar(
+        np.arange(len(layers)),
+        stats["mean"],
+        yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+        fmt="o",
+        ms=4,
+        capsize=2,
+        color=style.STATIONARITY_COLOUR,
+        label="stationarity error",
+    )
     axis.axhline(below, color="black", lw=0.8, ls="--", label=f"converged_below = {below:g}")
     style.log_axis(axis, [below, *stats["min"], *stats["max"]])
     axis.set(ylabel="stationarity\nerror", xlim=(-0.5, len(layers) - 0.5))
@@ -124,9 +155,15 @@ def _over_epochs(paths, relations: dict, target: str, out, about: str) -> None:
     table = table[table.relation.isin(relations)]
     datasets, layers = list(table.dataset.unique()), _layers(table)
     trained_with = _trained_with(paths)
-    figure, axes = plt.subplots(2 * len(datasets), len(layers), figsize=(2.3 * len(layers), 3.6 * len(datasets) + 1),
-                                squeeze=False, sharex="col", sharey="row",
-                                gridspec_kw={"height_ratios": [3, 1.8] * len(datasets)})
+    figure, axes = plt.subplots(
+        2 * len(datasets),
+        len(layers),
+        figsize=(2.3 * len(layers), 3.6 * len(datasets) + 1),
+        squeeze=False,
+        sharex="col",
+        sharey="row",
+        gridspec_kw={"height_ratios": [3, 1.8] * len(datasets)},
+    )
     for index, name in enumerate(datasets):
         agreement, errors = axes[2 * index], axes[2 * index + 1]
         rows = table[table.dataset == name]
@@ -135,14 +172,17 @@ def _over_epochs(paths, relations: dict, target: str, out, about: str) -> None:
             _tau_axis(axis, rows, label=axis is agreement[0])
             axis.set_title(f"{name}, {layer}", fontsize=7)
         for layer, axis in zip(layers, errors):
-            _stationarity_line(axis, _stationarity(rows[rows.layer == layer]), trained_with[0]["train"]["converged_below"])
+            _stationarity_line(
+                axis, _stationarity(rows[rows.layer == layer]), trained_with[0]["train"]["converged_below"]
+            )
         agreement[0].set_ylabel(f"Pearson with {target}")
         errors[0].set_ylabel("stationarity\nerror")
     axes[0][0].legend(fontsize=5.5, loc="lower right")
     axes[1][-1].legend(fontsize=5.5, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.subplots_adjust(bottom=0.26 if len(datasets) == 1 else 0.16, hspace=0.55)
-    style.caption(figure, _caption(table, trained_with, "Lines: mean over seeds; bands: range. Top axis: τ at the "
-                                                        "kept epochs."))
+    style.caption(
+        figure, _caption(table, trained_with, "Lines: mean over seeds; bands: range. Top axis: τ at the kept epochs.")
+    )
     style.save(figure, out, about=about)
 
 
@@ -172,25 +212,42 @@ def _tau_axis(axis, rows: pd.DataFrame, label: bool) -> None:
     top = axis.secondary_xaxis("top")
     top.set_xticks(ticks, [f"{tau[epoch]:.2g}" for epoch in ticks], fontsize=5.5)
     if label:
-        axis.annotate("τ", xy=(0, 1), xycoords="axes fraction", xytext=(-14, 3), textcoords="offset points",
-                      fontsize=7)
+        axis.annotate("τ", xy=(0, 1), xycoords="axes fraction", xytext=(-14, 3), textcoords="offset points", fontsize=7)
 
 
 def render_fig2(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _per_layer(paths, FORWARD, "WᵀW", out, about="Figure 2: Pearson correlation of each layer's WᵀW with FACT, "
-               "(FACT FACTᵀ)^½, the NFA (AGOP^s) and the eNFA at the end of training, for ReLU MLPs.")
+    _per_layer(
+        paths,
+        FORWARD,
+        "WᵀW",
+        out,
+        about="Figure 2: Pearson correlation of each layer's WᵀW with FACT, "
+        "(FACT FACTᵀ)^½, the NFA (AGOP^s) and the eNFA at the end of training, for ReLU MLPs.",
+    )
 
 
 def render_fig8(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _over_epochs(paths, FORWARD, "WᵀW", out, about="Figure 8: the correlations of Figure 2 over training epochs, "
-                 "per layer.")
+    _over_epochs(
+        paths, FORWARD, "WᵀW", out, about="Figure 8: the correlations of Figure 2 over training epochs, per layer."
+    )
 
 
 def render_fig9(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _per_layer(paths, BACKWARD, "WWᵀ", out, about="Figure 9: Pearson correlation of each layer's WWᵀ with bFACT, its "
-               "square-root form, the backward AGOP^s and the backward eNFA at the end of training.")
+    _per_layer(
+        paths,
+        BACKWARD,
+        "WWᵀ",
+        out,
+        about="Figure 9: Pearson correlation of each layer's WWᵀ with bFACT, its "
+        "square-root form, the backward AGOP^s and the backward eNFA at the end of training.",
+    )
 
 
 def render_fig10(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
-    _over_epochs(paths, BACKWARD, "WWᵀ", out, about="Figure 10: the backward correlations of Figure 9 over training "
-                 "epochs, per layer.")
+    _over_epochs(
+        paths,
+        BACKWARD,
+        "WWᵀ",
+        out,
+        about="Figure 10: the backward correlations of Figure 9 over training epochs, per layer.",
+    )

@@ -12,7 +12,6 @@ from fact.experiments.io import load_torch, read_parquet
 from fact.experiments.plots import style
 
 
-
 def _split(paths) -> tuple[pd.DataFrame, list[dict]]:
     tables = [read_parquet(p) for p in paths if str(p).endswith(".parquet")]
     saved = [load_torch(p) for p in paths if str(p).endswith(".pt")]
@@ -21,12 +20,16 @@ def _split(paths) -> tuple[pd.DataFrame, list[dict]]:
 
 def _settings_caption(settings: dict, scale: str) -> str:
     kernel = settings["kernel"]
-    methods = "; ".join(f"{style.METHOD_LABELS.get(m, m)}: " + ", ".join(f"{k}={v}" for k, v in o.items())
-                        for m, o in settings["methods"].items())
-    return (f"Scale: {scale}. x ~ Unif({{±1}}^{settings['d']}), y = 1 if the product over a random support of size k is "
-            f"positive. {kernel['name'].capitalize()} kernel, bandwidth {kernel['bandwidth']:g} "
-            f"(convention {kernel.get('gaussian_convention', '2L^2')}), ridge {settings['reg']:g}, "
-            f"{settings['iters']} iterations, {settings['n_test']} test points; {methods}.")
+    methods = "; ".join(
+        f"{style.METHOD_LABELS.get(m, m)}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+        for m, o in settings["methods"].items()
+    )
+    return (
+        f"Scale: {scale}. x ~ Unif({{±1}}^{settings['d']}), y = 1 if the product over a random support of size k is "
+        f"positive. {kernel['name'].capitalize()} kernel, bandwidth {kernel['bandwidth']:g} "
+        f"(convention {kernel.get('gaussian_convention', '2L^2')}), ridge {settings['reg']:g}, "
+        f"{settings['iters']} iterations, {settings['n_test']} test points; {methods}."
+    )
 
 
 def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -36,8 +39,9 @@ def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     saved = sorted(saved, key=lambda s: (s["settings"]["k"], s["settings"]["seed"]))
     several_seeds = len({s["settings"]["seed"] for s in saved}) > 1
     methods = list(saved[0]["settings"]["methods"])
-    figure, axes = plt.subplots(len(methods), len(saved), figsize=(2.3 * len(saved), 2.5 * len(methods) + 0.6),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(methods), len(saved), figsize=(2.3 * len(saved), 2.5 * len(methods) + 0.6), squeeze=False
+    )
     for column, run in enumerate(saved):
         settings = run["settings"]
         support = run["matrices"]["support"].numpy()
@@ -50,19 +54,30 @@ def render_fig3(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
             axis.set_yticks([])
             axis.grid(False)
             rows = table[(table.k == settings["k"]) & (table.method == method) & (table.seed == settings["seed"])]
-            last = rows.iteration.max()
-            accuracy = rows.query("split == 'test' and metric == 'accuracy' and iteration == @last").value.iloc[0]
-            share = rows.query("metric == 'support_share' and iteration == @last").value.iloc[0]
+            last = rows[rows.iteration == rows.iteration.max()]
+            accuracy = last.query("split == 'test' and metric == 'accuracy'").value.iloc[0]
+            share = last.query("metric == 'support_share'").value.iloc[0]
             seed = f", seed {settings['seed']}" if several_seeds else ""
-            axis.set_title(f"{style.METHOD_LABELS.get(method, method)}, k = {settings['k']}, n = {settings['n']}{seed}\n"
-                           f"test acc {accuracy:.3f}, diag on support {share:.2f}", fontsize=7)
+            axis.set_title(
+                f"{style.METHOD_LABELS.get(method, method)}, k = {settings['k']}, n = {settings['n']}{seed}\n"
+                f"test acc {accuracy:.3f}, diag on support {share:.2f}",
+                fontsize=7,
+            )
     figure.subplots_adjust(bottom=0.12, hspace=0.35)
     example = saved[0]["settings"]
-    style.caption(figure, _settings_caption(example, table.scale.iloc[0]) +
-                  " |M| after the last iteration, scaled by its largest entry; triangles mark the support. Seeds: "
-                  + ", ".join(str(seed) for seed in sorted({s["settings"]["seed"] for s in saved})) + ".")
-    style.save(figure, out, about="Figure 3: the feature matrices learned by NFA-RFM and FACT-RFM' (geometric "
-               "averaging) on sparse parities of support size k.")
+    style.caption(
+        figure,
+        _settings_caption(example, table.scale.iloc[0])
+        + " |M| after the last iteration, scaled by its largest entry; triangles mark the support. Seeds: "
+        + ", ".join(str(seed) for seed in sorted({s["settings"]["seed"] for s in saved}))
+        + ".",
+    )
+    style.save(
+        figure,
+        out,
+        about="Figure 3: the feature matrices learned by NFA-RFM and FACT-RFM' (geometric "
+        "averaging) on sparse parities of support size k.",
+    )
 
 
 def render_fig4(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -85,7 +100,11 @@ def render_fig4(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     accuracy_axis.legend(fontsize=7)
     seeds = sorted(table.seed.unique())
     figure.subplots_adjust(bottom=0.33, wspace=0.3)
-    style.caption(figure, _settings_caption(settings, table.scale.iloc[0]) +
-                  f" k = {settings['k']}, n = {settings['n']}; mean and range over seeds {', '.join(map(str, seeds))}.")
-    style.save(figure, out, about="Figure 4: test accuracy of NFA-RFM and FACT-RFM' against RFM iteration on a "
-               "sparse parity.")
+    style.caption(
+        figure,
+        _settings_caption(settings, table.scale.iloc[0])
+        + f" k = {settings['k']}, n = {settings['n']}; mean and range over seeds {', '.join(map(str, seeds))}.",
+    )
+    style.save(
+        figure, out, about="Figure 4: test accuracy of NFA-RFM and FACT-RFM' against RFM iteration on a sparse parity."
+    )

@@ -19,16 +19,31 @@ RELATION_COLOURS = {
     "nfa": "#d95f02",
     "enfa": "#7570b3",
 }
-RELATION_COLOURS.update(bfact=RELATION_COLOURS["fact"], bfact_sqrt=RELATION_COLOURS["fact_sqrt"],
-                        bnfa=RELATION_COLOURS["nfa"], benfa=RELATION_COLOURS["enfa"])
+RELATION_COLOURS.update(
+    bfact=RELATION_COLOURS["fact"],
+    bfact_sqrt=RELATION_COLOURS["fact_sqrt"],
+    bnfa=RELATION_COLOURS["nfa"],
+    benfa=RELATION_COLOURS["enfa"],
+)
 STATIONARITY_COLOUR = "#555555"  # a weight's stationarity error, wherever it is drawn
-RELATION_LABELS = {"fact": "FACT", "fact_sqrt": "(FACT FACTᵀ)^½", "nfa": "NFA: AGOP^s", "enfa": "eNFA",
-                   "bfact": "bFACT", "bfact_sqrt": "(bFACT bFACTᵀ)^½", "bnfa": "backward AGOP^s",
-                   "benfa": "backward eNFA"}
+RELATION_LABELS = {
+    "fact": "FACT",
+    "fact_sqrt": "(FACT FACTᵀ)^½",
+    "nfa": "NFA: AGOP^s",
+    "enfa": "eNFA",
+    "bfact": "bFACT",
+    "bfact_sqrt": "(bFACT bFACTᵀ)^½",
+    "bnfa": "backward AGOP^s",
+    "benfa": "backward eNFA",
+}
 
 # RFM methods: FACT-RFM' is the FACT relation itself, FACT-RFM its square-root form.
-METHOD_COLOURS = {"nfa": RELATION_COLOURS["nfa"], "fact": RELATION_COLOURS["fact_sqrt"],
-                  "fact_geom": RELATION_COLOURS["fact"], "laplace": "#666666"}
+METHOD_COLOURS = {
+    "nfa": RELATION_COLOURS["nfa"],
+    "fact": RELATION_COLOURS["fact_sqrt"],
+    "fact_geom": RELATION_COLOURS["fact"],
+    "laplace": "#666666",
+}
 METHOD_LABELS = {"nfa": "NFA-RFM", "fact": "FACT-RFM", "fact_geom": "FACT-RFM'", "laplace": "Laplace kernel regression"}
 
 
@@ -60,8 +75,16 @@ def log_axis(axis, values) -> None:
 def apply() -> None:
     """Seaborn's paper context with embedded TrueType fonts."""
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.0)
-    plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "figure.dpi": 150,
-                         "savefig.bbox": "tight", "axes.titlesize": 9, "axes.labelsize": 9})
+    plt.rcParams.update(
+        {
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "figure.dpi": 150,
+            "savefig.bbox": "tight",
+            "axes.titlesize": 9,
+            "axes.labelsize": 9,
+        }
+    )
 
 
 def save(figure, path: str | os.PathLike, about: str) -> None:

@@ -6,13 +6,22 @@ import html
 from dataclasses import dataclass
 
 from fact.experiments.scorecard.claims import CLAIMS
-from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
-from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.context import data_used, differences
+from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.results import Experiment
+from fact.experiments.scorecard.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 
-COLUMNS = ("figure", "claim", "paper", "ours", "scale", "data", "settings that differ from the paper's",
-           "verdict", "rule")
+COLUMNS = (
+    "figure",
+    "claim",
+    "paper",
+    "ours",
+    "scale",
+    "data",
+    "settings that differ from the paper's",
+    "verdict",
+    "rule",
+)
 VERDICT_COLOURS = {HOLDS: "#d9f2d9", PARTLY: "#fff2cc", FAILS: "#f8d7da", NOT_CRITICAL: "#dbe9f6", NOT_RUN: "#e9ecef"}
 
 
@@ -29,8 +38,17 @@ class Row:
     rule: str
 
     def cells(self) -> tuple[str, ...]:
-        return (self.figure, self.claim, self.paper, self.ours, self.scale, self.data, self.differs, self.verdict,
-                self.rule)
+        return (
+            self.figure,
+            self.claim,
+            self.paper,
+            self.ours,
+            self.scale,
+            self.data,
+            self.differs,
+            self.verdict,
+            self.rule,
+        )
 
 
 def score(results: dict[str, dict[str, Experiment]]) -> list[Row]:
@@ -41,9 +59,19 @@ def score(results: dict[str, dict[str, Experiment]]) -> list[Row]:
         for scale in scales:
             experiment = results[scale][claim.experiment]
             judgement = claim.judge(experiment)
-            rows.append(Row(claim.figure, claim.claim, claim.paper, judgement.ours, scale,
-                            data_used(claim.experiment, experiment), differences(claim.experiment, experiment),
-                            judgement.verdict, claim.rule))
+            rows.append(
+                Row(
+                    claim.figure,
+                    claim.claim,
+                    claim.paper,
+                    judgement.ours,
+                    scale,
+                    data_used(claim.experiment, experiment),
+                    differences(claim.experiment, experiment),
+                    judgement.verdict,
+                    claim.rule,
+                )
+            )
         if not scales:
             rows.append(Row(claim.figure, claim.claim, claim.paper, "", "", "", "", NOT_RUN, claim.rule))
     return rows
@@ -54,17 +82,27 @@ def tally(rows: list[Row]) -> str:
     return ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
 
 
-INTRODUCTION = ("Each row judges one claim of the paper on this pipeline's results at one scale, with the rule "
-                "that decides the verdict. Quick scale runs small stand-ins on a CPU in minutes; paper scale uses "
-                "the paper's settings and data where this run had them (see the data and settings columns).")
+INTRODUCTION = (
+    "Each row judges one claim of the paper on this pipeline's results at one scale, with the rule "
+    "that decides the verdict. Quick scale runs small stand-ins on a CPU in minutes; paper scale uses "
+    "the paper's settings and data where this run had them (see the data and settings columns)."
+)
 
 
 def markdown(rows: list[Row]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["# Reproduction scorecard", "", INTRODUCTION, "", f"Verdicts: {tally(rows)}.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        "# Reproduction scorecard",
+        "",
+        INTRODUCTION,
+        "",
+        f"Verdicts: {tally(rows)}.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     lines += ["| " + " | ".join(cell(c) for c in row.cells()) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -74,7 +112,9 @@ def html_page(rows: list[Row]) -> str:
     body = []
     for row in rows:
         cells = "".join(f"<td>{html.escape(c)}</td>" for c in row.cells()[:-2])
-        verdict = f'<td class="verdict" style="background:{VERDICT_COLOURS[row.verdict]}">{html.escape(row.verdict)}</td>'
+        verdict = (
+            f'<td class="verdict" style="background:{VERDICT_COLOURS[row.verdict]}">{html.escape(row.verdict)}</td>'
+        )
         body.append(f"<tr>{cells}{verdict}<td class='rule'>{html.escape(row.rule)}</td></tr>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Reproduction scorecard</title>

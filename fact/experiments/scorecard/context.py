@@ -11,13 +11,24 @@ from fact.experiments.scorecard.results import Experiment
 
 # The paper's stated settings, by experiment: dotted key in the stored settings -> value.
 PAPER_SETTINGS = {
-    "tabular": {"source": "uci121", "kernel.name": "laplace", "kernel.bandwidth": 10.0, "iters": 4,
-                "regs": [10, 1, 0.1, 0.01, 0.001], "agop_max_samples": 20000},
+    "tabular": {
+        "source": "uci121",
+        "kernel.name": "laplace",
+        "kernel.bandwidth": 10.0,
+        "iters": 4,
+        "regs": [10, 1, 0.1, 0.01, 0.001],
+        "agop_max_samples": 20000,
+    },
     "fig7": {"model.width": 10, "train.polish": "none"},  # Adam alone in the paper
     "parity": {"d": 50, "kernel.name": "gaussian", "kernel.bandwidth": 5.0, "iters": 5},
     "modular": {"p": 61, "train_fraction": 0.5},
-    "mlp": {"model.depth": 5, "train.epochs": 200, "train.momentum": 0.9, "train.final_lr_ratio": 0.0,
-            "train.polish_steps": 0},  # SGD alone in the paper
+    "mlp": {
+        "model.depth": 5,
+        "train.epochs": 200,
+        "train.momentum": 0.9,
+        "train.final_lr_ratio": 0.0,
+        "train.polish_steps": 0,
+    },  # SGD alone in the paper
     "deep_linear": {"train.batch_size": 128},
 }
 
@@ -49,8 +60,13 @@ def compared_settings(experiment: Experiment) -> list[dict]:
 def differences(kind: str, experiment: Experiment) -> str:
     found = []
     for key, paper in PAPER_SETTINGS.get(kind, {}).items():
-        ours = sorted({repr(v) for v in (lookup(s, key) for s in compared_settings(experiment))
-                       if v is not None and not same(v, paper)})
+        ours = sorted(
+            {
+                repr(v)
+                for v in (lookup(s, key) for s in compared_settings(experiment))
+                if v is not None and not same(v, paper)
+            }
+        )
         if ours:
             found.append(f"{key} = {' / '.join(ours)} (paper: {paper!r})")
     return "; ".join(found).replace("'", "") or "none of the paper's stated settings"
@@ -68,21 +84,26 @@ def data_used(kind: str, experiment: Experiment) -> str:
         return f"exact population of the adversarial mixture, {seeds}"
     if kind == "parity":
         sizes = sorted({(row.experiment, row.k, row.n) for row in table[["experiment", "k", "n"]].itertuples()})
-        return (f"d = {table.d.iloc[0]}, " + ", ".join(f"{e} k = {k} n = {n}" for e, k, n in sizes) + f", {seeds}")
+        return f"d = {table.d.iloc[0]}, " + ", ".join(f"{e} k = {k} n = {n}" for e, k, n in sizes) + f", {seeds}"
     if kind == "modular":
         return f"p = {table.p.iloc[0]}, runs {', '.join(sorted(table.run.unique()))}, {seeds}"
     if kind == "mlp":
         return f"{'; '.join(sorted(table.note.unique()))}; {seeds}"
     if kind == "deep_linear":
         config = experiment.trained_with[0] if experiment.trained_with else {}
-        return (f"Gaussian linear teacher d = {config.get('d')}, n = {config.get('n')}; depths "
-                f"{', '.join(str(d) for d in sorted(table.depth.unique()))}; {seeds}")
+        return (
+            f"Gaussian linear teacher d = {config.get('d')}, n = {config.get('n')}; depths "
+            f"{', '.join(str(d) for d in sorted(table.depth.unique()))}; {seeds}"
+        )
     if kind == "transformer":
         config = experiment.trained_with[0]["data"] if experiment.trained_with else {}
-        return (f"(a + b) mod {config.get('p')} on {config.get('train_fraction', 0):.0%} of the pairs; optimisers "
-                f"{', '.join(sorted(table.optimiser.unique()))}; {seeds}")
+        return (
+            f"(a + b) mod {config.get('p')} on {config.get('train_fraction', 0):.0%} of the pairs; optimisers "
+            f"{', '.join(sorted(table.optimiser.unique()))}; {seeds}"
+        )
     if kind == "convergence":
         return f"{len(table)} layer states of {', '.join(sorted(table.architecture.unique()))}"
     if kind == "cnn":
-        return f"{', '.join(sorted(table.dataset.unique()))}; optimisers {', '.join(sorted(table.optimiser.unique()))}; {seeds}"
+        optimisers = ", ".join(sorted(table.optimiser.unique()))
+        return f"{', '.join(sorted(table.dataset.unique()))}; optimisers {optimisers}; {seeds}"
     return seeds

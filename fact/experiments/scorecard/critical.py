@@ -20,16 +20,19 @@ DEFAULT_BELOW = 0.2
 
 def converged_below(trained_with: list[dict]) -> float:
     """The strictest converged_below the runs were trained with, else DEFAULT_BELOW."""
-    values = [config["train"]["converged_below"] for config in trained_with
-              if isinstance(config.get("train"), dict) and "converged_below" in config["train"]]
+    values = [
+        config["train"]["converged_below"]
+        for config in trained_with
+        if isinstance(config.get("train"), dict) and "converged_below" in config["train"]
+    ]
     return min(values, default=DEFAULT_BELOW)
 
 
 @dataclass(frozen=True)
 class Screened:
     rows: pd.DataFrame  # the table's rows of the units at a critical point (every step of them)
-    note: str           # how many units that is, for the scorecard's "ours"
-    advice: str         # where none is: how far from one they are and what to change
+    note: str  # how many units that is, for the scorecard's "ours"
+    advice: str  # where none is: how far from one they are and what to change
 
 
 def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float, what: str = "layers") -> Screened:
@@ -42,10 +45,12 @@ def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float,
     critical = largest[largest <= below].index
     rows = table[table.set_index(unit).index.isin(critical)]
     others = largest.drop(critical)
-    note = (f"every one of the {len(largest)} {what} at a critical point (largest stationarity error "
-            f"{largest.max():.2g})" if others.empty else
-            f"judged on the {len(critical)} of {len(largest)} {what} at a critical point (stationarity error ≤ "
-            f"{below:g}); the others' up to {others.max():.2g}")
+    note = (
+        f"every one of the {len(largest)} {what} at a critical point (largest stationarity error {largest.max():.2g})"
+        if others.empty
+        else f"judged on the {len(critical)} of {len(largest)} {what} at a critical point (stationarity error ≤ "
+        f"{below:g}); the others' up to {others.max():.2g}"
+    )
     return Screened(rows, note, _advice(end, largest, below, what))
 
 
@@ -53,6 +58,8 @@ def _advice(end: pd.DataFrame, largest: pd.Series, below: float, what: str) -> s
     if largest.isna().all():
         return "no stationarity error in these results: rerun their extraction, which measures it"
     tau = f", τ = {end.tau.max():.2f} at the end" if "tau" in end and end.tau.notna().any() else ""
-    return (f"none of the {len(largest)} {what} at a critical point: smallest stationarity error "
-            f"{largest.min():.2g}, largest {largest.max():.2g} (≤ {below:g} needed){tau}; train longer, raise the "
-            f"weight decay or polish (train.polish_steps)")
+    return (
+        f"none of the {len(largest)} {what} at a critical point: smallest stationarity error "
+        f"{largest.min():.2g}, largest {largest.max():.2g} (≤ {below:g} needed){tau}; train longer, raise the "
+        f"weight decay or polish (train.polish_steps)"
+    )

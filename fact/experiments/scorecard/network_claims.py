@@ -13,7 +13,6 @@ from fact.experiments.scorecard.critical import NOT_CRITICAL, converged_below, s
 from fact.experiments.scorecard.results import Experiment
 from fact.experiments.scorecard.verdicts import AT_CRITICAL, NOT_RUN, Claim, Judgement, grade, judged_at_critical_points
 
-
 # ---------------------------------------------------------------------------------------------
 # Figure 7
 
@@ -31,8 +30,11 @@ def fig7_fact(experiment: Experiment) -> Judgement:
 
     def judge(rows: pd.DataFrame) -> Judgement:
         fact = rows.query("relation == 'fact'").set_index("seed").cosine
-        return Judgement(f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds",
-                         grade([value >= FIG7_FACT_COSINE for value in fact]))
+        return Judgement(
+            f"{fact.min():.4f} to {fact.max():.4f} over {len(fact)} seeds",
+            grade([value >= FIG7_FACT_COSINE for value in fact]),
+        )
+
     return judged_at_critical_points(screened, judge)
 
 
@@ -67,8 +69,13 @@ def at_final_epoch(means: pd.DataFrame) -> pd.DataFrame:
 
 def mlp_at_critical_points(experiment: Experiment, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
     """``judge`` on the (dataset, seed, layer)s whose last kept epoch is at a critical point."""
-    screened = screen(experiment.table, ["dataset", "seed", "layer"], "epoch",
-                      converged_below(experiment.trained_with), "layers (of every dataset and seed)")
+    screened = screen(
+        experiment.table,
+        ["dataset", "seed", "layer"],
+        "epoch",
+        converged_below(experiment.trained_with),
+        "layers (of every dataset and seed)",
+    )
     return judged_at_critical_points(screened, judge)
 
 
@@ -79,9 +86,12 @@ def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side:
         for dataset, rows in final.groupby("dataset"):
             better = rows[fact] >= rows[[nfa, enfa]].max(axis=1)
             checks += list(better & (rows[fact] >= MLP_FINAL)) if side == "backward" else list(better)
-            parts.append(f"{dataset}: {int(better.sum())} of {len(rows)} layers; mean over layers {fact} "
-                         f"{rows[fact].mean():.3f}, {nfa} {rows[nfa].mean():.3f}, {enfa} {rows[enfa].mean():.3f}")
+            parts.append(
+                f"{dataset}: {int(better.sum())} of {len(rows)} layers; mean over layers {fact} "
+                f"{rows[fact].mean():.3f}, {nfa} {rows[nfa].mean():.3f}, {enfa} {rows[enfa].mean():.3f}"
+            )
         return Judgement("; ".join(parts), grade(checks))
+
     return mlp_at_critical_points(experiment, judge)
 
 
@@ -97,15 +107,18 @@ def fig8(experiment: Experiment) -> Judgement:
     def judge(table: pd.DataFrame) -> Judgement:
         means = mlp_means(table, ("fact",)).reset_index()
         parts, checks = [], []
-        for (dataset, layer), rows in means.groupby(["dataset", "layer"]):
+        for _, rows in means.groupby(["dataset", "layer"]):
             rows = rows.sort_values("epoch")
             final, earlier = rows.fact.iloc[-1], rows.fact.iloc[:-1]
             checks.append(final >= MLP_FINAL and not earlier.empty and earlier.min() <= final - MLP_EARLY_GAP)
         for dataset, rows in means.groupby("dataset"):
             last = rows.epoch.max()
-            parts.append(f"{dataset}: mean over layers {rows[rows.epoch == last].fact.mean():.3f} at epoch {last}, "
-                         f"lowest earlier {rows[rows.epoch < last].groupby('epoch').fact.mean().min():.3f}")
+            parts.append(
+                f"{dataset}: mean over layers {rows[rows.epoch == last].fact.mean():.3f} at epoch {last}, "
+                f"lowest earlier {rows[rows.epoch < last].groupby('epoch').fact.mean().min():.3f}"
+            )
         return Judgement("; ".join(parts), grade(checks))
+
     return mlp_at_critical_points(experiment, judge)
 
 
@@ -119,17 +132,26 @@ DEEP_LINEAR_FACT = 0.99
 def fig11_power(experiment: Experiment) -> Judgement:
     best = best_powers(experiment.table)
     checks = [abs(power - 1 / depth) <= POWER_TOLERANCE for depth, power in best.items()]
-    return Judgement(", ".join(f"L = {depth}: {power:.3f} (1/L = {1 / depth:.3f})" for depth, power in best.items()),
-                     grade(checks))
+    return Judgement(
+        ", ".join(f"L = {depth}: {power:.3f} (1/L = {1 / depth:.3f})" for depth, power in best.items()), grade(checks)
+    )
 
 
 def fig11_fact(experiment: Experiment) -> Judgement:
-    screened = screen(experiment.table.query("relation == 'fact'"), ["depth", "seed", "layer"], None,
-                      converged_below(experiment.trained_with), "layers (of every depth and seed)")
+    screened = screen(
+        experiment.table.query("relation == 'fact'"),
+        ["depth", "seed", "layer"],
+        None,
+        converged_below(experiment.trained_with),
+        "layers (of every depth and seed)",
+    )
 
     def judge(fact: pd.DataFrame) -> Judgement:
-        return Judgement(f"Pearson(WᵀW, FACT) {fact.pearson.min():.4f} to {fact.pearson.max():.4f}",
-                         grade([value >= DEEP_LINEAR_FACT for value in fact.pearson]))
+        return Judgement(
+            f"Pearson(WᵀW, FACT) {fact.pearson.min():.4f} to {fact.pearson.max():.4f}",
+            grade([value >= DEEP_LINEAR_FACT for value in fact.pearson]),
+        )
+
     return judged_at_critical_points(screened, judge)
 
 
@@ -142,15 +164,18 @@ TRAINED_FACT = 0.9  # the transformer's and the CNN's
 def final_correlations(table: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of Pearson with W^T W at each optimiser's last step: rows (optimiser, matrix),
     columns fact, nfa (AGOP^(1/2)) and enfa."""
-    rows = table[(table.side == "forward") & (table.power.isna() | np.isclose(table.power.fillna(NFA_POWER), NFA_POWER))]
+    rows = table[
+        (table.side == "forward") & (table.power.isna() | np.isclose(table.power.fillna(NFA_POWER), NFA_POWER))
+    ]
     rows = rows[rows.step == rows.groupby("optimiser").step.transform("max")]
     return rows.groupby(["optimiser", "layer", "relation"]).pearson.mean().unstack("relation")
 
 
 def trained_at_critical_points(table: pd.DataFrame, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
     """``judge`` on the (optimiser, seed, matrix)s whose last step is at a critical point."""
-    screened = screen(table, ["optimiser", "seed", "layer"], "step", converged_below([]),
-                      "matrices (of every optimiser and seed)")
+    screened = screen(
+        table, ["optimiser", "seed", "layer"], "step", converged_below([]), "matrices (of every optimiser and seed)"
+    )
     return judged_at_critical_points(screened, judge)
 
 
@@ -161,8 +186,11 @@ def fact_at_adam_l2s_end(experiment: Experiment) -> Judgement:
 
     def judge(rows: pd.DataFrame) -> Judgement:
         fact = final_correlations(rows).loc["adam_l2", "fact"]
-        return Judgement(f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices",
-                         grade(list(fact >= TRAINED_FACT)))
+        return Judgement(
+            f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices",
+            grade(list(fact >= TRAINED_FACT)),
+        )
+
     return trained_at_critical_points(table[table.optimiser == "adam_l2"], judge)
 
 
@@ -170,10 +198,13 @@ def fact_beats_nfa_at_the_end(experiment: Experiment) -> Judgement:
     def judge(rows: pd.DataFrame) -> Judgement:
         final = final_correlations(rows)
         better = final.fact >= final[["nfa", "enfa"]].max(axis=1)
-        parts = [f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
-                 f"{part.fact.mean():.3f}, NFA {part.nfa.mean():.3f}, eNFA {part.enfa.mean():.3f}"
-                 for optimiser, part in final.groupby(level="optimiser")]
+        parts = [
+            f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
+            f"{part.fact.mean():.3f}, NFA {part.nfa.mean():.3f}, eNFA {part.enfa.mean():.3f}"
+            for optimiser, part in final.groupby(level="optimiser")
+        ]
         return Judgement("; ".join(parts), grade(list(better)))
+
     return trained_at_critical_points(experiment.table, judge)
 
 
@@ -185,65 +216,131 @@ def fig14(experiment: Experiment) -> Judgement:
     table, below = experiment.table, converged_below(experiment.trained_with)
     near = table[table.stationarity_error <= below]
     if near.empty:
-        return Judgement(f"none of the {len(table)} layer states at stationarity error ≤ {below:g} (smallest "
-                         f"{table.stationarity_error.min():.2g}); train longer, raise the weight decay or polish",
-                         NOT_CRITICAL)
+        return Judgement(
+            f"none of the {len(table)} layer states at stationarity error ≤ {below:g} (smallest "
+            f"{table.stationarity_error.min():.2g}); train longer, raise the weight decay or polish",
+            NOT_CRITICAL,
+        )
     agree = near.fact >= FACT_LEVEL
-    return Judgement(f"Pearson(WᵀW, FACT) ≥ {FACT_LEVEL} wherever the stationarity error is ≤ "
-                     f"{holds_below(table):.3g}; at ≤ {below:g}: {int(agree.sum())} of {len(near)} layer states "
-                     f"(lowest {near.fact.min():.3f}), from {', '.join(sorted(near.architecture.unique()))}",
-                     grade(list(agree)))
+    return Judgement(
+        f"Pearson(WᵀW, FACT) ≥ {FACT_LEVEL} wherever the stationarity error is ≤ "
+        f"{holds_below(table):.3g}; at ≤ {below:g}: {int(agree.sum())} of {len(near)} layer states "
+        f"(lowest {near.fact.min():.3f}), from {', '.join(sorted(near.architecture.unique()))}",
+        grade(list(agree)),
+    )
 
 
 FIG7_CLAIMS = [
-    Claim("fig7", "Figure 7", "FACT holds on the adversarial two-layer quadratic network",
-          "cosine(WᵀW, FACT) = 0.994",
-          f"holds if cosine(WᵀW, FACT) ≥ {FIG7_FACT_COSINE} on every seed, partly on some" + AT_CRITICAL, fig7_fact),
-    Claim("fig7", "Figure 7", "…while every NFA prediction AGOP^s is far from WᵀW",
-          "much lower cosine (value lost)",
-          f"holds if every cosine(WᵀW, AGOP^s) is at least {FIG7_NFA_GAP} below FACT's on the same seed, "
-          "partly if some are", fig7_nfa),
+    Claim(
+        "fig7",
+        "Figure 7",
+        "FACT holds on the adversarial two-layer quadratic network",
+        "cosine(WᵀW, FACT) = 0.994",
+        f"holds if cosine(WᵀW, FACT) ≥ {FIG7_FACT_COSINE} on every seed, partly on some" + AT_CRITICAL,
+        fig7_fact,
+    ),
+    Claim(
+        "fig7",
+        "Figure 7",
+        "…while every NFA prediction AGOP^s is far from WᵀW",
+        "much lower cosine (value lost)",
+        f"holds if every cosine(WᵀW, AGOP^s) is at least {FIG7_NFA_GAP} below FACT's on the same seed, "
+        "partly if some are",
+        fig7_nfa,
+    ),
 ]
 
 NETWORK_CLAIMS = [
-    Claim("mlp", "Figure 2", "Per layer, FACT correlates with WᵀW at least as well as the NFA and eNFA",
-          "FACT generally highest, ≈ 1 at convergence (MNIST, CIFAR-10)",
-          "holds if, at the last epoch and averaged over seeds, Pearson(WᵀW, FACT) ≥ both AGOP^½'s and eNFA's in "
-          "every layer of every dataset, partly in some" + AT_CRITICAL, fig2),
-    Claim("mlp", "Figure 8", "FACT is low during training and near 1 at the end",
-          "low for most epochs, ≈ 1 near interpolation",
-          f"holds if in every layer Pearson(WᵀW, FACT) ends ≥ {MLP_FINAL} and was ≥ {MLP_EARLY_GAP} lower at an "
-          "earlier kept epoch, partly in some" + AT_CRITICAL, fig8),
-    Claim("mlp", "Figures 9-10", "The backward forms: bFACT matches W Wᵀ, at least as well as the backward NFA and eNFA",
-          "as Figures 2 and 8, backwards",
-          f"holds if at the last epoch Pearson(W Wᵀ, bFACT) ≥ {MLP_FINAL} and ≥ the backward AGOP^½'s and eNFA's in "
-          "every layer, partly in some" + AT_CRITICAL, fig9_10),
-    Claim("deep_linear", "Figure 11", "Deep linear networks: the best NFA power is 1/L",
-          "s = 1/L",
-          f"holds if the power maximising Pearson(W₁ᵀW₁, AGOP^s) is within {POWER_TOLERANCE} of 1/L at every depth, "
-          "partly at some", fig11_power),
-    Claim("deep_linear", "Figure 11", "FACT needs no power", "FACT holds exactly",
-          f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some" + AT_CRITICAL,
-          fig11_fact),
-    Claim("transformer", "Figure 12 (ours)", "Transformer trained with Adam and L2 decay: FACT holds for every weight "
-          "matrix (embedding, W_Q, W_K, W_V, W_O, MLP, unembedding)", "not in the paper",
-          f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every matrix (mean over seeds), "
-          "partly for some" + AT_CRITICAL, fact_at_adam_l2s_end),
-    Claim("transformer", "Figure 12 (ours)", "Transformer, Adam-L2 and AdamW: FACT correlates with WᵀW at least as "
-          "well as AGOP^½ and eNFA", "not in the paper",
-          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some" + AT_CRITICAL,
-          fact_beats_nfa_at_the_end),
-    Claim("cnn", "Figure 13 (ours)", "CNN trained with Adam and L2 decay: FACT holds for both convolutions (on "
-          "their patches) and the head", "not in the paper",
-          f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every layer (mean over seeds), "
-          "partly for some" + AT_CRITICAL, fact_at_adam_l2s_end),
-    Claim("cnn", "Figure 13 (ours)", "CNN, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ "
-          "and eNFA", "not in the paper",
-          "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every layer and optimiser, partly for some" + AT_CRITICAL,
-          fact_beats_nfa_at_the_end),
-    Claim("convergence", "Figure 14 (ours)", "FACT holds wherever a network is at a critical point, whatever its "
-          "architecture and training", "the theorem's premise, not measured in the paper",
-          f"holds if every layer state (layer, kept epoch or step, run; every architecture trained) with "
-          f"stationarity error ≤ the runs' converged_below (0.2 where they set none) has Pearson(WᵀW, FACT) ≥ "
-          f"{FACT_LEVEL}, partly if some do; the stationarity below which all do is stated", fig14),
+    Claim(
+        "mlp",
+        "Figure 2",
+        "Per layer, FACT correlates with WᵀW at least as well as the NFA and eNFA",
+        "FACT generally highest, ≈ 1 at convergence (MNIST, CIFAR-10)",
+        "holds if, at the last epoch and averaged over seeds, Pearson(WᵀW, FACT) ≥ both AGOP^½'s and eNFA's in "
+        "every layer of every dataset, partly in some" + AT_CRITICAL,
+        fig2,
+    ),
+    Claim(
+        "mlp",
+        "Figure 8",
+        "FACT is low during training and near 1 at the end",
+        "low for most epochs, ≈ 1 near interpolation",
+        f"holds if in every layer Pearson(WᵀW, FACT) ends ≥ {MLP_FINAL} and was ≥ {MLP_EARLY_GAP} lower at an "
+        "earlier kept epoch, partly in some" + AT_CRITICAL,
+        fig8,
+    ),
+    Claim(
+        "mlp",
+        "Figures 9-10",
+        "The backward forms: bFACT matches W Wᵀ, at least as well as the backward NFA and eNFA",
+        "as Figures 2 and 8, backwards",
+        f"holds if at the last epoch Pearson(W Wᵀ, bFACT) ≥ {MLP_FINAL} and ≥ the backward AGOP^½'s and eNFA's in "
+        "every layer, partly in some" + AT_CRITICAL,
+        fig9_10,
+    ),
+    Claim(
+        "deep_linear",
+        "Figure 11",
+        "Deep linear networks: the best NFA power is 1/L",
+        "s = 1/L",
+        f"holds if the power maximising Pearson(W₁ᵀW₁, AGOP^s) is within {POWER_TOLERANCE} of 1/L at every depth, "
+        "partly at some",
+        fig11_power,
+    ),
+    Claim(
+        "deep_linear",
+        "Figure 11",
+        "FACT needs no power",
+        "FACT holds exactly",
+        f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some"
+        + AT_CRITICAL,
+        fig11_fact,
+    ),
+    Claim(
+        "transformer",
+        "Figure 12 (ours)",
+        "Transformer trained with Adam and L2 decay: FACT holds for every weight "
+        "matrix (embedding, W_Q, W_K, W_V, W_O, MLP, unembedding)",
+        "not in the paper",
+        f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every matrix (mean over seeds), "
+        "partly for some" + AT_CRITICAL,
+        fact_at_adam_l2s_end,
+    ),
+    Claim(
+        "transformer",
+        "Figure 12 (ours)",
+        "Transformer, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ and eNFA",
+        "not in the paper",
+        "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some"
+        + AT_CRITICAL,
+        fact_beats_nfa_at_the_end,
+    ),
+    Claim(
+        "cnn",
+        "Figure 13 (ours)",
+        "CNN trained with Adam and L2 decay: FACT holds for both convolutions (on their patches) and the head",
+        "not in the paper",
+        f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every layer (mean over seeds), "
+        "partly for some" + AT_CRITICAL,
+        fact_at_adam_l2s_end,
+    ),
+    Claim(
+        "cnn",
+        "Figure 13 (ours)",
+        "CNN, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ and eNFA",
+        "not in the paper",
+        "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every layer and optimiser, partly for some"
+        + AT_CRITICAL,
+        fact_beats_nfa_at_the_end,
+    ),
+    Claim(
+        "convergence",
+        "Figure 14 (ours)",
+        "FACT holds wherever a network is at a critical point, whatever its architecture and training",
+        "the theorem's premise, not measured in the paper",
+        f"holds if every layer state (layer, kept epoch or step, run; every architecture trained) with "
+        f"stationarity error ≤ the runs' converged_below (0.2 where they set none) has Pearson(WᵀW, FACT) ≥ "
+        f"{FACT_LEVEL}, partly if some do; the stationarity below which all do is stated",
+        fig14,
+    ),
 ]

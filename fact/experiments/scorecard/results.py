@@ -21,9 +21,9 @@ class Experiment:
     """One experiment's results at one scale: its tidy table and the settings stored with it."""
 
     table: pd.DataFrame
-    settings: list[dict]                                   # each file's own job settings
+    settings: list[dict]  # each file's own job settings
     trained_with: list[dict] = field(default_factory=list)  # the trained networks' settings, where there are any
-    extra: list[dict] = field(default_factory=list)         # .pt contents (modular: tau and k')
+    extra: list[dict] = field(default_factory=list)  # .pt contents (modular: tau and k')
 
 
 def classify(path: str | os.PathLike) -> tuple[str, str]:
@@ -32,7 +32,7 @@ def classify(path: str | os.PathLike) -> tuple[str, str]:
     if "results" not in parts or len(parts) < parts.index("results") + 3:
         raise ValueError(f"{path} is not under results/<scale>/; give the scorecard the pipeline's result files")
     at = parts.index("results")
-    scale, rest = parts[at + 1], PurePosixPath(*parts[at + 2:])
+    scale, rest = parts[at + 1], PurePosixPath(*parts[at + 2 :])
     for kind, patterns in RESULT_PLACES.items():
         # as many path segments as the pattern, each matching its own: a * never spans a folder
         if any(len(rest.parts) == len(PurePosixPath(p).parts) and rest.match(p) for p in patterns):
@@ -54,7 +54,8 @@ def load(paths: list[str | os.PathLike]) -> dict[str, dict[str, Experiment]]:
             table=pd.concat([read_parquet(f) for f in tables], ignore_index=True),
             settings=[m["settings"] for m in metadata],
             trained_with=[config for m in metadata for config in m.get("trained_with", [])],
-            extra=extra)
+            extra=extra,
+        )
     return loaded
 
 

@@ -30,8 +30,9 @@ def table1_beats_laplace(experiment: Experiment) -> Judgement:
     wide = per_dataset(experiment.table)
     laplace = wide["laplace"].mean()
     gains = {m: wide[m].mean() - laplace for m in ("fact", "fact_geom", "nfa") if m in wide}
-    return Judgement(", ".join(f"{LABELS[m]} {gain:+.2f}" for m, gain in gains.items()),
-                     grade([gain > 0 for gain in gains.values()]))
+    return Judgement(
+        ", ".join(f"{LABELS[m]} {gain:+.2f}" for m, gain in gains.items()), grade([gain > 0 for gain in gains.values()])
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,8 +71,11 @@ def parity_transition(experiment: Experiment) -> Judgement:
     for method, by_method in rows.groupby("method"):
         curve = by_method.groupby("iteration").value.mean()
         rise = curve.iloc[-1] - curve.iloc[0]
-        checks.append(curve.iloc[0] <= TRANSITION_START and curve.iloc[-1] >= TRANSITION_END
-                      and curve.diff().max() >= TRANSITION_SHARE * rise)
+        checks.append(
+            curve.iloc[0] <= TRANSITION_START
+            and curve.iloc[-1] >= TRANSITION_END
+            and curve.diff().max() >= TRANSITION_SHARE * rise
+        )
         parts.append(f"{LABELS.get(method, method)}: " + " → ".join(f"{a:.2f}" for a in curve))
     k, n = rows.k.iloc[0], rows.n.iloc[0]
     return Judgement(f"k = {k}, n = {n}, mean test accuracy by iteration: " + "; ".join(parts), grade(checks))
@@ -102,8 +106,10 @@ def grokking(experiment: Experiment) -> Judgement:
             continue
         delay = reached.index[0] - perfect_train.index[0]
         checks.append(test.iloc[-1] >= GROKKED and delay >= DELAY)
-        parts.append(f"{run} seed {seed}: ≥ {GROKKED:.0%} test at iteration {reached.index[0]}, "
-                     f"100% train from {perfect_train.index[0]}")
+        parts.append(
+            f"{run} seed {seed}: ≥ {GROKKED:.0%} test at iteration {reached.index[0]}, "
+            f"100% train from {perfect_train.index[0]}"
+        )
     return Judgement("; ".join(parts), grade(checks))
 
 
@@ -128,34 +134,67 @@ def tau_proportional(experiment: Experiment) -> Judgement:
 
 
 TABLE1_CLAIMS = [
-    Claim("tabular", "Table 1", "Mean accuracy over the UCI-121 datasets",
-          "FACT-RFM 85.22, FACT-RFM' 84.99, NFA-RFM 85.10, Laplace 83.71",
-          f"holds if every mean is within {MEANS_TOLERANCE:g} point of the paper's, partly if some are; "
-          "not run on data other than UCI-121", table1_means),
-    Claim("tabular", "Table 1", "Each feature-learning RFM beats Laplace kernel regression (mean accuracy)",
-          "FACT-RFM +1.51, FACT-RFM' +1.28, NFA-RFM +1.39",
-          "holds if all three means exceed Laplace's, partly if some do", table1_beats_laplace),
+    Claim(
+        "tabular",
+        "Table 1",
+        "Mean accuracy over the UCI-121 datasets",
+        "FACT-RFM 85.22, FACT-RFM' 84.99, NFA-RFM 85.10, Laplace 83.71",
+        f"holds if every mean is within {MEANS_TOLERANCE:g} point of the paper's, partly if some are; "
+        "not run on data other than UCI-121",
+        table1_means,
+    ),
+    Claim(
+        "tabular",
+        "Table 1",
+        "Each feature-learning RFM beats Laplace kernel regression (mean accuracy)",
+        "FACT-RFM +1.51, FACT-RFM' +1.28, NFA-RFM +1.39",
+        "holds if all three means exceed Laplace's, partly if some do",
+        table1_beats_laplace,
+    ),
 ]
 
 TASK_CLAIMS = [
-    Claim("parity", "Figures 3-4", "NFA-RFM and FACT-RFM' learn sparse parities of k = 2, 3, 4",
-          "learned, M concentrated on the support",
-          f"holds if every method, k and seed ends with test accuracy ≥ {PARITY_ACCURACY} and ≥ {PARITY_SHARE:.0%} "
-          "of diag(M) on the support (Figure 3's runs), partly if some do", parity_learned),
-    Claim("parity", "Figure 4", "A phase transition: test accuracy jumps sharply over the iterations",
-          "sharp jump (k = 4, n = 25,000)",
-          f"holds if for both methods the mean test accuracy starts ≤ {TRANSITION_START} (chance 0.5), ends ≥ "
-          f"{TRANSITION_END}, and rises by at least {TRANSITION_SHARE:.0%} of that in one iteration; partly for one",
-          parity_transition),
-    Claim("modular", "Figure 5", "RFMs grok modular addition: 100% test accuracy after a delay",
-          "100% test accuracy, reached well after 100% train",
-          f"holds if every run and seed ends with test accuracy ≥ {GROKKED:.0%}, reached ≥ {DELAY} iterations after "
-          "100% train accuracy; partly if some do", grokking),
-    Claim("modular", "Figure 5", "The learned feature matrices are block-circulant",
-          "block-circulant (deviation 0; noise ≈ 0.98)",
-          f"holds if the final circulant deviation is ≤ {CIRCULANT} for every run and seed, partly for some",
-          circulant),
-    Claim("modular", "Figure 6", "τ(x_i, M, x_j) is proportional to k′(x_iᵀ M x_j)",
-          "good proportional fit (R² = 0.987, unverified)",
-          f"holds if the fit through the origin has R² ≥ {TAU_R2} for every seed, partly for some", tau_proportional),
+    Claim(
+        "parity",
+        "Figures 3-4",
+        "NFA-RFM and FACT-RFM' learn sparse parities of k = 2, 3, 4",
+        "learned, M concentrated on the support",
+        f"holds if every method, k and seed ends with test accuracy ≥ {PARITY_ACCURACY} and ≥ {PARITY_SHARE:.0%} "
+        "of diag(M) on the support (Figure 3's runs), partly if some do",
+        parity_learned,
+    ),
+    Claim(
+        "parity",
+        "Figure 4",
+        "A phase transition: test accuracy jumps sharply over the iterations",
+        "sharp jump (k = 4, n = 25,000)",
+        f"holds if for both methods the mean test accuracy starts ≤ {TRANSITION_START} (chance 0.5), ends ≥ "
+        f"{TRANSITION_END}, and rises by at least {TRANSITION_SHARE:.0%} of that in one iteration; partly for one",
+        parity_transition,
+    ),
+    Claim(
+        "modular",
+        "Figure 5",
+        "RFMs grok modular addition: 100% test accuracy after a delay",
+        "100% test accuracy, reached well after 100% train",
+        f"holds if every run and seed ends with test accuracy ≥ {GROKKED:.0%}, reached ≥ {DELAY} iterations after "
+        "100% train accuracy; partly if some do",
+        grokking,
+    ),
+    Claim(
+        "modular",
+        "Figure 5",
+        "The learned feature matrices are block-circulant",
+        "block-circulant (deviation 0; noise ≈ 0.98)",
+        f"holds if the final circulant deviation is ≤ {CIRCULANT} for every run and seed, partly for some",
+        circulant,
+    ),
+    Claim(
+        "modular",
+        "Figure 6",
+        "τ(x_i, M, x_j) is proportional to k′(x_iᵀ M x_j)",
+        "good proportional fit (R² = 0.987, unverified)",
+        f"holds if the fit through the origin has R² ≥ {TAU_R2} for every seed, partly for some",
+        tau_proportional,
+    ),
 ]

@@ -33,7 +33,8 @@ class Judgement:
 
 
 def judged_at_critical_points(screened: Screened, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
-    """``judge`` on the screened rows, its "ours" saying which layers it saw; "not at a critical point" where none is."""
+    """``judge`` on the screened rows, its "ours" saying which layers it saw; "not at a critical point"
+    where none is."""
     if screened.rows.empty:
         return Judgement(screened.advice, NOT_CRITICAL)
     judgement = judge(screened.rows)
@@ -42,7 +43,7 @@ def judged_at_critical_points(screened: Screened, judge: Callable[[pd.DataFrame]
 
 @dataclass(frozen=True)
 class Claim:
-    experiment: str   # the results it reads (a kind of fact.experiments.scorecard.results)
+    experiment: str  # the results it reads (a kind of fact.experiments.scorecard.results)
     figure: str
     claim: str
     paper: str
@@ -50,5 +51,7 @@ class Claim:
     judge: Callable[[Experiment], Judgement]
 
 
-AT_CRITICAL = (". Only layers at a critical point at the end are judged: stationarity error ≤ the runs' converged_below "
-               "(0.2 where they set none); \"not at a critical point\" where none is")
+AT_CRITICAL = (
+    ". Only layers at a critical point at the end are judged: stationarity error ≤ the runs' converged_below "
+    '(0.2 where they set none); "not at a critical point" where none is'
+)

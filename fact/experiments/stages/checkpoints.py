@@ -46,8 +46,7 @@ def _tensors(value, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:
             yield from _tensors(item, f"{where}[{index}]")
 
 
-def check_trained_with(path: str, checkpoint: dict, expected: dict, settings_class: type,
-                       log: logging.Logger) -> None:
+def check_trained_with(path: str, checkpoint: dict, expected: dict, settings_class: type, log: logging.Logger) -> None:
     """Stop unless ``checkpoint`` was trained with the settings ``expected`` (what its training job is
     given now), naming every key that differs."""
     try:
@@ -57,8 +56,11 @@ def check_trained_with(path: str, checkpoint: dict, expected: dict, settings_cla
         fail(log, f"{path} was not trained by this job's training stage ({error}): {RETRAIN}")
     differences = _differences(recorded, wanted)
     if differences:
-        fail(log, f"{path} was trained with other settings than its training job has now ("
-             f"{'; '.join(differences)}): {RETRAIN}")
+        fail(
+            log,
+            f"{path} was trained with other settings than its training job has now ("
+            f"{'; '.join(differences)}): {RETRAIN}",
+        )
 
 
 def _differences(recorded: dict, wanted: dict, prefix: str = "") -> list[str]:
@@ -75,13 +77,17 @@ def _differences(recorded: dict, wanted: dict, prefix: str = "") -> list[str]:
     return lines
 
 
-def read_checkpoints(paths: list[str], trained_with: list[dict], settings_class_of: Callable[[dict], type],
-                     log: logging.Logger) -> list[dict]:
+def read_checkpoints(
+    paths: list[str], trained_with: list[dict], settings_class_of: Callable[[dict], type], log: logging.Logger
+) -> list[dict]:
     """Every checkpoint, read and checked against what its training job is given (``trained_with``, in
     the same order); ``settings_class_of(checkpoint)`` is the settings class of the stage that trained it."""
     if len(paths) != len(trained_with):
-        fail(log, f"{len(paths)} checkpoints but {len(trained_with)} training settings were given; the workflow "
-                  "passes one per checkpoint, in the same order")
+        fail(
+            log,
+            f"{len(paths)} checkpoints but {len(trained_with)} training settings were given; the workflow "
+            "passes one per checkpoint, in the same order",
+        )
     checkpoints = []
     for path, expected in zip(paths, trained_with):
         checkpoint = read_checkpoint(path, log)

@@ -18,6 +18,7 @@ from fact.experiments.stages.settings import SettingsError, describe, from_json
 
 def settings_argument(settings_class: type):
     """argparse type: the JSON object given on the command line, as an instance of ``settings_class``."""
+
     def parse(text: str):
         try:
             value = json.loads(text)
@@ -27,14 +28,16 @@ def settings_argument(settings_class: type):
             return from_json(settings_class, value)
         except SettingsError as error:
             raise argparse.ArgumentTypeError(str(error)) from error
+
     parse.__name__ = settings_class.__name__  # what argparse names in its messages
     return parse
 
 
 def setup_logging(name: str) -> logging.Logger:
     """Log lines to stderr (the rule's log file), with timestamps."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     logging.getLogger("fact").setLevel(logging.INFO)  # ours at INFO, libraries (fontTools...) quiet
     return logging.getLogger(f"fact.experiments.stages.{name}")
 
@@ -44,7 +47,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"device '{name}' was asked for but no CUDA GPU is visible; set device: auto or cpu in config.yaml")
+        raise SystemExit(
+            f"device '{name}' was asked for but no CUDA GPU is visible; set device: auto or cpu in config.yaml"
+        )
     return torch.device(name)
 
 
@@ -58,8 +63,12 @@ def settings_parser(description: str, settings_class: type) -> argparse.Argument
     """A stage's command line, starting with its --settings JSON, parsed into ``settings_class``
     (an unknown, missing or mistyped key stops it, naming the key)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", type=settings_argument(settings_class), required=True,
-                        help=f"JSON object with the keys: {describe(settings_class)}")
+    parser.add_argument(
+        "--settings",
+        type=settings_argument(settings_class),
+        required=True,
+        help=f"JSON object with the keys: {describe(settings_class)}",
+    )
     return parser
 
 
@@ -74,17 +83,22 @@ FILE_OPTIONS = {
 OUTPUT_OPTIONS = ("out", "table", "matrices", "history")
 
 
-def start_stage(name: str, description: str, settings_class: type, argv: list[str] | None,
-                files: tuple[str, ...]) -> tuple[argparse.Namespace, logging.Logger]:
+def start_stage(
+    name: str, description: str, settings_class: type, argv: list[str] | None, files: tuple[str, ...]
+) -> tuple[argparse.Namespace, logging.Logger]:
     """Every stage's first line: its command line parsed (--settings into ``settings_class``, then
     the named ``files``, all required) and its logger, ``fact.experiments.stages.<name>``."""
     parser = settings_parser(description, settings_class)
     for option in files:
         parser.add_argument(f"--{option}", required=True, **FILE_OPTIONS[option])
     if "checkpoints" in files:
-        parser.add_argument("--trained-with", type=json_list, required=True,
-                            help="JSON list: the settings each checkpoint's training job is given, in their order "
-                                 "(a checkpoint trained otherwise is refused)")
+        parser.add_argument(
+            "--trained-with",
+            type=json_list,
+            required=True,
+            help="JSON list: the settings each checkpoint's training job is given, in their order "
+            "(a checkpoint trained otherwise is refused)",
+        )
     args, log = parser.parse_args(argv), setup_logging(name)
     for option in files:
         if option in OUTPUT_OPTIONS:
@@ -121,5 +135,8 @@ def require_writable(path: str, log: logging.Logger) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as error:
-        fail(log, f"cannot write {path}: {error.strerror or error} in {folder}; make the folder writable "
-                  "(chmod u+w, or chattr -i where it was made immutable) and rerun")
+        fail(
+            log,
+            f"cannot write {path}: {error.strerror or error} in {folder}; make the folder writable "
+            "(chmod u+w, or chattr -i where it was made immutable) and rerun",
+        )

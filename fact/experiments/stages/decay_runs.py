@@ -12,14 +12,21 @@ from torch import nn
 
 from fact.experiments.decay_runs import kept_steps, train_with_decay
 from fact.experiments.io import save_torch
-from fact.features.losses import NonFiniteLossError
 from fact.experiments.provenance import git_sha
 from fact.experiments.stages.common import fail, resolve_device
 from fact.experiments.stages.settings import to_json
+from fact.features.losses import NonFiniteLossError
 
 
-def train_and_save(settings, build_model: Callable[[Any], nn.Module], task_data: Callable[[Any], tuple],
-                   experiment: str, config_block: str, out: str, log: logging.Logger) -> None:
+def train_and_save(
+    settings,
+    build_model: Callable[[Any], nn.Module],
+    task_data: Callable[[Any], tuple],
+    experiment: str,
+    config_block: str,
+    out: str,
+    log: logging.Logger,
+) -> None:
     """``settings`` has ``train`` (a DecaySchedule), ``checkpoints``, ``device`` and ``seed`` (the
     initialisation's); ``task_data(settings)`` gives (X, y, X_test, y_test); ``config_block`` names
     the settings in config.yaml for error messages."""
@@ -28,15 +35,33 @@ def train_and_save(settings, build_model: Callable[[Any], nn.Module], task_data:
     torch.manual_seed(settings.seed)
     model = build_model(settings).to(device)
     keep = kept_steps(settings.train.steps, settings.checkpoints)
-    log.info("%s on %d training samples, %d steps, keeping %s", settings.train.optimiser, len(data[0]),
-             settings.train.steps, keep)
+    log.info(
+        "%s on %d training samples, %d steps, keeping %s",
+        settings.train.optimiser,
+        len(data[0]),
+        settings.train.steps,
+        keep,
+    )
     try:
         history, states = train_with_decay(model, *data, settings.train, keep)
     except NonFiniteLossError as error:
         fail(log, f"{error} ({config_block}.runs in config.yaml); no checkpoint was written")
     final = history[-1]
-    log.info("final: train accuracy %.3f, test accuracy %.3f, gradient norm of the L2 objective %.2e",
-             final["train_accuracy"], final["test_accuracy"], final["gradient_norm"])
-    save_torch({"format": 1, "experiment": experiment, "states": states, "history": history,
-                "settings": to_json(settings), "git_sha": git_sha()}, out)
+    log.info(
+        "final: train accuracy %.3f, test accuracy %.3f, gradient norm of the L2 objective %.2e",
+        final["train_accuracy"],
+        final["test_accuracy"],
+        final["gradient_norm"],
+    )
+    save_torch(
+        {
+            "format": 1,
+            "experiment": experiment,
+            "states": states,
+            "history": history,
+            "settings": to_json(settings),
+            "git_sha": git_sha(),
+        },
+        out,
+    )
     log.info("wrote %s", out)

@@ -1,8 +1,8 @@
-"""FACT, NFA (AGOP^s) and eNFA of every weight matrix at every kept step of the decay runs of one
+r"""FACT, NFA (AGOP^s) and eNFA of every weight matrix at every kept step of the decay runs of one
 architecture: Figure 12's transformer (``fact.experiments.stages.train_transformer``) or Figure 13's
 CNN (``fact.experiments.stages.train_cnn``), each trained with Adam-L2 and with AdamW.
 
-    python -m fact.experiments.stages.extract_decay_runs --checkpoints a.pt b.pt --settings '{...}' \\
+    python -m fact.experiments.stages.extract_decay_runs --checkpoints a.pt b.pt --settings '{...}' \
         --table results/.../transformer.parquet --history results/.../transformer_history.parquet
 
 The relations are computed on the training data with the cross-entropy loss and the run's weight
@@ -16,26 +16,27 @@ from dataclasses import dataclass
 import pandas as pd
 
 from fact.experiments.io import write_parquet
-from fact.features.matrices import feature_matrices
 from fact.experiments.provenance import distinct, git_sha, shared_settings
+from fact.experiments.stages import train_cnn, train_transformer
 from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
-from fact.experiments.stages import train_cnn, train_transformer
+from fact.features.matrices import feature_matrices
 from fact.features.weights import weight_matrices
 
-
 # the training stage of each experiment: its settings class, model and data
-TRAINERS = {"fig12": (train_transformer, train_transformer.TrainTransformerSettings),
-            "fig13": (train_cnn, train_cnn.TrainCNNSettings)}
+TRAINERS = {
+    "fig12": (train_transformer, train_transformer.TrainTransformerSettings),
+    "fig13": (train_cnn, train_cnn.TrainCNNSettings),
+}
 
 
 @dataclass(frozen=True)
 class ExtractDecayRunsSettings:
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
-    batch_size: int            # pairs per pass when computing the matrices
-    agop_probes: int | None    # random output directions for the AGOP; null: every output (exact)
-    device: str                # where the matrices are computed (auto: CUDA when present)
+    batch_size: int  # pairs per pass when computing the matrices
+    agop_probes: int | None  # random output directions for the AGOP; null: every output (exact)
+    device: str  # where the matrices are computed (auto: CUDA when present)
     scale: str
 
 
@@ -57,22 +58,43 @@ def extract(checkpoint: dict, path: str, settings: ExtractDecayRunsSettings, log
     records = []
     for step, state in sorted(checkpoint["states"].items()):
         load_weights(model, state, path, log)
-        layers = feature_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size,
-                                  agop_probes=settings.agop_probes)
+        layers = feature_matrices(
+            model,
+            X,
+            y,
+            "ce",
+            config.train.weight_decay,
+            batch_size=settings.batch_size,
+            agop_probes=settings.agop_probes,
+        )
         weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
         # fact.features.weights' stationarity: a tied weight's gradient holds every layer that uses it
-        rows = [{"optimiser": config.train.optimiser, "seed": config.seed, "step": step, **run, **record,
-                 "stationarity_error": weights[name].stationarity_error}
-                for name, layer in layers.items() for record in layer.agreement(settings.powers)]
-        log.info("%s step %d: Pearson(W^T W, FACT) %s", config.train.optimiser, step,
-                 {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"})
+        rows = [
+            {
+                "optimiser": config.train.optimiser,
+                "seed": config.seed,
+                "step": step,
+                **run,
+                **record,
+                "stationarity_error": weights[name].stationarity_error,
+            }
+            for name, layer in layers.items()
+            for record in layer.agreement(settings.powers)
+        ]
+        log.info(
+            "%s step %d: Pearson(W^T W, FACT) %s",
+            config.train.optimiser,
+            step,
+            {row["layer"]: round(row["pearson"], 3) for row in rows if row["relation"] == "fact"},
+        )
         records += rows
     return records
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, log = start_stage("extract_decay_runs", __doc__, ExtractDecayRunsSettings, argv,
-                            files=("checkpoints", "table", "history"))
+    args, log = start_stage(
+        "extract_decay_runs", __doc__, ExtractDecayRunsSettings, argv, files=("checkpoints", "table", "history")
+    )
     records, histories, configs = [], [], []
     checkpoints = read_checkpoints(args.checkpoints, args.trained_with, settings_class_of, log)
     for path, checkpoint in zip(args.checkpoints, checkpoints):
@@ -84,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
             history.insert(2, "dataset", checkpoint["settings"]["dataset"])
         histories.append(history)
         configs.append(checkpoint["settings"])
-    metadata = {"settings": to_json(args.settings), "trained_with": distinct([shared_settings(c) for c in configs]),
-                "git_sha": git_sha()}
+    metadata = {
+        "settings": to_json(args.settings),
+        "trained_with": distinct([shared_settings(c) for c in configs]),
+        "git_sha": git_sha(),
+    }
     for frame, path in ((pd.DataFrame.from_records(records), args.table), (pd.concat(histories), args.history)):
         frame["scale"] = args.settings.scale
         write_parquet(frame, path, metadata)

@@ -16,13 +16,13 @@ import pandas as pd
 
 from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import write_parquet
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import deep_linear
 from fact.experiments.provenance import distinct, git_sha, shared_settings
 from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_deep_linear import TrainDeepLinearSettings
+from fact.features.matrices import feature_matrices
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,14 @@ def power_grid(grid: PowerGrid, depths: list[int]) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, log = start_stage("extract_deep_linear", __doc__, ExtractDeepLinearSettings, argv,
-                            files=("checkpoints", "table"))
+    args, log = start_stage(
+        "extract_deep_linear", __doc__, ExtractDeepLinearSettings, argv, files=("checkpoints", "table")
+    )
     runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainDeepLinearSettings, log)
-    configs = [from_json(TrainDeepLinearSettings, run["settings"], f"the settings of {path}")
-               for run, path in zip(runs, args.checkpoints)]
+    configs = [
+        from_json(TrainDeepLinearSettings, run["settings"], f"the settings of {path}")
+        for run, path in zip(runs, args.checkpoints)
+    ]
     powers = power_grid(args.settings.powers, sorted({config.depth for config in configs}))
     records = []
     for path, run, config in zip(args.checkpoints, runs, configs):
@@ -59,19 +62,35 @@ def main(argv: list[str] | None = None) -> None:
         for layer in layers.values():
             for record in layer.agreement(powers):
                 if record["side"] == "forward":
-                    records.append({"depth": config.depth, "seed": config.seed, "epoch": epoch,
-                                    "train_loss": run["history"][-1]["train_loss"],
-                                    "tau": run["history"][-1]["tau"], **record})
-        first = [r for r in records if r["depth"] == config.depth and r["seed"] == config.seed
-                 and r["layer"] == "linear1"]
+                    records.append(
+                        {
+                            "depth": config.depth,
+                            "seed": config.seed,
+                            "epoch": epoch,
+                            "train_loss": run["history"][-1]["train_loss"],
+                            "tau": run["history"][-1]["tau"],
+                            **record,
+                        }
+                    )
+        first = [
+            r for r in records if r["depth"] == config.depth and r["seed"] == config.seed and r["layer"] == "linear1"
+        ]
         nfa = {r["power"]: r["pearson"] for r in first if r["relation"] == "nfa"}
         fact = next(r["pearson"] for r in first if r["relation"] == "fact")
-        log.info("depth %d seed %d: best NFA power %.3f (1/L = %.3f), FACT Pearson %.5f", config.depth,
-                 config.seed, max(nfa, key=nfa.get), 1 / config.depth, fact)
+        log.info(
+            "depth %d seed %d: best NFA power %.3f (1/L = %.3f), FACT Pearson %.5f",
+            config.depth,
+            config.seed,
+            max(nfa, key=nfa.get),
+            1 / config.depth,
+            fact,
+        )
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings.scale
     trained_with = distinct([shared_settings(run["settings"]) for run in runs])
-    write_parquet(table, args.table, {"settings": to_json(args.settings), "trained_with": trained_with, "git_sha": git_sha()})
+    write_parquet(
+        table, args.table, {"settings": to_json(args.settings), "trained_with": trained_with, "git_sha": git_sha()}
+    )
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

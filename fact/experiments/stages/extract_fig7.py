@@ -1,6 +1,6 @@
-"""W^T W, FACT, AGOP^s and eNFA of the Figure 7 networks, compared by cosine and Pearson.
+r"""W^T W, FACT, AGOP^s and eNFA of the Figure 7 networks, compared by cosine and Pearson.
 
-    python -m fact.experiments.stages.extract_fig7 --checkpoints a.pt b.pt --settings '{...}' \\
+python -m fact.experiments.stages.extract_fig7 --checkpoints a.pt b.pt --settings '{...}' \
         --table results/.../fig7.parquet --matrices results/.../fig7_matrices.pt
 """
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from fact.experiments.io import save_torch, write_parquet
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import distinct, git_sha, shared_settings
 from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_fig7 import TrainFig7Settings
+from fact.features.matrices import feature_matrices
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,27 @@ def extract(checkpoint: dict, path: str, powers: tuple[float, ...], log) -> tupl
     records = []
     for layer in layers.values():
         for record in layer.agreement(powers):
-            records.append({"exp": "fig7", "dataset": "adversarial_quadratic", "seed": config.seed,
-                            "epoch": final["step"], "grad_norm": final["grad_norm"],
-                            "hessian_min_eigenvalue": final.get("hessian_min_eigenvalue", float("nan")),
-                            "converged": checkpoint["converged"], **record})
+            records.append(
+                {
+                    "exp": "fig7",
+                    "dataset": "adversarial_quadratic",
+                    "seed": config.seed,
+                    "epoch": final["step"],
+                    "grad_norm": final["grad_norm"],
+                    "hessian_min_eigenvalue": final.get("hessian_min_eigenvalue", float("nan")),
+                    "converged": checkpoint["converged"],
+                    **record,
+                }
+            )
     hidden = layers["hidden"]
     matrices = {"wtw": hidden.wtw, "fact": hidden.fact, "agop": hidden.agop, "enfa": hidden.enfa}
     return records, matrices
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, log = start_stage("extract_fig7", __doc__, ExtractFig7Settings, argv,
-                            files=("checkpoints", "table", "matrices"))
+    args, log = start_stage(
+        "extract_fig7", __doc__, ExtractFig7Settings, argv, files=("checkpoints", "table", "matrices")
+    )
 
     records, matrices, configs = [], {}, {}
     checkpoints = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainFig7Settings, log)
@@ -67,8 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings.scale
     # the layout of every output's metadata: this job's settings, the runs' shared settings, the commit
-    metadata = {"settings": to_json(args.settings), "trained_with": distinct([shared_settings(c) for c in configs.values()]),
-                "git_sha": git_sha()}
+    metadata = {
+        "settings": to_json(args.settings),
+        "trained_with": distinct([shared_settings(c) for c in configs.values()]),
+        "git_sha": git_sha(),
+    }
     write_parquet(table, args.table, metadata)
     save_torch({"matrices": matrices, **metadata}, args.matrices)
     log.info("wrote %s (%d rows) and %s", args.table, len(table), args.matrices)

@@ -15,19 +15,19 @@ import torch
 
 from fact.experiments.data.images import load
 from fact.experiments.io import write_parquet
-from fact.features.matrices import feature_matrices
 from fact.experiments.models import mlp
 from fact.experiments.provenance import distinct, git_sha, shared_settings
 from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_mlp import TrainMLPSettings
+from fact.features.matrices import feature_matrices
 
 
 @dataclass(frozen=True)
 class ExtractMLPSettings:
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
-    batch_size: int            # points per batch when computing the matrices
+    batch_size: int  # points per batch when computing the matrices
     device: str
     data_root: str
     scale: str
@@ -46,11 +46,16 @@ def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, l
     for epoch, weights in sorted(run["checkpoints"].items()):
         load_weights(model, weights, path, log)
         layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=s.batch_size)
-        about = {"dataset": data.name, "seed": config.seed, "epoch": epoch,
-                 "train_loss": by_epoch.get(epoch, {}).get("train_loss", float("nan")),
-                 "tau": by_epoch.get(epoch, {}).get("tau", 0.0),  # the time weight decay has had to act
-                 "polish_steps": polish_steps if epoch == config.train.epochs else 0,  # L-BFGS after this epoch
-                 "converged": run["converged"], "test_accuracy": run["test_accuracy"]}
+        about = {
+            "dataset": data.name,
+            "seed": config.seed,
+            "epoch": epoch,
+            "train_loss": by_epoch.get(epoch, {}).get("train_loss", float("nan")),
+            "tau": by_epoch.get(epoch, {}).get("tau", 0.0),  # the time weight decay has had to act
+            "polish_steps": polish_steps if epoch == config.train.epochs else 0,  # L-BFGS after this epoch
+            "converged": run["converged"],
+            "test_accuracy": run["test_accuracy"],
+        }
         for layer in layers.values():
             records += [{**about, **record} for record in layer.agreement(s.powers)]
     return records
@@ -73,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame.from_records(records)
     table["scale"] = s.scale
     table["note"] = "; ".join(sorted(notes))
-    write_parquet(table, args.table, {"settings": to_json(s), "trained_with": distinct(trained_with), "git_sha": git_sha()})
+    write_parquet(
+        table, args.table, {"settings": to_json(s), "trained_with": distinct(trained_with), "git_sha": git_sha()}
+    )
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

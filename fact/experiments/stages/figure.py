@@ -1,6 +1,9 @@
-"""Render one figure from results/, with the plotting function the rule names.
+r"""Render one figure from results/, with the plotting function the rule names::
 
-    python -m fact.experiments.stages.figure fact.experiments.plots.fig7:render --inputs table.parquet matrices.pt --out figures/fig7.pdf
+    python -m fact.experiments.stages.figure fact.experiments.plots.fig7:render \
+        --inputs table.parquet matrices.pt --out figures/fig7.pdf
+
+The inputs come in the order the function takes them; the figure and its caption are written together.
 """
 
 from __future__ import annotations

@@ -19,12 +19,12 @@ import torch
 
 from fact.experiments.data.modular import modular_addition
 from fact.experiments.io import save_torch, write_parquet
-from fact.kernel_machines.kernels import Kernel
-from fact.features.metrics import cosine
 from fact.experiments.provenance import git_sha
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.rfm_fit import fit_rfm_scoring_test
 from fact.experiments.stages.settings import to_json
+from fact.features.metrics import cosine
+from fact.kernel_machines.kernels import Kernel
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,12 @@ class ModularSettings:
     p: int
     train_fraction: float
     seed: int
-    run: str         # the run's name in modular.runs
+    run: str  # the run's name in modular.runs
     kernel: Kernel
     iters: int
-    method: dict     # the RFM's update options
+    method: dict  # the RFM's update options
     reg: float
-    pairs: int       # sampled training pairs for tau and k' (Figure 6)
+    pairs: int  # sampled training pairs for tau and k' (Figure 6)
     device: str
     dtype: str
     scale: str
@@ -49,9 +49,9 @@ def circulant_deviation(C: torch.Tensor) -> float:
     """D(C) = (1/||C||_F^2) sum_j Var_l(S(C)[l, j]), S shifting row l by l (Mallinar et al.).
 
     Var is taken as the sum of squared deviations from each column's mean, so D lies in
-    [0, 1]: 0 for a circulant, about 1 - 1/p for noise. A circulant C[l, j] = c[j - l] has every column of S(C) constant, so D = 0. Addition
-    makes the structure C[l, j] = c[j + l] instead (the same up to reflecting l); both
-    shifts are tried and the smaller deviation kept.
+    [0, 1]: 0 for a circulant, about 1 - 1/p for noise. A circulant C[l, j] = c[j - l] has every
+    column of S(C) constant, so D = 0. Addition makes the structure C[l, j] = c[j + l] instead (the
+    same up to reflecting l); both shifts are tried and the smaller deviation kept.
     """
     p = C.shape[0]
     rows = torch.arange(p)[:, None]
@@ -82,12 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     model, history = fit_rfm_scoring_test(s, s.method, "classification", X, y, X_test, y_test)
     matrices = [M.cpu() for M in model.M_history_]
     final = matrices[-1]
-    features = pd.DataFrame([
-        {"iteration": t, "split": "features", "metric": metric, "value": value}
-        for t, M in enumerate(matrices)
-        for metric, value in (("circulant_deviation", circulant_deviation(M[p:, :p])),
-                              ("alignment_with_final", cosine(M, final)))
-    ])
+    features = pd.DataFrame(
+        [
+            {"iteration": t, "split": "features", "metric": metric, "value": value}
+            for t, M in enumerate(matrices)
+            for metric, value in (
+                ("circulant_deviation", circulant_deviation(M[p:, :p])),
+                ("alignment_with_final", cosine(M, final)),
+            )
+        ]
+    )
     table = pd.concat([history, features], ignore_index=True)
     table["task"] = "modular_addition"
     table["method"] = s.method["update"]

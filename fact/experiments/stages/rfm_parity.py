@@ -15,11 +15,11 @@ import torch
 
 from fact.experiments.data.parity import sparse_parity
 from fact.experiments.io import save_torch, write_parquet
-from fact.kernel_machines.kernels import Kernel
 from fact.experiments.provenance import git_sha
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.rfm_fit import fit_rfm_scoring_test
 from fact.experiments.stages.settings import to_json
+from fact.kernel_machines.kernels import Kernel
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,28 @@ def run(settings: ParitySettings, log) -> tuple[pd.DataFrame, dict]:
     frames, matrices = [], {"support": support}
     for method, options in settings.methods.items():
         model, history = fit_rfm_scoring_test(settings, options, "binary", X, y, X_test, y_test)
-        shares = pd.DataFrame({"iteration": range(len(model.M_history_)), "split": "features",
-                               "metric": "support_share",
-                               "value": [support_share(M.cpu(), support) for M in model.M_history_]})
+        shares = pd.DataFrame(
+            {
+                "iteration": range(len(model.M_history_)),
+                "split": "features",
+                "metric": "support_share",
+                "value": [support_share(M.cpu(), support) for M in model.M_history_],
+            }
+        )
         frame = pd.concat([history, shares], ignore_index=True)
         frame.insert(0, "method", method)
         frames.append(frame)
         matrices[method] = torch.stack([M.cpu() for M in model.M_history_])
         final = history.query("split == 'test' and metric == 'accuracy'").value.tolist()
-        log.info("k=%d n=%d seed=%d %s: test accuracy by iteration %s, final support share %.3f", settings.k,
-                 settings.n, settings.seed, method, [round(a, 3) for a in final], shares.value.iloc[-1])
+        log.info(
+            "k=%d n=%d seed=%d %s: test accuracy by iteration %s, final support share %.3f",
+            settings.k,
+            settings.n,
+            settings.seed,
+            method,
+            [round(a, 3) for a in final],
+            shares.value.iloc[-1],
+        )
     table = pd.concat(frames, ignore_index=True)
     table["task"] = "sparse_parity"
     for key in ("experiment", "k", "n", "d", "seed"):

@@ -1,6 +1,6 @@
-"""Judge the paper's claims on the pipeline's results and write the scorecard (Markdown and HTML).
+r"""Judge the paper's claims on the pipeline's results and write the scorecard (Markdown and HTML).
 
-    python -m fact.experiments.stages.scorecard --inputs results/quick/... results/paper/... \\
+    python -m fact.experiments.stages.scorecard --inputs results/quick/... results/paper/... \
         --markdown figures/scorecard.md --html figures/scorecard.html
 
 The inputs may hold several scales' results; each claim gets a row per scale that has its experiment.

@@ -30,8 +30,10 @@ def from_json(cls: type[T], value: Any, where: str = "settings") -> T:
     unknown = sorted(set(value) - set(fields))
     missing = sorted(name for name, field in fields.items() if name not in value and not has_default(field))
     if unknown or missing:
-        problems = [f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}" if unknown else "",
-                    f"missing key(s) {', '.join(f'{where}.{k}' for k in missing)}" if missing else ""]
+        problems = [
+            f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}" if unknown else "",
+            f"missing key(s) {', '.join(f'{where}.{k}' for k in missing)}" if missing else "",
+        ]
         reads = ", ".join(field_names(cls))
         raise SettingsError(f"{'; '.join(p for p in problems if p)} (this stage reads exactly: {reads})")
     hints = typing.get_type_hints(cls)

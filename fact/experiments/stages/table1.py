@@ -1,7 +1,7 @@
-"""Aggregate the per-dataset Table 1 results into the table (Markdown, LaTeX, PDF) and its figure.
+r"""Aggregate the per-dataset Table 1 results into the table (Markdown, LaTeX, PDF) and its figure.
 
-    python -m fact.experiments.stages.table1 --inputs results/<scale>/tabular/*.parquet \\
-        --markdown figures/table1.md --latex figures/table1.tex --pdf figures/table1.pdf \\
+python -m fact.experiments.stages.table1 --inputs results/<scale>/tabular/*.parquet \
+        --markdown figures/table1.md --latex figures/table1.tex --pdf figures/table1.pdf \
         --scatter figures/table1_scatter.pdf
 """
 

@@ -1,6 +1,7 @@
-"""Run the Table 1 protocol on one dataset for every method (one job per dataset).
+r"""Run the Table 1 protocol on one dataset for every method (one job per dataset).
 
-    python -m fact.experiments.stages.table1_dataset --settings '{...}' --table results/<scale>/tabular/<dataset>.parquet
+    python -m fact.experiments.stages.table1_dataset --settings '{...}' \
+        --table results/<scale>/tabular/<dataset>.parquet
 
 The settings name the dataset and where it comes from: ``source: sklearn`` (bundled with
 scikit-learn, offline) or ``source: uci121`` (fetched to ``data_root``; a dataset the fetch
@@ -25,11 +26,11 @@ from fact.experiments.data import uci121
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.data.protocol_splits import load_sklearn
 from fact.experiments.io import UnreadableResultError, read_parquet, read_parquet_metadata, write_parquet
-from fact.kernel_machines.kernels import Kernel
 from fact.experiments.provenance import code_hash, git_sha
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import to_json
 from fact.experiments.table1_protocol import Protocol, evaluate
+from fact.kernel_machines.kernels import Kernel
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ class TabularSettings:
     """One dataset's job (config.yaml: tabular), with that dataset's normalisations."""
 
     dataset: str
-    source: str                  # sklearn (bundled, offline) or uci121 (fetched to data_root)
+    source: str  # sklearn (bundled, offline) or uci121 (fetched to data_root)
     data_root: str
     split_seed: int
-    methods: dict                # method name -> the RFM's update options
+    methods: dict  # method name -> the RFM's update options
     kernel: Kernel
     regs: tuple[float, ...]
     normalise: tuple[bool, ...]
@@ -53,9 +54,16 @@ class TabularSettings:
 
 
 def protocol_from(settings: TabularSettings) -> Protocol:
-    return Protocol(settings.kernel, regs=settings.regs, normalise=settings.normalise, iters=settings.iters,
-                    fold_features=settings.fold_features, dtype=settings.dtype,
-                    device=str(resolve_device(settings.device)), agop_max_samples=settings.agop_max_samples)
+    return Protocol(
+        settings.kernel,
+        regs=settings.regs,
+        normalise=settings.normalise,
+        iters=settings.iters,
+        fold_features=settings.fold_features,
+        dtype=settings.dtype,
+        device=str(resolve_device(settings.device)),
+        agop_max_samples=settings.agop_max_samples,
+    )
 
 
 def unavailable_reason(settings: TabularSettings) -> str | None:
@@ -88,8 +96,9 @@ def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log)
         kept = partial_dir / f"{method}.parquet"
         reused = reusable(kept, made_by, log)
         if reused is not None:
-            log.info("%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method,
-                     kept)
+            log.info(
+                "%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method, kept
+            )
             tables.append(reused)
             continue
         table = evaluate(dataset, method, options, protocol, seed=settings.split_seed, fold_cache=shared_folds)
@@ -106,8 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     reason = unavailable_reason(s) if s.source == "uci121" else None
     if reason:
         log.warning("%s is unavailable: %s", name, reason)
-        table = pd.DataFrame([{"dataset": name, "method": method, "status": "unavailable", "reason": reason}
-                              for method in s.methods])
+        table = pd.DataFrame(
+            [{"dataset": name, "method": method, "status": "unavailable", "reason": reason} for method in s.methods]
+        )
     else:
         if s.source == "uci121":
             dataset = uci121.load(Path(s.data_root) / "uci121" / name)

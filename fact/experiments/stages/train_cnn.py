@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fact.experiments.models import SmallCNN
 from fact.experiments.data.images import FETCHED, load
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.data.shapes import IMAGE_CLASSES, IMAGE_SHAPES
 from fact.experiments.decay_runs import DecaySchedule
+from fact.experiments.models import SmallCNN
 from fact.experiments.stages.common import fail, start_stage
 from fact.experiments.stages.decay_runs import train_and_save
 
@@ -50,8 +50,10 @@ def task_data(settings: TrainCNNSettings):
     data = load(settings.dataset, settings.split_seed, settings.data_root)
     channels, side = IMAGE_SHAPES[settings.dataset]
     if data.d != channels * side * side:
-        raise ValueError(f"{settings.dataset} images have {data.d} values, not the {channels} x {side} x {side} of "
-                         "fact.experiments.data.shapes.IMAGE_SHAPES")
+        raise ValueError(
+            f"{settings.dataset} images have {data.d} values, not the {channels} x {side} x {side} of "
+            "fact.experiments.data.shapes.IMAGE_SHAPES"
+        )
     return data.X_train, data.y_train, data.X_test, data.y_test
 
 
@@ -59,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     args, log = start_stage("train_cnn", __doc__, TrainCNNSettings, argv, files=("out",))
     settings: TrainCNNSettings = args.settings
     if settings.dataset not in IMAGE_SHAPES:
-        fail(log, f"unknown dataset {settings.dataset!r} (cnn.dataset in config.yaml): use one of {sorted(IMAGE_SHAPES)}")
+        fail(
+            log, f"unknown dataset {settings.dataset!r} (cnn.dataset in config.yaml): use one of {sorted(IMAGE_SHAPES)}"
+        )
     if settings.dataset in FETCHED:
         status = dataset_status(Path(settings.data_root), "images", settings.dataset)
         if not status["available"]:

@@ -1,6 +1,6 @@
 """Train the width-m two-layer quadratic network on the adversarial population (Figure 7).
 
-    python -m fact.experiments.stages.train_fig7 --settings '{...}' --out results/.../seed0.pt
+python -m fact.experiments.stages.train_fig7 --settings '{...}' --out results/.../seed0.pt
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import torch
 
 from fact.experiments.data.synthetic import AdversarialQuadratic
-from fact.experiments.io import save_torch
 from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
-from fact.features.losses import NonFiniteLossError, mse_per_sample
+from fact.experiments.io import save_torch
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import git_sha
 from fact.experiments.stages.common import fail, resolve_device, start_stage
 from fact.experiments.stages.settings import to_json
+from fact.features.losses import NonFiniteLossError, mse_per_sample
 
 
 @dataclass(frozen=True)
@@ -47,25 +47,37 @@ def main(argv: list[str] | None = None) -> None:
     X, y = X.to(device), y.to(device)
     model = QuadraticNet(task.d, settings.model.width).double().to(device)
     schedule = settings.train
-    log.info("population of %d atoms (%d copies per hypercube point, %d per spike point) on %s",
-             len(X), *task.multiplicities(), device)
+    log.info(
+        "population of %d atoms (%d copies per hypercube point, %d per spike point) on %s",
+        len(X),
+        *task.multiplicities(),
+        device,
+    )
     try:
         history = train_full_batch(model, X, y, mse_per_sample, schedule)
     except NonFiniteLossError as error:
         fail(log, f"{error}; no checkpoint was written (fig7.train in config.yaml)")
     final = history[-1]
     converged = final["grad_norm"] < schedule.grad_tol
-    log.info("final objective %.12g, gradient norm %.3e (%s the tolerance %.1e)", final["objective"],
-             final["grad_norm"], "below" if converged else "ABOVE", schedule.grad_tol)
-    save_torch({
-        "format": 1,
-        "experiment": "fig7",
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "settings": to_json(settings),
-        "history": history,
-        "converged": converged,
-        "git_sha": git_sha(),
-    }, args.out)
+    log.info(
+        "final objective %.12g, gradient norm %.3e (%s the tolerance %.1e)",
+        final["objective"],
+        final["grad_norm"],
+        "below" if converged else "ABOVE",
+        schedule.grad_tol,
+    )
+    save_torch(
+        {
+            "format": 1,
+            "experiment": "fig7",
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "settings": to_json(settings),
+            "history": history,
+            "converged": converged,
+            "git_sha": git_sha(),
+        },
+        args.out,
+    )
     log.info("wrote %s", args.out)
 
 

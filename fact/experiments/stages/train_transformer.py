@@ -1,6 +1,7 @@
-"""Train the one-block transformer on modular addition, with decay in the objective or decoupled (Figure 12).
+r"""Train the one-block transformer on modular addition, with decay in the objective or decoupled (Figure 12).
 
-    python -m fact.experiments.stages.train_transformer --settings '{...}' --out results/<scale>/nets/transformer/adam_l2_seed0.pt
+    python -m fact.experiments.stages.train_transformer --settings '{...}' \
+        --out results/<scale>/nets/transformer/adam_l2_seed0.pt
 
 The checkpoint keeps the model at the steps of ``kept_steps`` and the accuracy history.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fact.experiments.models import TinyTransformer
 from fact.experiments.data.modular import modular_addition_tokens
 from fact.experiments.decay_runs import DecaySchedule
+from fact.experiments.models import TinyTransformer
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.decay_runs import train_and_save
 
@@ -47,8 +48,9 @@ class TrainTransformerSettings:
 
 def build_model(settings: TrainTransformerSettings) -> TinyTransformer:
     shape = settings.model
-    return TinyTransformer(settings.data.p, 2, shape.width, shape.heads, shape.mlp_width, tied=shape.tied,
-                           layer_norm=shape.layer_norm)
+    return TinyTransformer(
+        settings.data.p, 2, shape.width, shape.heads, shape.mlp_width, tied=shape.tied, layer_norm=shape.layer_norm
+    )
 
 
 def task_data(settings: TrainTransformerSettings):
