@@ -37,8 +37,8 @@ _PUBLIC = {
     "MatrixView": "fact.features.layer_views",
     "metrics": None,  # the module fact.features.metrics itself
     "RFM": "fact.kernel_machines.rfm",
-    "RFMClassifier": "fact.kernel_machines.rfm",
-    "RFMRegressor": "fact.kernel_machines.rfm",
+    "RFMClassifier": "fact.kernel_machines.sklearn_estimators",
+    "RFMRegressor": "fact.kernel_machines.sklearn_estimators",
     "kernel_agop": "fact.kernel_machines.kernel_matrices",
     "kernel_fact": "fact.kernel_machines.kernel_matrices",
 }

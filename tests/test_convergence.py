@@ -10,7 +10,7 @@ from fact.experiments.convergence import holds_below, points
 from fact.experiments.io import read_parquet, read_parquet_metadata, write_parquet
 from fact.experiments.plots.convergence import render_fig14
 from fact.experiments.plots.style import caption_path
-from fact.experiments.scorecard import network_claims
+from fact.experiments.scorecard import our_claims
 from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.results import Experiment
 from fact.experiments.scorecard.verdicts import HOLDS, PARTLY
@@ -85,11 +85,10 @@ def test_the_stage_and_the_figure(tmp_path):
 
 def test_figure_14s_claim_is_judged_at_critical_points_only():
     table = points(tables())
-    judged = network_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.2}}]))
+    judged = our_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.2}}]))
     assert judged.verdict == HOLDS and "wherever the stationarity error is ≤ 0.1" in judged.ours
     assert (
-        network_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.6}}])).verdict
-        == PARTLY
+        our_claims.fig14(Experiment(table, [{}], trained_with=[{"train": {"converged_below": 0.6}}])).verdict == PARTLY
     )
-    far = network_claims.fig14(Experiment(table[table.stationarity_error > 0.2], [{}]))
+    far = our_claims.fig14(Experiment(table[table.stationarity_error > 0.2], [{}]))
     assert far.verdict == NOT_CRITICAL and "smallest 0.5" in far.ours

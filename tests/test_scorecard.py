@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from fact.experiments.io import write_parquet
-from fact.experiments.scorecard import card, claims, network_claims, results, rfm_claims
+from fact.experiments.scorecard import card, claims, network_claims, our_claims, results, rfm_claims
 from fact.experiments.scorecard.context import differences
 from fact.experiments.scorecard.critical import NOT_CRITICAL
 from fact.experiments.scorecard.results import Experiment
@@ -212,12 +212,12 @@ TRAINED_AGREEING = {"adam_l2": {"fact": 1.0, "nfa": 0.9, "enfa": 0.8}, "adamw": 
 
 def test_fact_off_at_adam_l2s_end_or_behind_the_nfa_contradicts_figures_12_and_13():
     agreeing = TRAINED_AGREEING
-    assert network_claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
-    assert network_claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
+    assert our_claims.fact_at_adam_l2s_end(trained(agreeing)).verdict == HOLDS
+    assert our_claims.fact_beats_nfa_at_the_end(trained(agreeing)).verdict == HOLDS
     off = {**agreeing, "adam_l2": {"fact": 0.3, "nfa": 0.9, "enfa": 0.8}}
-    assert network_claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
-    assert network_claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY  # AdamW's FACT still ahead
-    assert network_claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
+    assert our_claims.fact_at_adam_l2s_end(trained(off)).verdict == FAILS
+    assert our_claims.fact_beats_nfa_at_the_end(trained(off)).verdict == PARTLY  # AdamW's FACT still ahead
+    assert our_claims.fact_at_adam_l2s_end(trained({"adamw": agreeing["adamw"]})).verdict == NOT_RUN
 
 
 def deep_linear(best_power: dict[int, float], fact: float = 1.0, stationarity: float = 1e-3) -> Experiment:
@@ -260,8 +260,8 @@ FACT_RULES = {  # each rule that judges FACT, with results that would make it ho
     "fig8": (network_claims.fig8, lambda error: mlp(AGREEING, stationarity=error)),
     "fig9_10": (network_claims.fig9_10, lambda error: mlp(AGREEING, stationarity=error)),
     "fig11": (network_claims.fig11_fact, lambda error: deep_linear({2: 0.5}, stationarity=error)),
-    "fig12_13": (network_claims.fact_at_adam_l2s_end, lambda error: trained(TRAINED_AGREEING, error)),
-    "fig12_13_nfa": (network_claims.fact_beats_nfa_at_the_end, lambda error: trained(TRAINED_AGREEING, error)),
+    "fig12_13": (our_claims.fact_at_adam_l2s_end, lambda error: trained(TRAINED_AGREEING, error)),
+    "fig12_13_nfa": (our_claims.fact_beats_nfa_at_the_end, lambda error: trained(TRAINED_AGREEING, error)),
 }
 
 

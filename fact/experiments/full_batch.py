@@ -74,6 +74,8 @@ def minimise_lbfgs(
 
 @dataclass(frozen=True)
 class NewtonResult:
+    """Where Newton's method stopped: the gradient norm, its iterations, the Hessian's smallest eigenvalue."""
+
     grad_norm: float
     iterations: int
     hessian_min_eigenvalue: float  # > 0: the critical point is a strict local minimum

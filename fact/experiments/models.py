@@ -22,6 +22,7 @@ class QuadraticNet(nn.Module):
         self.readout = nn.Linear(width, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) = sum_j a_j (w_j^T x)^2, one output per sample."""
         return self.readout(self.hidden(x) ** 2)
 
 
@@ -76,6 +77,7 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(channels[1] * reduced * reduced, n_classes, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores of images given as (n, channels, side, side) or flattened."""
         x = x.reshape(len(x), self.in_channels, self.side, self.side)
         x = self.activation(self.conv2(self.activation(self.conv1(x))))
         return self.head(x.flatten(1))
@@ -124,6 +126,7 @@ class TinyTransformer(nn.Module):
             self.unembed.weight = self.token.weight
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The logits of the token after the last position, one row per sequence."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         x = self.token(tokens) + self.position(positions)
         normed = self.norm1(x)

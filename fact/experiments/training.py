@@ -58,6 +58,7 @@ class SGDSettings:
         return self.weight_decay / (1 - self.momentum)
 
     def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate at ``step`` of ``total_steps``: cosine from lr down to lr * final_lr_ratio."""
         final = self.lr * self.final_lr_ratio
         return final + (self.lr - final) * (1 + math.cos(math.pi * step / max(total_steps, 1))) / 2
 

@@ -212,6 +212,7 @@ class ModelMatrix:
 
     @property
     def parameter(self) -> nn.Parameter:
+        """The parameter that holds W."""
         return operator.attrgetter(self.view.parameter)(self.module)
 
     @property

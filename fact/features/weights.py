@@ -65,10 +65,12 @@ class WeightMatrix:
 
     @cached_property
     def wtw(self) -> torch.Tensor:
+        """W^T W (d_in x d_in)."""
         return self.weight.T @ self.weight
 
     @cached_property
     def wwt(self) -> torch.Tensor:
+        """W W^T (d_out x d_out)."""
         return self.weight @ self.weight.T
 
     @cached_property

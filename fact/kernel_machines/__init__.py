@@ -11,5 +11,6 @@ Modules, one job each:
 ``rfm_tasks``       class labels, two labels or real values: targets, labels, metrics, selection
 ``rfm_advice``      what to change when the kernel or an update gives nothing usable
 ``devices``         the device it computes on, and its tensors moved there
-``rfm``             the estimators ``RFM``, ``RFMClassifier``, ``RFMRegressor``
+``rfm``             the estimator ``RFM``, for class labels, two labels or real values
+``sklearn_estimators``  ``RFMClassifier`` and ``RFMRegressor``: the RFM as scikit-learn's classifier and regressor
 """

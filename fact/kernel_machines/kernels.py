@@ -56,6 +56,7 @@ class Kernel:
 
     @property
     def radial(self) -> bool:
+        """Whether the kernel depends on the distance between points (Laplace, Gaussian)."""
         return self.name in RADIAL
 
     # ------------------------------------------------------------------ values

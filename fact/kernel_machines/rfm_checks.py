@@ -15,6 +15,7 @@ from fact.kernel_machines.updates import NORMALISATIONS, UPDATES
 
 
 def is_integer(value) -> bool:
+    """Whether ``value`` is an integer (a bool is not)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 

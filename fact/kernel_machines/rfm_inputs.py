@@ -82,6 +82,7 @@ def _sklearn_checked(rfm, X, what: str, fitting: bool) -> np.ndarray:
 
 
 def as_numpy(y) -> np.ndarray:
+    """Targets as a NumPy array (a tensor from any device)."""
     return np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
 
 

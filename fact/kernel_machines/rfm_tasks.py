@@ -14,6 +14,8 @@ import torch
 
 @dataclass(frozen=True)
 class Task:
+    """A task: its name, whether its labels are classes, and its selection metric."""
+
     name: str
     categorical: bool  # labels are classes (targets built from class indices)
     selection: str  # the validation metric that chooses the iteration: the highest accuracy, the lowest mse

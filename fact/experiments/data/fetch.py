@@ -247,6 +247,7 @@ def _download(url: str, destination: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Fetch the named datasets of a collection from the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("collection", choices=["uci121", "images"])
     parser.add_argument("datasets", nargs="*", help="datasets to fetch (default: all of the collection)")

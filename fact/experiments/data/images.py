@@ -27,6 +27,8 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 @dataclass
 class ImageData:
+    """An image classification dataset, flattened to rows, with its train/test split."""
+
     name: str
     X_train: torch.Tensor
     y_train: torch.Tensor
@@ -37,6 +39,7 @@ class ImageData:
 
     @property
     def d(self) -> int:
+        """The number of input features (pixels times channels)."""
         return self.X_train.shape[1]
 
 
@@ -84,12 +87,14 @@ def _mnist_part(root: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def mnist(seed: int = 0, root: str | Path = "data") -> ImageData:
+    """MNIST's 60,000 training and 10,000 test images, fetched and verified."""
     X_train, y_train = _mnist_part(Path(root), "train")
     X_test, y_test = _mnist_part(Path(root), "t10k")
     return ImageData("mnist", X_train, y_train, X_test, y_test, 10, note="MNIST, standard 60,000/10,000 split")
 
 
 def mnist_test(seed: int = 0, root: str | Path = "data", test_fraction: float = 0.2) -> ImageData:
+    """The mirror's MNIST test set alone, split into train and test by ``test_fraction``."""
     X, y = _mnist_part(Path(root), "t10k")
     return ImageData(
         "mnist_test",
@@ -100,6 +105,7 @@ def mnist_test(seed: int = 0, root: str | Path = "data", test_fraction: float = 
 
 
 def cifar10(seed: int = 0, root: str | Path = "data") -> ImageData:
+    """CIFAR-10's 50,000 training and 10,000 test images, fetched and verified."""
     parts = {}
     with tarfile.open(Path(root) / "cifar10" / "cifar-10-python.tar.gz") as tar:
         for member in tar.getmembers():
@@ -116,6 +122,7 @@ def cifar10(seed: int = 0, root: str | Path = "data") -> ImageData:
 
 
 def cifar10_jpeg(seed: int = 0, root: str | Path = "data", test_fraction: float = 0.2) -> ImageData:
+    """The mirror's CIFAR-10 JPEG sample, split into train and test by ``test_fraction``."""
     from PIL import Image
 
     images, labels = [], []
@@ -141,6 +148,7 @@ FETCHED = ("mnist", "mnist_test", "cifar10", "cifar10_jpeg")  # need the image f
 
 
 def load(name: str, seed: int = 0, root: str | Path = "data") -> ImageData:
+    """The image dataset called ``name`` (one of LOADERS, or digits), split with ``seed``."""
     if name not in LOADERS:
         raise ValueError(f"unknown image dataset {name!r}: available here are {sorted(LOADERS)}")
     if name == "digits":

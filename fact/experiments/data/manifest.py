@@ -98,10 +98,12 @@ def file_state(path: Path | None, file: ManifestFile) -> str:
 
 
 def status_path(data_root: Path, collection: str, dataset: str) -> Path:
+    """Where the fetch records its verdict on one dataset."""
     return Path(data_root) / collection / "status" / f"{dataset}.json"
 
 
 def read_status(data_root: Path, collection: str, dataset: str) -> dict | None:
+    """The fetch's recorded verdict on one dataset, or None when it has none."""
     path = status_path(data_root, collection, dataset)
     try:
         return json.loads(path.read_text())

@@ -23,6 +23,7 @@ from fact.experiments.data.protocol_splits import TabularDataset
 
 
 def read_metadata(path: Path) -> dict[str, str]:
+    """A UCI-121 dataset's ``key = value`` metadata file as a dict."""
     metadata = {}
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():

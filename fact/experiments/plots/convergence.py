@@ -22,6 +22,7 @@ COLOURS = dict(zip(ARCHITECTURES.values(), ("#1b9e77", "#e7298a", "#66a61e", "#7
 
 
 def render_fig14(path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 14 from the convergence table at ``path`` to ``out``, with its caption."""
     style.apply()
     table = read_parquet(path)
     threshold = holds_below(table)

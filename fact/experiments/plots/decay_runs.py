@@ -82,6 +82,7 @@ def draw_training(axis, rows: pd.DataFrame, history: pd.DataFrame) -> None:
 
 
 def schedule_in_words(train: dict) -> str:
+    """The decay runs' training schedule, from their settings, for a caption."""
     return (
         f"full-batch cross-entropy, {train['steps']} steps, betas {tuple(train['betas'])}, cosine decay to "
         f"{train['final_lr_ratio']:g}·lr"
@@ -100,6 +101,7 @@ def transformer_in_words(config: dict) -> str:
 
 
 def cnn_in_words(config: dict) -> str:
+    """The CNN's data and shape, from its settings, for a caption."""
     channels = config["model"]["channels"]
     return (
         f"split seed {config['split_seed']}; 3x3 convolutions with {channels[0]} and "
@@ -108,6 +110,7 @@ def cnn_in_words(config: dict) -> str:
 
 
 def render_fig12(table_path: str | os.PathLike, history_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 12 (the transformer's decay runs) to ``out``, with its caption."""
     render(
         table_path,
         history_path,
@@ -123,6 +126,7 @@ def render_fig12(table_path: str | os.PathLike, history_path: str | os.PathLike,
 
 
 def render_fig13(table_path: str | os.PathLike, history_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 13 (the CNN's decay runs) to ``out``, with its caption."""
     render(
         table_path,
         history_path,

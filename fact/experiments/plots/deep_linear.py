@@ -25,6 +25,7 @@ def training_in_words(config: dict) -> str:
 
 
 def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 11 from the deep linear extraction table to ``out``, with its caption."""
     style.apply()
     table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
     first = table[table.layer == "linear1"]

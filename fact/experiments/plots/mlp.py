@@ -216,6 +216,7 @@ def _tau_axis(axis, rows: pd.DataFrame, label: bool) -> None:
 
 
 def render_fig2(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 2 (the forward relations per layer at the end of training) to ``out``."""
     _per_layer(
         paths,
         FORWARD,
@@ -227,12 +228,14 @@ def render_fig2(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
 
 
 def render_fig8(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 8 (the forward relations over epochs) to ``out``."""
     _over_epochs(
         paths, FORWARD, "WᵀW", out, about="Figure 8: the correlations of Figure 2 over training epochs, per layer."
     )
 
 
 def render_fig9(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 9 (the backward relations per layer at the end of training) to ``out``."""
     _per_layer(
         paths,
         BACKWARD,
@@ -244,6 +247,7 @@ def render_fig9(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
 
 
 def render_fig10(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Draw Figure 10 (the backward relations over epochs) to ``out``."""
     _over_epochs(
         paths,
         BACKWARD,

@@ -20,10 +20,12 @@ SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
 
 
 def load(paths) -> pd.DataFrame:
+    """Every per-dataset Table 1 table, as one frame."""
     return pd.concat([read_parquet(path) for path in paths], ignore_index=True)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's rows: each method's mean accuracy over the datasets, beside the paper's."""
     wide = per_dataset(table)
     rows = [
         {
@@ -63,6 +65,7 @@ def _choices(values) -> str:
 
 
 def caption(table: pd.DataFrame, settings: dict) -> str:
+    """What Table 1 shows and the protocol its results were made with."""
     scale, source = table.scale.iloc[0], table.source.iloc[0]
     unavailable = sorted(table[table.status == "unavailable"].dataset.unique())
     done = table[table.status == "ok"]
@@ -110,6 +113,7 @@ def _cell(value) -> str:
 
 
 def render(*paths: str | os.PathLike, markdown, latex, pdf, scatter) -> None:
+    """Write Table 1 as Markdown, LaTeX and PDF, and the per-dataset comparison figure."""
     table = load(paths)
     main, wide, text = summary(table), per_dataset(table), caption(table, protocol_settings(paths))
     appendix = wide.reset_index().rename(columns={m: style.METHOD_LABELS.get(m, m) for m in wide.columns})

@@ -27,6 +27,8 @@ VERDICT_COLOURS = {HOLDS: "#d9f2d9", PARTLY: "#fff2cc", FAILS: "#f8d7da", NOT_CR
 
 @dataclass(frozen=True)
 class Row:
+    """One claim judged at one scale: what the scorecard prints in one row."""
+
     figure: str
     claim: str
     paper: str
@@ -38,6 +40,7 @@ class Row:
     rule: str
 
     def cells(self) -> tuple[str, ...]:
+        """The row's cells, in the scorecard's column order."""
         return (
             self.figure,
             self.claim,
@@ -78,6 +81,7 @@ def score(results: dict[str, dict[str, Experiment]]) -> list[Row]:
 
 
 def tally(rows: list[Row]) -> str:
+    """How many claims hold, partly hold, fail, and so on, in one line."""
     counts = {verdict: sum(row.verdict == verdict for row in rows) for verdict in VERDICT_COLOURS}
     return ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
 
@@ -90,6 +94,8 @@ INTRODUCTION = (
 
 
 def markdown(rows: list[Row]) -> str:
+    """The scorecard as a Markdown table."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -108,6 +114,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def html_page(rows: list[Row]) -> str:
+    """The scorecard as a self-contained HTML page."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = []
     for row in rows:

@@ -36,6 +36,7 @@ DATASETS = {"sklearn": "scikit-learn's bundled sets", "uci121": "UCI-121"}
 
 
 def lookup(settings: dict, dotted: str):
+    """The value at a dotted path (``train.weight_decay``) of a settings dict, or None."""
     value = settings
     for key in dotted.split("."):
         if not isinstance(value, dict) or key not in value:
@@ -45,6 +46,7 @@ def lookup(settings: dict, dotted: str):
 
 
 def same(ours, paper) -> bool:
+    """Whether our value of a setting equals the paper's: numbers to 1e-12 (relative above 1), lists entry by entry."""
     if isinstance(paper, list) and isinstance(ours, list):
         return len(ours) == len(paper) and all(same(a, b) for a, b in zip(ours, paper))
     if isinstance(paper, (int, float)) and isinstance(ours, (int, float)) and not isinstance(ours, bool):
@@ -58,6 +60,7 @@ def compared_settings(experiment: Experiment) -> list[dict]:
 
 
 def differences(kind: str, experiment: Experiment) -> str:
+    """The settings of an experiment that differ from the paper's, in words."""
     found = []
     for key, paper in PAPER_SETTINGS.get(kind, {}).items():
         ours = sorted(

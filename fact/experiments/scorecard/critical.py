@@ -30,6 +30,8 @@ def converged_below(trained_with: list[dict]) -> float:
 
 @dataclass(frozen=True)
 class Screened:
+    """The rows of layers at a critical point, with what to say of the others."""
+
     rows: pd.DataFrame  # the table's rows of the units at a critical point (every step of them)
     note: str  # how many units that is, for the scorecard's "ours"
     advice: str  # where none is: how far from one they are and what to change

@@ -1,4 +1,4 @@
-"""The paper's claims about trained networks (Figures 2, 7-11) and ours (Figures 12-14), each with its rule."""
+"""The paper's claims about trained networks (Figures 2 and 7-11), each with its rule."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.analysis import NFA_POWER, best_powers
-from fact.experiments.convergence import FACT_LEVEL, holds_below
-from fact.experiments.scorecard.critical import NOT_CRITICAL, converged_below, screen
+from fact.experiments.scorecard.critical import converged_below, screen
 from fact.experiments.scorecard.results import Experiment
-from fact.experiments.scorecard.verdicts import AT_CRITICAL, NOT_RUN, Claim, Judgement, grade, judged_at_critical_points
+from fact.experiments.scorecard.verdicts import AT_CRITICAL, Claim, Judgement, grade, judged_at_critical_points
 
 # ---------------------------------------------------------------------------------------------
 # Figure 7
@@ -21,11 +20,13 @@ FIG7_NFA_GAP = 0.2
 
 
 def hidden_cosines(experiment: Experiment) -> pd.DataFrame:
+    """Figure 7's cosines of W^T W with FACT and each AGOP^s, for the hidden layer, per seed."""
     table = experiment.table
     return table[(table.layer == "hidden") & (table.side == "forward")]
 
 
 def fig7_fact(experiment: Experiment) -> Judgement:
+    """Figure 7: FACT holds on the quadratic network, on every seed at a critical point."""
     screened = screen(hidden_cosines(experiment), ["seed"], None, converged_below(experiment.trained_with), "seeds")
 
     def judge(rows: pd.DataFrame) -> Judgement:
@@ -39,6 +40,7 @@ def fig7_fact(experiment: Experiment) -> Judgement:
 
 
 def fig7_nfa(experiment: Experiment) -> Judgement:
+    """Figure 7: every AGOP^s is far from W^T W, well below FACT on the same seed."""
     rows = hidden_cosines(experiment)
     fact = rows.query("relation == 'fact'").set_index("seed").cosine
     nfa = rows.query("relation == 'nfa'")
@@ -80,6 +82,8 @@ def mlp_at_critical_points(experiment: Experiment, judge: Callable[[pd.DataFrame
 
 
 def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side: str) -> Judgement:
+    """FACT correlates with W^T W (or W W^T) at least as well as the NFA and the eNFA, per layer."""
+
     def judge(table: pd.DataFrame) -> Judgement:
         final = at_final_epoch(mlp_means(table, (fact, nfa, enfa)))
         parts, checks = [], []
@@ -96,14 +100,18 @@ def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side:
 
 
 def fig2(experiment: Experiment) -> Judgement:
+    """Figure 2: per layer, FACT at least as good as AGOP^1/2 and the eNFA."""
     return fact_beats_nfa(experiment, "fact", "nfa", "enfa", "forward")
 
 
 def fig9_10(experiment: Experiment) -> Judgement:
+    """Figures 9-10: the backward forms, bFACT against the backward NFA and eNFA."""
     return fact_beats_nfa(experiment, "bfact", "bnfa", "benfa", "backward")
 
 
 def fig8(experiment: Experiment) -> Judgement:
+    """Figure 8: FACT ends near 1 after being lower earlier in training."""
+
     def judge(table: pd.DataFrame) -> Judgement:
         means = mlp_means(table, ("fact",)).reset_index()
         parts, checks = [], []
@@ -130,6 +138,7 @@ DEEP_LINEAR_FACT = 0.99
 
 
 def fig11_power(experiment: Experiment) -> Judgement:
+    """Figure 11: the best NFA power of deep linear networks is 1/L."""
     best = best_powers(experiment.table)
     checks = [abs(power - 1 / depth) <= POWER_TOLERANCE for depth, power in best.items()]
     return Judgement(
@@ -138,6 +147,7 @@ def fig11_power(experiment: Experiment) -> Judgement:
 
 
 def fig11_fact(experiment: Experiment) -> Judgement:
+    """Figure 11: FACT holds with no power in every layer, depth and seed."""
     screened = screen(
         experiment.table.query("relation == 'fact'"),
         ["depth", "seed", "layer"],
@@ -153,81 +163,6 @@ def fig11_fact(experiment: Experiment) -> Judgement:
         )
 
     return judged_at_critical_points(screened, judge)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures 12 and 13 (beyond the paper): a transformer and a CNN, with decay in the objective and decoupled
-
-TRAINED_FACT = 0.9  # the transformer's and the CNN's
-
-
-def final_correlations(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds of Pearson with W^T W at each optimiser's last step: rows (optimiser, matrix),
-    columns fact, nfa (AGOP^(1/2)) and enfa."""
-    rows = table[
-        (table.side == "forward") & (table.power.isna() | np.isclose(table.power.fillna(NFA_POWER), NFA_POWER))
-    ]
-    rows = rows[rows.step == rows.groupby("optimiser").step.transform("max")]
-    return rows.groupby(["optimiser", "layer", "relation"]).pearson.mean().unstack("relation")
-
-
-def trained_at_critical_points(table: pd.DataFrame, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
-    """``judge`` on the (optimiser, seed, matrix)s whose last step is at a critical point."""
-    screened = screen(
-        table, ["optimiser", "seed", "layer"], "step", converged_below([]), "matrices (of every optimiser and seed)"
-    )
-    return judged_at_critical_points(screened, judge)
-
-
-def fact_at_adam_l2s_end(experiment: Experiment) -> Judgement:
-    table = experiment.table
-    if "adam_l2" not in set(table.get("optimiser", ())):
-        return Judgement("no Adam-L2 run", NOT_RUN)
-
-    def judge(rows: pd.DataFrame) -> Judgement:
-        fact = final_correlations(rows).loc["adam_l2", "fact"]
-        return Judgement(
-            f"Pearson(WᵀW, FACT) {fact.min():.3f} to {fact.max():.3f} over {len(fact)} matrices",
-            grade(list(fact >= TRAINED_FACT)),
-        )
-
-    return trained_at_critical_points(table[table.optimiser == "adam_l2"], judge)
-
-
-def fact_beats_nfa_at_the_end(experiment: Experiment) -> Judgement:
-    def judge(rows: pd.DataFrame) -> Judgement:
-        final = final_correlations(rows)
-        better = final.fact >= final[["nfa", "enfa"]].max(axis=1)
-        parts = [
-            f"{optimiser}: {int(better[optimiser].sum())} of {len(better[optimiser])} matrices; mean FACT "
-            f"{part.fact.mean():.3f}, NFA {part.nfa.mean():.3f}, eNFA {part.enfa.mean():.3f}"
-            for optimiser, part in final.groupby(level="optimiser")
-        ]
-        return Judgement("; ".join(parts), grade(list(better)))
-
-    return trained_at_critical_points(experiment.table, judge)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figure 14 (beyond the paper): every trained layer, FACT against stationarity
-
-
-def fig14(experiment: Experiment) -> Judgement:
-    table, below = experiment.table, converged_below(experiment.trained_with)
-    near = table[table.stationarity_error <= below]
-    if near.empty:
-        return Judgement(
-            f"none of the {len(table)} layer states at stationarity error ≤ {below:g} (smallest "
-            f"{table.stationarity_error.min():.2g}); train longer, raise the weight decay or polish",
-            NOT_CRITICAL,
-        )
-    agree = near.fact >= FACT_LEVEL
-    return Judgement(
-        f"Pearson(WᵀW, FACT) ≥ {FACT_LEVEL} wherever the stationarity error is ≤ "
-        f"{holds_below(table):.3g}; at ≤ {below:g}: {int(agree.sum())} of {len(near)} layer states "
-        f"(lowest {near.fact.min():.3f}), from {', '.join(sorted(near.architecture.unique()))}",
-        grade(list(agree)),
-    )
 
 
 FIG7_CLAIMS = [
@@ -295,52 +230,5 @@ NETWORK_CLAIMS = [
         f"holds if Pearson(WᵀW, FACT) ≥ {DEEP_LINEAR_FACT} in every layer, depth and seed, partly in some"
         + AT_CRITICAL,
         fig11_fact,
-    ),
-    Claim(
-        "transformer",
-        "Figure 12 (ours)",
-        "Transformer trained with Adam and L2 decay: FACT holds for every weight "
-        "matrix (embedding, W_Q, W_K, W_V, W_O, MLP, unembedding)",
-        "not in the paper",
-        f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every matrix (mean over seeds), "
-        "partly for some" + AT_CRITICAL,
-        fact_at_adam_l2s_end,
-    ),
-    Claim(
-        "transformer",
-        "Figure 12 (ours)",
-        "Transformer, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ and eNFA",
-        "not in the paper",
-        "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every matrix and optimiser, partly for some"
-        + AT_CRITICAL,
-        fact_beats_nfa_at_the_end,
-    ),
-    Claim(
-        "cnn",
-        "Figure 13 (ours)",
-        "CNN trained with Adam and L2 decay: FACT holds for both convolutions (on their patches) and the head",
-        "not in the paper",
-        f"holds if at the last step Pearson(WᵀW, FACT) ≥ {TRAINED_FACT} for every layer (mean over seeds), "
-        "partly for some" + AT_CRITICAL,
-        fact_at_adam_l2s_end,
-    ),
-    Claim(
-        "cnn",
-        "Figure 13 (ours)",
-        "CNN, Adam-L2 and AdamW: FACT correlates with WᵀW at least as well as AGOP^½ and eNFA",
-        "not in the paper",
-        "holds if at the last step Pearson(WᵀW, FACT) ≥ both others' for every layer and optimiser, partly for some"
-        + AT_CRITICAL,
-        fact_beats_nfa_at_the_end,
-    ),
-    Claim(
-        "convergence",
-        "Figure 14 (ours)",
-        "FACT holds wherever a network is at a critical point, whatever its architecture and training",
-        "the theorem's premise, not measured in the paper",
-        f"holds if every layer state (layer, kept epoch or step, run; every architecture trained) with "
-        f"stationarity error ≤ the runs' converged_below (0.2 where they set none) has Pearson(WᵀW, FACT) ≥ "
-        f"{FACT_LEVEL}, partly if some do; the stationarity below which all do is stated",
-        fig14,
     ),
 ]

@@ -60,4 +60,5 @@ def load(paths: list[str | os.PathLike]) -> dict[str, dict[str, Experiment]]:
 
 
 def scale_order(scale: str) -> tuple[int, str]:
+    """A sort key that puts quick before paper, then any other scale by name."""
     return ({"quick": 0, "paper": 1}.get(scale, 2), scale)

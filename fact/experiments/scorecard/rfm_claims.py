@@ -18,6 +18,7 @@ MEANS_TOLERANCE = 1.0  # accuracy points
 
 
 def table1_means(experiment: Experiment) -> Judgement:
+    """Table 1: every method's mean accuracy within the tolerance of the paper's."""
     wide = per_dataset(experiment.table)
     means = {m: wide[m].mean() for m in TABLE1_PAPER if m in wide}
     ours = ", ".join(f"{LABELS[m]} {value:.2f}" for m, value in means.items()) + f" ({len(wide)} datasets)"
@@ -27,6 +28,7 @@ def table1_means(experiment: Experiment) -> Judgement:
 
 
 def table1_beats_laplace(experiment: Experiment) -> Judgement:
+    """Table 1: every feature-learning RFM beats Laplace kernel regression on average."""
     wide = per_dataset(experiment.table)
     laplace = wide["laplace"].mean()
     gains = {m: wide[m].mean() - laplace for m in ("fact", "fact_geom", "nfa") if m in wide}
@@ -45,10 +47,12 @@ TRANSITION_SHARE = 0.5  # of the whole rise, in one iteration: "sharp"
 
 
 def final_iteration(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's last iteration."""
     return table[table.iteration == table.iteration.max()]
 
 
 def parity_learned(experiment: Experiment) -> Judgement:
+    """Figures 3-4: every method learns every sparse parity, M concentrated on the support."""
     table = experiment.table
     if "fig3" in set(table.experiment):
         table = table[table.experiment == "fig3"]
@@ -63,6 +67,7 @@ def parity_learned(experiment: Experiment) -> Judgement:
 
 
 def parity_transition(experiment: Experiment) -> Judgement:
+    """Figure 4: the test accuracy jumps sharply over the iterations."""
     table = experiment.table
     if "fig4" not in set(table.experiment):
         return Judgement("", NOT_RUN)
@@ -90,10 +95,12 @@ TAU_R2 = 0.95
 
 
 def runs(experiment: Experiment):
+    """Each modular-addition run's history and saved matrices, by run and seed."""
     return experiment.table.groupby(["run", "seed"])
 
 
 def grokking(experiment: Experiment) -> Judgement:
+    """Figure 5: every run reaches full test accuracy, well after full train accuracy."""
     parts, checks = [], []
     for (run, seed), rows in runs(experiment):
         test = rows.query("split == 'test' and metric == 'accuracy'").set_index("iteration").value
@@ -114,6 +121,7 @@ def grokking(experiment: Experiment) -> Judgement:
 
 
 def circulant(experiment: Experiment) -> Judgement:
+    """Figure 5: the final feature matrices are block-circulant."""
     parts, checks = [], []
     for (run, seed), rows in runs(experiment):
         deviation = final_iteration(rows).query("metric == 'circulant_deviation'").value.iloc[0]
@@ -123,6 +131,7 @@ def circulant(experiment: Experiment) -> Judgement:
 
 
 def tau_proportional(experiment: Experiment) -> Judgement:
+    """Figure 6: tau is proportional to k' at the final feature matrix."""
     parts, checks = [], []
     for saved in experiment.extra:
         if "tau" not in saved:

@@ -21,6 +21,7 @@ HOLDS, PARTLY, FAILS, NOT_RUN = "holds", "partly", "does not hold", "not run"
 
 
 def grade(checks: list[bool]) -> str:
+    """A verdict from a rule's checks: holds if all pass, partly if some, does not hold if none."""
     if not checks:
         return NOT_RUN
     return HOLDS if all(checks) else PARTLY if any(checks) else FAILS
@@ -28,6 +29,8 @@ def grade(checks: list[bool]) -> str:
 
 @dataclass(frozen=True)
 class Judgement:
+    """What a rule found (``ours``) and its verdict."""
+
     ours: str
     verdict: str
 
@@ -43,6 +46,8 @@ def judged_at_critical_points(screened: Screened, judge: Callable[[pd.DataFrame]
 
 @dataclass(frozen=True)
 class Claim:
+    """One claim: the results it reads, where the paper makes it, the paper's value, and its rule."""
+
     experiment: str  # the results it reads (a kind of fact.experiments.scorecard.results)
     figure: str
     claim: str

@@ -19,6 +19,7 @@ from fact.experiments.stages.common import fail, require_writable, setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Join every extraction table into the convergence table (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", nargs="+", required=True, help="extraction tables, e.g. features/mlp.parquet")
     parser.add_argument("--table", required=True, help="the Parquet table to write")

@@ -33,6 +33,8 @@ TRAINERS = {
 
 @dataclass(frozen=True)
 class ExtractDecayRunsSettings:
+    """What one extraction of decay runs is given."""
+
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     batch_size: int  # pairs per pass when computing the matrices
     agop_probes: int | None  # random output directions for the AGOP; null: every output (exact)
@@ -92,6 +94,7 @@ def extract(checkpoint: dict, path: str, settings: ExtractDecayRunsSettings, log
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Extract every kept step of the decay runs given (see the module docstring)."""
     args, log = start_stage(
         "extract_decay_runs", __doc__, ExtractDecayRunsSettings, argv, files=("checkpoints", "table", "history")
     )

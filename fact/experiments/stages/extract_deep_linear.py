@@ -27,6 +27,8 @@ from fact.features.matrices import feature_matrices
 
 @dataclass(frozen=True)
 class PowerGrid:
+    """``count`` NFA powers s evenly spaced from ``min`` to ``max``."""
+
     min: float
     max: float
     count: int
@@ -34,16 +36,20 @@ class PowerGrid:
 
 @dataclass(frozen=True)
 class ExtractDeepLinearSettings:
+    """What one extraction of deep linear networks is given."""
+
     powers: PowerGrid  # evenly spaced NFA powers s; 1/L is added for every depth L present
     scale: str
 
 
 def power_grid(grid: PowerGrid, depths: list[int]) -> list[float]:
+    """The grid's powers and 1/L of every depth, rounded to 6 digits, sorted, without repeats."""
     spaced = np.linspace(grid.min, grid.max, grid.count)
     return sorted({round(float(s), 6) for s in spaced} | {round(1 / depth, 6) for depth in depths})
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Extract every deep linear network given (see the module docstring)."""
     args, log = start_stage(
         "extract_deep_linear", __doc__, ExtractDeepLinearSettings, argv, files=("checkpoints", "table")
     )

@@ -23,6 +23,8 @@ from fact.features.matrices import feature_matrices
 
 @dataclass(frozen=True)
 class ExtractFig7Settings:
+    """What one Figure 7 extraction is given."""
+
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     scale: str
 
@@ -56,6 +58,7 @@ def extract(checkpoint: dict, path: str, powers: tuple[float, ...], log) -> tupl
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Extract every Figure 7 network given (see the module docstring)."""
     args, log = start_stage(
         "extract_fig7", __doc__, ExtractFig7Settings, argv, files=("checkpoints", "table", "matrices")
     )

@@ -26,6 +26,8 @@ from fact.features.matrices import feature_matrices
 
 @dataclass(frozen=True)
 class ExtractMLPSettings:
+    """What one MLP extraction is given."""
+
     powers: tuple[float, ...]  # the NFA powers s compared (AGOP^s)
     batch_size: int  # points per batch when computing the matrices
     device: str
@@ -34,6 +36,7 @@ class ExtractMLPSettings:
 
 
 def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, log) -> list[dict]:
+    """Agreement records of every layer at every kept epoch of one MLP run."""
     config = from_json(TrainMLPSettings, run["settings"], "the checkpoint's settings")
     data = load(config.dataset, config.split_seed, s.data_root)
     X = data.X_train.double().to(device)
@@ -62,6 +65,7 @@ def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, l
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Extract every MLP run given (see the module docstring)."""
     args, log = start_stage("extract_mlp", __doc__, ExtractMLPSettings, argv, files=("checkpoints", "table"))
     s: ExtractMLPSettings = args.settings
     device = resolve_device(s.device)

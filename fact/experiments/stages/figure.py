@@ -23,6 +23,7 @@ def plotting_function(name: str):
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Draw one figure with the named plotting function (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("function", help="fact.experiments.plots.<module>:<function> that draws the figure")
     parser.add_argument("--inputs", nargs="*", default=[], help="the figure's result files, in the rule's order")

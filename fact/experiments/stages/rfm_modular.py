@@ -75,6 +75,7 @@ def tau_and_derivative(X: torch.Tensor, M: torch.Tensor, kernel: Kernel, pairs: 
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Fit one modular-addition run (see the module docstring)."""
     args, log = start_stage("rfm_modular", __doc__, ModularSettings, argv, files=("table", "matrices"))
     s: ModularSettings = args.settings
     p = s.p

@@ -48,6 +48,7 @@ def support_share(M: torch.Tensor, support: torch.Tensor) -> float:
 
 
 def run(settings: ParitySettings, log) -> tuple[pd.DataFrame, dict]:
+    """Every method on one sparse-parity task: the history table and the feature matrices."""
     X, y, X_test, y_test, support = sparse_parity(settings.n, settings.d, settings.k, settings.seed, settings.n_test)
     frames, matrices = [], {"support": support}
     for method, options in settings.methods.items():
@@ -82,6 +83,7 @@ def run(settings: ParitySettings, log) -> tuple[pd.DataFrame, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Fit every method on one sparse-parity task (see the module docstring)."""
     args, log = start_stage("rfm_parity", __doc__, ParitySettings, argv, files=("table", "matrices"))
     table, matrices = run(args.settings, log)
     table["scale"] = args.settings.scale

@@ -16,6 +16,7 @@ from fact.experiments.stages.common import require_writable, setup_logging, stop
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Judge every claim on the results given (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", nargs="+", required=True, help="result files under results/<scale>/")
     parser.add_argument("--markdown", required=True)

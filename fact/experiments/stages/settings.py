@@ -50,6 +50,7 @@ def to_json(settings: Any) -> dict:
 
 
 def field_names(cls: type) -> list[str]:
+    """The field names of a settings dataclass, in order."""
     return [field.name for field in dataclasses.fields(cls)]
 
 
@@ -64,6 +65,7 @@ def describe(cls: type) -> str:
 
 
 def has_default(field: dataclasses.Field) -> bool:
+    """Whether a dataclass field may be left out."""
     return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
 
 
@@ -92,6 +94,8 @@ def convert(kind: Any, value: Any, where: str) -> Any:
 
 
 def is_a(value: Any, kind: type) -> bool:
+    """Whether a JSON value is of a field's declared type: a boolean is no number, a number no
+    boolean, an int a float."""
     if kind is bool or isinstance(value, bool):  # JSON true is not a number, 1 is not a boolean
         return isinstance(value, bool) and kind is bool
     if kind is float:

@@ -14,6 +14,7 @@ from fact.experiments.stages.common import require_writable, setup_logging, stop
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Aggregate the per-dataset tables into Table 1 (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", nargs="+", required=True, help="one Parquet table per dataset")
     for output in ("markdown", "latex", "pdf", "scatter"):

@@ -54,6 +54,7 @@ class TabularSettings:
 
 
 def protocol_from(settings: TabularSettings) -> Protocol:
+    """The Table 1 protocol the job's settings describe."""
     return Protocol(
         settings.kernel,
         regs=settings.regs,
@@ -108,6 +109,7 @@ def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the Table 1 protocol on one dataset (see the module docstring)."""
     args, log = start_stage("tabular", __doc__, TabularSettings, argv, files=("table",))
     s: TabularSettings = args.settings
     name = s.dataset

@@ -22,6 +22,8 @@ from fact.experiments.stages.decay_runs import train_and_save
 
 @dataclass(frozen=True)
 class CNNShape:
+    """The CNN's channels, of conv1 and conv2."""
+
     channels: tuple[int, int]  # of conv1 and conv2
 
 
@@ -41,6 +43,7 @@ class TrainCNNSettings:
 
 
 def build_model(settings: TrainCNNSettings) -> SmallCNN:
+    """The CNN the settings describe, for their dataset's image shape (PyTorch's initialisation)."""
     in_channels, side = IMAGE_SHAPES[settings.dataset]
     return SmallCNN(side, IMAGE_CLASSES, tuple(settings.model.channels), in_channels=in_channels)
 
@@ -58,6 +61,7 @@ def task_data(settings: TrainCNNSettings):
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train one CNN decay run (see the module docstring)."""
     args, log = start_stage("train_cnn", __doc__, TrainCNNSettings, argv, files=("out",))
     settings: TrainCNNSettings = args.settings
     if settings.dataset not in IMAGE_SHAPES:

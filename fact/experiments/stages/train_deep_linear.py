@@ -37,6 +37,7 @@ class TrainDeepLinearSettings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train one deep linear network (see the module docstring)."""
     args, log = start_stage("train_deep_linear", __doc__, TrainDeepLinearSettings, argv, files=("out",))
     s: TrainDeepLinearSettings = args.settings
     device = resolve_device(s.device)

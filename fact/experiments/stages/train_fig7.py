@@ -21,6 +21,8 @@ from fact.features.losses import NonFiniteLossError, mse_per_sample
 
 @dataclass(frozen=True)
 class Fig7Shape:
+    """The quadratic network's hidden width."""
+
     width: int
 
 
@@ -37,6 +39,7 @@ class TrainFig7Settings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train one Figure 7 network (see the module docstring)."""
     args, log = start_stage("train_fig7", __doc__, TrainFig7Settings, argv, files=("out",))
 
     settings: TrainFig7Settings = args.settings

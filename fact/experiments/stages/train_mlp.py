@@ -28,6 +28,8 @@ from fact.kernel_machines.ridge import free_memory
 
 @dataclass(frozen=True)
 class MLPShape:
+    """The MLP's width, depth and bias."""
+
     width: int
     depth: int
     bias: bool
@@ -49,6 +51,7 @@ class TrainMLPSettings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train one MLP, resuming a killed run (see the module docstring)."""
     args, log = start_stage("train_mlp", __doc__, TrainMLPSettings, argv, files=("out",))
     s: TrainMLPSettings = args.settings
     device = resolve_device(s.device)

@@ -19,6 +19,8 @@ from fact.experiments.stages.decay_runs import train_and_save
 
 @dataclass(frozen=True)
 class ModularTask:
+    """The modular-addition task: the modulus p, the training fraction and the split's seed."""
+
     p: int
     train_fraction: float
     split_seed: int
@@ -26,6 +28,8 @@ class ModularTask:
 
 @dataclass(frozen=True)
 class TransformerShape:
+    """The transformer's width, heads, MLP width, and whether it is tied or layer-normed."""
+
     width: int
     heads: int
     mlp_width: int
@@ -47,6 +51,7 @@ class TrainTransformerSettings:
 
 
 def build_model(settings: TrainTransformerSettings) -> TinyTransformer:
+    """The transformer the settings describe, on pairs of tokens mod p (PyTorch's initialisation)."""
     shape = settings.model
     return TinyTransformer(
         settings.data.p, 2, shape.width, shape.heads, shape.mlp_width, tied=shape.tied, layer_norm=shape.layer_norm
@@ -60,6 +65,7 @@ def task_data(settings: TrainTransformerSettings):
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train one transformer decay run (see the module docstring)."""
     args, log = start_stage("train_transformer", __doc__, TrainTransformerSettings, argv, files=("out",))
     settings: TrainTransformerSettings = args.settings
     train_and_save(settings, build_model, task_data, "fig12", "transformer", args.out, log)
