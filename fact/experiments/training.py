@@ -108,33 +108,9 @@ def train_sgd(
 
     done_this_call = 0
     while state["epoch"] < settings.epochs and (stop_after is None or done_this_call < stop_after):
-        epoch = state["epoch"] + 1
-        start = time.perf_counter()
-        mean_loss, lr_sum = _epoch(model, optimiser, X, Y, settings, seed, epoch)
-        if not math.isfinite(mean_loss):
-            raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
-        tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
-        state["history"].append(
-            {
-                "epoch": epoch,
-                "train_loss": mean_loss,
-                "lr": optimiser.param_groups[0]["lr"],
-                "tau": tau,
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        if epoch in keep_epochs:
-            state["checkpoints"][epoch] = _weights(model)
-        state.update(epoch=epoch, model=model.state_dict(), optimiser=optimiser.state_dict())
+        _record_epoch(state, model, optimiser, X, Y, settings, seed, keep_epochs)
         save_torch(state, state_path)
         done_this_call += 1
-        log.info(
-            "epoch %d/%d: mean batch loss %.3e (%.2fs)",
-            epoch,
-            settings.epochs,
-            mean_loss,
-            state["history"][-1]["seconds"],
-        )
 
     history = pd.DataFrame(state["history"], columns=["epoch", "train_loss", "lr", "tau", "seconds"])
     finished = state["epoch"] >= settings.epochs
@@ -150,6 +126,39 @@ def train_sgd(
         "finished": finished,
         "polish": polish,
     }
+
+
+def _record_epoch(
+    state: dict,
+    model: nn.Module,
+    optimiser: torch.optim.SGD,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    settings: SGDSettings,
+    seed: int,
+    keep_epochs: tuple[int, ...],
+) -> None:
+    """Train the next epoch and record it in ``state``: its history row (loss, learning rate, tau,
+    seconds), the weights where kept, and the model and optimiser to resume from."""
+    epoch = state["epoch"] + 1
+    start = time.perf_counter()
+    mean_loss, lr_sum = _epoch(model, optimiser, X, Y, settings, seed, epoch)
+    if not math.isfinite(mean_loss):
+        raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
+    tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
+    seconds = time.perf_counter() - start
+    row = {
+        "epoch": epoch,
+        "train_loss": mean_loss,
+        "lr": optimiser.param_groups[0]["lr"],
+        "tau": tau,
+        "seconds": seconds,
+    }
+    state["history"].append(row)
+    if epoch in keep_epochs:
+        state["checkpoints"][epoch] = _weights(model)
+    state.update(epoch=epoch, model=model.state_dict(), optimiser=optimiser.state_dict())
+    log.info("epoch %d/%d: mean batch loss %.3e (%.2fs)", epoch, settings.epochs, mean_loss, seconds)
 
 
 def _epoch(

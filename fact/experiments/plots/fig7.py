@@ -27,44 +27,11 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
     grid = figure.add_gridspec(
         1, 6, width_ratios=[1, 1, 1, 1, 0.35, 2.0], left=0.03, right=0.99, bottom=0.34, top=0.9, wspace=0.3
     )
-    panels = [
-        ("$W^\\top W$", example["wtw"]),
-        ("FACT", example["fact"]),
-        ("AGOP$^{1/2}$", sym_power(example["agop"], 0.5)),
-        ("AGOP", example["agop"]),
-    ]
-    for column, (title, matrix) in enumerate(panels):
-        axis = figure.add_subplot(grid[0, column])
-        values = matrix.numpy()
-        limit = np.abs(values).max() or 1.0
-        axis.imshow(values / limit, cmap="RdBu_r", vmin=-1, vmax=1)
-        axis.set_xticks(range(4), labels=range(1, 5))
-        axis.set_yticks(range(4), labels=range(1, 5))
-        axis.grid(False)
-        axis.set_title(title)
-
-    axis = figure.add_subplot(grid[0, 5])
-    nfa = hidden[hidden.relation == "nfa"].groupby("power").cosine.agg(["mean", "min", "max"]).reset_index()
-    axis.plot(nfa.power, nfa["mean"], "o-", color=style.RELATION_COLOURS["nfa"], label="NFA: AGOP$^s$")
-    axis.fill_between(nfa.power, nfa["min"], nfa["max"], color=style.RELATION_COLOURS["nfa"], alpha=0.2, lw=0)
-    fact = hidden[hidden.relation == "fact"].cosine
-    axis.axhline(fact.mean(), color=style.RELATION_COLOURS["fact"], label=f"FACT ({fact.mean():.3f})")
-    axis.axhspan(fact.min(), fact.max(), color=style.RELATION_COLOURS["fact"], alpha=0.2, lw=0)
-    axis.set_xscale("log", base=2)
-    axis.set_xticks(nfa.power, labels=[f"{p:g}" for p in nfa.power])
-    axis.set_ylim(0, 1.02)
-    axis.set_xlabel("NFA power $s$")
-    axis.set_ylabel("cosine similarity with $W^\\top W$")
-    axis.legend(loc="center right", fontsize=7, frameon=True)
+    _heat_maps(figure, grid, example)
+    _cosines(figure.add_subplot(grid[0, 5]), hidden)
 
     data, train = config["data"], config["train"]
-    polish = {"lbfgs+newton": "L-BFGS and Newton", "newton": "Newton", "lbfgs": "L-BFGS"}.get(train["polish"])
-    reached = (
-        f"then {polish} to a critical point (largest final gradient norm {hidden.grad_norm.max():.1e}, "
-        f"smallest Hessian eigenvalue {hidden.hessian_min_eigenvalue.min():.1e})"
-        if polish
-        else f"no polishing (largest final gradient norm {hidden.grad_norm.max():.1e})"
-    )
+    reached = _training_end(train, hidden)
     style.caption(
         figure,
         (
@@ -84,3 +51,50 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
         "weight decay: cosine similarity of WᵀW with FACT, the eNFA and AGOP^s for several powers s, and the "
         "matrices themselves.",
     )
+
+
+def _heat_maps(figure, grid, example: dict) -> None:
+    """W^T W, FACT, AGOP^1/2 and AGOP of one seed, each scaled by its largest entry."""
+    panels = [
+        ("$W^\\top W$", example["wtw"]),
+        ("FACT", example["fact"]),
+        ("AGOP$^{1/2}$", sym_power(example["agop"], 0.5)),
+        ("AGOP", example["agop"]),
+    ]
+    for column, (title, matrix) in enumerate(panels):
+        axis = figure.add_subplot(grid[0, column])
+        values = matrix.numpy()
+        limit = np.abs(values).max() or 1.0
+        axis.imshow(values / limit, cmap="RdBu_r", vmin=-1, vmax=1)
+        axis.set_xticks(range(4), labels=range(1, 5))
+        axis.set_yticks(range(4), labels=range(1, 5))
+        axis.grid(False)
+        axis.set_title(title)
+
+
+def _cosines(axis, hidden) -> None:
+    """Cosine of W^T W with AGOP^s against s, and with FACT, over seeds (mean and range)."""
+    nfa = hidden[hidden.relation == "nfa"].groupby("power").cosine.agg(["mean", "min", "max"]).reset_index()
+    axis.plot(nfa.power, nfa["mean"], "o-", color=style.RELATION_COLOURS["nfa"], label="NFA: AGOP$^s$")
+    axis.fill_between(nfa.power, nfa["min"], nfa["max"], color=style.RELATION_COLOURS["nfa"], alpha=0.2, lw=0)
+    fact = hidden[hidden.relation == "fact"].cosine
+    axis.axhline(fact.mean(), color=style.RELATION_COLOURS["fact"], label=f"FACT ({fact.mean():.3f})")
+    axis.axhspan(fact.min(), fact.max(), color=style.RELATION_COLOURS["fact"], alpha=0.2, lw=0)
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(nfa.power, labels=[f"{p:g}" for p in nfa.power])
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("NFA power $s$")
+    axis.set_ylabel("cosine similarity with $W^\\top W$")
+    axis.legend(loc="center right", fontsize=7, frameon=True)
+
+
+def _training_end(train: dict, hidden) -> str:
+    """How training ended, for the caption: the polish and how close to a critical point it came."""
+    polish = {"lbfgs+newton": "L-BFGS and Newton", "newton": "Newton", "lbfgs": "L-BFGS"}.get(train["polish"])
+    reached = (
+        f"then {polish} to a critical point (largest final gradient norm {hidden.grad_norm.max():.1e}, "
+        f"smallest Hessian eigenvalue {hidden.hessian_min_eigenvalue.min():.1e})"
+        if polish
+        else f"no polishing (largest final gradient norm {hidden.grad_norm.max():.1e})"
+    )
+    return reached

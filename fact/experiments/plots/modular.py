@@ -74,7 +74,32 @@ def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     seeds = _seeds(saved)
     shown = {name: run for (name, seed), run in saved.items() if seed == seeds[0]}  # heat maps: the first seed
     figure, axes = plt.subplots(1, 4, figsize=(10.0, 2.9), gridspec_kw={"width_ratios": [1, 1, 1.3, 1.3]})
-    for axis, (name, run) in zip(axes[:2], shown.items()):
+    _final_matrices(axes[:2], shown, table, seeds)
+    _curves(axes[2], axes[3], table, saved, seeds)
+    several = len(seeds) > 1
+    figure.subplots_adjust(bottom=0.3, wspace=0.5)
+    finals = "; ".join(
+        f"{_label(shown[name])}: " + ", ".join(f"{_final_test_accuracy(table, name, seed)[1]:.4f}" for seed in seeds)
+        for name in shown
+    )
+    style.caption(
+        figure,
+        _caption(saved, table.scale.iloc[0])
+        + (f" One line per split seed; final test accuracy per seed: {finals}." if several else "")
+        + " Heat maps: the block of the final M coupling the two one-hot halves, scaled by its largest entry"
+        + (f" (seed {seeds[0]})." if several else "."),
+    )
+    style.save(
+        figure,
+        out,
+        about="Figure 5: NFA-RFM and FACT-RFM' on modular addition: train and test accuracy "
+        "over the iterations, and the final feature matrices.",
+    )
+
+
+def _final_matrices(axes, shown: dict, table, seeds: list) -> None:
+    """The block of each run's final M coupling the two one-hot halves, titled with its test accuracy."""
+    for axis, (name, run) in zip(axes, shown.items()):
         p = run["settings"]["p"]
         M = run["matrices"][-1].numpy()
         block = M[p:, :p]
@@ -88,7 +113,10 @@ def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
             + (f", seed {seeds[0]}" if len(seeds) > 1 else ""),
             fontsize=7,
         )
-    accuracy_axis, deviation_axis = axes[2], axes[3]
+
+
+def _curves(accuracy_axis, deviation_axis, table, saved: dict, seeds: list) -> None:
+    """Train and test accuracy, and M's circulant deviation, over the iterations: one line per run and seed."""
     several = len(seeds) > 1
     for (name, seed), rows in table.groupby(["run", "seed"], sort=False):
         colour = style.METHOD_COLOURS.get(_update(saved[name, seed]))
@@ -115,24 +143,6 @@ def render_fig5(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     accuracy_axis.set(xlabel="RFM iteration", ylabel="accuracy", ylim=(-0.02, 1.02))
     accuracy_axis.legend(fontsize=6)
     deviation_axis.set(xlabel="RFM iteration", ylabel="circulant deviation of M[b, a]", ylim=(0, None))
-    figure.subplots_adjust(bottom=0.3, wspace=0.5)
-    finals = "; ".join(
-        f"{_label(shown[name])}: " + ", ".join(f"{_final_test_accuracy(table, name, seed)[1]:.4f}" for seed in seeds)
-        for name in shown
-    )
-    style.caption(
-        figure,
-        _caption(saved, table.scale.iloc[0])
-        + (f" One line per split seed; final test accuracy per seed: {finals}." if several else "")
-        + " Heat maps: the block of the final M coupling the two one-hot halves, scaled by its largest entry"
-        + (f" (seed {seeds[0]})." if several else "."),
-    )
-    style.save(
-        figure,
-        out,
-        about="Figure 5: NFA-RFM and FACT-RFM' on modular addition: train and test accuracy "
-        "over the iterations, and the final feature matrices.",
-    )
 
 
 def render_fig6(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
