@@ -10,6 +10,7 @@ Modules, one job each:
 ``layer_matrices`` ``LayerMatrices``: every relation of one matrix, from its sums
 ``matrices``       ``feature_matrices``: the pass over the data, and one-matrix shortcuts
 ``weights``        ``weight_matrices``: FACT and bFACT of every weight from the mean loss's gradient
+``distributed``    the sums over samples all-reduced across the ranks of ``torch.distributed``
 ``objective``      the regularised objective, its gradient and the stationarity error, written once
 ``losses``         per-sample losses
 ``batches``        batches from tensors or DataLoaders, eval mode, checks of data and outputs

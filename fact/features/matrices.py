@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fact.features import distributed
 from fact.features.accumulation import Sums
 from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
 from fact.features.batches import batches, check_computed, check_data, evaluating
@@ -171,6 +172,8 @@ def feature_matrices(
         for x, y in batches(inputs, targets, batch_size):
             _batch(model, x, y, request, recording, sums, seen=n)
             n += len(x)
+    if distributed.active():  # each rank summed over its shard: the sums over every shard
+        n = _sum_over_ranks(sums, n, recording, next(model.parameters()).device)
     if recording.shared:
         _leave_out_shared(recording.shared, named=layers is not None)
     return {
@@ -231,6 +234,16 @@ def _batch(
             None if grads is None else grads[index],
             None if jacobians is None else jacobians[index],
         )
+
+
+def _sum_over_ranks(sums: Sums, n: int, recording: Recording, device: torch.device) -> int:
+    """All-reduce every matrix's sums and the sample count; a layer without a sample dimension on any
+    rank is left out on every rank."""
+    recording.shared.update(distributed.union(recording.shared))
+    for name in sorted(sums.of):
+        sum_of = sums.of[name]
+        distributed.sum_over_ranks([sum_of[key] for key in ("G", "E", "B")], f"sums of {name!r}")
+    return distributed.total_samples(n, device)
 
 
 def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request: _Request, seen: int):

@@ -37,6 +37,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from fact.features import distributed
 from fact.features.batches import batches, check_computed, check_data, evaluating
 from fact.features.layer_views import flattened, model_matrices
 from fact.features.losses import Loss, resolve_loss
@@ -132,6 +133,9 @@ def mean_loss_gradients(
                 if gradient is not None:
                     sums[id(parameter)] += gradient.double()
             n += len(X)
+    if distributed.active():  # each rank summed over its shard: the gradient over every shard
+        distributed.sum_over_ranks(list(sums.values()), "gradient sums")
+        n = distributed.total_samples(n, parameters[0].device)
     if n == 0:
         raise ValueError("no data: the inputs hold no samples")
     return {key: value / n for key, value in sums.items()}

@@ -1,0 +1,46 @@
+"""Sums over samples across the processes of ``torch.distributed``.
+
+Every matrix of this wing is a sum over samples. When a process group is initialised (each rank
+holding a shard of the data, as DistributedDataParallel trains), each rank sums over its shard and
+the sums are all-reduced, so every rank gets the result one process would get from all the data.
+Without a process group nothing here does anything.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def active() -> bool:
+    """Whether a process group is initialised, so that sums must be taken over every rank."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def total_samples(n: int, device: torch.device) -> int:
+    """The number of samples over every rank."""
+    count = torch.tensor(float(n), dtype=torch.float64, device=device)
+    dist.all_reduce(count)
+    return int(count.item())
+
+
+def sum_over_ranks(tensors: list[torch.Tensor | None], what: str) -> None:
+    """All-reduce ``tensors`` in place; every rank must hold the same ones (a None where a sum was never
+    formed is the same None on every rank), or the ranks would wait on different collectives."""
+    present = [tensor is not None for tensor in tensors]
+    everyone: list[list[bool] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, present)
+    if any(other != present for other in everyone):
+        raise ValueError(
+            f"the ranks formed different {what}: give every rank data for the same layers and at least one batch"
+        )
+    for tensor in tensors:
+        if tensor is not None:
+            dist.all_reduce(tensor)
+
+
+def union(names: set[str]) -> set[str]:
+    """The union over ranks of a set of names (layers one rank found to have no sample dimension)."""
+    everyone: list[set[str] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, names)
+    return set().union(*everyone)

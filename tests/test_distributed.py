@@ -1,0 +1,99 @@
+"""Under torch.distributed, each rank sums over its shard and the sums are all-reduced: two CPU
+processes on the gloo backend (started by torchrun) give what one process gives from all the data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from fact.experiments.models import TinyTransformer
+from fact.features.matrices import feature_matrices
+from fact.features.metrics import relative_error
+from fact.features.weights import weight_matrices
+
+WEIGHT_DECAY = 1e-2
+RELATIONS = ("fact", "bfact", "enfa", "agop", "backward_agop")
+
+# What every rank runs: the same model and data, its own shard (every world-th sample).
+RANK_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import torch
+    import torch.distributed as dist
+    sys.path.insert(0, sys.argv[3])
+    from tests.test_distributed import everything
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    result = everything(int(sys.argv[1]), shard=(rank, world))
+    if rank == 0:
+        torch.save(result, sys.argv[2])
+    dist.destroy_process_group()
+    """
+)
+
+
+def models_and_data(seed: int):
+    """An MLP on real-valued targets and a transformer on tokens, in float64, with their data."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    mlp = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    X, Y = torch.randn(30, 5, generator=generator, dtype=torch.float64), torch.randn(30, 3, generator=generator)
+    transformer = TinyTransformer(7, 3, 8, 2, 16).double()
+    tokens, labels = torch.randint(0, 7, (22, 3), generator=generator), torch.randint(0, 7, (22,), generator=generator)
+    return [("mlp", mlp, X, Y.double(), "mse"), ("transformer", transformer, tokens, labels, "ce")]
+
+
+def everything(seed: int, shard: tuple[int, int] = (0, 1)) -> dict:
+    """Every relation of every layer, and FACT of every weight, on this rank's shard of the data."""
+    rank, world = shard
+    result = {}
+    for name, model, inputs, targets, loss in models_and_data(seed):
+        inputs, targets = inputs[rank::world], targets[rank::world]
+        layers = feature_matrices(model, inputs, targets, loss, WEIGHT_DECAY, batch_size=4)
+        result[name] = {layer: {"n": m.n, **{r: getattr(m, r) for r in RELATIONS}} for layer, m in layers.items()}
+        weights = weight_matrices(model, inputs, targets, loss, WEIGHT_DECAY, batch_size=4)
+        result[name + " weights"] = {
+            w: {"fact": m.fact, "stationarity": m.stationarity_error} for w, m in weights.items()
+        }
+    return result
+
+
+def test_two_ranks_give_what_one_process_gives(fresh_seed, tmp_path):
+    script, out = tmp_path / "rank.py", tmp_path / "result.pt"
+    script.write_text(RANK_SCRIPT)
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        str(fresh_seed),
+        str(out),
+        root,
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    together, alone = torch.load(out), everything(fresh_seed)
+    assert together.keys() == alone.keys()
+    for part, matrices in alone.items():
+        assert together[part].keys() == matrices.keys(), part
+        for layer, values in matrices.items():
+            for what, expected in values.items():
+                got = together[part][layer][what]
+                if isinstance(expected, torch.Tensor):
+                    assert relative_error(got, expected) < 1e-12, f"seed={fresh_seed} {part} {layer} {what}"
+                else:
+                    assert got == pytest.approx(expected, rel=1e-12), f"seed={fresh_seed} {part} {layer} {what}"
+
+
+def test_a_shard_alone_is_not_the_whole(fresh_seed):
+    """The comparison above can fail: half the data gives other matrices."""
+    half, whole = everything(fresh_seed, shard=(0, 2)), everything(fresh_seed)
+    assert relative_error(half["mlp"]["0"]["fact"], whole["mlp"]["0"]["fact"]) > 1e-3
