@@ -27,8 +27,24 @@ from fact.features.metrics import cosine, pearson, relative_error, spearman
 from fact.features.objective import stationarity_error
 
 
+class WeightProducts:
+    """W^T W and W W^T of a result's ``weight``: what FACT and bFACT are compared with."""
+
+    weight: torch.Tensor
+
+    @cached_property
+    def wtw(self) -> torch.Tensor:
+        """W^T W (d_in x d_in)."""
+        return self.weight.T @ self.weight
+
+    @cached_property
+    def wwt(self) -> torch.Tensor:
+        """W W^T (d_out x d_out)."""
+        return self.weight @ self.weight.T
+
+
 @dataclass(frozen=True)
-class LayerMatrices:
+class LayerMatrices(WeightProducts):
     """The data sums of one weight matrix, and every relation built from them.
 
     Attributes
@@ -68,17 +84,6 @@ class LayerMatrices:
         G = self._need(self.loss_grad_input, "the stationarity error", "pass targets and a loss")
         self._fact_scale()  # it needs lambda as FACT does
         return stationarity_error(G / self.n, self.weight, self.weight_decay)
-
-    # Left-hand sides
-    @cached_property
-    def wtw(self) -> torch.Tensor:
-        """W^T W (d_in x d_in)."""
-        return self.weight.T @ self.weight
-
-    @cached_property
-    def wwt(self) -> torch.Tensor:
-        """W W^T (d_out x d_out)."""
-        return self.weight @ self.weight.T
 
     # FACT and its forms
     @cached_property

@@ -39,6 +39,7 @@ from torch import nn
 
 from fact.features import distributed
 from fact.features.batches import batches, check_computed, check_data, evaluating
+from fact.features.layer_matrices import WeightProducts
 from fact.features.layer_views import flattened, model_matrices
 from fact.features.losses import Loss, resolve_loss
 from fact.features.objective import stationarity_error, weight_decay_value
@@ -48,7 +49,7 @@ View = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class WeightMatrix:
+class WeightMatrix(WeightProducts):
     """One weight as the matrix acting on its input, with the gradient of the mean loss.
 
     Attributes
@@ -63,16 +64,6 @@ class WeightMatrix:
     weight: torch.Tensor
     gradient: torch.Tensor
     weight_decay: float
-
-    @cached_property
-    def wtw(self) -> torch.Tensor:
-        """W^T W (d_in x d_in)."""
-        return self.weight.T @ self.weight
-
-    @cached_property
-    def wwt(self) -> torch.Tensor:
-        """W W^T (d_out x d_out)."""
-        return self.weight @ self.weight.T
 
     @cached_property
     def fact(self) -> torch.Tensor:
