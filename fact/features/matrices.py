@@ -113,7 +113,7 @@ def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _
         raise ValueError(f"agop_probes must be a positive integer (or None for the exact AGOP), got {agop_probes}")
     return _Request(
         loss_fn=resolve_loss(loss) if with_loss else None,
-        weight_decay=None if weight_decay is None else float(weight_decay_value(weight_decay)),
+        weight_decay=None if weight_decay is None else weight_decay_value(weight_decay),
         jacobian=jacobian,
         agop_probes=agop_probes,
         generator=generator,
@@ -240,9 +240,8 @@ def _sum_over_ranks(sums: Sums, n: int, recording: Recording, device: torch.devi
     """All-reduce every matrix's sums and the sample count; a layer without a sample dimension on any
     rank is left out on every rank."""
     recording.shared.update(distributed.union(recording.shared))
-    for name in sorted(sums.of):
-        sum_of = sums.of[name]
-        distributed.sum_over_ranks([sum_of[key] for key in ("G", "E", "B")], f"sums of {name!r}")
+    every_sum = [sums.of[name][key] for name in sorted(sums.of) for key in ("G", "E", "B")]
+    distributed.sum_over_ranks(every_sum, "sums of the layers")  # one check of the ranks for them all
     return distributed.total_samples(n, device)
 
 
