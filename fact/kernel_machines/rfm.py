@@ -218,7 +218,8 @@ class RFM(BaseEstimator):
         """The training labels or values; sets the task and, for class labels, the classes."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        name = self.task if self.task != "auto" else self._AUTO_TASK or guessed_task(as_numpy(y))
+        y = as_numpy(y)  # once: a tensor on a GPU is copied to the host here only
+        name = self.task if self.task != "auto" else self._AUTO_TASK or guessed_task(y)
         self._task_ = TASKS[name]
         labels, classes = read_labels(y, self._task_, self.classes)
         if classes is not None:
