@@ -14,6 +14,7 @@ import torch
 
 from fact.experiments.io import UnreadableResultError
 from fact.experiments.stages.settings import SettingsError, describe, from_json
+from fact.kernel_machines import devices
 
 
 def settings_argument(settings_class: type):
@@ -43,14 +44,13 @@ def setup_logging(name: str) -> logging.Logger:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is an error that says so."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU stops the stage, saying what to set."""
+    try:
+        return devices.resolve_device(name)
+    except ValueError:  # the library's message names its own parameter; a stage's setting is in config.yaml
         raise SystemExit(
             f"device '{name}' was asked for but no CUDA GPU is visible; set device: auto or cpu in config.yaml"
-        )
-    return torch.device(name)
+        ) from None
 
 
 def fail(logger: logging.Logger, message: str) -> None:
