@@ -3,7 +3,6 @@ model or data may need, never import fact.experiments, which only the paper's pi
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +10,10 @@ from pathlib import Path
 import pytest
 
 import fact
+from fact.experiments.provenance import imported_modules  # how the pipeline reads imports too
 
 PACKAGE = Path(fact.__file__).parent
 LIBRARY_WINGS = ("features", "kernel_machines")
-
-
-def imported_fact_modules(path: Path) -> set[str]:
-    """Every fact module a file imports, at top level or inside functions."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.update({node.module} | {f"{node.module}.{alias.name}" for alias in node.names})
-    return {name for name in names if name.split(".")[0] == "fact"}
 
 
 @pytest.mark.parametrize("wing", LIBRARY_WINGS)
@@ -33,7 +22,7 @@ def test_a_library_wing_imports_nothing_of_the_experiments(wing):
     assert files, f"fact/{wing} has no modules"
     offending = {
         str(path.relative_to(PACKAGE)): sorted(
-            name for name in imported_fact_modules(path) if name.startswith("fact.experiments")
+            name for name in imported_modules(path) if name.startswith("fact.experiments")
         )
         for path in files
     }
@@ -44,7 +33,7 @@ def test_the_features_wing_imports_nothing_of_the_kernel_machines():
     offending = {
         str(path.relative_to(PACKAGE)): names
         for path in sorted((PACKAGE / "features").rglob("*.py"))
-        if (names := sorted(n for n in imported_fact_modules(path) if n.startswith("fact.kernel_machines")))
+        if (names := sorted(n for n in imported_modules(path) if n.startswith("fact.kernel_machines")))
     }
     assert not offending
 
@@ -52,7 +41,7 @@ def test_the_features_wing_imports_nothing_of_the_kernel_machines():
 def test_the_checker_sees_an_import_inside_a_function(tmp_path):
     module = tmp_path / "module.py"
     module.write_text("def f():\n    from fact.experiments.io import load_torch\n")
-    assert "fact.experiments.io" in imported_fact_modules(module)
+    assert "fact.experiments.io" in imported_modules(module)
 
 
 def test_the_public_names_load_on_first_use_and_all_exist():

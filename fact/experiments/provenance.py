@@ -31,7 +31,7 @@ def module_file(module: str) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
     """Every ``fact`` module that the file imports, at top level or inside functions."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -52,7 +52,7 @@ def source_files(module: str) -> list[Path]:
     seen = {start}
     pending = [start]
     while pending:
-        for name in _imported_modules(pending.pop()):
+        for name in imported_modules(pending.pop()):
             path = module_file(name)
             if path is not None and path not in seen:
                 seen.add(path)
