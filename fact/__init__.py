@@ -35,7 +35,7 @@ _PUBLIC = {
     "register_view": "fact.features.layer_views",
     "LayerView": "fact.features.layer_views",
     "MatrixView": "fact.features.layer_views",
-    "metrics": None,  # the module fact.features.metrics itself
+    "metrics": "fact.features.metrics",
     "RFM": "fact.kernel_machines.rfm",
     "RFMClassifier": "fact.kernel_machines.sklearn_estimators",
     "RFMRegressor": "fact.kernel_machines.sklearn_estimators",
@@ -49,12 +49,8 @@ __all__ = list(_PUBLIC)
 def __getattr__(name: str):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'fact' has no attribute {name!r}")
-    module = _PUBLIC[name]
-    value = (
-        importlib.import_module("fact.features.metrics")
-        if module is None
-        else getattr(importlib.import_module(module), name)
-    )
+    module = importlib.import_module(_PUBLIC[name])
+    value = module if module.__name__.endswith(f".{name}") else getattr(module, name)  # a module, or a name in one
     globals()[name] = value  # the next lookup finds it without coming here
     return value
 
