@@ -139,6 +139,11 @@ def modular_settings(wildcards):
     )
 
 
+def features(name):
+    """Where an extraction's table (or another table of trained features) named ``name`` lies."""
+    return f"{RESULTS}/features/{name}.parquet"
+
+
 DATA = config["data"]["root"]
 UCI121_DATASETS = list(manifest.collection_files("uci121"))
 IMAGE_DATASETS = list(manifest.collection_files("images"))
@@ -363,10 +368,6 @@ def no_such_figure(wildcards):
 # figures/<name> links and the scorecard's inputs: a new figure is a row here, its plotting
 # function and the experiment that makes its results.
 Figure = namedtuple("Figure", ["render", "inputs"])
-
-
-def features(name):
-    return f"{RESULTS}/features/{name}.parquet"
 
 
 FIGURE_TABLE = {

@@ -42,10 +42,10 @@ for figure_name, figure in FIGURE_TABLE.items():
 rule convergence:
     """Every trained layer's FACT and NFA agreement beside its stationarity error, from every extraction table."""
     input:
-        results=[f"{RESULTS}/features/{name}.parquet" for name in ("mlp", "deep_linear", "fig7", "transformer", "cnn")],
+        results=[features(name) for name in ("mlp", "deep_linear", "fig7", "transformer", "cnn")],
         code=code("fact.experiments.stages.convergence"),
     output:
-        f"{RESULTS}/features/convergence.parquet",
+        features("convergence"),
     log:
         f"logs/convergence/{SCALE}.log",
     conda:

@@ -45,7 +45,7 @@ rule extract_fig7:
         checkpoints=checkpoints("fig7"),
         code=code("fact.experiments.stages.extract_fig7"),
     output:
-        table=f"{RESULTS}/features/fig7.parquet",
+        table=features("fig7"),
         matrices=f"{RESULTS}/features/fig7_matrices.pt",
     log:
         f"logs/extract_fig7/{SCALE}.log",
@@ -87,7 +87,7 @@ rule extract_mlp:
         checkpoints=checkpoints("mlp"),
         code=code("fact.experiments.stages.extract_mlp"),
     output:
-        f"{RESULTS}/features/mlp.parquet",
+        features("mlp"),
     log:
         f"logs/extract_mlp/{SCALE}.log",
     conda:
@@ -130,7 +130,7 @@ rule extract_deep_linear:
         checkpoints=checkpoints("deep_linear"),
         code=code("fact.experiments.stages.extract_deep_linear"),
     output:
-        f"{RESULTS}/features/deep_linear.parquet",
+        features("deep_linear"),
     log:
         f"logs/extract_deep_linear/{SCALE}.log",
     conda:
@@ -195,8 +195,8 @@ rule extract_decay_runs:
         checkpoints=lambda wildcards: checkpoints(wildcards.family),
         code=code("fact.experiments.stages.extract_decay_runs"),
     output:
-        table=f"{RESULTS}/features/{{family}}.parquet",
-        history=f"{RESULTS}/features/{{family}}_history.parquet",
+        table=features("{family}"),
+        history=features("{family}_history"),
     log:
         f"logs/extract_decay_runs/{SCALE}/{{family}}.log",
     wildcard_constraints:
