@@ -156,6 +156,8 @@ def test_a_quick_figure_runs_under_slurmd_with_the_profiles_partition_time_and_m
 
 
 def test_a_paper_scale_training_job_is_granted_a_gpu(workdir):
+    # far more steps than the test waits for, so that the job is still running when Snakemake is interrupted
+    configure(workdir, {"scales": {"paper": {"fig7": {"train": {"steps": 100_000_000}}}}})
     process = snakemake(workdir, "results/paper/nets/fig7/seed0.pt", "--config", "scale=paper")
     try:
         job = wait_for_job(workdir, "train_fig7", "RUNNING")
