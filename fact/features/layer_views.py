@@ -29,6 +29,7 @@ under its parameter's name.
 
 from __future__ import annotations
 
+import importlib
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,10 +87,15 @@ class LayerView:
     """How one kind of module is seen: its matrices by name suffix, and, for a module whose products
     happen inside one fused call, how to recompute it one product at a time (its submodules are then
     part of it). Without ``recompute`` the module has one matrix, its input is that matrix's input
-    and its output that matrix's z plus a bias."""
+    and its output that matrix's z plus a bias.
+
+    ``children``, for a module that knows better than its submodules' types what they compute
+    (GPT-2's attention, whose ``c_attn`` holds q, k and v side by side): ``{submodule name: view}``,
+    seen in place of the views of those submodules' types."""
 
     matrices: Callable[[nn.Module], dict[str, MatrixView]]
     recompute: Recompute | None = None
+    children: Callable[[nn.Module], dict[str, LayerView]] | None = None
 
 
 def _check_convolution(module: nn.Module) -> None:
@@ -176,6 +182,11 @@ def register_view(module_type: type, view: LayerView, *, overwrite: bool = False
     _VIEWS[module_type] = view
 
 
+def registered(module_type: type) -> bool:
+    """Whether ``module_type`` itself (not a parent class) has a registered view."""
+    return module_type in _VIEWS
+
+
 def unregister_view(module_type: type) -> LayerView:
     """Remove and return the view registered for ``module_type`` exactly (not a parent class's)."""
     if module_type not in _VIEWS:
@@ -226,17 +237,33 @@ def matrix_name(module_name: str, suffix: str) -> str:
     return f"{module_name}{suffix}" if module_name else suffix.lstrip(".")
 
 
+# Packages whose module types have views in fact, loaded (and so registered) only when a model holds one of
+# their modules: fact never imports them otherwise.
+PACKAGE_VIEWS = {"transformers": "fact.features.huggingface"}
+
+
+def _load_package_views(model: nn.Module) -> None:
+    packages = {type(module).__module__.partition(".")[0] for module in model.modules()}
+    for package in packages & PACKAGE_VIEWS.keys():
+        importlib.import_module(PACKAGE_VIEWS[package])
+
+
 def model_matrices(model: nn.Module) -> dict[str, ModelMatrix]:
     """{name: matrix} of every matrix a registered view shows in ``model``; the submodules of a module
-    that recomputes its products (attention's out_proj) are seen through that module only."""
+    that recomputes its products (attention's out_proj) are seen through that module only, and a
+    submodule named by its parent's ``children`` through the view given there."""
+    _load_package_views(model)
     found: dict[str, ModelMatrix] = {}
     fused_prefixes: list[str] = []
+    given: dict[str, LayerView] = {}  # submodule name -> the view its parent gives it
     for module_name, module in model.named_modules():
         if any(module_name.startswith(prefix) for prefix in fused_prefixes):
             continue
-        view = view_of(module)
+        view = given.get(module_name) or view_of(module)
         if view is None:
             continue
+        if view.children is not None:
+            given.update({matrix_name(module_name, f".{child}"): seen for child, seen in view.children(module).items()})
         if view.recompute is not None:
             fused_prefixes.append(f"{module_name}." if module_name else "")
         for suffix, matrix in view.matrices(module).items():

@@ -1,0 +1,161 @@
+"""Hugging Face transformers' models, built from small configs with random weights (nothing downloaded):
+GPT-2's Conv1D and its fused q/k/v seen as three matrices, against per-sample, per-position autograd
+and against fact.features.weights; Llama's separate projections seen with nothing added."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+transformers = pytest.importorskip("transformers")
+
+from fact.features.layer_views import model_matrices  # noqa: E402
+from fact.features.losses import ce_per_sample  # noqa: E402
+from fact.features.matrices import feature_matrices  # noqa: E402
+from fact.features.metrics import relative_error  # noqa: E402
+from fact.features.weights import weight_matrices  # noqa: E402
+
+WEIGHT_DECAY = 1e-2
+WIDTH, PRIME = 32, 7  # GPT-2 of width 32 on (a + b) mod 7: tokens a, b and "=", vocabulary 8
+
+
+class LastToken(nn.Module):
+    """A causal language model as a classifier of its last position: logits (samples, vocabulary)."""
+
+    def __init__(self, language_model: nn.Module):
+        super().__init__()
+        self.language_model = language_model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.language_model(tokens).logits[:, -1]
+
+
+def gpt2(seed: int, layers: int = 2) -> nn.Module:
+    """A GPT-2 language model, 2 heads of width 16, no dropout, untied unembedding, in float64."""
+    transformers.logging.set_verbosity_error()  # the small vocabulary leaves GPT-2's special tokens out
+    config = transformers.GPT2Config(
+        vocab_size=PRIME + 1,
+        n_positions=3,
+        n_embd=WIDTH,
+        n_layer=layers,
+        n_head=2,
+        n_inner=WIDTH,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        tie_word_embeddings=False,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    return transformers.GPT2LMHeadModel(config).double()
+
+
+def modular_addition() -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (a, b, =) with a, b < PRIME, and a + b mod PRIME."""
+    pairs = torch.cartesian_prod(torch.arange(PRIME), torch.arange(PRIME))
+    tokens = torch.cat([pairs, torch.full((len(pairs), 1), PRIME)], dim=1)
+    return tokens, pairs.sum(1) % PRIME
+
+
+def test_gpt2s_c_attn_is_seen_as_q_k_and_v(fresh_seed):
+    model = gpt2(fresh_seed, layers=1)
+    matrices = model_matrices(model)
+    attention = model.transformer.h[0].attn
+    assert [name for name in matrices if ".attn." in name] == [
+        "transformer.h.0.attn.c_attn[q]",
+        "transformer.h.0.attn.c_attn[k]",
+        "transformer.h.0.attn.c_attn[v]",
+        "transformer.h.0.attn.c_proj",
+    ]
+    for index, block in enumerate("qkv"):  # Conv1D holds W transposed, the blocks side by side
+        expected = attention.c_attn.weight[:, index * WIDTH : (index + 1) * WIDTH].T
+        assert torch.equal(matrices[f"transformer.h.0.attn.c_attn[{block}]"].weight, expected)
+    assert torch.equal(matrices["transformer.h.0.mlp.c_fc"].weight, model.transformer.h[0].mlp.c_fc.weight.T)
+
+
+def test_the_hooked_pass_agrees_with_the_weights_for_every_gpt2_matrix(fresh_seed):
+    """W^T grad_W Lbar is the per-position FACT sum at any weights: the recomputed q, k, v products must
+    leave the model's output and gradients as they are."""
+    model = LastToken(gpt2(fresh_seed))
+    tokens, labels = modular_addition()
+    hooked = feature_matrices(model, tokens, labels, "ce", WEIGHT_DECAY, jacobian=False)
+    direct = weight_matrices(model, tokens, labels, "ce", WEIGHT_DECAY)
+    assert set(direct) - set(hooked) == {"language_model.transformer.wpe"}  # no sample dimension: left out
+    for name, result in hooked.items():
+        assert relative_error(result.fact, direct[name].fact) < 1e-12, f"seed={fresh_seed} {name}"
+        assert relative_error(result.bfact, direct[name].bfact) < 1e-12, f"seed={fresh_seed} {name}"
+        assert abs(result.stationarity_error - direct[name].stationarity_error) < 1e-10, name
+
+
+def block_reference(model: LastToken, block: str, tokens, labels) -> dict[str, torch.Tensor]:
+    """AGOP and eNFA of one of layer 0's q, k, v blocks by plain autograd: c_attn's output recomputed with
+    the block's input as a leaf of its own, then the gradient of every output and of the summed loss with
+    respect to it, at every sample and position (samples do not interact)."""
+    c_attn = model.language_model.transformer.h[0].attn.c_attn
+    index = "qkv".index(block)
+    columns = slice(index * WIDTH, (index + 1) * WIDTH)
+    leaves = []
+
+    def own_input_for_the_block(module, args, output):
+        h = args[0].detach().requires_grad_()
+        leaves.append(h)
+        product = args[0] @ module.weight + module.bias
+        return torch.cat([product[..., : columns.start], h @ module.weight[:, columns] + module.bias[columns],
+                          product[..., columns.stop :]], dim=-1)  # fmt: skip
+
+    handle = c_attn.register_forward_hook(own_input_for_the_block)
+    try:
+        outputs = model(tokens)
+    finally:
+        handle.remove()
+    (h,) = leaves
+    n, d_in = len(tokens), h.shape[-1]
+    per_output = [torch.autograd.grad(outputs[:, o].sum(), h, retain_graph=True)[0] for o in range(outputs.shape[1])]
+    rows = torch.stack(per_output).reshape(-1, d_in)  # (output, sample, position) x d_in
+    loss_rows = torch.autograd.grad(ce_per_sample(outputs, labels).sum(), h)[0].reshape(-1, d_in)
+    return {"agop": rows.T @ rows / n, "enfa": loss_rows.T @ loss_rows / n}
+
+
+@pytest.mark.parametrize("block", "qkv")
+def test_nfa_and_enfa_of_the_q_k_v_blocks_match_per_position_autograd(fresh_seed, block):
+    model = LastToken(gpt2(fresh_seed, layers=1)).eval()
+    tokens, labels = modular_addition()
+    name = f"language_model.transformer.h.0.attn.c_attn[{block}]"
+    result = feature_matrices(model, tokens, labels, "ce", layers=[name], batch_size=20)[name]
+    reference = block_reference(model, block, tokens, labels)
+    assert relative_error(result.agop, reference["agop"]) < 1e-10, f"seed={fresh_seed}"
+    assert relative_error(result.enfa, reference["enfa"]) < 1e-10, f"seed={fresh_seed}"
+    other = "qkv"[("qkv".index(block) + 1) % 3]
+    assert relative_error(result.agop, block_reference(model, other, tokens, labels)["agop"]) > 1e-2
+
+
+def test_llama_style_projections_need_nothing_new(fresh_seed):
+    transformers.logging.set_verbosity_error()
+    config = transformers.LlamaConfig(
+        vocab_size=PRIME + 1,
+        hidden_size=WIDTH,
+        intermediate_size=WIDTH,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=3,
+        tie_word_embeddings=False,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(fresh_seed)
+    model = LastToken(transformers.LlamaForCausalLM(config).double())
+    tokens, labels = modular_addition()
+    hooked = feature_matrices(model, tokens, labels, "ce", WEIGHT_DECAY, jacobian=False)
+    layer = "language_model.model.layers.0"
+    assert {f"{layer}.self_attn.{p}_proj" for p in "qkvo"} <= set(hooked)  # plain nn.Linear layers
+    assert {f"{layer}.mlp.{p}_proj" for p in ("gate", "up", "down")} <= set(hooked)
+    direct = weight_matrices(model, tokens, labels, "ce", WEIGHT_DECAY)
+    assert set(direct) == set(hooked)
+    for name, result in hooked.items():
+        assert relative_error(result.fact, direct[name].fact) < 1e-12, f"seed={fresh_seed} {name}"
