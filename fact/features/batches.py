@@ -55,6 +55,12 @@ def batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Ten
         yield x, y
 
 
+def on_model(model: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` on the model's device, floating data in the model's precision (tokens stay integers)."""
+    parameter = next(model.parameters())
+    return tensor.to(device=parameter.device, dtype=parameter.dtype if tensor.is_floating_point() else tensor.dtype)
+
+
 def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(x, y) of one batch of an iterable: a tuple or list, a dict with keys "x" and "y", or x alone."""
     if isinstance(batch, (tuple, list)):

@@ -31,7 +31,7 @@ from torch import nn
 from fact.features import distributed
 from fact.features.accumulation import Sums
 from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
-from fact.features.batches import batches, check_computed, check_data, evaluating
+from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
 from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_views import ModelMatrix, model_matrices
 from fact.features.losses import Loss, resolve_loss
@@ -249,12 +249,11 @@ def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request
     """The batch on the model's device, floating data in its precision, checked."""
     if request.loss_fn is not None and y is None:
         raise ValueError("a loss was given but the batches carry no targets")
-    parameter = next(model.parameters())
-    x = x.to(device=parameter.device, dtype=parameter.dtype if x.is_floating_point() else x.dtype)
+    x = on_model(model, x)
     check_data(x, "inputs", seen)
     if request.loss_fn is None:
         return x, None
-    y = y.to(device=parameter.device, dtype=parameter.dtype if y.is_floating_point() else y.dtype)
+    y = on_model(model, y)
     check_data(y, "targets", seen)
     return x, y
 

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from fact.features import distributed
-from fact.features.batches import batches, check_computed, check_data, evaluating
+from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
 from fact.features.layer_matrices import WeightProducts
 from fact.features.layer_views import flattened, model_matrices
 from fact.features.losses import Loss, resolve_loss
@@ -113,6 +113,7 @@ def mean_loss_gradients(
         for X, Y in batches(inputs, targets, batch_size):
             if Y is None:
                 raise ValueError("FACT needs targets: the loss gradient is part of its definition")
+            X, Y = on_model(model, X), on_model(model, Y)
             check_data(X, "inputs", n)
             check_data(Y, "targets", n)
             outputs = model(X)
