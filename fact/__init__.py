@@ -9,7 +9,8 @@ Three wings:
     FACT, bFACT, the NFA (AGOP) and the eNFA of the weight matrices of any PyTorch model, and how
     far each is from a critical point: ``feature_matrices`` (one hooked pass: every relation of the
     layers a registered view shows), ``weight_matrices`` (FACT and bFACT of every weight from the
-    gradient of the mean loss), ``register_view`` (teach both a module of your own).
+    gradient of the mean loss), ``register_view`` (teach both a module of your own), ``Monitor``
+    (all of it while a model trains, in any training loop).
 ``fact.kernel_machines``
     Recursive Feature Machines with the NFA or the FACT update (``RFM``, ``RFMClassifier``,
     ``RFMRegressor``, scikit-learn estimators) and the kernel AGOP and FACT (``kernel_agop``,
@@ -36,6 +37,7 @@ _PUBLIC = {
     "LayerView": "fact.features.layer_views",
     "MatrixView": "fact.features.layer_views",
     "metrics": "fact.features.metrics",
+    "Monitor": "fact.features.monitor",
     "RFM": "fact.kernel_machines.rfm",
     "RFMClassifier": "fact.kernel_machines.sklearn_estimators",
     "RFMRegressor": "fact.kernel_machines.sklearn_estimators",

@@ -1,5 +1,6 @@
 """Under torch.distributed, each rank sums over its shard and the sums are all-reduced: two CPU
-processes on the gloo backend (started by torchrun) give what one process gives from all the data."""
+processes on the gloo backend (started by torchrun) give what one process gives from all the data, in
+feature_matrices, weight_matrices and the monitor (whose table rank 0 alone writes)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from fact.experiments.models import TinyTransformer
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
+from fact.features.monitor import Monitor
 from fact.features.weights import weight_matrices
 
 WEIGHT_DECAY = 1e-2
@@ -26,9 +28,12 @@ RANK_SCRIPT = textwrap.dedent(
     import torch.distributed as dist
     sys.path.insert(0, sys.argv[3])
     from tests.test_distributed import everything
+    from fact.features.monitor import Monitor
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     result = everything(int(sys.argv[1]), shard=(rank, world))
+    model, inputs, targets = torch.nn.Linear(3, 2).double(), torch.randn(4, 3).double(), torch.randn(4, 2).double()
+    Monitor(model, inputs, targets, "mse", 0.1, path=f"{sys.argv[2]}.rank{rank}.parquet").record()
     if rank == 0:
         torch.save(result, sys.argv[2])
     dist.destroy_process_group()
@@ -59,6 +64,12 @@ def everything(seed: int, shard: tuple[int, int] = (0, 1)) -> dict:
         result[name + " weights"] = {
             w: {"fact": m.fact, "stationarity": m.stationarity_error} for w, m in weights.items()
         }
+        monitor = Monitor(model, inputs, targets, loss, WEIGHT_DECAY, nfa=True, agop_probes=None, batch_size=4)
+        rows = monitor.record()
+        result[name + " monitor"] = {
+            f"{row.layer} {row.relation} {row.power}": {"pearson": row.pearson, "stationarity": row.stationarity_error}
+            for row in rows.itertuples()
+        }
     return result
 
 
@@ -80,6 +91,7 @@ def test_two_ranks_give_what_one_process_gives(fresh_seed, tmp_path):
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "result.pt.rank0.parquet").exists() and not (tmp_path / "result.pt.rank1.parquet").exists()
     together, alone = torch.load(out), everything(fresh_seed)
     assert together.keys() == alone.keys()
     for part, matrices in alone.items():

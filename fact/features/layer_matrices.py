@@ -30,6 +30,7 @@ from fact.features.objective import stationarity_error
 class WeightProducts:
     """W^T W and W W^T of a result's ``weight``: what FACT and bFACT are compared with."""
 
+    name: str
     weight: torch.Tensor
 
     @cached_property
@@ -184,20 +185,26 @@ class LayerMatrices(WeightProducts):
         and the layer's stationarity_error (NaN without targets or lambda), which says whether FACT applies."""
         known = self.loss_grad_input is not None and self.weight_decay is not None
         stationarity = self.stationarity_error if known else float("nan")
-        records = []
-        for side, relation, power, predicted in self.comparisons(powers):
-            target = self.wtw if side == "forward" else self.wwt
-            records.append(
-                {
-                    "layer": self.name,
-                    "side": side,
-                    "relation": relation,
-                    "power": power,
-                    "pearson": pearson(target, predicted),
-                    "spearman": spearman(target, predicted),
-                    "cosine": cosine(target, predicted),
-                    "relative_error": relative_error(predicted, target),
-                    "stationarity_error": stationarity,
-                }
-            )
-        return records
+        return [
+            agreement_record(self, side, relation, power, predicted, stationarity)
+            for side, relation, power, predicted in self.comparisons(powers)
+        ]
+
+
+def agreement_record(
+    result: WeightProducts, side: str, relation: str, power: float, predicted: torch.Tensor, stationarity: float
+) -> dict:
+    """How well ``predicted`` matches W^T W (side ``"forward"``) or W W^T (``"backward"``) of ``result``'s
+    weight: the record of ``LayerMatrices.agreement``."""
+    target = result.wtw if side == "forward" else result.wwt
+    return {
+        "layer": result.name,
+        "side": side,
+        "relation": relation,
+        "power": power,
+        "pearson": pearson(target, predicted),
+        "spearman": spearman(target, predicted),
+        "cosine": cosine(target, predicted),
+        "relative_error": relative_error(predicted, target),
+        "stationarity_error": stationarity,
+    }

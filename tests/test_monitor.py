@@ -1,0 +1,185 @@
+"""fact.features.monitor in a plain training loop: the recorded rows against fact.features.weights and
+feature_matrices on the same weights, tau against the optimizers' own arithmetic, and a monitor that
+leaves the training as it was."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from fact.features.decay_time import DecayClock, decay_rate
+from fact.features.layer_matrices import agreement_record
+from fact.features.matrices import feature_matrices
+from fact.features.monitor import COLUMNS, Monitor
+from fact.features.weights import weight_matrices
+
+WEIGHT_DECAY = 1e-2
+
+
+def network_and_data(seed: int):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 12), nn.Tanh(), nn.Linear(12, 3)).double()
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(40, 5, generator=generator, dtype=torch.float64)
+    return model, X, torch.randn(40, 3, generator=generator, dtype=torch.float64)
+
+
+def train(model, X, Y, optimizer, monitor, steps: int, scheduler=None) -> None:
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(X[:16]), Y[:16]).backward()
+        optimizer.step()
+        monitor.step(optimizer)
+        if scheduler is not None:
+            scheduler.step()
+
+
+def test_the_last_rows_are_fact_of_the_weights_as_they_end(fresh_seed, tmp_path):
+    model, X, Y = network_and_data(fresh_seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=4, path=tmp_path / "fact.parquet")
+    train(model, X, Y, optimizer, monitor, steps=10)
+    table = monitor.table
+    assert list(table.columns) == COLUMNS
+    assert sorted(table.step.unique()) == [4, 8]
+    assert set(table.layer) == {"0", "2", "4"} and set(table.relation) == {"fact", "bfact"}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "fact.parquet"), table)
+
+    monitor.steps = 8  # the weights as they are now, recorded again as if at step 8, and computed directly
+    now = monitor.record().set_index(["layer", "relation"])
+    for name, weight in weight_matrices(model, X, Y, "mse", WEIGHT_DECAY).items():
+        for side, relation in (("forward", "fact"), ("backward", "bfact")):
+            expected = agreement_record(weight, side, relation, math.nan, getattr(weight, relation), 0.0)
+            row = now.loc[(name, relation)]
+            for measure in ("pearson", "spearman", "cosine", "relative_error"):
+                assert row[measure] == pytest.approx(expected[measure], rel=1e-12, abs=1e-15), f"{name} {measure}"
+            assert row.stationarity_error == pytest.approx(weight.stationarity_error, rel=1e-12)
+
+
+def test_nfa_and_enfa_rows_are_those_of_feature_matrices(fresh_seed):
+    model, X, Y = network_and_data(fresh_seed)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, nfa=True, agop_probes=None, powers=(0.5, 1.0))
+    rows = monitor.record().set_index(["layer", "relation", "power"])
+    for name, result in feature_matrices(model, X, Y, "mse", WEIGHT_DECAY).items():
+        for expected in result.agreement((0.5, 1.0)):
+            if expected["relation"] in ("nfa", "bnfa", "enfa", "benfa"):
+                got = rows.loc[(name, expected["relation"], expected["power"])]
+                got = got.iloc[0] if isinstance(got, pd.DataFrame) else got
+                assert got.pearson == pytest.approx(expected["pearson"], rel=1e-12), f"{name} {expected['relation']}"
+    assert set(rows.index.get_level_values("relation")) == {"fact", "bfact", "nfa", "bnfa", "enfa", "benfa"}
+
+
+def test_the_sketched_agop_is_near_the_exact_one(fresh_seed):
+    model, X, Y = network_and_data(fresh_seed)
+    exact = Monitor(model, X, Y, "mse", WEIGHT_DECAY, nfa=True, agop_probes=None).record()
+    sketched = Monitor(model, X, Y, "mse", WEIGHT_DECAY, nfa=True, agop_probes=64, seed=fresh_seed).record()
+    nfa = (exact.relation == "nfa").to_numpy()
+    assert (abs(exact.pearson[nfa].to_numpy() - sketched.pearson[nfa].to_numpy()) < 0.1).all()
+
+
+def test_tau_of_sgd_with_momentum_follows_the_learning_rates(fresh_seed):
+    model, X, Y = network_and_data(fresh_seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=WEIGHT_DECAY)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=12)
+    rates = []
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=12)
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        train(model, X, Y, optimizer, monitor, steps=1, scheduler=scheduler)
+    expected = WEIGHT_DECAY / (1 - 0.9) * sum(rates)
+    assert monitor.table.tau.unique() == pytest.approx([expected], rel=1e-12)
+    assert not monitor.table.tau.unique() == pytest.approx([WEIGHT_DECAY * sum(rates)])  # momentum counts
+
+
+def test_tau_of_adamw_is_lambda_times_the_learning_rates_and_adam_l2_has_none(caplog):
+    parameter = nn.Parameter(torch.ones(3))
+    adamw = torch.optim.AdamW([parameter], lr=0.01, weight_decay=0.1)
+    adam = torch.optim.Adam([parameter], lr=0.01, weight_decay=0.1)
+    clock = DecayClock()
+    for _ in range(5):
+        clock.tick(adamw)
+    assert clock.tau(parameter) == pytest.approx(5 * 0.01 * 0.1, rel=1e-12)
+    assert math.isnan(decay_rate(adam, adam.param_groups[0]))
+    assert decay_rate(torch.optim.SGD([parameter], lr=1.0), {"weight_decay": 0.0}) == 0.0
+    model, X, Y = network_and_data(0)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1)
+    with caplog.at_level(logging.WARNING):
+        train(model, X, Y, torch.optim.Adam(model.parameters(), weight_decay=WEIGHT_DECAY), monitor, steps=1)
+    assert monitor.table.tau.isna().all()
+    assert "no decay time tau" in caplog.text
+
+
+def test_a_weight_decayed_otherwise_than_lambda_is_named(caplog):
+    model, X, Y = network_and_data(0)
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "weight_decay": 0.0}, {"params": list(model[2:].parameters())}],
+        lr=0.01,
+        weight_decay=WEIGHT_DECAY,
+    )
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1)
+    with caplog.at_level(logging.WARNING):
+        train(model, X, Y, optimizer, monitor, steps=1)
+    assert "['0']" in caplog.text and "another weight decay" in caplog.text
+    assert monitor.table.set_index("layer").tau.loc["0"].eq(0).all()
+
+
+def test_the_monitor_leaves_the_training_as_it_was(fresh_seed):
+    """Same weights with and without it: no gradient, mode or random draw of the training is touched."""
+    ends = []
+    for monitored in (False, True):
+        model, X, Y = network_and_data(fresh_seed)
+        model.append(nn.Dropout(0.2))  # draws from the global random state in training mode
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+        monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2 if monitored else 10**9, nfa=True)
+        torch.manual_seed(fresh_seed)
+        for _ in range(6):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(X[:16]), Y[:16]).backward()
+            grads = [p.grad.clone() for p in model.parameters()]
+            optimizer.step()
+            monitor.step(optimizer)
+            assert model.training
+            assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+        ends.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*ends))
+
+
+def test_tensorboard_gets_the_correlations_stationarity_and_tau(tmp_path):
+    tensorboard = pytest.importorskip("torch.utils.tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, X, Y = network_and_data(0)
+    writer = tensorboard.SummaryWriter(tmp_path)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, writer=writer)
+    train(model, X, Y, optimizer, monitor, steps=4)
+    writer.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"pearson/0/fact", "pearson/4/bfact", "stationarity/2", "tau/0"} <= tags
+    fact = [event.value for event in events.Scalars("pearson/0/fact")]
+    expected = monitor.table.query("layer == '0' and relation == 'fact'").pearson
+    assert fact == pytest.approx(list(expected), rel=1e-6)  # TensorBoard keeps float32
+    assert [event.step for event in events.Scalars("tau/0")] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"every": 0}, "every must be a whole number"),
+        ({"every": 1.5}, "every must be a whole number"),
+        ({"names": ["9"]}, "no weight named ['9']"),
+        ({"weight_decay": 0}, "weight_decay must be a finite number > 0"),
+    ],
+)
+def test_bad_settings_are_named(options, message):
+    model, X, Y = network_and_data(0)
+    settings = {"weight_decay": WEIGHT_DECAY, **options}
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Monitor(model, X, Y, "mse", **settings)
