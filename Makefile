@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 ifneq ($(LOCAL_TORCH_WHEEL),)
 	$(BIN)/python -m pip install --quiet "$(LOCAL_TORCH_WHEEL)"
 endif
-	$(BIN)/python -m pip install --quiet -e ".[pipeline,test,docs,lint]"
+	$(BIN)/python -m pip install --quiet -e ".[pipeline,test,docs,lint,lightning,hf,tensorboard]"
 	touch $(STAMP)
 
 clean-venv:

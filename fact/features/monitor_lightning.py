@@ -1,0 +1,59 @@
+"""The FACT monitor as a PyTorch Lightning callback (the ``lightning`` extra: ``pip install "fact[lightning]"``).
+
+::
+
+    trainer = lightning.pytorch.Trainer(callbacks=[FACTMonitorCallback(X, Y, "ce", weight_decay=1e-2, every=100)])
+    trainer.fit(module, loader)
+    callback.monitor.table  # the rows of fact.features.monitor.Monitor
+
+Each optimizer step is counted just before it is taken (``on_before_optimizer_step``), where its learning
+rate is the one it uses (Lightning steps a per-step scheduler before ``on_train_batch_end``); the rows are
+recorded after the batch. With gradient accumulation a step is counted once, as the optimizer takes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning.pytorch as pl
+from torch import nn
+
+from fact.features.monitor import Monitor
+
+
+class FACTMonitorCallback(pl.Callback):
+    """Monitor FACT of the LightningModule (or of ``network(module)``) while ``Trainer.fit`` trains it.
+
+    ``inputs``, ``targets``, ``loss``, ``weight_decay`` and every keyword are those of
+    ``fact.features.monitor.Monitor``; ``network`` picks the ``nn.Module`` to follow when the
+    LightningModule's own forward is not the model's (e.g. ``lambda module: module.model``).
+    """
+
+    def __init__(
+        self,
+        inputs,
+        targets=None,
+        loss="mse",
+        weight_decay: float = 0.0,
+        *,
+        network: Callable[[pl.LightningModule], nn.Module] | None = None,
+        **options,
+    ):
+        super().__init__()
+        self._arguments = (inputs, targets, loss, weight_decay)
+        self._network, self._options = network, options
+        self.monitor: Monitor | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Create the monitor once the module is on its device (a second ``fit`` goes on counting)."""
+        if self.monitor is None:
+            network = pl_module if self._network is None else self._network(pl_module)
+            self.monitor = Monitor(network, *self._arguments, **self._options)
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
+        """Count the step about to be taken, at its own learning rate."""
+        self.monitor.count(optimizer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """Record when a multiple of ``every`` steps has been taken."""
+        self.monitor.record_if_due()

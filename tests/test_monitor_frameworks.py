@@ -1,0 +1,111 @@
+"""The monitor's callbacks in the real frameworks, training small models on the CPU: PyTorch Lightning's
+Trainer and Hugging Face's Trainer. The last recorded rows are checked against fact.features.weights
+computed on the weights each framework saved, and tau against the learning rates it used."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from fact.features.weights import weight_matrices
+from tests.test_huggingface import PRIME, LastToken, gpt2, modular_addition
+
+WEIGHT_DECAY = 1e-2
+
+
+def assert_rows_are_fact_of(table: pd.DataFrame, weights: dict) -> None:
+    last = table[table.step == table.step.max()].set_index(["layer", "relation"])
+    assert set(last.index.get_level_values("layer")) == set(weights)
+    for name, weight in weights.items():
+        assert last.loc[(name, "fact")].stationarity_error == pytest.approx(weight.stationarity_error, rel=1e-9)
+        for relation in ("fact", "bfact"):
+            expected = torch.corrcoef(torch.stack([getattr(weight, relation).flatten(), _target(weight, relation)]))
+            assert last.loc[(name, relation)].pearson == pytest.approx(float(expected[0, 1]), rel=1e-9), name
+
+
+def _target(weight, relation: str) -> torch.Tensor:
+    return (weight.wtw if relation == "fact" else weight.wwt).flatten()
+
+
+class Regression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 3))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")
+    from fact.features.monitor_lightning import FACTMonitorCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.network = Regression()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.mse_loss(self.network(x), y)
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+            schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    torch.manual_seed(0)
+    X, Y = torch.randn(64, 5), torch.randn(64, 3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=8)
+    callback = FACTMonitorCallback(X, Y, "mse", WEIGHT_DECAY, every=3, network=lambda module: module.network)
+    trainer = pl.Trainer(
+        max_steps=6, accumulate_grad_batches=2, accelerator="cpu", callbacks=[callback], logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    module = Module()
+    trainer.fit(module, loader)
+    trainer.save_checkpoint(tmp_path / "end.ckpt")
+
+    table = callback.monitor.table
+    assert sorted(table.step.unique()) == [3, 6] and callback.monitor.steps == 6  # steps, not batches
+    rates = [0.05 * 0.5**step for step in range(6)]  # the rate each step used, before the scheduler moved it
+    assert table.tau.max() == pytest.approx(WEIGHT_DECAY / (1 - 0.9) * sum(rates), rel=1e-12)
+    saved = Regression()
+    state = torch.load(tmp_path / "end.ckpt")["state_dict"]
+    saved.load_state_dict({key.removeprefix("network."): value for key, value in state.items()})
+    assert_rows_are_fact_of(table, weight_matrices(saved, X, Y, "mse", WEIGHT_DECAY))
+
+
+def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from fact.features.monitor_trainer import FACTMonitorCallback
+
+    tokens, labels = modular_addition()
+    model = gpt2(fresh_seed)
+    # The Trainer's loss is the language model's: the answer after "=" is the one label of each sequence.
+    sequences = torch.cat([tokens, labels[:, None]], dim=1)
+    masked = torch.cat([torch.full_like(tokens, -100), labels[:, None]], dim=1)
+    data = [{"input_ids": s, "labels": m} for s, m in zip(sequences, masked)]
+    model.config.n_positions = 4
+    model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
+    callback = FACTMonitorCallback(tokens, labels, "ce", WEIGHT_DECAY, every=4, network=LastToken)
+    arguments = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=8, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
+        per_device_train_batch_size=16, lr_scheduler_type="linear", report_to="none", save_strategy="no",
+        logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=fresh_seed,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
+    trainer.train()
+    trainer.save_model(tmp_path / "end")
+
+    table = callback.monitor.table
+    assert sorted(table.step.unique()) == [4, 8]
+    rates = [1e-2 * (1 - step / 8) for step in range(8)]  # linear decay to 0, no warm-up
+    assert table.tau.max() == pytest.approx(WEIGHT_DECAY * sum(rates), rel=1e-9)  # AdamW: lambda sum lr
+    saved = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "end", dtype=torch.float64)
+    weights = weight_matrices(LastToken(saved), tokens, labels, "ce", WEIGHT_DECAY)
+    assert_rows_are_fact_of(table, weights)
+    assert len(weights) == 2 * 6 + 3 and PRIME + 1 == saved.config.vocab_size  # 6 matrices a block, wte, wpe, lm_head
