@@ -183,3 +183,20 @@ def test_bad_settings_are_named(options, message):
     settings = {"weight_decay": WEIGHT_DECAY, **options}
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Monitor(model, X, Y, "mse", **settings)
+
+
+def test_the_plot_has_a_panel_per_matrix_with_tau_on_top(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fact.features.monitor_plot import plot_monitor
+
+    model, X, Y = network_and_data(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, nfa=True)
+    train(model, X, Y, optimizer, monitor, steps=6)
+    figure = plot_monitor(monitor.table)
+    titled = [axis for axis in figure.axes if axis.get_title()]
+    assert [axis.get_title() for axis in titled] == ["0", "2", "4"]
+    assert all([child.get_xlabel() for child in axis.child_axes] == ["τ"] for axis in titled)
+    figure.savefig(tmp_path / "monitor.pdf")
+    with pytest.raises(ValueError, match="no rows to plot"):
+        plot_monitor(monitor.table.iloc[:0])

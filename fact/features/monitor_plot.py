@@ -29,7 +29,8 @@ def plot_monitor(table: pd.DataFrame, layers=None, columns: int = 4, measure: st
         _panel(axis, table[table.layer == layer], layer, measure)
     for axis in axes.flat[len(layers) :]:
         axis.set_visible(False)
-    axes.flat[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7), fontsize=7)
     return figure
 
 
@@ -37,23 +38,25 @@ def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
     for (relation, power), curve in rows.groupby(["relation", "power"], dropna=False, sort=False):
         label = LABELS.get(relation, relation).replace("{s}", "" if np.isnan(power) else f"{power:g}")
         axis.plot(curve.step, curve[measure], marker=".", label=label)
-    axis.set(title=layer, xlabel="step", ylim=(-0.05, 1.05))
-    axis.title.set_fontsize(8)
+    axis.set(xlabel="step", ylim=(min(-0.05, rows[measure].min()), 1.05))
     axis.set_ylabel(measure.replace("_", " "))
     stationarity = rows.drop_duplicates("step")
     right = axis.twinx()
-    right.plot(stationarity.step, stationarity.stationarity_error, color="grey", linestyle="--", label="stationarity")
+    right.plot(stationarity.step, stationarity.stationarity_error, color="grey", linestyle="--")
     right.set_yscale("log")
+    right.set_ylabel("stationarity error (dashed)", fontsize=7)
     right.tick_params(labelsize=7)
-    _tau_axis(axis, stationarity)
+    has_tau = _tau_axis(axis, stationarity)
+    axis.set_title(layer, fontsize=8, pad=22 if has_tau else 6)
 
 
-def _tau_axis(axis, rows: pd.DataFrame) -> None:
-    """tau on a top axis, mapped from the step, where it is known and grows."""
+def _tau_axis(axis, rows: pd.DataFrame) -> bool:
+    """tau on a top axis, mapped from the step, where it is known and grows; whether there is one."""
     steps, tau = rows.step.to_numpy(float), rows.tau.to_numpy(float)
     if len(steps) < 2 or not np.isfinite(tau).all() or not (np.diff(tau) > 0).all():
-        return
+        return False
     to_tau, to_step = (lambda s: np.interp(s, steps, tau)), (lambda t: np.interp(t, tau, steps))
     top = axis.secondary_xaxis("top", functions=(to_tau, to_step))
-    top.set_xlabel("τ", fontsize=8)
+    top.set_xlabel("τ", fontsize=8, labelpad=1)
     top.tick_params(labelsize=7)
+    return True
