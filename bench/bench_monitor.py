@@ -1,0 +1,90 @@
+"""What the FACT monitor costs a training run: the run's time with it over the time without it.
+
+A 5-layer MLP (784 inputs, 10 outputs, the paper's MNIST shape at a chosen width) trained by SGD with
+momentum and weight decay on random data in batches, for ``--steps`` steps; the monitor records every
+1% and every 10% of the steps (100 and 10 records) on ``--samples`` fixed samples, with FACT and bFACT
+only and with the sketched NFA and eNFA too. Runs alternate (without, with, without, ...) and each
+ratio is a run's time over the mean of the plain runs beside it, so that the machine's drift stays out.
+
+    PYTHONPATH=. python bench/bench_monitor.py --steps 5000 --width 256 --samples 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from fact.features.monitor import Monitor
+
+WEIGHT_DECAY = 1e-4
+
+
+def mlp(width: int, device: str) -> nn.Module:
+    torch.manual_seed(0)
+    sizes = [784, width, width, width, width, 10]
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(d_in, d_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1]).to(device)
+
+
+def run(args, every: int | None, nfa: bool) -> float:
+    """Seconds of one training run, monitored every ``every`` steps (None: not monitored)."""
+    model = mlp(args.width, args.device)
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(args.batch_size * 50, 784, generator=generator).to(args.device)
+    Y = torch.randn(len(X), 10, generator=generator).to(args.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=WEIGHT_DECAY)
+    monitor = None
+    if every is not None:
+        monitor = Monitor(model, X[: args.samples], Y[: args.samples], "mse", WEIGHT_DECAY, every=every, nfa=nfa)
+    _synchronise(args.device)
+    start = time.perf_counter()
+    for step in range(args.steps):
+        first = (step * args.batch_size) % len(X)
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(X[first : first + args.batch_size]), Y[first : first + args.batch_size]).backward()
+        optimizer.step()
+        if monitor is not None:
+            monitor.step(optimizer)
+    _synchronise(args.device)
+    return time.perf_counter() - start
+
+
+def _synchronise(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    settings = [(f"every {share}%, {what}", args.steps * share // 100, nfa)
+                for share in (1, 10) for what, nfa in (("FACT, bFACT", False), ("+ NFA, eNFA (8 probes)", True))]  # fmt: skip
+    ratios = {name: [] for name, _, _ in settings}
+    plain = [run(args, None, False)]
+    for _ in range(args.repeats):
+        for name, every, nfa in settings:
+            seconds = run(args, every, nfa)
+            plain.append(run(args, None, False))
+            ratios[name].append(seconds / statistics.mean(plain[-2:]))
+    print(f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads; width {args.width}, "
+          f"{args.steps} steps of {args.batch_size}, monitor on {args.samples} samples")  # fmt: skip
+    print(f"| run | ratio to the plain run (median of {args.repeats}) |\n|---|---|")
+    print(f"| plain ({statistics.median(plain):.1f} s) | 1.000 |")
+    for name, values in ratios.items():
+        print(f"| {name} | {statistics.median(values):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
