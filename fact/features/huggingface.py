@@ -18,14 +18,9 @@ import torch
 from transformers.models.gpt2.modeling_gpt2 import GPT2Attention
 from transformers.pytorch_utils import Conv1D
 
-from fact.features.layer_views import LayerView, MatrixView, register_view, registered, single
+from fact.features.layer_views import LayerView, MatrixView, register_view, registered, single, transposed
 
-
-def _transposed(parameter: torch.Tensor) -> torch.Tensor:
-    return parameter.T
-
-
-CONV1D = single(MatrixView("weight", _transposed))
+CONV1D = single(MatrixView("weight", transposed))
 
 
 def _columns(module: Conv1D, blocks: tuple[str, ...]) -> dict[str, slice]:

@@ -137,7 +137,8 @@ def _one_hot(module: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
     return nn.functional.one_hot(tokens, module.num_embeddings).to(module.weight.dtype)
 
 
-def _transposed(parameter: torch.Tensor) -> torch.Tensor:
+def transposed(parameter: torch.Tensor) -> torch.Tensor:
+    """A weight stored as in x out (an embedding's table, transformers' Conv1D) as the matrix out x in."""
     return parameter.T
 
 
@@ -149,7 +150,7 @@ def single(view: MatrixView) -> LayerView:
 LINEAR = single(MatrixView("weight"))
 CONV1D = single(MatrixView("weight", flattened, _conv1d_patches, _channels_last))
 CONV2D = single(MatrixView("weight", flattened, _conv2d_patches, _channels_last))
-EMBEDDING = single(MatrixView("weight", _transposed, _one_hot))
+EMBEDDING = single(MatrixView("weight", transposed, _one_hot))
 
 ATTENTION_SUFFIXES = {"q": "[q]", "k": "[k]", "v": "[v]", "out": ".out_proj"}
 
