@@ -69,8 +69,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    settings = [(f"every {share}%, {what}", args.steps * share // 100, nfa)
-                for share in (1, 10) for what, nfa in (("FACT, bFACT", False), ("+ NFA, eNFA (8 probes)", True))]  # fmt: skip
+    kinds = (("FACT, bFACT", False), ("+ NFA, eNFA (8 probes)", True))
+    settings = [(f"every {share}%, {what}", args.steps * share // 100, nfa) for share in (1, 10) for what, nfa in kinds]
     ratios = {name: [] for name, _, _ in settings}
     plain = [run(args, None, False)]
     for _ in range(args.repeats):
