@@ -43,7 +43,7 @@ from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss
 from fact.features.matrices import feature_matrices
 from fact.features.objective import weight_decay_value
-from fact.features.weights import matrix_views, weight_matrices
+from fact.features.weights import trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,8 @@ class Monitor:
         self.every, self.nfa, self.agop_probes, self.powers = every, nfa, agop_probes, tuple(powers)
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
         self.path = None if path is None else Path(path)
-        views = matrix_views(model)
-        self.names = [name for name, (parameter, _) in views.items() if parameter.requires_grad]
-        if names is not None:
-            self.names = _known(list(names), views)
-        self.parameters = {name: views[name][0] for name in self.names}
+        self.parameters = {name: parameter for name, (parameter, _) in trained_views(model, names).items()}
+        self.names = list(self.parameters)
         self.steps = 0
         self.clock = DecayClock()
         self._records: list[dict] = []
@@ -233,13 +230,6 @@ def unwrapped(optimizer) -> torch.optim.Optimizer:
             raise TypeError(f"monitor.step takes the optimizer that trains the model, not {type(optimizer).__name__}")
         optimizer = inner
     return optimizer
-
-
-def _known(names: list[str], views: dict) -> list[str]:
-    unknown = [name for name in names if name not in views]
-    if unknown:
-        raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
-    return names
 
 
 def _writes() -> bool:

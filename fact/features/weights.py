@@ -99,6 +99,24 @@ def matrix_views(model: nn.Module) -> dict[str, tuple[nn.Parameter, View]]:
     return views
 
 
+def trained_views(model: nn.Module, names: Iterable[str] | None = None) -> dict[str, tuple[nn.Parameter, View]]:
+    """``matrix_views`` of the trained weights, or of the named ones (refusing an unknown or frozen name)."""
+    views = matrix_views(model)
+    if names is not None:
+        names = list(names)
+        unknown = [name for name in names if name not in views]
+        if unknown:
+            raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
+        frozen = [name for name in names if not views[name][0].requires_grad]
+        if frozen:
+            raise ValueError(
+                f"{frozen} do not require gradients: a frozen weight is not trained, so no "
+                "critical point speaks of it; leave it out, or set requires_grad on it"
+            )
+        views = {name: views[name] for name in names}
+    return {name: view for name, view in views.items() if view[0].requires_grad}
+
+
 def mean_loss_gradients(
     model: nn.Module, inputs, targets, loss: Loss, batch_size: int | None = None
 ) -> dict[int, torch.Tensor]:
@@ -149,20 +167,7 @@ def weight_matrices(
     ``weight_decay`` the lambda of the objective, > 0.
     """
     weight_decay = weight_decay_value(weight_decay)
-    views = matrix_views(model)
-    if names is not None:
-        names = list(names)
-        unknown = [name for name in names if name not in views]
-        if unknown:
-            raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
-        frozen = [name for name in names if not views[name][0].requires_grad]
-        if frozen:
-            raise ValueError(
-                f"{frozen} do not require gradients: a frozen weight is not trained, so no "
-                "critical point speaks of it; leave it out, or set requires_grad on it"
-            )
-        views = {name: views[name] for name in names}
-    views = {name: view for name, view in views.items() if view[0].requires_grad}
+    views = trained_views(model, names)
     gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
     return {
         name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]), weight_decay)
