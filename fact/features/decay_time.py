@@ -45,7 +45,6 @@ class DecayClock:
 
     def __init__(self) -> None:
         self._tau: dict[int, float] = {}  # id(parameter) -> tau
-        self.undefined: set[int] = set()  # parameters of a group with no tau (Adam-L2 and the like)
 
     def tick(self, optimizer: torch.optim.Optimizer) -> None:
         """Add the step just taken by ``optimizer`` (each group's rate times its learning rate)."""
@@ -53,8 +52,6 @@ class DecayClock:
             step = decay_rate(optimizer, group) * float(group["lr"])
             for parameter in group["params"]:
                 self._tau[id(parameter)] = self._tau.get(id(parameter), 0.0) + step
-                if math.isnan(step):
-                    self.undefined.add(id(parameter))
 
     def tau(self, parameter: torch.Tensor) -> float:
         """The parameter's tau so far (0 before any step; NaN where undefined)."""
