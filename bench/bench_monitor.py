@@ -3,8 +3,10 @@
 A 5-layer MLP (784 inputs, 10 outputs, the paper's MNIST shape at a chosen width) trained by SGD with
 momentum and weight decay on random data in batches, for ``--steps`` steps; the monitor records every
 1% and every 10% of the steps (100 and 10 records) on ``--samples`` fixed samples, with FACT and bFACT
-only and with the sketched NFA and eNFA too. Runs alternate (without, with, without, ...) and each
-ratio is a run's time over the mean of the plain runs beside it, so that the machine's drift stays out.
+only and with the sketched NFA and eNFA too. The floor is a run that, at each record, does only the one
+forward and backward pass over those samples that any FACT record needs. Runs alternate (without, with,
+without, ...) and each ratio is a run's time over the mean of the plain runs beside it, so that the
+machine's drift stays out.
 
     PYTHONPATH=. python bench/bench_monitor.py --steps 5000 --width 256 --samples 1024
 """
@@ -32,16 +34,38 @@ def mlp(width: int, device: str) -> nn.Module:
     return nn.Sequential(*layers[:-1]).to(device)
 
 
-def run(args, every: int | None, nfa: bool) -> float:
-    """Seconds of one training run, monitored every ``every`` steps (None: not monitored)."""
+class Floor:
+    """What any record must cost: one forward and backward pass over the monitor's samples."""
+
+    def __init__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, every: int):
+        self.model, self.inputs, self.targets, self.every, self.count = model, inputs, targets, every, 0
+
+    def step(self, optimizer) -> None:
+        self.count += 1
+        if self.count % self.every == 0:
+            self.record()
+
+    def record(self) -> None:
+        loss = nn.functional.mse_loss(self.model(self.inputs), self.targets, reduction="sum")
+        torch.autograd.grad(loss, list(self.model.parameters()))
+
+
+def run(args, every: int | None, kind: str) -> float:
+    """Seconds of one training run, monitored every ``every`` steps (None: not monitored).
+
+    ``kind``: "fact" (FACT, bFACT), "nfa" (and the NFA, eNFA) or "floor" (the pass alone)."""
     model = mlp(args.width, args.device)
     generator = torch.Generator().manual_seed(1)
     X = torch.randn(args.batch_size * 50, 784, generator=generator).to(args.device)
     Y = torch.randn(len(X), 10, generator=generator).to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=WEIGHT_DECAY)
     monitor = None
-    if every is not None:
-        monitor = Monitor(model, X[: args.samples], Y[: args.samples], "mse", WEIGHT_DECAY, every=every, nfa=nfa)
+    if every is not None and kind == "floor":
+        monitor = Floor(model, X[: args.samples], Y[: args.samples], every)
+    elif every is not None:
+        monitor = Monitor(
+            model, X[: args.samples], Y[: args.samples], "mse", WEIGHT_DECAY, every=every, nfa=kind == "nfa"
+        )
     _synchronise(args.device)
     start = time.perf_counter()
     for step in range(args.steps):
@@ -53,6 +77,39 @@ def run(args, every: int | None, nfa: bool) -> float:
             monitor.step(optimizer)
     _synchronise(args.device)
     return time.perf_counter() - start
+
+
+def record_costs(args, repeats: int = 10) -> dict[str, float]:
+    """Median seconds of one training step, of one record of each kind, and of the floor's pass alone:
+    ratios that the machine's drift between whole runs leaves alone."""
+    model = mlp(args.width, args.device)
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(args.samples, 784, generator=generator).to(args.device)
+    Y = torch.randn(len(X), 10, generator=generator).to(args.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=WEIGHT_DECAY)
+
+    def training_step() -> None:
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(X[: args.batch_size]), Y[: args.batch_size]).backward()
+        optimizer.step()
+
+    actions = {
+        "a training step": training_step,
+        "the floor's pass": Floor(model, X, Y, every=1).record,
+        "a record of FACT, bFACT": Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1).record,
+        "a record with NFA, eNFA": Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1, nfa=True).record,
+    }
+    costs = {}
+    for name, action in actions.items():
+        seconds = []
+        for _ in range(repeats):
+            _synchronise(args.device)
+            start = time.perf_counter()
+            action()
+            _synchronise(args.device)
+            seconds.append(time.perf_counter() - start)
+        costs[name] = statistics.median(seconds)
+    return costs
 
 
 def _synchronise(device: str) -> None:
@@ -69,14 +126,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    kinds = (("FACT, bFACT", False), ("+ NFA, eNFA (8 probes)", True))
-    settings = [(f"every {share}%, {what}", args.steps * share // 100, nfa) for share in (1, 10) for what, nfa in kinds]
+    kinds = (("floor: the pass alone", "floor"), ("FACT, bFACT", "fact"), ("+ NFA, eNFA (8 probes)", "nfa"))
+    settings = [
+        (f"every {share}%, {what}", args.steps * share // 100, kind) for share in (1, 10) for what, kind in kinds
+    ]
     ratios = {name: [] for name, _, _ in settings}
-    plain = [run(args, None, False)]
+    plain = [run(args, None, "fact")]
     for _ in range(args.repeats):
-        for name, every, nfa in settings:
-            seconds = run(args, every, nfa)
-            plain.append(run(args, None, False))
+        for name, every, kind in settings:
+            seconds = run(args, every, kind)
+            plain.append(run(args, None, "fact"))
             ratios[name].append(seconds / statistics.mean(plain[-2:]))
     print(f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads; width {args.width}, "
           f"{args.steps} steps of {args.batch_size}, monitor on {args.samples} samples")  # fmt: skip
@@ -84,6 +143,11 @@ def main() -> None:
     print(f"| plain ({statistics.median(plain):.1f} s) | 1.000 |")
     for name, values in ratios.items():
         print(f"| {name} | {statistics.median(values):.3f} |")
+    costs = record_costs(args)
+    floor = costs["the floor's pass"]
+    print("\n| one ... | ms (median of 10) | ratio to the floor's pass |\n|---|---|---|")
+    for name, seconds in costs.items():
+        print(f"| {name} | {1000 * seconds:.2f} | {seconds / floor:.2f} |")
 
 
 if __name__ == "__main__":
