@@ -11,6 +11,7 @@ of it), never a number computed from the other entries.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -69,7 +70,8 @@ def _ranks(values: torch.Tensor) -> torch.Tensor:
 
     One sort and a pass over it (``torch.unique`` with inverse and counts took several times as long,
     the monitor's largest cost on a CPU)."""
-    ordered, order = torch.sort(values)
+    order = _sorting_order(values)
+    ordered = values[order]
     starts_group = torch.ones_like(ordered, dtype=torch.bool)
     starts_group[1:] = ordered[1:] != ordered[:-1]
     group = torch.cumsum(starts_group, 0) - 1  # each sorted value's tie group
@@ -78,6 +80,14 @@ def _ranks(values: torch.Tensor) -> torch.Tensor:
     ranks = torch.empty_like(values)
     ranks[order] = (first + (counts - 1) / 2).to(values.dtype)[group]
     return ranks
+
+
+def _sorting_order(values: torch.Tensor) -> torch.Tensor:
+    """Indices that sort ``values``: NumPy's vectorised sort on a CPU (five times ``torch.sort``'s speed on
+    614,656 entries here), torch's elsewhere. Ties may come in any order: they share their mean rank."""
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.argsort(values.detach().numpy()))
+    return torch.argsort(values)
 
 
 def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
