@@ -50,29 +50,38 @@ class Floor:
         torch.autograd.grad(loss, list(self.model.parameters()))
 
 
-def run(args, every: int | None, kind: str) -> float:
-    """Seconds of one training run, monitored every ``every`` steps (None: not monitored).
-
-    ``kind``: "fact" (FACT, bFACT), "nfa" (and the NFA, eNFA) or "floor" (the pass alone)."""
+def training(args, samples: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer]:
+    """The model, ``samples`` random inputs and targets, and the optimizer that every measurement starts from."""
     model = mlp(args.width, args.device)
     generator = torch.Generator().manual_seed(1)
-    X = torch.randn(args.batch_size * 50, 784, generator=generator).to(args.device)
+    X = torch.randn(samples, 784, generator=generator).to(args.device)
     Y = torch.randn(len(X), 10, generator=generator).to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=WEIGHT_DECAY)
-    monitor = None
-    if every is not None and kind == "floor":
-        monitor = Floor(model, X[: args.samples], Y[: args.samples], every)
-    elif every is not None:
-        monitor = Monitor(
-            model, X[: args.samples], Y[: args.samples], "mse", WEIGHT_DECAY, every=every, nfa=kind == "nfa"
-        )
+    return model, X, Y, optimizer
+
+
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor, Y: torch.Tensor) -> None:
+    optimizer.zero_grad()
+    nn.functional.mse_loss(model(X), Y).backward()
+    optimizer.step()
+
+
+def recorder(kind: str, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, every: int):
+    """The floor's pass alone ("floor"), or a monitor of FACT and bFACT ("fact") and of the NFA and eNFA too ("nfa")."""
+    if kind == "floor":
+        return Floor(model, inputs, targets, every)
+    return Monitor(model, inputs, targets, "mse", WEIGHT_DECAY, every=every, nfa=kind == "nfa")
+
+
+def run(args, every: int | None = None, kind: str = "fact") -> float:
+    """Seconds of one training run, its ``kind`` of record taken every ``every`` steps (None: no records)."""
+    model, X, Y, optimizer = training(args, args.batch_size * 50)
+    monitor = None if every is None else recorder(kind, model, X[: args.samples], Y[: args.samples], every)
     _synchronise(args.device)
     start = time.perf_counter()
     for step in range(args.steps):
         first = (step * args.batch_size) % len(X)
-        optimizer.zero_grad()
-        nn.functional.mse_loss(model(X[first : first + args.batch_size]), Y[first : first + args.batch_size]).backward()
-        optimizer.step()
+        training_step(model, optimizer, X[first : first + args.batch_size], Y[first : first + args.batch_size])
         if monitor is not None:
             monitor.step(optimizer)
     _synchronise(args.device)
@@ -82,22 +91,12 @@ def run(args, every: int | None, kind: str) -> float:
 def record_costs(args, repeats: int = 10) -> dict[str, float]:
     """Median seconds of one training step, of one record of each kind, and of the floor's pass alone:
     ratios that the machine's drift between whole runs leaves alone."""
-    model = mlp(args.width, args.device)
-    generator = torch.Generator().manual_seed(1)
-    X = torch.randn(args.samples, 784, generator=generator).to(args.device)
-    Y = torch.randn(len(X), 10, generator=generator).to(args.device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=WEIGHT_DECAY)
-
-    def training_step() -> None:
-        optimizer.zero_grad()
-        nn.functional.mse_loss(model(X[: args.batch_size]), Y[: args.batch_size]).backward()
-        optimizer.step()
-
+    model, X, Y, optimizer = training(args, args.samples)
     actions = {
-        "a training step": training_step,
-        "the floor's pass": Floor(model, X, Y, every=1).record,
-        "a record of FACT, bFACT": Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1).record,
-        "a record with NFA, eNFA": Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1, nfa=True).record,
+        "a training step": lambda: training_step(model, optimizer, X[: args.batch_size], Y[: args.batch_size]),
+        "the floor's pass": recorder("floor", model, X, Y, every=1).record,
+        "a record of FACT, bFACT": recorder("fact", model, X, Y, every=1).record,
+        "a record with NFA, eNFA": recorder("nfa", model, X, Y, every=1).record,
     }
     costs = {}
     for name, action in actions.items():
@@ -131,11 +130,11 @@ def main() -> None:
         (f"every {share}%, {what}", args.steps * share // 100, kind) for share in (1, 10) for what, kind in kinds
     ]
     ratios = {name: [] for name, _, _ in settings}
-    plain = [run(args, None, "fact")]
+    plain = [run(args)]
     for _ in range(args.repeats):
         for name, every, kind in settings:
             seconds = run(args, every, kind)
-            plain.append(run(args, None, "fact"))
+            plain.append(run(args))
             ratios[name].append(seconds / statistics.mean(plain[-2:]))
     print(f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads; width {args.width}, "
           f"{args.steps} steps of {args.batch_size}, monitor on {args.samples} samples")  # fmt: skip
