@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fact.features.linalg import gram, psd_sqrt_of_gram, sym_power
-from fact.features.metrics import cosine, pearson, relative_error, spearman
+from fact.features.metrics import agreement, cosine, pearson, relative_error, spearman
 
 
 def test_pearson_is_numpy_corrcoef_of_the_entries(fresh_seed):
@@ -82,3 +82,20 @@ def test_a_non_finite_entry_gives_nan_in_every_measure(measure, bad, fresh_seed)
     spoilt[2, 3] = bad
     assert np.isnan(measure(spoilt, b)) and np.isnan(measure(b, spoilt))
     assert np.isfinite(measure(a, b))
+
+
+def test_agreement_is_the_four_measures_of_one_pair(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    target = torch.randint(0, 5, (7, 7), generator=generator).float()  # float32, many ties
+    predicted = target + torch.randn(7, 7, generator=generator)
+    assert agreement(target, predicted) == {
+        "pearson": pearson(target, predicted),
+        "spearman": spearman(target, predicted),
+        "cosine": cosine(target, predicted),
+        "relative_error": relative_error(predicted, target),
+    }, f"seed={fresh_seed}"
+    spoilt = predicted.clone()
+    spoilt[1, 2] = float("nan")
+    assert all(np.isnan(value) for value in agreement(target, spoilt).values())
+    with pytest.raises(ValueError, match="reference matrix is zero"):
+        agreement(torch.zeros(3, 3), torch.ones(3, 3))

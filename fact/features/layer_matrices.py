@@ -23,7 +23,7 @@ from functools import cached_property
 import torch
 
 from fact.features.linalg import psd_sqrt_of_gram, sym_power
-from fact.features.metrics import cosine, pearson, relative_error, spearman
+from fact.features.metrics import agreement
 from fact.features.objective import stationarity_error
 
 
@@ -202,9 +202,6 @@ def agreement_record(
         "side": side,
         "relation": relation,
         "power": power,
-        "pearson": pearson(target, predicted),
-        "spearman": spearman(target, predicted),
-        "cosine": cosine(target, predicted),
-        "relative_error": relative_error(predicted, target),
+        **agreement(target, predicted),
         "stationarity_error": stationarity,
     }

@@ -35,12 +35,7 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     Returns NaN when either matrix is zero or has a non-finite entry.
     """
     a, b = _flat_pair(a, b)
-    if _undefined(a, b):
-        return float("nan")
-    denominator = a.norm() * b.norm()
-    if denominator == 0:
-        return float("nan")
-    return float(a @ b / denominator)
+    return float("nan") if _undefined(a, b) else _cosine(a, b)
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -49,7 +44,7 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     Returns NaN when either matrix is constant or has a non-finite entry.
     """
     a, b = _flat_pair(a, b)
-    return cosine(a - a.mean(), b - b.mean())
+    return float("nan") if _undefined(a, b) else _pearson(a, b)
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -60,9 +55,47 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     has a non-finite entry (ranks would place NaN above every number).
     """
     a, b = _flat_pair(a, b)
-    if _undefined(a, b):
-        return float("nan")
-    return pearson(_ranks(a), _ranks(b))
+    return float("nan") if _undefined(a, b) else _pearson(_ranks(a), _ranks(b))
+
+
+def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    """||estimate - reference||_F / ||reference||_F; NaN when either has a non-finite entry."""
+    estimate, reference = _flat_pair(estimate, reference)
+    return float("nan") if _undefined(estimate, reference) else _relative_error(estimate, reference)
+
+
+def agreement(target: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
+    """Pearson, Spearman, cosine and the relative error of ``predicted`` to ``target``, as the four
+    functions above give them, with both matrices flattened and checked once (a monitor's record
+    computes this for every weight matrix and relation)."""
+    target, predicted = _flat_pair(target, predicted)
+    if _undefined(target, predicted):
+        return dict.fromkeys(("pearson", "spearman", "cosine", "relative_error"), float("nan"))
+    return {
+        "pearson": _pearson(target, predicted),
+        "spearman": _pearson(_ranks(target), _ranks(predicted)),
+        "cosine": _cosine(target, predicted),
+        "relative_error": _relative_error(predicted, target),
+    }
+
+
+# The measures proper, on flat float64 vectors already checked to be finite.
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    denominator = a.norm() * b.norm()
+    return float("nan") if denominator == 0 else float(a @ b / denominator)
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    return _cosine(a - a.mean(), b - b.mean())
+
+
+def _relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    norm = reference.norm()
+    if norm == 0:
+        raise ValueError("relative_error: the reference matrix is zero")
+    return float((estimate - reference).norm() / norm)
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
@@ -88,14 +121,3 @@ def _sorting_order(values: torch.Tensor) -> torch.Tensor:
     if values.device.type == "cpu":
         return torch.from_numpy(np.argsort(values.detach().numpy()))
     return torch.argsort(values)
-
-
-def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
-    """||estimate - reference||_F / ||reference||_F; NaN when either has a non-finite entry."""
-    estimate, reference = _flat_pair(estimate, reference)
-    if _undefined(estimate, reference):
-        return float("nan")
-    norm = reference.norm()
-    if norm == 0:
-        raise ValueError("relative_error: the reference matrix is zero")
-    return float((estimate - reference).norm() / norm)
