@@ -62,27 +62,10 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
     """Run the pipeline through the SLURM profile; return the result and the sbatch calls, each
     with its rule and options parsed."""
     state = workdir.parent / "slurm"
-    env = dict(
-        os.environ,
-        FAKE_SLURM_DIR=str(state),
-        PATH=os.pathsep.join([str(workdir.parent / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]),
-    )
-    env.pop("SLURM_JOB_ID", None)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--workflow-profile",
-            "profiles/slurm",
-            *args,
-            "--slurm-init-seconds-before-status-checks",
-            "1",
-            "--latency-wait",
-            "2",
-        ],
+        through_the_profile(*args, latency_wait=2),
         cwd=workdir,
-        env=env,
+        env=dict(outside_any_job(workdir.parent / "bin"), FAKE_SLURM_DIR=str(state)),
         capture_output=True,
         text=True,
         timeout=900,
@@ -103,6 +86,23 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
             }
         )
     return result, jobs
+
+
+def through_the_profile(*args: str, latency_wait: int) -> list[str]:
+    """Snakemake's command line through profiles/slurm, checking on its jobs from the first second."""
+    return [
+        *(sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args),
+        *("--slurm-init-seconds-before-status-checks", "1", "--latency-wait", str(latency_wait)),
+    ]
+
+
+def outside_any_job(*first_on_path: Path) -> dict[str, str]:
+    """This environment as a login shell's, outside any SLURM job, with ``first_on_path`` and this
+    interpreter's directory first on PATH (jobs run with this interpreter's packages)."""
+    path = [*map(str, first_on_path), str(Path(sys.executable).parent), os.environ["PATH"]]
+    env = dict(os.environ, PATH=os.pathsep.join(path))
+    env.pop("SLURM_JOB_ID", None)
+    return env
 
 
 def option(line: str, pattern: str) -> str | None:

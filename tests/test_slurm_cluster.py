@@ -7,12 +7,10 @@ tests skip and say so.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +24,7 @@ from fact.experiments.models import mlp
 from fact.experiments.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
 from tests.test_pipeline import edit_config
-from tests.test_slurm import expected
+from tests.test_slurm import expected, outside_any_job, through_the_profile
 
 
 def cluster_problem() -> str | None:
@@ -78,21 +76,10 @@ def merge(into: dict, overrides: dict) -> None:
 
 def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
     """Snakemake through the profile, in the background; its jobs run with this interpreter's environment."""
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    env.pop("SLURM_JOB_ID", None)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--workflow-profile",
-        "profiles/slurm",
-        *args,
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        "--latency-wait",
-        "5",
-    ]
-    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = through_the_profile(*args, latency_wait=5)
+    return subprocess.Popen(
+        command, cwd=workdir, env=outside_any_job(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(process: subprocess.Popen, timeout: int = 600) -> str:
