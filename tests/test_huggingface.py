@@ -31,11 +31,24 @@ class LastToken(nn.Module):
         return self.language_model(tokens).logits[:, -1]
 
 
+def language_model(model_class, config_class, seed: int, **sizes) -> nn.Module:
+    """A causal language model of the modular-addition vocabulary with random weights, in float64: no special
+    tokens (the small vocabulary leaves them out), untied unembedding, eager attention."""
+    transformers.logging.set_verbosity_error()
+    config = config_class(
+        vocab_size=PRIME + 1, tie_word_embeddings=False, bos_token_id=None, eos_token_id=None, **sizes
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    return model_class(config).double()
+
+
 def gpt2(seed: int, layers: int = 2) -> nn.Module:
-    """A GPT-2 language model, 2 heads of width 16, no dropout, untied unembedding, in float64."""
-    transformers.logging.set_verbosity_error()  # the small vocabulary leaves GPT-2's special tokens out
-    config = transformers.GPT2Config(
-        vocab_size=PRIME + 1,
+    """A GPT-2 language model, 2 heads of width 16, no dropout."""
+    return language_model(
+        transformers.GPT2LMHeadModel,
+        transformers.GPT2Config,
+        seed,
         n_positions=3,
         n_embd=WIDTH,
         n_layer=layers,
@@ -44,13 +57,7 @@ def gpt2(seed: int, layers: int = 2) -> nn.Module:
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
-        tie_word_embeddings=False,
-        bos_token_id=None,
-        eos_token_id=None,
     )
-    config._attn_implementation = "eager"
-    torch.manual_seed(seed)
-    return transformers.GPT2LMHeadModel(config).double()
 
 
 def modular_addition() -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,23 +140,19 @@ def test_nfa_and_enfa_of_the_q_k_v_blocks_match_per_position_autograd(fresh_seed
 
 
 def test_llama_style_projections_need_nothing_new(fresh_seed):
-    transformers.logging.set_verbosity_error()
-    config = transformers.LlamaConfig(
-        vocab_size=PRIME + 1,
+    llama = language_model(
+        transformers.LlamaForCausalLM,
+        transformers.LlamaConfig,
+        fresh_seed,
         hidden_size=WIDTH,
         intermediate_size=WIDTH,
         num_hidden_layers=1,
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=3,
-        tie_word_embeddings=False,
-        bos_token_id=None,
-        eos_token_id=None,
         pad_token_id=None,
     )
-    config._attn_implementation = "eager"
-    torch.manual_seed(fresh_seed)
-    model = LastToken(transformers.LlamaForCausalLM(config).double())
+    model = LastToken(llama)
     tokens, labels = modular_addition()
     hooked = feature_matrices(model, tokens, labels, "ce", WEIGHT_DECAY, jacobian=False)
     layer = "language_model.model.layers.0"
