@@ -55,7 +55,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     has a non-finite entry (ranks would place NaN above every number).
     """
     a, b = _flat_pair(a, b)
-    return float("nan") if _undefined(a, b) else _pearson(_ranks(a), _ranks(b))
+    return float("nan") if _undefined(a, b) else _spearman(a, b)
 
 
 def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
@@ -73,7 +73,7 @@ def agreement(target: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]
         return dict.fromkeys(("pearson", "spearman", "cosine", "relative_error"), float("nan"))
     return {
         "pearson": _pearson(target, predicted),
-        "spearman": _pearson(_ranks(target), _ranks(predicted)),
+        "spearman": _spearman(target, predicted),
         "cosine": _cosine(target, predicted),
         "relative_error": _relative_error(predicted, target),
     }
@@ -89,6 +89,10 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return _cosine(a - a.mean(), b - b.mean())
+
+
+def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    return _pearson(_ranks(a), _ranks(b))
 
 
 def _relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
