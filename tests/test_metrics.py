@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fact.features.linalg import gram, psd_sqrt_of_gram, sym_power
-from fact.features.metrics import agreement, cosine, pearson, relative_error, spearman
+from fact.features.metrics import agreement, agreements, cosine, pearson, relative_error, spearman
 
 
 def test_pearson_is_numpy_corrcoef_of_the_entries(fresh_seed):
@@ -99,3 +99,19 @@ def test_agreement_is_the_four_measures_of_one_pair(fresh_seed):
     assert all(np.isnan(value) for value in agreement(target, spoilt).values())
     with pytest.raises(ValueError, match="reference matrix is zero"):
         agreement(torch.zeros(3, 3), torch.ones(3, 3))
+
+
+def test_agreements_rank_one_target_for_each_prediction_as_agreement_would(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    target = torch.randint(0, 5, (6, 6), generator=generator).double()
+    predictions = [target + torch.randn(6, 6, generator=generator) for _ in range(3)]
+    predictions[1] = predictions[1].float()
+    predictions[2][0, 0] = float("inf")
+    records = agreements(target, predictions)
+    assert records[:2] == [agreement(target, predicted) for predicted in predictions[:2]], f"seed={fresh_seed}"
+    assert all(np.isnan(value) for value in records[2].values())  # only the spoilt prediction
+    spoilt = target.clone()
+    spoilt[2, 3] = float("nan")
+    assert all(np.isnan(value) for record in agreements(spoilt, predictions) for value in record.values())
+    with pytest.raises(ValueError, match="same shape"):
+        agreements(target, [target, target[:5]])

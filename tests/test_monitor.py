@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from fact.features.decay_time import DecayClock, decay_rate
-from fact.features.layer_matrices import agreement_record
+from fact.features.layer_matrices import agreement_records
 from fact.features.matrices import feature_matrices
 from fact.features.monitor import COLUMNS, Monitor
 from fact.features.weights import weight_matrices
@@ -54,7 +54,7 @@ def test_the_last_rows_are_fact_of_the_weights_as_they_end(fresh_seed, tmp_path)
     now = monitor.record().set_index(["layer", "relation"])
     for name, weight in weight_matrices(model, X, Y, "mse", WEIGHT_DECAY).items():
         for side, relation in (("forward", "fact"), ("backward", "bfact")):
-            expected = agreement_record(weight, side, relation, math.nan, getattr(weight, relation), 0.0)
+            expected = agreement_records(weight, [(side, relation, math.nan, getattr(weight, relation))], 0.0)[0]
             row = now.loc[(name, relation)]
             for measure in ("pearson", "spearman", "cosine", "relative_error"):
                 assert row[measure] == pytest.approx(expected[measure], rel=1e-12, abs=1e-15), f"{name} {measure}"

@@ -23,7 +23,7 @@ from functools import cached_property
 import torch
 
 from fact.features.linalg import psd_sqrt_of_gram, sym_power
-from fact.features.metrics import agreement
+from fact.features.metrics import agreements
 from fact.features.objective import stationarity_error
 
 
@@ -185,23 +185,29 @@ class LayerMatrices(WeightProducts):
         and the layer's stationarity_error (NaN without targets or lambda), which says whether FACT applies."""
         known = self.loss_grad_input is not None and self.weight_decay is not None
         stationarity = self.stationarity_error if known else float("nan")
-        return [
-            agreement_record(self, side, relation, power, predicted, stationarity)
-            for side, relation, power, predicted in self.comparisons(powers)
-        ]
+        return agreement_records(self, self.comparisons(powers), stationarity)
 
 
-def agreement_record(
-    result: WeightProducts, side: str, relation: str, power: float, predicted: torch.Tensor, stationarity: float
-) -> dict:
-    """How well ``predicted`` matches W^T W (side ``"forward"``) or W W^T (``"backward"``) of ``result``'s
-    weight: the record of ``LayerMatrices.agreement``."""
-    target = result.wtw if side == "forward" else result.wwt
-    return {
-        "layer": result.name,
-        "side": side,
-        "relation": relation,
-        "power": power,
-        **agreement(target, predicted),
-        "stationarity_error": stationarity,
-    }
+def agreement_records(
+    result: WeightProducts, comparisons: Sequence[tuple[str, str, float, torch.Tensor]], stationarity: float
+) -> list[dict]:
+    """The records of ``LayerMatrices.agreement``, one per (side, relation, power, predicted matrix) of
+    ``comparisons`` and in their order: how well each predicted matrix matches W^T W (side ``"forward"``)
+    or W W^T (``"backward"``) of ``result``'s weight. Each side's target is ranked once for all its relations."""
+    records: list[dict] = [{} for _ in comparisons]
+    for side in ("forward", "backward"):
+        indices = [i for i, comparison in enumerate(comparisons) if comparison[0] == side]
+        if not indices:
+            continue
+        target = result.wtw if side == "forward" else result.wwt
+        for i, measured in zip(indices, agreements(target, [comparisons[i][3] for i in indices])):
+            _, relation, power, _ = comparisons[i]
+            records[i] = {
+                "layer": result.name,
+                "side": side,
+                "relation": relation,
+                "power": power,
+                **measured,
+                "stationarity_error": stationarity,
+            }
+    return records

@@ -11,6 +11,8 @@ of it), never a number computed from the other entries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -64,19 +66,37 @@ def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     return float("nan") if _undefined(estimate, reference) else _relative_error(estimate, reference)
 
 
+MEASURES = ("pearson", "spearman", "cosine", "relative_error")
+
+
 def agreement(target: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
     """Pearson, Spearman, cosine and the relative error of ``predicted`` to ``target``, as the four
     functions above give them, with both matrices flattened and checked once (a monitor's record
     computes this for every weight matrix and relation)."""
-    target, predicted = _flat_pair(target, predicted)
-    if _undefined(target, predicted):
-        return dict.fromkeys(("pearson", "spearman", "cosine", "relative_error"), float("nan"))
-    return {
-        "pearson": _pearson(target, predicted),
-        "spearman": _spearman(target, predicted),
-        "cosine": _cosine(target, predicted),
-        "relative_error": _relative_error(predicted, target),
-    }
+    return agreements(target, [predicted])[0]
+
+
+def agreements(target: torch.Tensor, predictions: Sequence[torch.Tensor]) -> list[dict[str, float]]:
+    """``agreement(target, predicted)`` for each of ``predictions``, the target's ranks computed once: a
+    layer's W^T W is compared with FACT, NFA and eNFA alike, and ranking is the measures' largest cost."""
+    records = []
+    target_ranks = None
+    for predicted in predictions:
+        flat_target, predicted = _flat_pair(target, predicted)
+        if _undefined(flat_target, predicted):
+            records.append(dict.fromkeys(MEASURES, float("nan")))
+            continue
+        if target_ranks is None:
+            target_ranks = _ranks(flat_target)
+        records.append(
+            {
+                "pearson": _pearson(flat_target, predicted),
+                "spearman": _pearson(target_ranks, _ranks(predicted)),
+                "cosine": _cosine(flat_target, predicted),
+                "relative_error": _relative_error(predicted, flat_target),
+            }
+        )
+    return records
 
 
 # The measures proper, on flat float64 vectors already checked to be finite.

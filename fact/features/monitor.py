@@ -38,7 +38,7 @@ from torch import nn
 
 from fact.features import distributed
 from fact.features.decay_time import NO_TAU, DecayClock, decay_rate
-from fact.features.layer_matrices import agreement_record
+from fact.features.layer_matrices import agreement_records
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss
 from fact.features.matrices import feature_matrices
@@ -130,14 +130,18 @@ class Monitor:
         weights = weight_matrices(
             self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names
         )
-        stationarity = {name: weight.stationarity_error for name, weight in weights.items()}
-        rows = [
-            agreement_record(weight, side, relation, math.nan, getattr(weight, relation), stationarity[name])
+        comparisons = {
+            name: [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
             for name, weight in weights.items()
-            for side, relation in FACT_RELATIONS
-        ]
+        }
         if self.nfa:
-            rows += self._nfa_rows(stationarity)
+            for name, more in self._nfa_comparisons(set(weights)).items():
+                comparisons[name] += more
+        rows = [
+            row
+            for name, weight in weights.items()
+            for row in agreement_records(weight, comparisons[name], weight.stationarity_error)
+        ]
         for row in rows:
             row.update(step=self.steps, tau=self.clock.tau(self.parameters[row["layer"]]))
         self._records += rows
@@ -152,23 +156,22 @@ class Monitor:
         relative_error, stationarity_error."""
         return pd.DataFrame(self._records, columns=COLUMNS)
 
-    def _nfa_rows(self, stationarity: dict[str, float]) -> list[dict]:
-        """NFA and eNFA rows of the followed matrices whose inputs a registered view knows."""
-        if not any(name in stationarity for name in model_matrices(self.model)):
-            return []
+    def _nfa_comparisons(self, names: set[str]) -> dict[str, list]:
+        """NFA and eNFA comparisons (side, relation, power, predicted matrix) of the followed matrices whose
+        inputs a registered view knows, by name."""
+        if not names & set(model_matrices(self.model)):
+            return {}
         generator = torch.Generator().manual_seed(self.seed + self.steps)
         # every layer, so that one without a sample dimension (a position embedding) is left out, not refused
         results = feature_matrices(
             self.model, self.inputs, self.targets, self.loss, self.weight_decay,
             batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator,
         )  # fmt: skip
-        return [
-            agreement_record(result, side, relation, power, predicted, stationarity[name])
+        return {
+            name: [comparison for comparison in result.comparisons(self.powers) if comparison[1] in NFA_RELATIONS]
             for name, result in results.items()
-            if name in stationarity
-            for side, relation, power, predicted in result.comparisons(self.powers)
-            if relation in NFA_RELATIONS
-        ]
+            if name in names
+        }
 
     def _check(self, optimizer: torch.optim.Optimizer) -> None:
         """Warn once per optimizer where its weight decay is not the lambda FACT is computed with, where
