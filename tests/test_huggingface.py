@@ -1,8 +1,11 @@
-"""Hugging Face transformers' models, built from small configs with random weights (nothing downloaded):
-GPT-2's Conv1D and its fused q/k/v seen as three matrices, against per-sample, per-position autograd
-and against fact.features.weights; Llama's separate projections seen with nothing added."""
+"""Hugging Face transformers' models, built from small configs (nothing downloaded): GPT-2's Conv1D and its
+fused q/k/v seen as three matrices, against per-sample, per-position autograd, against fact.features.weights
+and against the theorem at a critical point (weights from tests/fixtures); Llama's separate projections seen
+with nothing added."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +18,10 @@ from fact.features.losses import ce_per_sample  # noqa: E402
 from fact.features.matrices import feature_matrices  # noqa: E402
 from fact.features.metrics import relative_error  # noqa: E402
 from fact.features.weights import weight_matrices  # noqa: E402
+from tests.test_weights import assert_fact_holds_for_every_weight  # noqa: E402
 
 WEIGHT_DECAY = 1e-2
+FIXTURES = Path(__file__).parent / "fixtures"
 WIDTH, PRIME = 32, 7  # GPT-2 of width 32 on (a + b) mod 7: tokens a, b and "=", vocabulary 8
 
 
@@ -95,6 +100,29 @@ def test_the_hooked_pass_agrees_with_the_weights_for_every_gpt2_matrix(fresh_see
         assert relative_error(result.fact, direct[name].fact) < 1e-12, f"seed={fresh_seed} {name}"
         assert relative_error(result.bfact, direct[name].bfact) < 1e-12, f"seed={fresh_seed} {name}"
         assert abs(result.stationarity_error - direct[name].stationarity_error) < 1e-10, name
+
+
+def gpt2_at_a_critical_point() -> tuple[LastToken, torch.Tensor, torch.Tensor, float]:
+    """(model, tokens, targets, lambda): the GPT-2 of tests/fixtures/make_gpt2_critical_point.py, 2 layers
+    of width 32, at an exact critical point of the mean squared error on (a + b) mod 11, its targets the
+    one-hot sums nudged by at most 0.04, its embeddings, layer norms and biases frozen. The point lies on a
+    subspace the gradient keeps (that file says which); every entry of its nine matrices is trained."""
+    saved = torch.load(FIXTURES / "gpt2_critical_point.pt", weights_only=True)
+    config = transformers.GPT2Config(**saved["config"])
+    config._attn_implementation = "eager"
+    model = transformers.GPT2LMHeadModel(config).double()
+    model.load_state_dict(saved["parameters"])
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name in saved["trained"])
+    return LastToken(model), saved["tokens"], saved["targets"], saved["weight_decay"]
+
+
+def test_fact_and_bfact_hold_for_every_trained_gpt2_matrix_at_a_critical_point():
+    model, tokens, targets, weight_decay = gpt2_at_a_critical_point()
+    checked = assert_fact_holds_for_every_weight(model, tokens, targets, "mse", weight_decay, "gpt2")
+    blocks = [f"language_model.transformer.h.{layer}." for layer in range(2)]
+    matrices = ["attn.c_attn[q]", "attn.c_attn[k]", "attn.c_attn[v]", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]
+    assert checked == {block + matrix for block in blocks for matrix in matrices} | {"language_model.lm_head"}
 
 
 def block_reference(model: LastToken, block: str, tokens, labels) -> dict[str, torch.Tensor]:
