@@ -61,6 +61,13 @@ def test_the_last_rows_are_fact_of_the_weights_as_they_end(fresh_seed, tmp_path)
             assert row.stationarity_error == pytest.approx(weight.stationarity_error, rel=1e-12)
 
 
+def test_a_comparison_on_an_unknown_side_is_refused(fresh_seed):
+    model, X, Y = network_and_data(fresh_seed)
+    weight = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY)["0"]
+    with pytest.raises(ValueError, match="'forward' or 'backward'"):
+        agreement_records(weight, [("sideways", "fact", math.nan, weight.fact)], 0.0)
+
+
 def test_nfa_and_enfa_rows_are_those_of_feature_matrices(fresh_seed):
     model, X, Y = network_and_data(fresh_seed)
     monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, nfa=True, agop_probes=None, powers=(0.5, 1.0))

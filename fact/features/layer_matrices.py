@@ -194,6 +194,9 @@ def agreement_records(
     """The records of ``LayerMatrices.agreement``, one per (side, relation, power, predicted matrix) of
     ``comparisons`` and in their order: how well each predicted matrix matches W^T W (side ``"forward"``)
     or W W^T (``"backward"``) of ``result``'s weight. Each side's target is ranked once for all its relations."""
+    unknown = {comparison[0] for comparison in comparisons} - {"forward", "backward"}
+    if unknown:
+        raise ValueError(f"comparison sides must be 'forward' or 'backward', got {sorted(unknown)}")
     records: list[dict] = [{} for _ in comparisons]
     for side in ("forward", "backward"):
         indices = [i for i, comparison in enumerate(comparisons) if comparison[0] == side]
