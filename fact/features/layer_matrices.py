@@ -173,6 +173,13 @@ class LayerMatrices(WeightProducts):
                 ("backward", "bfact", nan, self.bfact),
                 ("backward", "bfact_sqrt", nan, self.bfact_sqrt),
             ]
+        return rows + self.ansatz_comparisons(powers)
+
+    def ansatz_comparisons(self, powers: Sequence[float] = (0.5, 1.0)) -> list[tuple[str, str, float, torch.Tensor]]:
+        """The NFA's and eNFA's share of ``comparisons``, without computing any FACT matrix (a monitor takes
+        FACT from the weights)."""
+        nan = float("nan")
+        rows: list[tuple[str, str, float, torch.Tensor]] = []
         if self.jacobian_gram is not None:
             rows += [("forward", "nfa", float(s), self.agop_power(s)) for s in powers]
             rows += [("backward", "bnfa", float(s), self.backward_agop_power(s)) for s in powers]

@@ -48,7 +48,6 @@ from fact.features.weights import trained_views, weight_matrices
 log = logging.getLogger(__name__)
 
 FACT_RELATIONS = (("forward", "fact"), ("backward", "bfact"))
-NFA_RELATIONS = ("nfa", "bnfa", "enfa", "benfa")  # from the hooked pass; FACT's rows come from the weights
 
 
 class Monitor:
@@ -167,11 +166,7 @@ class Monitor:
             self.model, self.inputs, self.targets, self.loss, self.weight_decay,
             batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator,
         )  # fmt: skip
-        return {
-            name: [comparison for comparison in result.comparisons(self.powers) if comparison[1] in NFA_RELATIONS]
-            for name, result in results.items()
-            if name in names
-        }
+        return {name: result.ansatz_comparisons(self.powers) for name, result in results.items() if name in names}
 
     def _check(self, optimizer: torch.optim.Optimizer) -> None:
         """Warn once per optimizer where its weight decay is not the lambda FACT is computed with, where
