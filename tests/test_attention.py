@@ -132,10 +132,8 @@ def test_fact_of_attention_blocks_is_fact_weights(fresh_seed, tied):
     X, Y = torch.randint(0, 7, (30, 4), generator=generator), torch.randint(0, 7, (30,), generator=generator)
     hooked = feature_matrices(model, X, Y, "ce", WEIGHT_DECAY, batch_size=11, jacobian=False)
     weights = weight_matrices(model, X, Y, "ce", WEIGHT_DECAY)
-    layers = ["attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "mlp_in", "mlp_out"]
-    if not tied:  # a tied matrix: the hooked pass sees each use apart, fact.features.weights their sum
-        layers += ["token", "unembed"]
-    for layer in layers:  # one name for one matrix in both
+    layers = ["attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "mlp_in", "mlp_out", "token"]
+    for layer in layers:  # one name for one matrix in both; a tied matrix's gradient has both its uses
         assert relative_error(hooked[layer].fact, weights[layer].fact) < 1e-12, f"seed={fresh_seed} {layer}"
         assert relative_error(hooked[layer].bfact, weights[layer].bfact) < 1e-12, f"seed={fresh_seed} {layer}"
 

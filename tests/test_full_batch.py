@@ -5,11 +5,13 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
-from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
+from fact.experiments.full_batch import FullBatchSchedule, minimise_newton, train_full_batch
 from fact.experiments.models import QuadraticNet
 from fact.experiments.stages import train_fig7
 from fact.features.losses import NonFiniteLossError, mse_per_sample
+from fact.features.objective import regularised_objective
 
 
 def quick_run(seed: int):
@@ -75,4 +77,13 @@ def test_unknown_polish_is_refused():
             mse_per_sample,
             FullBatchSchedule(weight_decay=1e-3, lr=0.01, steps=1, polish="bfgs"),
             progress=False,
+        )
+
+
+def test_newton_refuses_a_padding_embedding_whose_gradient_is_of_no_objective():
+    model = nn.Sequential(nn.Embedding(5, 3, padding_idx=0), nn.Flatten(), nn.Linear(6, 2)).double()
+    tokens, targets = torch.randint(0, 5, (8, 2)), torch.randn(8, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"\['0'\] are embeddings with a padding_idx.*polish with lbfgs"):
+        minimise_newton(
+            model, lambda params: regularised_objective(model, tokens, targets, mse_per_sample, 1e-2, params), 1e-9
         )

@@ -86,3 +86,51 @@ def test_a_convolution_it_cannot_unfold_is_refused_with_what_to_do():
     model = nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Flatten(), nn.Linear(2 * 3 * 3, 1))
     with pytest.raises(ValueError, match="groups=2.*register a view of this layer"):
         feature_matrices(model, torch.randn(3, 2, 5, 5))
+
+
+class RightMultiplied(nn.Module):
+    """A square weight used as x @ W: the shapes of nn.Linear's view fit, its products do not."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 4, dtype=torch.float64))
+
+    def forward(self, x):
+        return x @ self.weight
+
+
+class Doubled(nn.Linear):
+    """A subclass of nn.Linear whose own forward the inherited view does not describe."""
+
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "layer, inputs, message",
+    [
+        (RightMultiplied(), torch.randn(6, 4), r"layer '0' \(RightMultiplied\): the module does not compute W h"),
+        (Doubled(4, 4).double(), torch.randn(6, 4), r"layer '0' \(Doubled\): the module does not compute W h"),
+    ],
+)
+def test_a_view_that_does_not_describe_its_module_is_refused_naming_both(layer, inputs, message):
+    if not layer_views.registered(RightMultiplied):
+        register_view(RightMultiplied, layer_views.LINEAR)
+    try:
+        model = nn.Sequential(layer, nn.Tanh(), nn.Linear(4, 2).double())
+        with pytest.raises(ValueError, match=message + ".*register a view that matches its forward"):
+            feature_matrices(model, inputs.double(), torch.randn(6, 2, dtype=torch.float64), "mse", 1e-2)
+    finally:
+        unregister_view(RightMultiplied)
+
+
+def test_a_view_of_the_wrong_shape_is_refused_naming_the_layer():
+    register_view(RightMultiplied, layer_views.LINEAR)
+    try:
+        layer = RightMultiplied()
+        layer.weight = nn.Parameter(torch.randn(3, 4, dtype=torch.float64))  # x (n, 3) @ W (3, 4)
+        model = nn.Sequential(layer, nn.Tanh(), nn.Linear(4, 2).double())
+        with pytest.raises(ValueError, match=r"layer '0' \(RightMultiplied\): its view does not fit the module"):
+            feature_matrices(model, torch.randn(6, 3, dtype=torch.float64))
+    finally:
+        unregister_view(RightMultiplied)

@@ -419,13 +419,19 @@ def test_a_convolution_sums_every_relation_over_its_patches(fresh_seed):
         assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
 
 
-def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed, padding_idx):
+    """With a padding index, its lookups are no product of W (PyTorch never trains that row): every relation
+    leaves them out, as a z the loss does not differentiate."""
     torch.manual_seed(fresh_seed)
-    embedding = nn.Embedding(6, 3).double()
+    embedding = nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    with torch.no_grad():
+        embedding.weight[2] = torch.randn(3)  # a padding row that is not zero: its lookups still count for nothing
     head = nn.Linear(3 * 4, 2).double()
     model = nn.Sequential(embedding, nn.Tanh(), nn.Flatten(), head)
     generator = torch.Generator().manual_seed(fresh_seed)
     X = torch.randint(0, 6, (8, 4), generator=generator)
+    X[:, 0] = 2
     Y = torch.randn(8, 2, generator=generator, dtype=torch.float64)
     embedding.weight_matrix = embedding.weight.detach().T  # dim x vocabulary
 
@@ -433,6 +439,8 @@ def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed):
         return nn.functional.one_hot(x, 6).double()  # (positions, vocabulary)
 
     def forward_from_z(z, x):
+        if padding_idx is not None:
+            z = torch.where((x == padding_idx)[:, None], z.detach(), z)
         return head(torch.tanh(z).reshape(1, -1))[0]
 
     reference = positional_reference(model, embedding, rows, forward_from_z, X, Y, WEIGHT_DECAY)

@@ -99,6 +99,13 @@ def minimise_newton(
 
     ``objective`` maps ``{name: parameter}`` to the scalar objective.
     """
+    padded = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding) and m.padding_idx is not None]
+    if padded:
+        raise ValueError(
+            f"{padded} are embeddings with a padding_idx: PyTorch's gradient leaves their padding lookups out, so it "
+            "is the gradient of no objective, and Newton's method, which builds the objective's Hessian, would "
+            "seek another point; polish with lbfgs, or set padding_idx=None"
+        )
     named = {name: p for name, p in model.named_parameters() if p.requires_grad}
     sizes = [p.numel() for p in named.values()]
     if sum(sizes) > max_parameters:

@@ -57,6 +57,10 @@ class LayerMatrices(WeightProducts):
     loss_grad_input : G = sum_i grad_{z_i} loss_i h_i^T, or None without targets.
     loss_grad_gram : E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T, or None without targets.
     jacobian_gram : B = sum_i J_i J_i^T with J_i = d f(x_i) / d z_i, or None when not asked for.
+    shared_with : the other matrices that are this weight in other modules (an embedding tied to the
+        output head; ``fact.features.shared_weights``). G is then the weight's over every use, seen as
+        this module sees the weight, so FACT, bFACT and the stationarity error are the weight's; E and B,
+        and so the NFA and eNFA, are this use's alone.
     """
 
     name: str
@@ -66,6 +70,7 @@ class LayerMatrices(WeightProducts):
     loss_grad_input: torch.Tensor | None
     loss_grad_gram: torch.Tensor | None
     jacobian_gram: torch.Tensor | None
+    shared_with: tuple[str, ...] = ()
 
     def _need(self, value: torch.Tensor | None, what: str, how: str) -> torch.Tensor:
         if value is None:
@@ -80,8 +85,7 @@ class LayerMatrices(WeightProducts):
     @cached_property
     def stationarity_error(self) -> float:
         """||grad_W Lbar + lambda W|| / ||lambda W|| from the pass's own sum, grad_W Lbar = G / n: zero at a
-        critical point. Every use of the layer is in G; a weight shared with another layer is not (its
-        gradient has that layer's part too): use ``fact.features.weights`` for one."""
+        critical point. Every use of the weight is in G, in this layer and in any other that shares it."""
         G = self._need(self.loss_grad_input, "the stationarity error", "pass targets and a loss")
         self._fact_scale()  # it needs lambda as FACT does
         return stationarity_error(G / self.n, self.weight, self.weight_decay)

@@ -12,7 +12,8 @@ Registered here:
 * ``nn.Conv1d`` / ``nn.Conv2d``: W = the kernel as ``out x (in * kernel size)``; h = every patch the
   kernel sees (the input unfolded), one row per sample and output position: the convolutional
   AGOP and FACT of Beaglehole et al. (2023), summed over positions.
-* ``nn.Embedding``: W = weight^T (dim x vocabulary); h = the one-hot token, one row per position.
+* ``nn.Embedding``: W = weight^T (dim x vocabulary); h = the one-hot token, one row per position; a
+  lookup of ``padding_idx`` is no product of W (PyTorch never trains that row) and is left out.
 * ``nn.MultiheadAttention``: the q, k and v blocks of ``in_proj_weight`` (or ``q_proj_weight`` ...
   when kdim or vdim differ) and ``out_proj.weight``; they multiply inside one fused call, which
   ``fact.features.attention`` recomputes one product at a time.
@@ -65,12 +66,16 @@ class MatrixView:
     inputs : the module's input -> the rows h that W multiplies, shape (..., d_in).
     outputs : a gradient with respect to the module's output -> with respect to z, as rows
         (..., d_out) matching the rows of h (the output is z plus a bias: only the layout changes).
+    applied : the module's input -> a boolean mask broadcastable to its output, True where the output is
+        a product of W, or None where every one is. An embedding's lookups of its ``padding_idx`` are
+        not: PyTorch never trains that row, so they are left out of every relation. None: all are.
     """
 
     parameter: str
     matrix: Callable[[torch.Tensor], torch.Tensor] = _whole
     inputs: Rows = _same
     outputs: Rows = _same
+    applied: Callable[[nn.Module, torch.Tensor], torch.Tensor | None] | None = None
 
     def weight(self, module: nn.Module) -> torch.Tensor:
         """W of ``module``, a view of its parameter."""
@@ -137,6 +142,11 @@ def _one_hot(module: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
     return nn.functional.one_hot(tokens, module.num_embeddings).to(module.weight.dtype)
 
 
+def _not_padding(module: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor | None:
+    """True where a token is not the padding index, whose row PyTorch leaves untrained."""
+    return None if module.padding_idx is None else (tokens != module.padding_idx)[..., None]
+
+
 def transposed(parameter: torch.Tensor) -> torch.Tensor:
     """A weight stored as in x out (an embedding's table, transformers' Conv1D) as the matrix out x in."""
     return parameter.T
@@ -150,7 +160,7 @@ def single(view: MatrixView) -> LayerView:
 LINEAR = single(MatrixView("weight"))
 CONV1D = single(MatrixView("weight", flattened, _conv1d_patches, _channels_last))
 CONV2D = single(MatrixView("weight", flattened, _conv2d_patches, _channels_last))
-EMBEDDING = single(MatrixView("weight", transposed, _one_hot))
+EMBEDDING = single(MatrixView("weight", transposed, _one_hot, applied=_not_padding))
 
 ATTENTION_SUFFIXES = {"q": "[q]", "k": "[k]", "v": "[v]", "out": ".out_proj"}
 
@@ -186,6 +196,11 @@ def register_view(module_type: type, view: LayerView, *, overwrite: bool = False
 def registered(module_type: type) -> bool:
     """Whether ``module_type`` itself (not a parent class) has a registered view."""
     return module_type in _VIEWS
+
+
+def registered_types() -> list[type]:
+    """The module types with a registered view (those of packages such as transformers once loaded)."""
+    return list(_VIEWS)
 
 
 def unregister_view(module_type: type) -> LayerView:

@@ -37,6 +37,7 @@ from fact.features.layer_views import ModelMatrix, model_matrices
 from fact.features.losses import Loss, resolve_loss
 from fact.features.objective import weight_decay_value
 from fact.features.recording import Recording
+from fact.features.shared_weights import sum_over_uses, uses, with_every_use
 
 LayerRef = str | nn.Module
 
@@ -59,7 +60,10 @@ def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | Non
     """Map the requested layers (names or modules; None for all) to ``{name: matrix}``.
 
     A ``nn.MultiheadAttention`` given as a module stands for its four matrices."""
-    available = model_matrices(model)
+    return _resolve(model_matrices(model), layers)
+
+
+def _resolve(available: dict[str, ModelMatrix], layers) -> dict[str, ModelMatrix]:
     if not available:
         raise ValueError(
             "the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
@@ -164,30 +168,34 @@ def feature_matrices(
     -------
     ``{layer name: LayerMatrices}``; every matrix is float64 on the model's device.
     """
-    selected = resolve_layers(model, layers)
+    available = model_matrices(model)
+    selected = _resolve(available, layers)
+    recorded = with_every_use(selected, available)  # a shared weight's gradient has every use's part
     request = _request(targets, loss, weight_decay, jacobian, agop_probes, generator)
-    sums = Sums(selected)
+    sums = Sums(recorded)
     n = 0
-    with evaluating(model), Recording(selected) as recording:
+    with evaluating(model), Recording(recorded) as recording:
         for x, y in batches(inputs, targets, batch_size):
             _batch(model, x, y, request, recording, sums, seen=n)
             n += len(x)
     if distributed.active():  # each rank summed over its shard: the sums over every shard
         n = _sum_over_ranks(sums, n, recording, next(model.parameters()).device)
-    if recording.shared:
-        _leave_out_shared(recording.shared, named=layers is not None)
+    gradient_sums = sum_over_uses({name: sums.of[name]["G"] for name in recorded}, recorded)
+    shared_with = uses(recorded)
+    left_out = _without_sample_dimension(recording.no_sample_dimension, shared_with, selected, named=layers is not None)
     return {
         name: LayerMatrices(
             name=name,
             weight=matrix.weight.detach().to(torch.float64).clone(),
             n=n,
             weight_decay=request.weight_decay,
-            loss_grad_input=sums.of[name]["G"],
+            loss_grad_input=gradient_sums[name],
             loss_grad_gram=sums.of[name]["E"],
             jacobian_gram=sums.of[name]["B"],
+            shared_with=shared_with.get(name, ()),
         )
         for name, matrix in selected.items()
-        if name not in recording.shared
+        if name not in left_out
     }
 
 
@@ -239,7 +247,7 @@ def _batch(
 def _sum_over_ranks(sums: Sums, n: int, recording: Recording, device: torch.device) -> int:
     """All-reduce every matrix's sums and the sample count; a layer without a sample dimension on any
     rank is left out on every rank."""
-    recording.shared.update(distributed.union(recording.shared))
+    recording.no_sample_dimension.update(distributed.union(recording.no_sample_dimension))
     every_sum = [sums.of[name][key] for name in sorted(sums.of) for key in ("G", "E", "B")]
     distributed.sum_over_ranks(every_sum, "sums of the layers")  # one check of the ranks for them all
     return distributed.total_samples(n, device)
@@ -258,17 +266,26 @@ def _on_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, request
     return x, y
 
 
-def _leave_out_shared(shared: set[str], named: bool) -> None:
+def _without_sample_dimension(
+    found: set[str], shared_with: dict[str, tuple[str, ...]], selected: dict[str, ModelMatrix], named: bool
+) -> set[str]:
+    """The matrices left out: those whose output has no sample dimension, and every use of their weights
+    (whose gradient would lack that use's part). Refused where ``layers=`` named one."""
+    left_out = found | {other for name in found for other in shared_with.get(name, ())}
+    if not left_out & selected.keys():
+        return left_out
     if named:
         raise ValueError(
-            f"the output of {sorted(shared)} has no sample dimension (e.g. a position embedding added "
-            "to every sample): per-sample relations are not defined for it; leave it out of layers=, "
-            "or use fact.features.weights for its FACT"
+            f"the output of {sorted(found)} has no sample dimension (e.g. a position embedding added "
+            "to every sample): per-sample relations are not defined for it or for another use of its weight; "
+            "leave it out of layers=, or use fact.features.weights for its FACT"
         )
     log.info(
-        "left out %s: its output has no sample dimension (e.g. a position embedding shared by every sample)",
-        sorted(shared),
+        "left out %s: the output of %s has no sample dimension (e.g. a position embedding shared by every sample)",
+        sorted(left_out & selected.keys()),
+        sorted(found),
     )
+    return left_out
 
 
 # --------------------------------------------------------------------------- one-matrix shortcuts

@@ -8,7 +8,7 @@ recomputed output. Each kept ``z`` is a tensor the backward pass can differentia
 
 A layer applied several times in one pass (weight sharing, tokens) is kept at every application.
 A layer whose output has no sample dimension (a position embedding added to every sample) has no
-per-sample relations: it is noted in ``shared`` and not kept.
+per-sample relations: it is noted in ``no_sample_dimension`` and not kept.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from fact.features.layer_views import ModelMatrix, matrix_name
+from fact.features.view_check import check_view, checked
 
 
 class Recording:
@@ -29,8 +30,9 @@ class Recording:
     def __init__(self, selected: dict[str, ModelMatrix]):
         self.selected = selected
         self.calls: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in selected}
-        self.shared: set[str] = set()
+        self.no_sample_dimension: set[str] = set()
         self.batch_size = 0
+        self._checking = False  # while a view is checked its module runs again, unrecorded
         self._cleanup = contextlib.ExitStack()
 
     def __enter__(self) -> Recording:
@@ -40,7 +42,7 @@ class Recording:
                 continue  # a fused module's hook keeps all its chosen matrices
             hooked.add(id(matrix.module))
             if matrix.fused is None:
-                handle = matrix.module.register_forward_hook(self._single_hook(name, matrix))
+                handle = matrix.module.register_forward_hook(self._single_hook(name, matrix), with_kwargs=True)
             else:
                 handle = matrix.module.register_forward_hook(self._fused_hook(matrix), with_kwargs=True)
             self._cleanup.callback(handle.remove)
@@ -72,12 +74,24 @@ class Recording:
         return z
 
     def _single_hook(self, name: str, matrix: ModelMatrix):
-        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> torch.Tensor:
+            if self._checking:
+                return output
             if output.shape[0] != self.batch_size:
-                self.shared.add(name)
+                self.no_sample_dimension.add(name)
                 return output
             # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
-            return self._keep(name, matrix.view.inputs(module, args[0].detach()), output)
+            h = matrix.view.inputs(module, args[0].detach())
+            if not checked(matrix):
+                self._checking = True
+                try:
+                    check_view(name, matrix, args, kwargs, h)
+                finally:
+                    self._checking = False
+            z = self._keep(name, h, output)
+            applied = None if matrix.view.applied is None else matrix.view.applied(module, args[0])
+            # where the output is no product of W (an embedding's padding) the model runs on without z
+            return z if applied is None else torch.where(applied, z, z.detach())
 
         return hook
 
