@@ -4,9 +4,11 @@ leaves the training as it was."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -183,6 +185,10 @@ def test_tensorboard_gets_the_correlations_stationarity_and_tau(tmp_path):
         ({"every": 1.5}, "every must be a whole number"),
         ({"names": ["9"]}, "no weight named ['9']"),
         ({"weight_decay": 0}, "weight_decay must be a finite number > 0"),
+        ({"names": "10"}, "no weight named ['10']"),  # a string is one name, not ['1', '0']
+        ({"powers": (-1,)}, "each of powers must be a finite number > 0"),
+        ({"powers": 0.5}, "powers must be a sequence"),
+        ({"every": True}, "every must be a whole number"),
     ],
 )
 def test_bad_settings_are_named(options, message):
@@ -190,6 +196,74 @@ def test_bad_settings_are_named(options, message):
     settings = {"weight_decay": WEIGHT_DECAY, **options}
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Monitor(model, X, Y, "mse", **settings)
+
+
+def test_a_whole_number_of_any_integer_type_is_a_step_count_and_an_unwritable_path_is_refused_when_made(tmp_path):
+    model, X, Y = network_and_data(0)
+    assert Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=np.int64(10)).every == 10
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="cannot make the folder of path="):
+        Monitor(model, X, Y, "mse", WEIGHT_DECAY, path=tmp_path / "file" / "fact.parquet")
+
+
+def test_a_second_call_for_one_optimizer_step_is_not_counted(caplog):
+    model, X, Y = network_and_data(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            train(model, X, Y, optimizer, monitor, steps=1)
+            monitor.step(optimizer)  # again, for the same step
+    assert monitor.steps == 4 and monitor.table.tau.max() == pytest.approx(4 * 0.1 * WEIGHT_DECAY, rel=1e-12)
+    assert "took no step since the last count" in caplog.text
+
+
+def test_a_layer_replaced_after_the_monitor_was_made_is_followed_with_its_own_tau(caplog):
+    model, X, Y = network_and_data(0)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=1)
+    train(model, X, Y, torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=WEIGHT_DECAY), monitor, steps=2)
+    model[4] = nn.Linear(12, 3).double()  # a new head, trained from here by a new optimizer
+    with caplog.at_level(logging.WARNING):
+        train(model, X, Y, torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=WEIGHT_DECAY), monitor, steps=1)
+    last = monitor.table[monitor.table.step == 3].set_index("layer").tau
+    assert last.loc["4"].unique() == pytest.approx([0.1 * WEIGHT_DECAY]) and last.loc["0"].unique() == pytest.approx(
+        [0.3 * WEIGHT_DECAY]
+    )
+    assert "none of the optimizer's parameter groups" not in caplog.text
+
+
+def test_a_run_resumed_on_its_path_goes_on_with_its_table_and_tau(fresh_seed, tmp_path):
+    """Killed at step 7 after a checkpoint at step 4 (state saved), resumed from it: the rows before step 4
+    stay, the one recorded after it (step 6) is recorded again, tau goes on, nothing is overwritten."""
+    path = tmp_path / "fact.parquet"
+    model, X, Y = network_and_data(fresh_seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, path=path)
+    train(model, X, Y, optimizer, monitor, steps=4)
+    saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "monitor": monitor.state_dict()}
+    checkpoint = copy.deepcopy(saved)  # as torch.save would: the state dicts hold the live tensors
+    train(model, X, Y, optimizer, monitor, steps=3)  # step 6 recorded, then killed at 7
+    uninterrupted = monitor.table
+    with pytest.raises(ValueError, match="already holds 18 rows of an earlier run .steps 2 to 6.: pass resume=True"):
+        Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, path=path)
+    assert len(pd.read_parquet(path)) == 18  # refused, and left as it was
+
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    resumed = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, path=path, resume=True)
+    with pytest.raises(ValueError, match="resumes a run .resume=True. but was not told where"):
+        resumed.step(optimizer)
+    resumed.load_state_dict(checkpoint["monitor"])
+    train(model, X, Y, optimizer, resumed, steps=2)
+    table = pd.read_parquet(path)
+    assert table.step.tolist() == uninterrupted.step.tolist()
+    pd.testing.assert_series_equal(table.tau, uninterrupted.tau, rtol=1e-12)
+    pd.testing.assert_series_equal(table.pearson, uninterrupted.pearson, rtol=1e-9)
+
+    without_state = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, path=path, resume=True)
+    without_state.resume_at(6)
+    train(model, X, Y, optimizer, without_state, steps=2)
+    assert without_state.table.step.max() == 8 and without_state.table.tau.iloc[-1] != without_state.table.tau.iloc[-1]
 
 
 def test_the_plot_has_a_panel_per_matrix_with_tau_on_top(tmp_path):

@@ -59,14 +59,20 @@ def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
     torch.manual_seed(0)
     X, Y = torch.randn(64, 5), torch.randn(64, 3)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=8)
-    callback = FACTMonitorCallback(X, Y, "mse", WEIGHT_DECAY, every=3, network=lambda module: module.network)
-    trainer = pl.Trainer(
-        max_steps=6, accumulate_grad_batches=2, accelerator="cpu", callbacks=[callback], logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )  # fmt: skip
+    path = tmp_path / "fact.parquet"
+
+    def trainer(steps: int):
+        callback = FACTMonitorCallback(X, Y, "mse", WEIGHT_DECAY, every=3, network=lambda m: m.network, path=path)
+        return callback, pl.Trainer(
+            max_steps=steps, accumulate_grad_batches=2, accelerator="cpu", callbacks=[callback], logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )  # fmt: skip
+
+    callback, first = trainer(6)
     module = Module()
-    trainer.fit(module, loader)
-    trainer.save_checkpoint(tmp_path / "end.ckpt")
+    first.fit(module, loader)
+    first.save_checkpoint(tmp_path / "end.ckpt")
 
     table = callback.monitor.table
     assert sorted(table.step.unique()) == [3, 6] and callback.monitor.steps == 6  # steps, not batches
@@ -77,6 +83,20 @@ def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
     saved.load_state_dict({key.removeprefix("network."): value for key, value in state.items()})
     assert_rows_are_fact_of(table, weight_matrices(saved, X, Y, "mse", WEIGHT_DECAY))
 
+    # resumed from the checkpoint: the trainer's global step, tau from the checkpoint, the same table
+    callback, second = trainer(9)
+    second.fit(Module(), loader, ckpt_path=tmp_path / "end.ckpt")
+    table = pd.read_parquet(path)
+    assert sorted(table.step.unique()) == [3, 6, 9] and callback.monitor.steps == 9
+    rates = [0.05 * 0.5**step for step in range(9)]
+    assert table.tau.max() == pytest.approx(WEIGHT_DECAY / (1 - 0.9) * sum(rates), rel=1e-12)
+
+
+def language_modelling(tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Trainer's loss is the language model's: the answer after "=" is the one label of each sequence."""
+    sequences = torch.cat([tokens, labels[:, None]], dim=1)
+    return sequences, torch.cat([torch.full_like(tokens, -100), labels[:, None]], dim=1)
+
 
 def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path):
     transformers = pytest.importorskip("transformers")
@@ -85,10 +105,7 @@ def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed
 
     tokens, labels = modular_addition()
     model = gpt2(fresh_seed)
-    # The Trainer's loss is the language model's: the answer after "=" is the one label of each sequence.
-    sequences = torch.cat([tokens, labels[:, None]], dim=1)
-    masked = torch.cat([torch.full_like(tokens, -100), labels[:, None]], dim=1)
-    data = [{"input_ids": s, "labels": m} for s, m in zip(sequences, masked)]
+    data = [{"input_ids": s, "labels": m} for s, m in zip(*language_modelling(tokens, labels))]
     model.config.n_positions = 4
     model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
     callback = FACTMonitorCallback(tokens, labels, "ce", WEIGHT_DECAY, every=4, network=LastToken)
@@ -109,3 +126,35 @@ def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed
     weights = weight_matrices(LastToken(saved), tokens, labels, "ce", WEIGHT_DECAY)
     assert_rows_are_fact_of(table, weights)
     assert len(weights) == 2 * 6 + 3 and PRIME + 1 == saved.config.vocab_size  # 6 matrices a block, wte, wpe, lm_head
+
+
+def test_the_hugging_face_callback_resumes_from_a_checkpoint_with_its_table_and_tau(fresh_seed, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from fact.features.monitor_trainer import STATE_FILE, FACTMonitorCallback
+
+    tokens, labels = modular_addition()
+    data = [{"input_ids": s, "labels": m} for s, m in zip(*language_modelling(tokens, labels))]
+    path = tmp_path / "fact.parquet"
+
+    def train(resume_from_checkpoint=None):
+        model = gpt2(fresh_seed, layers=1)
+        model.config.n_positions = 4
+        model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
+        callback = FACTMonitorCallback(tokens, labels, "ce", WEIGHT_DECAY, every=3, network=LastToken, path=path)
+        arguments = transformers.TrainingArguments(
+            output_dir=str(tmp_path), max_steps=6, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
+            per_device_train_batch_size=16, lr_scheduler_type="constant", report_to="none", save_strategy="steps",
+            save_steps=4, logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=fresh_seed,
+        )  # fmt: skip
+        trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        return callback
+
+    first = train()  # records at 3 and 6, checkpoints at 4 and 6
+    assert (tmp_path / "checkpoint-4" / STATE_FILE).exists()
+    resumed = train(resume_from_checkpoint=str(tmp_path / "checkpoint-4"))  # records 6 again
+    table = pd.read_parquet(path)
+    assert sorted(table.step.unique()) == [3, 6] and resumed.monitor.steps == 6
+    assert table.tau.max() == pytest.approx(WEIGHT_DECAY * 1e-2 * 6, rel=1e-9)  # AdamW at a constant rate
+    pd.testing.assert_frame_equal(table, first.monitor.table, rtol=1e-6)

@@ -95,7 +95,13 @@ def check_data(tensor: torch.Tensor, what: str, start: int) -> None:
 
 def check_computed(tensor: torch.Tensor, what: str, start: int) -> None:
     """Refuse model outputs or losses with a NaN or infinite entry (computed from finite data), saying
-    what made them: a half-precision overflow, or the model itself."""
+    what made them: a half-precision overflow, or the model itself. Model outputs that are not a tensor (a
+    Hugging Face ``ModelOutput``, a tuple) are refused saying what to pass instead."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(
+            f"the {what} are a {type(tensor).__name__}, not a tensor: give a module whose forward returns the "
+            "tensor the loss is of, e.g. the logits (a wrapper, or network=lambda model: ... in a monitor's callback)"
+        )
     if not tensor.is_floating_point() or torch.isfinite(tensor).all():
         return
     if tensor.dtype in (torch.float16, torch.bfloat16):

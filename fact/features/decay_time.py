@@ -53,6 +53,10 @@ class DecayClock:
             for parameter in group["params"]:
                 self._tau[id(parameter)] = self._tau.get(id(parameter), 0.0) + step
 
+    def set(self, parameter: torch.Tensor, tau: float) -> None:
+        """Start ``parameter`` at ``tau`` (a resumed run's; NaN where it cannot be known)."""
+        self._tau[id(parameter)] = float(tau)
+
     def tau(self, parameter: torch.Tensor) -> float:
         """The parameter's tau so far (0 before any step; NaN where undefined)."""
         return self._tau.get(id(parameter), 0.0)

@@ -213,12 +213,12 @@ def _batch(
     recording.start_batch(len(x))
     with torch.enable_grad():
         outputs = model(x)
+        check_computed(outputs, "model outputs", seen)
         if len(outputs) != len(x):
             raise ValueError(
                 f"the model returned {len(outputs)} outputs for a batch of {len(x)} inputs; "
                 "the first dimension must be the sample"
             )
-        check_computed(outputs, "model outputs", seen)
         kept = list(recording.kept())
         if not kept:
             raise ValueError(f"none of the layers {sorted(recording.selected)} was used in the forward pass")

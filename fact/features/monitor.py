@@ -17,7 +17,11 @@ from ``agop_probes`` random output directions unless None) and the eNFA, and the
 matrices whose inputs a registered view knows (``fact.features.layer_views``), in a second pass.
 
 Rows go to one tidy table (``Monitor.table``; Parquet at ``path``, rewritten whole after each record, so
-a killed run keeps every record before it) and, given a ``SummaryWriter``, to TensorBoard. Under
+a killed run keeps every record before it: ``fact.features.monitor_table``) and, given a ``SummaryWriter``, to
+TensorBoard. A run resumed from a checkpoint goes on with its table and tau: save ``monitor.state_dict()``
+with the checkpoint, and make the resumed run's monitor with ``resume=True`` and ``load_state_dict`` (the
+Lightning and Hugging Face callbacks do both themselves, at the trainer's global step). Only steps the
+optimizer took are counted (its step hook says), so a second ``step`` call for one step adds nothing. Under
 ``torch.distributed`` each rank passes its shard of the samples, the sums are all-reduced, and rank 0
 writes. ``fact.features.monitor_plot.plot_monitor`` draws the table.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,7 +47,8 @@ from fact.features.layer_matrices import agreement_records
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss
 from fact.features.matrices import feature_matrices
-from fact.features.objective import weight_decay_value
+from fact.features.monitor_table import check_writable, earlier_rows, write_atomically
+from fact.features.objective import real_number, weight_decay_value
 from fact.features.weights import trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
@@ -66,8 +72,10 @@ class Monitor:
     powers : the NFA's powers s of AGOP^s.
     batch_size : samples per pass over tensor inputs.
     seed : of the AGOP sketch's draws (a generator of its own; the global random state is untouched).
-    path : a Parquet file to keep the table in.
+    path : a Parquet file to keep the table in; one that holds an earlier run's rows is refused unless ``resume``.
     writer : a ``torch.utils.tensorboard.SummaryWriter`` to send the Pearson correlations, stationarity and tau to.
+    resume : this run goes on from a checkpoint: the rows at ``path`` are kept up to the step it resumes at,
+        which ``load_state_dict`` (or ``resume_at``) gives before the first step.
     """
 
     def __init__(
@@ -87,21 +95,31 @@ class Monitor:
         seed: int = 0,
         path: str | os.PathLike | None = None,
         writer=None,
+        resume: bool = False,
     ):
-        if not (isinstance(every, int) and every >= 1):
-            raise ValueError(f"every must be a whole number of steps >= 1, got {every!r}")
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.weight_decay = weight_decay_value(weight_decay)
-        self.every, self.nfa, self.agop_probes, self.powers = every, nfa, agop_probes, tuple(powers)
+        self.every, self.nfa, self.agop_probes = _every(every), nfa, agop_probes
+        self.powers = _powers(powers)
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
         self.path = None if path is None else Path(path)
-        self.parameters = {name: parameter for name, (parameter, _) in trained_views(model, names).items()}
-        self.names = list(self.parameters)
+        if self.path is not None and _writes():
+            check_writable(self.path)
+        self.names = list(trained_views(model, names))
         self.steps = 0
         self.clock = DecayClock()
+        self._earlier = earlier_rows(self.path, resume)
         self._records: list[dict] = []
         self._recorded_at: int | None = None
+        self._known = not resume  # a resumed run's step and tau come from load_state_dict or resume_at
         self._checked: set[int] = set()  # optimizers already checked against lambda
+        self._taken: dict[int, list[int]] = {}  # id(optimizer) -> [steps it took, of those at the last count]
+
+    @property
+    def parameters(self) -> dict[str, nn.Parameter]:
+        """The followed weights' parameters by name, as the model holds them now (a layer replaced since the
+        monitor was made is followed under its name)."""
+        return {name: parameter for name, (parameter, _) in trained_views(self.model, self.names).items()}
 
     def step(self, optimizer: torch.optim.Optimizer) -> pd.DataFrame | None:
         """Count the optimizer step just taken; every ``every`` steps, record and return its rows."""
@@ -112,10 +130,80 @@ class Monitor:
         """Count one step of ``optimizer``, at the learning rate its groups hold now (a framework whose
         scheduler moves the rate before the monitor could read it counts just before the step)."""
         optimizer = unwrapped(optimizer)
+        self._require_position()
         if id(optimizer) not in self._checked:
             self._check(optimizer)
+        if not self._took_a_step(optimizer):
+            return
         self.clock.tick(optimizer)
         self.steps += 1
+
+    def _require_position(self) -> None:
+        if not self._known:
+            raise ValueError(
+                "this monitor resumes a run (resume=True) but was not told where: call "
+                "monitor.load_state_dict(state) with the state saved beside the checkpoint, or "
+                "monitor.resume_at(step), before the first step or record"
+            )
+
+    def _took_a_step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Whether ``optimizer`` took a step since the last count, as its step hook counted (the first count
+        is taken on trust: the hook is set then)."""
+        if id(optimizer) not in self._taken:
+            taken = self._taken[id(optimizer)] = [0, -1]
+            optimizer.register_step_post_hook(lambda *_: taken.__setitem__(0, taken[0] + 1))
+        taken = self._taken[id(optimizer)]
+        if taken[0] == taken[1]:
+            log.warning(
+                "monitor step %d: the optimizer took no step since the last count, so this one is not counted "
+                "(count each optimizer.step() once; a step a GradScaler skipped shows as this too)",
+                self.steps,
+            )
+            return False
+        taken[1] = taken[0]
+        return True
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to go on: the steps counted, the last recorded, and tau of every followed
+        weight. Save it with the checkpoint; ``load_state_dict`` takes it back."""
+        parameters = self.parameters
+        return {
+            "steps": self.steps,
+            "recorded_at": self._recorded_at,
+            "tau": {name: self.clock.tau(parameter) for name, parameter in parameters.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from ``state_dict()`` as saved with a checkpoint: its steps, its tau, and the table's rows up to it."""
+        if not isinstance(state, dict) or not {"steps", "recorded_at", "tau"} <= set(state):
+            raise ValueError("load_state_dict takes what monitor.state_dict() returned: steps, recorded_at and tau")
+        parameters = self.parameters
+        unknown = sorted(set(parameters) - set(state["tau"]))
+        if unknown:
+            log.warning("the saved state has no tau of %s: their tau is NaN from here", unknown)
+        for name, parameter in parameters.items():
+            self.clock.set(parameter, state["tau"].get(name, math.nan))
+        self._go_on_at(int(state["steps"]), state["recorded_at"])
+
+    def resume_at(self, step: int) -> None:
+        """Go on at ``step`` without a saved state: tau of the steps before it cannot be known, so it is NaN."""
+        log.warning(
+            "resumed at step %d without the monitor's saved state: tau before it cannot be known and is NaN from "
+            "here; save monitor.state_dict() with your checkpoints",
+            step,
+        )
+        for parameter in self.parameters.values():
+            self.clock.set(parameter, math.nan)
+        self._go_on_at(int(step), None)
+
+    def _go_on_at(self, step: int, recorded_at: int | None) -> None:
+        kept = [row for row in self._earlier if row["step"] <= step]
+        if len(kept) < len(self._earlier):
+            log.info(
+                "dropped %d rows recorded after step %d, where this run resumes", len(self._earlier) - len(kept), step
+            )
+        self._records, self._earlier = kept, []
+        self.steps, self._recorded_at, self._known = step, recorded_at, True
 
     def record_if_due(self) -> pd.DataFrame | None:
         """Record, and return the rows, when the steps counted are a multiple of ``every`` not yet recorded
@@ -126,6 +214,7 @@ class Monitor:
 
     def record(self) -> pd.DataFrame:
         """Record the model as it is now (at ``self.steps``), e.g. once before training; returns the rows."""
+        self._require_position()
         weights = weight_matrices(
             self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names
         )
@@ -141,8 +230,9 @@ class Monitor:
             for name, weight in weights.items()
             for row in agreement_records(weight, comparisons[name], weight.stationarity_error)
         ]
+        parameters = self.parameters
         for row in rows:
-            row.update(step=self.steps, tau=self.clock.tau(self.parameters[row["layer"]]))
+            row.update(step=self.steps, tau=self.clock.tau(parameters[row["layer"]]))
         self._records += rows
         self._recorded_at = self.steps
         if _writes():
@@ -193,7 +283,7 @@ class Monitor:
 
     def _write(self, rows: list[dict]) -> None:
         if self.path is not None:
-            _write_atomically(self.table, self.path)
+            write_atomically(self.table, self.path)
         if self.writer is not None:
             for row in rows:
                 power = "" if math.isnan(row["power"]) else f"^{row['power']:g}"
@@ -219,24 +309,51 @@ COLUMNS = [
 ]
 
 
+def _every(every) -> int:
+    if isinstance(every, bool) or not (isinstance(every, numbers.Integral) and every >= 1):
+        raise ValueError(f"every must be a whole number of steps >= 1, got {every!r}")
+    return int(every)
+
+
+CALLBACK_OPTIONS = {"every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer"}
+
+
+def check_callback_options(options: dict) -> None:
+    """Check a callback's Monitor keywords when the callback is made, not when training starts."""
+    if "resume" in options:
+        raise TypeError("the callback resumes by itself, at the trainer's global step: leave resume out")
+    unknown = sorted(set(options) - CALLBACK_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown Monitor options {unknown}; the options are {sorted(CALLBACK_OPTIONS)}")
+    if "every" in options:
+        _every(options["every"])
+    if "powers" in options:
+        _powers(options["powers"])
+    if options.get("path") is not None and _writes():
+        check_writable(Path(options["path"]))
+
+
+def _powers(powers) -> tuple[float, ...]:
+    """The NFA's powers, each a finite number > 0, checked when the monitor is made."""
+    if isinstance(powers, (str, bytes)) or not isinstance(powers, Iterable):
+        raise ValueError(f"powers must be a sequence of the NFA's powers s > 0, such as (0.5,), got {powers!r}")
+    return tuple(real_number(power, "each of powers", positive=True, meaning="the s of AGOP^s") for power in powers)
+
+
 def unwrapped(optimizer) -> torch.optim.Optimizer:
     """The PyTorch optimizer inside a framework's wrapper (accelerate's ``.optimizer``, Lightning's
-    ``._optimizer``), whose class says how its weight decay acts."""
-    while not isinstance(optimizer, torch.optim.Optimizer):
+    ``._optimizer``; accelerate's is itself an Optimizer), whose class says how its weight decay acts and
+    whose step hook counts the steps it takes."""
+    while True:
         inner = getattr(optimizer, "optimizer", None) or getattr(optimizer, "_optimizer", None)
-        if inner is None:
+        if isinstance(inner, torch.optim.Optimizer):
+            optimizer = inner
+        elif isinstance(optimizer, torch.optim.Optimizer):
+            return optimizer
+        else:
             raise TypeError(f"monitor.step takes the optimizer that trains the model, not {type(optimizer).__name__}")
-        optimizer = inner
-    return optimizer
 
 
 def _writes() -> bool:
     """Whether this process writes the table (every process without torch.distributed; rank 0 with it)."""
     return not distributed.active() or torch.distributed.get_rank() == 0
-
-
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    table.to_parquet(partial, index=False)
-    os.replace(partial, path)

@@ -9,6 +9,8 @@
 Each optimizer step is counted just before it is taken (``on_before_optimizer_step``), where its learning
 rate is the one it uses (Lightning steps a per-step scheduler before ``on_train_batch_end``); the rows are
 recorded after the batch. With gradient accumulation a step is counted once, as the optimizer takes it.
+The monitor's steps and tau are saved in Lightning's checkpoints: ``fit(ckpt_path=...)`` goes on with the
+table at ``path`` and with tau from the step it resumes at.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 import lightning.pytorch as pl
 from torch import nn
 
-from fact.features.monitor import Monitor
+from fact.features.monitor import Monitor, check_callback_options
 
 
 class FACTMonitorCallback(pl.Callback):
@@ -40,15 +42,31 @@ class FACTMonitorCallback(pl.Callback):
         **options,
     ):
         super().__init__()
+        check_callback_options(options)
         self._arguments = (inputs, targets, loss, weight_decay)
         self._network, self._options = network, options
         self.monitor: Monitor | None = None
+        self._saved: dict = {}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Create the monitor once the module is on its device (a second ``fit`` goes on counting)."""
+        """Create the monitor once the module is on its device (a second ``fit`` goes on counting); a run
+        resumed from a checkpoint goes on at the trainer's global step, with the state saved in it."""
         if self.monitor is None:
             network = pl_module if self._network is None else self._network(pl_module)
-            self.monitor = Monitor(network, *self._arguments, **self._options)
+            resumed = trainer.global_step > 0
+            self.monitor = Monitor(network, *self._arguments, resume=resumed, **self._options)
+            if resumed and self._saved:
+                self.monitor.load_state_dict(self._saved)
+            elif resumed:
+                self.monitor.resume_at(trainer.global_step)
+
+    def state_dict(self) -> dict:
+        """The monitor's steps and tau, saved in Lightning's checkpoints."""
+        return {} if self.monitor is None else self.monitor.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Keep a checkpoint's monitor state for the monitor made when training starts."""
+        self._saved = state_dict
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
         """Count the step about to be taken, at its own learning rate."""

@@ -11,17 +11,24 @@ Each step is counted in ``on_optimizer_step``, after the optimizer's step and be
 (so at the step's own learning rate), and recorded there when due. The Trainer's default AdamW decays
 the matrices by ``args.weight_decay`` and leaves biases and norms out, which have no matrix here.
 A Hugging Face model returns a ``ModelOutput``: ``network`` gives the module whose output is the tensor
-the loss is of (e.g. the last position's logits).
+the loss is of (e.g. the last position's logits). The monitor's steps and tau are saved in each checkpoint
+(``fact_monitor.json``): ``train(resume_from_checkpoint=...)`` goes on with the table at ``path`` and with tau
+from the step it resumes at.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from torch import nn
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from fact.features.monitor import Monitor
+from fact.features.monitor import Monitor, check_callback_options
+
+STATE_FILE = "fact_monitor.json"
 
 
 class FACTMonitorCallback(TrainerCallback):
@@ -41,16 +48,34 @@ class FACTMonitorCallback(TrainerCallback):
         network: Callable[[nn.Module], nn.Module] | None = None,
         **options,
     ):
+        check_callback_options(options)
         self._arguments = (inputs, targets, loss, weight_decay)
         self._network, self._options = network, options
         self.monitor: Monitor | None = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        """Create the monitor on the model the Trainer trains (once: resuming goes on counting)."""
+        """Create the monitor on the model the Trainer trains (once: a second ``train`` goes on counting); a run
+        resumed from a checkpoint goes on at its global step, with the monitor state saved in that checkpoint."""
         if self.monitor is None:
             network = model if self._network is None else self._network(model)
-            self.monitor = Monitor(network, *self._arguments, **self._options)
+            resumed = state.global_step > 0
+            self.monitor = Monitor(network, *self._arguments, resume=resumed, **self._options)
+            saved = _state_file(args, state)
+            if resumed and saved.exists():
+                self.monitor.load_state_dict(json.loads(saved.read_text()))
+            elif resumed:
+                self.monitor.resume_at(state.global_step)
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         """Count the step just taken and record when due."""
         self.monitor.step(optimizer)
+
+    def on_save(self, args, state, control, **kwargs):
+        """Save the monitor's steps and tau in the checkpoint just written, for a run resumed from it."""
+        if state.is_world_process_zero and self.monitor is not None:
+            _state_file(args, state).write_text(json.dumps(self.monitor.state_dict()))
+
+
+def _state_file(args, state) -> Path:
+    """Where the monitor's state lies in the checkpoint of the Trainer's current global step."""
+    return Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}" / STATE_FILE

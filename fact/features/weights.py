@@ -103,7 +103,7 @@ def trained_views(model: nn.Module, names: Iterable[str] | None = None) -> dict[
     """``matrix_views`` of the trained weights, or of the named ones (refusing an unknown or frozen name)."""
     views = matrix_views(model)
     if names is not None:
-        names = list(names)
+        names = [names] if isinstance(names, str) else list(names)  # a string is one name, not its characters
         unknown = [name for name in names if name not in views]
         if unknown:
             raise ValueError(f"no weight named {unknown}; the model's weights are {list(views)}")
