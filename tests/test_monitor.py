@@ -83,6 +83,21 @@ def test_nfa_and_enfa_rows_are_those_of_feature_matrices(fresh_seed):
     assert set(rows.index.get_level_values("relation")) == {"fact", "bfact", "nfa", "bnfa", "enfa", "benfa"}
 
 
+def test_a_tied_heads_nfa_and_enfa_are_recorded_under_its_own_name_with_the_weights_stationarity(fresh_seed):
+    from tests.test_two_routes import zoo
+
+    model, tokens, labels, _, _ = zoo("tied head", fresh_seed)
+    rows = Monitor(model, tokens, labels, "ce", WEIGHT_DECAY, nfa=True, agop_probes=None).record()
+    head = rows[rows.layer == "head"]
+    assert set(head.relation) == {"nfa", "bnfa", "enfa", "benfa"}  # FACT of the weight is under "embedding"
+    embedding = rows[rows.layer == "embedding"]
+    assert head.stationarity_error.unique() == pytest.approx(embedding.stationarity_error.unique(), rel=1e-10)
+    expected = feature_matrices(model, tokens, labels, "ce", WEIGHT_DECAY)["head"].agreement((0.5,))
+    for record in (r for r in expected if r["relation"] in set(head.relation)):
+        got = head[head.relation == record["relation"]].iloc[0]
+        assert got.pearson == pytest.approx(record["pearson"], rel=1e-12), record["relation"]
+
+
 def test_the_sketched_agop_is_near_the_exact_one(fresh_seed):
     model, X, Y = network_and_data(fresh_seed)
     exact = Monitor(model, X, Y, "mse", WEIGHT_DECAY, nfa=True, agop_probes=None).record()
@@ -281,3 +296,29 @@ def test_the_plot_has_a_panel_per_matrix_with_tau_on_top(tmp_path):
     figure.savefig(tmp_path / "monitor.pdf")
     with pytest.raises(ValueError, match="no rows to plot"):
         plot_monitor(monitor.table.iloc[:0])
+
+
+def test_every_panel_of_the_plot_shows_all_of_its_data_and_bad_requests_are_named():
+    pytest.importorskip("matplotlib")
+    from fact.features.monitor_plot import plot_monitor
+
+    rows = [
+        {"step": step, "tau": 0.1 * step, "layer": layer, "side": "forward", "relation": "fact", "power": math.nan,
+         "pearson": value, "spearman": value, "cosine": value, "relative_error": error, "stationarity_error": 0.5}
+        for step in (1, 2, 3)
+        for layer, value, error in (("a", 0.9, 0.1), ("b", -0.8, 80.0 * step))
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for measure in ("pearson", "relative_error"):
+        figure = plot_monitor(table, measure=measure)
+        panels = {axis.get_title(): axis for axis in figure.axes if axis.get_title()}
+        for layer, axis in panels.items():
+            low, high = axis.get_ylim()
+            values = table[table.layer == layer][measure]
+            assert low <= values.min() and values.max() <= high, f"{measure} {layer}: {(low, high)}"
+    with pytest.raises(ValueError, match=r"no rows of layers \['nope'\]; the table's layers are \['a', 'b'\]"):
+        plot_monitor(table, layers=["nope"])
+    with pytest.raises(ValueError, match="columns must be a whole number"):
+        plot_monitor(table, columns=0)
+    with pytest.raises(ValueError, match="measure must be one of"):
+        plot_monitor(table, measure="pearsons")

@@ -43,7 +43,7 @@ from torch import nn
 
 from fact.features import distributed
 from fact.features.decay_time import NO_TAU, DecayClock, decay_rate
-from fact.features.layer_matrices import agreement_records
+from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss
 from fact.features.matrices import feature_matrices
@@ -222,17 +222,24 @@ class Monitor:
             name: [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
             for name, weight in weights.items()
         }
-        if self.nfa:
-            for name, more in self._nfa_comparisons(set(weights)).items():
-                comparisons[name] += more
-        rows = [
-            row
+        other_uses = []  # (the weight's name, another use of it): its NFA and eNFA, under the use's own name
+        for name, result in (self._nfa_results(weights) if self.nfa else {}).items():
+            if name in weights:  # compared with the weight's W^T W, ranked once for its FACT and NFA rows
+                comparisons[name] += result.ansatz_comparisons(self.powers)
+            else:
+                other_uses.append((next(use for use in result.shared_with if use in weights), result))
+        owned = {
+            name: agreement_records(weight, comparisons[name], weight.stationarity_error)
             for name, weight in weights.items()
-            for row in agreement_records(weight, comparisons[name], weight.stationarity_error)
-        ]
+        }
+        for owner, result in other_uses:
+            owned[owner] += agreement_records(
+                result, result.ansatz_comparisons(self.powers), weights[owner].stationarity_error
+            )
         parameters = self.parameters
-        for row in rows:
-            row.update(step=self.steps, tau=self.clock.tau(parameters[row["layer"]]))
+        rows = []
+        for owner, records in owned.items():
+            rows += [{**row, "step": self.steps, "tau": self.clock.tau(parameters[owner])} for row in records]
         self._records += rows
         self._recorded_at = self.steps
         if _writes():
@@ -245,10 +252,10 @@ class Monitor:
         relative_error, stationarity_error."""
         return pd.DataFrame(self._records, columns=COLUMNS)
 
-    def _nfa_comparisons(self, names: set[str]) -> dict[str, list]:
-        """NFA and eNFA comparisons (side, relation, power, predicted matrix) of the followed matrices whose
-        inputs a registered view knows, by name."""
-        if not names & set(model_matrices(self.model)):
+    def _nfa_results(self, weights: dict) -> dict[str, LayerMatrices]:
+        """The hooked pass's results of the followed matrices whose inputs a registered view knows, and of every
+        other use of a followed weight (a head tied to a followed embedding: its NFA and eNFA are its own)."""
+        if not set(weights) & set(model_matrices(self.model)):
             return {}
         generator = torch.Generator().manual_seed(self.seed + self.steps)
         # every layer, so that one without a sample dimension (a position embedding) is left out, not refused
@@ -256,7 +263,11 @@ class Monitor:
             self.model, self.inputs, self.targets, self.loss, self.weight_decay,
             batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator,
         )  # fmt: skip
-        return {name: result.ansatz_comparisons(self.powers) for name, result in results.items() if name in names}
+        return {
+            name: result
+            for name, result in results.items()
+            if name in weights or any(use in weights for use in result.shared_with)
+        }
 
     def _check(self, optimizer: torch.optim.Optimizer) -> None:
         """Warn once per optimizer where its weight decay is not the lambda FACT is computed with, where

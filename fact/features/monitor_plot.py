@@ -5,9 +5,12 @@ critical point, with tau on a top axis. Needs matplotlib (the ``pipeline`` extra
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
+
+MEASURES = ("pearson", "spearman", "cosine", "relative_error")
 
 LABELS = {"fact": "FACT", "bfact": "bFACT", "nfa": "AGOP^{s}", "bnfa": "backward AGOP^{s}", "enfa": "eNFA"}
 LABELS["benfa"] = "backward eNFA"
@@ -19,31 +22,66 @@ def plot_monitor(table: pd.DataFrame, layers=None, columns: int = 4, measure: st
     small), and tau on a top axis where the optimizer has one. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
 
-    layers = list(dict.fromkeys(table.layer)) if layers is None else list(layers)
-    if not layers:
-        raise ValueError("the table has no rows to plot: record at least once (monitor.record())")
+    layers = _layers(table, layers)
+    if isinstance(columns, bool) or not (isinstance(columns, numbers.Integral) and columns >= 1):
+        raise ValueError(f"columns must be a whole number of panels per row >= 1, got {columns!r}")
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
     rows = math.ceil(len(layers) / columns)
-    figure, axes = plt.subplots(rows, min(columns, len(layers)), figsize=(3.4 * min(columns, len(layers)), 2.8 * rows),
-                                squeeze=False, sharey=True, layout="constrained")  # fmt: skip
+    figure, axes = plt.subplots(rows, min(columns, len(layers)), figsize=(3.4 * min(columns, len(layers)), 2.9 * rows),
+                                squeeze=False, layout="constrained")  # fmt: skip
     for axis, layer in zip(axes.flat, layers):
         _panel(axis, table[table.layer == layer], layer, measure)
     for axis in axes.flat[len(layers) :]:
         axis.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7), fontsize=7)
+    legend = {}  # label -> handle, over every panel: a relation some layers lack is still named
+    for axis in axes.flat[: len(layers)]:
+        legend.update(
+            {label: handle for handle, label in zip(*axis.get_legend_handles_labels()) if label not in legend}
+        )
+    figure.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=min(len(legend), 7), fontsize=7)
     return figure
 
 
+def _layers(table: pd.DataFrame, layers) -> list[str]:
+    """The layers to draw: all the table's, or the named ones, each of which must be in it."""
+    present = list(dict.fromkeys(table.layer))
+    if not present:
+        raise ValueError("the table has no rows to plot: record at least once (monitor.record())")
+    if layers is None:
+        return present
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    unknown = [layer for layer in layers if layer not in present]
+    if unknown or not layers:
+        raise ValueError(f"no rows of layers {unknown or layers}; the table's layers are {present}")
+    return layers
+
+
+def _limits(values: pd.Series, measure: str) -> tuple[float, float]:
+    """A y range that holds every finite value: correlations within [-1, 1] shown from 0 (or their least)
+    to 1, a relative error from 0 to its largest."""
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if measure == "relative_error":
+        return 0.0, max(high, 1e-12) * 1.05
+    return min(-0.05, low - 0.05), max(1.05, high + 0.05)
+
+
 def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     for (relation, power), curve in rows.groupby(["relation", "power"], dropna=False, sort=False):
         label = LABELS.get(relation, relation).replace("{s}", "" if np.isnan(power) else f"{power:g}")
         axis.plot(curve.step, curve[measure], marker=".", label=label)
-    axis.set(xlabel="step", ylim=(min(-0.05, rows[measure].min()), 1.05))
+    axis.set(xlabel="step", ylim=_limits(rows[measure], measure))
     axis.set_ylabel(measure.replace("_", " "))
     stationarity = rows.drop_duplicates("step")
     right = axis.twinx()
     right.plot(stationarity.step, stationarity.stationarity_error, color="grey", linestyle="--")
     right.set_yscale("log")
+    # labels at 1, 2 and 5 of each decade: within a decade the default labels every minor tick, more than fits
+    right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_minor_formatter(NullFormatter())
     right.set_ylabel("stationarity error (dashed)", fontsize=7)
     right.tick_params(labelsize=7)
     has_tau = _tau_axis(axis, stationarity)
@@ -52,11 +90,27 @@ def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
 
 def _tau_axis(axis, rows: pd.DataFrame) -> bool:
     """tau on a top axis, mapped from the step, where it is known and grows; whether there is one."""
+    from matplotlib.ticker import MaxNLocator
+
     steps, tau = rows.step.to_numpy(float), rows.tau.to_numpy(float)
     if len(steps) < 2 or not np.isfinite(tau).all() or not (np.diff(tau) > 0).all():
         return False
-    to_tau, to_step = (lambda s: np.interp(s, steps, tau)), (lambda t: np.interp(t, tau, steps))
-    top = axis.secondary_xaxis("top", functions=(to_tau, to_step))
-    top.set_xlabel("τ", fontsize=8, labelpad=1)
+    top = axis.secondary_xaxis("top", functions=(_linear(steps, tau), _linear(tau, steps)))
+    top.set_xlabel("τ", fontsize=8, labelpad=2)
+    top.xaxis.set_major_locator(MaxNLocator(nbins=4))  # the labels of a panel 3 inches wide do not overlap
     top.tick_params(labelsize=7)
     return True
+
+
+def _linear(x: np.ndarray, y: np.ndarray):
+    """x -> y through the points, extended linearly past both ends (not clamped: clamping would stack the
+    ticks beyond the first record on its edge)."""
+
+    def mapped(values):
+        values = np.asarray(values, dtype=float)
+        inside = np.interp(values, x, y)
+        before = y[0] + (values - x[0]) * (y[1] - y[0]) / (x[1] - x[0])
+        after = y[-1] + (values - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return np.where(values < x[0], before, np.where(values > x[-1], after, inside))
+
+    return mapped
