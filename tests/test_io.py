@@ -107,3 +107,24 @@ def test_a_truncated_parquet_file_is_named_with_what_to_do(tmp_path):
             reader(path)
     with pytest.raises(FileNotFoundError):  # a missing file is not a damaged one
         read_parquet(tmp_path / "absent.parquet")
+
+
+def test_a_table_changed_after_its_stage_wrote_it_is_refused_naming_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    from fact.experiments.io import ChangedResultError, read_parquet
+
+    path = tmp_path / "fig2.parquet"
+    table = pd.DataFrame({"layer": ["0", "2"], "pearson": [0.2, 0.3], "note": ["quick", None]})
+    write_parquet(table, path, {"settings": {"powers": [0.5]}})
+    pd.testing.assert_frame_equal(read_parquet(path), pd.read_parquet(path))
+    edited = pq.read_table(path)  # a value changed by hand, the stage's metadata kept
+    edited = edited.set_column(1, "pearson", pq.read_table(path).column("pearson").to_pandas().replace(0.2, 0.99))
+    pq.write_table(edited.replace_schema_metadata(pq.read_schema(path).metadata), path)
+    with pytest.raises(ChangedResultError, match=rf"^{path}: its content no longer matches the checksum"):
+        read_parquet(path)
+    table.to_parquet(path)  # written by pandas: no stage's checksum, no settings
+    with pytest.raises(ChangedResultError, match=rf"^{path} carries no content checksum.*delete it and rerun"):
+        read_parquet(path)
+    with pytest.raises(ChangedResultError, match=rf"^{path} has no metadata of this pipeline"):
+        read_parquet_metadata(path)

@@ -202,6 +202,14 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
         ),
         (lambda c: c["scales"]["quick"]["parity"].update(reg=float("inf")), r"scales\.quick\.parity\.reg is inf"),
         (
+            lambda c: c["scales"]["quick"]["fig7"]["train"].update(lr="1e-1"),
+            r"scales\.quick\.fig7\.train\.lr is the text '1e-1': .*write 1\.0e-1",
+        ),
+        (
+            lambda c: c["scales"]["quick"]["mlp"]["train"].update(converged_below=5),
+            r"5 is greater than the maximum of 1",
+        ),
+        (
             lambda c: c["scales"]["quick"]["deep_linear"].update(depths=[2.0, 3]),
             r"scales\.quick\.deep_linear\.depths\.0 is 2\.0: write 2, a whole number",
         ),

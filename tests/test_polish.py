@@ -5,6 +5,8 @@ critical point exists and L-BFGS stalls, which says nothing about the polish its
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -100,3 +102,20 @@ def test_a_polish_that_only_moves_away_keeps_the_start(fresh_seed, monkeypatch):
     assert result["kept_step"] == 0 and result["steps"] == 2 and result["stationarity"] == {"w": 1.0}
     for name, value in model.state_dict().items():
         assert torch.equal(value, start[name]), name
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (5, "converged_below must be at most 1, got 5"),
+        (float("nan"), "converged_below must be a finite number > 0"),
+        (0, "converged_below must be a finite number > 0"),
+        ("0.2", "converged_below must be a number, got the string '0.2'"),
+    ],
+)
+def test_a_threshold_no_critical_point_meets_is_refused_before_any_training(value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SGDSettings(epochs=1, batch_size=4, lr=0.1, weight_decay=1e-2, converged_below=value)
+    model = nn.Linear(2, 1).double()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        polish_lbfgs(model, torch.randn(4, 2), torch.randn(4, 1), 1e-2, value, max_steps=10)

@@ -288,6 +288,16 @@ def test_only_the_layers_at_a_critical_point_are_judged():
     assert "τ = 2.50 at the end" in network_claims.fig2(mlp(AGREEING, stationarity=0.5)).ours
 
 
+def test_a_converged_column_that_contradicts_the_stationarity_is_refused():
+    claimed = mlp(AGREEING, stationarity=0.5)  # above converged_below 0.2 at the end
+    claimed.table["converged"] = True
+    with pytest.raises(ValueError, match="converged column contradicts its stationarity errors.*converged=True"):
+        network_claims.fig2(claimed)
+    honest = mlp(AGREEING, stationarity=0.5)
+    honest.table["converged"] = False
+    assert network_claims.fig2(honest).verdict == NOT_CRITICAL
+
+
 def test_rows_for_each_scale_that_ran_and_one_not_run_row_for_an_experiment_never_run():
     rows = card.score(
         {"quick": {"deep_linear": deep_linear({2: 0.5})}, "paper": {"deep_linear": deep_linear({2: 1.0})}}

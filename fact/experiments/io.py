@@ -10,6 +10,7 @@ archives are checked against the CRC-32 their zip format stores for every member
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -88,25 +89,58 @@ def _reading_parquet(path: str | os.PathLike):
         raise UnreadableResultError(path, f"not a readable Parquet file: {error}") from None
 
 
+class ChangedResultError(ValueError):
+    """A result table whose content is not what its stage wrote (edited by hand, or written by something else)."""
+
+
+CHECKSUM = b"fact_content_sha256"
+
+
+def content_checksum(table: pd.DataFrame) -> str:
+    """SHA-256 of a table's column names and values (not of its file: Parquet's encoding may vary)."""
+    digest = hashlib.sha256(json.dumps([str(column) for column in table.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
-    """A table written by :func:`write_parquet`."""
+    """A table written by :func:`write_parquet`, refused unless its content is what its stage wrote."""
     with _reading_parquet(path):
-        return pd.read_parquet(path)
+        table = pd.read_parquet(path)
+        stored = (pq.read_schema(path).metadata or {}).get(CHECKSUM)
+    if stored is None:
+        raise ChangedResultError(
+            f"{path} carries no content checksum, so no stage of this pipeline wrote it as it is: delete it and "
+            "rerun, so that the job that makes it runs again"
+        )
+    if stored.decode() != content_checksum(table):
+        raise ChangedResultError(
+            f"{path}: its content no longer matches the checksum its stage wrote (it was changed after it was "
+            "made): delete it and rerun, so that the job that makes it runs again"
+        )
+    return table
 
 
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Write a tidy table to Parquet, atomically, with ``metadata`` (JSON) in the file's schema."""
+    """Write a tidy table to Parquet, atomically, with ``metadata`` (JSON) and the checksum of its content
+    (``content_checksum``, which :func:`read_parquet` checks) in the file's schema."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
+    merged = dict(arrow.schema.metadata or {})
+    merged[CHECKSUM] = content_checksum(arrow.to_pandas()).encode()  # of the table as it will be read back
     if metadata:
-        merged = dict(arrow.schema.metadata or {})
         merged[b"fact"] = json.dumps(metadata, sort_keys=True, default=str).encode()
-        arrow = arrow.replace_schema_metadata(merged)
+    arrow = arrow.replace_schema_metadata(merged)
     with atomic_path(path) as temporary:
         pq.write_table(arrow, temporary)
 
 
 def read_parquet_metadata(path: str | os.PathLike) -> dict:
-    """The ``metadata`` dict given to :func:`write_parquet`."""
+    """The ``metadata`` dict given to :func:`write_parquet`; a table without any is refused, naming it."""
     with _reading_parquet(path):
         raw = pq.read_schema(path).metadata or {}
-    return json.loads(raw.get(b"fact", b"{}"))
+    if b"fact" not in raw:
+        raise ChangedResultError(
+            f"{path} has no metadata of this pipeline (the settings it was made with): delete it and rerun, so "
+            "that the job that makes it runs again"
+        )
+    return json.loads(raw[b"fact"])

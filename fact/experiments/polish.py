@@ -17,10 +17,22 @@ import time
 import torch
 from torch import nn
 
-from fact.features.objective import finite_or_raise, regularised_backward, trained_parameters
+from fact.features.objective import finite_or_raise, real_number, regularised_backward, trained_parameters
 from fact.features.weights import weight_matrices
 
 log = logging.getLogger(__name__)
+
+
+def converged_below_value(value) -> float:
+    """A threshold on the stationarity error, in (0, 1]: above 1 the gradient of the objective is larger than
+    the weight decay's own pull, so no reading calls that a critical point."""
+    value = real_number(value, "converged_below", positive=True, meaning="a stationarity error, in (0, 1]")
+    if value > 1:
+        raise ValueError(
+            f"converged_below must be at most 1, got {value:g}: a stationarity error above 1 is no critical point "
+            "by any reading (0.2 is the default)"
+        )
+    return value
 
 
 def polish_lbfgs(
@@ -39,6 +51,7 @@ def polish_lbfgs(
     which can rise on the way: ``model`` is left, in its own dtype, at the checked state closest to a
     critical point (the start included). Returns {"steps", "kept_step", "seconds", "stationarity_before",
     "stationarity"}."""
+    converged_below = converged_below_value(converged_below)
     dtype = next(model.parameters()).dtype
     start = time.perf_counter()
     model.double()

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from fact.experiments.io import load_torch, save_torch
-from fact.experiments.polish import polish_lbfgs, stationarity_errors
+from fact.experiments.polish import converged_below_value, polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
 from fact.features.losses import NonFiniteLossError
 
@@ -50,6 +50,10 @@ class SGDSettings:
     final_lr_ratio: float = 0.0
     converged_below: float = 0.2  # "converged": every weight's stationarity error at most this at the end
     polish_steps: int = 0  # then full-batch L-BFGS steps in float64 until converged (fact.experiments.polish); 0: none
+
+    def __post_init__(self) -> None:
+        """Refuse a bad threshold when the settings are made, not after training."""
+        converged_below_value(self.converged_below)
 
     @property
     def decay_rate(self) -> float:

@@ -2,6 +2,7 @@
 # whole numbers written as floats, relations between settings, sizes no machine holds). Runs when
 # the DAG is built, so a bad setting stops the run before any job, naming its key.
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,19 @@ def refuse_non_finite(value, parts=()):
     if isinstance(value, list):
         for index, item in enumerate(value):
             refuse_non_finite(item, (*parts, index))
+
+
+def refuse_numbers_as_text(value, parts=()):
+    """PyYAML reads 1e-1 (no point in its mantissa) as the string '1e-1', which the schema would call a
+    string where a number goes, without saying why."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", value):
+        mantissa, exponent = re.split("[eE]", value)
+        raise WorkflowError(
+            f"{key_path(parts)} is the text {value!r}: YAML reads a number in exponent form as text unless its "
+            f"mantissa has a point; write {mantissa}.0e{exponent}"
+        )
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ():
+        refuse_numbers_as_text(item, (*parts, key))
 
 
 def refuse_float_integers():
@@ -105,6 +119,7 @@ def check_sizes(where, settings):
 
 def validate_config():
     refuse_non_finite(config)  # first: the schema's comparisons pass NaN, and fail inf with less to say
+    refuse_numbers_as_text(config)
     schema_validate()
     refuse_float_integers()
     for scale, settings in config["scales"].items():

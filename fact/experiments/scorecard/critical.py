@@ -44,6 +44,8 @@ def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float,
     table = table.assign(stationarity_error=errors)
     end = table if last is None else table[table[last] == table.groupby(unit)[last].transform("max")]
     largest = end.groupby(unit).stationarity_error.max()
+    if "converged" in end:
+        _check_converged(end, [column for column in unit if column != "layer"], below)
     critical = largest[largest <= below].index
     rows = table[table.set_index(unit).index.isin(critical)]
     others = largest.drop(critical)
@@ -54,6 +56,26 @@ def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float,
         f"{below:g}); the others' up to {others.max():.2g}"
     )
     return Screened(rows, note, _advice(end, largest, below, what))
+
+
+def _check_converged(end: pd.DataFrame, run: list[str], below: float) -> None:
+    """Refuse a table whose own ``converged`` column contradicts the stationarity it holds at the end: a run
+    is converged when every layer's error is at most ``below`` (within rounding, 1e-6 of it)."""
+    if not run:
+        return
+    per_run = end.groupby(run).agg(converged=("converged", "all"), largest=("stationarity_error", "max"))
+    clear = (per_run.largest - below).abs() > 1e-6 * below  # leave runs on the threshold to rounding
+    wrong = per_run[clear & (per_run.converged != (per_run.largest <= below))]
+    if not wrong.empty:
+        examples = "; ".join(
+            f"{dict(zip(run, key if isinstance(key, tuple) else (key,)))}: converged={bool(row.converged)}, largest "
+            f"stationarity error {row.largest:.3g}"
+            for key, row in wrong.head(3).iterrows()
+        )
+        raise ValueError(
+            f"the table's converged column contradicts its stationarity errors at the end (converged_below "
+            f"{below:g}) for {len(wrong)} runs, e.g. {examples}: rerun their training and extraction"
+        )
 
 
 def _advice(end: pd.DataFrame, largest: pd.Series, below: float, what: str) -> str:
