@@ -47,6 +47,16 @@ def test_laplace_beating_every_feature_learning_method_contradicts_table1():
     worse = {"fact": 80.0, "fact_geom": 81.0, "nfa": 82.0, "laplace": 83.0}
     judgement = rfm_claims.table1_beats_laplace(tabular(worse))
     assert judgement.verdict == FAILS and "FACT-RFM -3.00" in judgement.ours
+    assert rfm_claims.table1_beats_laplace(tabular(PAPER_MEANS, source="sklearn")).verdict == NOT_RUN
+
+
+def test_a_margin_over_laplace_inside_the_noise_of_the_datasets_is_no_win():
+    experiment = tabular(PAPER_MEANS, datasets=4)
+    laplace = experiment.table.method == "laplace"
+    spread = experiment.table.dataset.map({"set0": 0.03, "set1": -0.03, "set2": 0.025, "set3": -0.02})
+    experiment.table.loc[laplace, "accuracy"] = 0.85 + spread[laplace]  # FACT-RFM about +0.2 points, give or take 3
+    judgement = rfm_claims.table1_beats_laplace(experiment)
+    assert judgement.verdict == FAILS and "± " in judgement.ours and "over 4 datasets" in judgement.ours
 
 
 def fig7(fact_cosines: list[float], nfa_cosine: float, stationarity: float = 1e-6) -> Experiment:
@@ -277,12 +287,24 @@ def test_a_fact_claim_on_results_away_from_a_critical_point_says_so_and_what_to_
     assert rule(missing).verdict == NOT_CRITICAL and "rerun their extraction" in rule(missing).ours
 
 
+COLUMN_OF_VERDICT = card.COLUMNS.index("verdict")
+
+
 def test_only_the_layers_at_a_critical_point_are_judged():
     far_and_wrong = {**AGREEING, "fact": 0.2, "bfact": 0.2}
     for rule in (network_claims.fig2, network_claims.fig8, network_claims.fig9_10):
         judgement = rule(mlp(AGREEING, off=far_and_wrong))
         assert judgement.verdict == HOLDS and "judged on the 1 of 2 layers" in judgement.ours
         assert "the others' up to 0.9" in judgement.ours
+        # the verdict says what it judged, and the left-out layer's values are shown
+        assert judgement.scope == "on 1 of 2 layers (of every dataset and seed); 1 not at a critical point"
+        assert "not judged, away from a critical point: " in judgement.ours
+    left_out = network_claims.fig2(mlp(AGREEING, off=far_and_wrong)).ours.split("not judged")[1]
+    assert "0.2" in left_out  # FACT's Pearson of the layer away from a critical point
+    experiment = mlp(AGREEING, off=far_and_wrong)
+    experiment.table["note"] = "synthetic"
+    row = next(row for row in card.score({"quick": {"mlp": experiment}}) if row.figure.startswith("Figure 2"))
+    assert row.cells()[COLUMN_OF_VERDICT].startswith("holds on 1 of 2 layers") and row.verdict == HOLDS
     # the same wrong layer at a critical point counts
     assert network_claims.fig2(mlp(far_and_wrong)).verdict == FAILS
     assert "τ = 2.50 at the end" in network_claims.fig2(mlp(AGREEING, stationarity=0.5)).ours

@@ -38,6 +38,12 @@ class Row:
     differs: str
     verdict: str
     rule: str
+    scope: str = ""  # where the verdict judged only part of the results: which part
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict with its scope: "holds on 13 of 16 matrices; 3 not at a critical point"."""
+        return f"{self.verdict} {self.scope}" if self.scope else self.verdict
 
     def cells(self) -> tuple[str, ...]:
         """The row's cells, in the scorecard's column order."""
@@ -49,7 +55,7 @@ class Row:
             self.scale,
             self.data,
             self.differs,
-            self.verdict,
+            self.verdict_text,
             self.rule,
         )
 
@@ -73,6 +79,7 @@ def score(results: dict[str, dict[str, Experiment]]) -> list[Row]:
                     differences(claim.experiment, experiment),
                     judgement.verdict,
                     claim.rule,
+                    judgement.scope,
                 )
             )
         if not scales:
@@ -119,9 +126,8 @@ def html_page(rows: list[Row]) -> str:
     body = []
     for row in rows:
         cells = "".join(f"<td>{html.escape(c)}</td>" for c in row.cells()[:-2])
-        verdict = (
-            f'<td class="verdict" style="background:{VERDICT_COLOURS[row.verdict]}">{html.escape(row.verdict)}</td>'
-        )
+        colour = VERDICT_COLOURS[row.verdict]
+        verdict = f'<td class="verdict" style="background:{colour}">{html.escape(row.verdict_text)}</td>'
         body.append(f"<tr>{cells}{verdict}<td class='rule'>{html.escape(row.rule)}</td></tr>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Reproduction scorecard</title>
@@ -130,7 +136,7 @@ body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }}
 th, td {{ border: 1px solid #bbb; padding: 0.35em 0.5em; vertical-align: top; text-align: left; }}
 th {{ background: #f3f3f3; }}
-td.verdict {{ font-weight: bold; white-space: nowrap; }}
+td.verdict {{ font-weight: bold; min-width: 8em; }}
 td.rule {{ color: #555; }}
 </style></head><body>
 <h1>Reproduction scorecard</h1>

@@ -35,6 +35,8 @@ class Screened:
     rows: pd.DataFrame  # the table's rows of the units at a critical point (every step of them)
     note: str  # how many units that is, for the scorecard's "ours"
     advice: str  # where none is: how far from one they are and what to change
+    left_out: pd.DataFrame  # the rows of the units not at a critical point
+    scope: str  # where some are left out: "on 13 of 16 matrices; 3 not at a critical point", else ""
 
 
 def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float, what: str = "layers") -> Screened:
@@ -55,7 +57,10 @@ def screen(table: pd.DataFrame, unit: list[str], last: str | None, below: float,
         else f"judged on the {len(critical)} of {len(largest)} {what} at a critical point (stationarity error ≤ "
         f"{below:g}); the others' up to {others.max():.2g}"
     )
-    return Screened(rows, note, _advice(end, largest, below, what))
+    scope = f"on {len(critical)} of {len(largest)} {what}; {len(others)} not at a critical point"
+    scope = "" if others.empty else scope
+    left_out = table[table.set_index(unit).index.isin(others.index)]
+    return Screened(rows, note, _advice(end, largest, below, what), left_out, scope)
 
 
 def _check_converged(end: pd.DataFrame, run: list[str], below: float) -> None:

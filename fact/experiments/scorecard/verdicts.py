@@ -29,19 +29,25 @@ def grade(checks: list[bool]) -> str:
 
 @dataclass(frozen=True)
 class Judgement:
-    """What a rule found (``ours``) and its verdict."""
+    """What a rule found (``ours``), its verdict, and, where it judged only some of the results, on which
+    (``scope``: "on 13 of 16 matrices; 3 not at a critical point"), which the scorecard prints with the verdict."""
 
     ours: str
     verdict: str
+    scope: str = ""
 
 
 def judged_at_critical_points(screened: Screened, judge: Callable[[pd.DataFrame], Judgement]) -> Judgement:
-    """``judge`` on the screened rows, its "ours" saying which layers it saw; "not at a critical point"
-    where none is."""
+    """``judge`` on the screened rows, its "ours" saying which layers it saw and what the others showed (judged
+    the same way, for the reader, not for the verdict), its scope which part it judged; "not at a critical
+    point" where none is."""
     if screened.rows.empty:
         return Judgement(screened.advice, NOT_CRITICAL)
     judgement = judge(screened.rows)
-    return Judgement(f"{judgement.ours}; {screened.note}", judgement.verdict)
+    ours = f"{judgement.ours}; {screened.note}"
+    if not screened.left_out.empty:
+        ours += f"; not judged, away from a critical point: {judge(screened.left_out).ours}"
+    return Judgement(ours, judgement.verdict, screened.scope)
 
 
 @dataclass(frozen=True)
