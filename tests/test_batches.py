@@ -100,3 +100,12 @@ def test_non_finite_weights_are_named_as_the_cause(pass_name):
         model[0].weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="model outputs are non-finite.*from finite data: check the model's weights"):
         fact_of_first_layer(pass_name, model, X, Y)
+
+
+@pytest.mark.parametrize("pass_name", PASSES)
+def test_inputs_without_a_sample_are_refused(pass_name):
+    model, (X, Y) = small_mlp(0), data(0)
+    with pytest.raises(ValueError, match="give at least one"):
+        fact_of_first_layer(pass_name, model, X[:0], Y[:0])
+    with pytest.raises(ValueError, match="give at least one"):
+        fact_of_first_layer(pass_name, model, [], None)

@@ -109,3 +109,62 @@ def test_a_shard_alone_is_not_the_whole(fresh_seed):
     """The comparison above can fail: half the data gives other matrices."""
     half, whole = everything(fresh_seed, shard=(0, 2)), everything(fresh_seed)
     assert relative_error(half["mlp"]["0"]["fact"], whole["mlp"]["0"]["fact"]) > 1e-3
+
+
+# Every rank runs each case; each must refuse on every rank (no hang, no C++ abort), naming what differs.
+MISMATCH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import torch
+    import torch.distributed as dist
+    sys.path.insert(0, sys.argv[2])
+    from fact.features.matrices import feature_matrices
+    from fact.features.monitor import Monitor
+    from fact.features.weights import weight_matrices
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    X, Y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+
+    def model(width=4, moved=False):
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(3, width), torch.nn.Tanh(), torch.nn.Linear(width, 2)).double()
+        if moved:
+            with torch.no_grad():
+                m[0].weight[0, 0] += 1e-3
+        return m
+
+    cases = {
+        "lambda": lambda: feature_matrices(model(), X, Y, "mse", 0.1 if rank else 0.2),
+        "weights": lambda: weight_matrices(model(moved=rank == 1), X, Y, "mse", 0.1),
+        "shapes": lambda: feature_matrices(model(width=5 if rank else 4), X, Y, "mse", 0.1),
+        "every": lambda: Monitor(model(), X, Y, "mse", 0.1, every=10 if rank else 20),
+        "no samples": lambda: weight_matrices(model(), X[:0] if rank else X, Y[:0] if rank else Y, "mse", 0.1),
+    }
+    messages = {}
+    for name, case in cases.items():
+        try:
+            case()
+            messages[name] = "accepted"
+        except ValueError as error:
+            messages[name] = str(error)
+    torch.save(messages, f"{sys.argv[1]}.rank{rank}")
+    dist.destroy_process_group()
+    """
+)
+
+
+def test_ranks_that_would_sum_different_things_are_refused_on_every_rank(tmp_path):
+    script, out = tmp_path / "mismatch.py", tmp_path / "messages"
+    script.write_text(MISMATCH_SCRIPT)
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    run = subprocess.run([*command, str(script), str(out), root], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for rank in (0, 1):
+        messages = torch.load(f"{out}.rank{rank}")
+        assert "the ranks differ in weight_decay (weight_decay: rank 0 0.2, rank 1 0.1)" in messages["lambda"]
+        assert "the ranks differ in weights" in messages["weights"]
+        assert "the ranks differ in matrices" in messages["shapes"] and "(0, 5)" not in messages["shapes"]
+        assert "Monitor: the ranks differ in every (every: rank 0 20, rank 1 10)" in messages["every"]
+        assert "ranks [1] hold no samples; give each rank's shard at least one sample" in messages["no samples"]

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
+from fact.features import distributed
+
 
 @contextlib.contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
@@ -36,7 +38,9 @@ def batches(inputs, targets, batch_size: int | None) -> Iterable[tuple[torch.Ten
                 f"{_batch_dimension_hint(inputs)}"
             )
         if len(inputs) == 0:
-            raise ValueError("inputs are empty")
+            if distributed.active():
+                return  # this rank's shard is empty: every rank learns it, before any sum (distributed.check_ranks)
+            raise ValueError("inputs are empty: give at least one sample")
         step = batch_size or len(inputs)
         if step < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")

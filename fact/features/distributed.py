@@ -39,6 +39,41 @@ def sum_over_ranks(tensors: list[torch.Tensor | None], what: str) -> None:
             dist.all_reduce(tensor)
 
 
+def check_ranks(signature: dict, samples: int | None, what: str) -> None:
+    """Refuse, on every rank with one message, ranks that would sum different things: ``signature`` (names,
+    shapes, dtypes, lambda, loss, settings, ``fingerprint`` of the weights) must be the same on every rank,
+    and every rank must hold a sample (unless ``samples`` is None). Called before any sum, so that no rank
+    waits on a collective the others never make, and no sum mixes two models."""
+    everyone: list[dict | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, {**signature, "samples": samples})
+    empty = [rank for rank, other in enumerate(everyone) if other["samples"] == 0]  # None: not asked
+    if empty:
+        raise ValueError(f"{what}: ranks {empty} hold no samples; give each rank's shard at least one sample")
+    keys = sorted({key for other in everyone for key in other} - {"samples"})
+    differ = [key for key in keys if any(other.get(key) != everyone[0].get(key) for other in everyone)]
+    if differ:
+        shown = "; ".join(
+            f"{key}: " + ", ".join(f"rank {rank} {_short(other.get(key))}" for rank, other in enumerate(everyone))
+            for key in differ
+        )
+        raise ValueError(
+            f"{what}: the ranks differ in {', '.join(differ)} ({shown}); every rank must compute with the same "
+            "model, weights and settings, each on its own shard of the samples"
+        )
+
+
+def fingerprint(parameters) -> list[float]:
+    """Each parameter's sum and sum of squares, in float64: equal on ranks that hold the same weights (as
+    DistributedDataParallel keeps them), different where one rank's weights moved."""
+    sums = [torch.stack([p.detach().double().sum(), p.detach().double().square().sum()]) for p in parameters]
+    return torch.cat(sums).tolist() if sums else []
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def union(names: set[str]) -> set[str]:
     """The union over ranks of a set of names (layers one rank found to have no sample dimension)."""
     everyone: list[set[str] | None] = [None] * dist.get_world_size()

@@ -34,7 +34,7 @@ from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_
 from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
 from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_views import ModelMatrix, model_matrices
-from fact.features.losses import Loss, resolve_loss
+from fact.features.losses import Loss, loss_name, resolve_loss
 from fact.features.objective import weight_decay_value
 from fact.features.recording import Recording
 from fact.features.shared_weights import sum_over_uses, uses, with_every_use
@@ -179,7 +179,10 @@ def feature_matrices(
             _batch(model, x, y, request, recording, sums, seen=n)
             n += len(x)
     if distributed.active():  # each rank summed over its shard: the sums over every shard
+        distributed.check_ranks(_signature(model, recorded, request, loss), n, "feature_matrices")
         n = _sum_over_ranks(sums, n, recording, next(model.parameters()).device)
+    if n == 0:
+        raise ValueError("no data: the inputs hold no samples; give at least one")
     gradient_sums = sum_over_uses({name: sums.of[name]["G"] for name in recorded}, recorded)
     shared_with = uses(recorded)
     left_out = _without_sample_dimension(recording.no_sample_dimension, shared_with, selected, named=layers is not None)
@@ -242,6 +245,18 @@ def _batch(
             None if grads is None else grads[index],
             None if jacobians is None else jacobians[index],
         )
+
+
+def _signature(model: nn.Module, recorded: dict[str, ModelMatrix], request: _Request, loss) -> dict:
+    """What every rank must share before its sums are added to the others'."""
+    return {
+        "matrices": [(name, tuple(m.weight.shape), str(m.weight.dtype)) for name, m in recorded.items()],
+        "weight_decay": request.weight_decay,
+        "loss": None if loss is None else loss_name(loss),
+        "jacobian": request.jacobian,
+        "agop_probes": request.agop_probes,
+        "weights": distributed.fingerprint(model.parameters()),
+    }
 
 
 def _sum_over_ranks(sums: Sums, n: int, recording: Recording, device: torch.device) -> int:

@@ -45,7 +45,7 @@ from fact.features import distributed
 from fact.features.decay_time import NO_TAU, DecayClock, decay_rate
 from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.layer_views import model_matrices
-from fact.features.losses import Loss
+from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
 from fact.features.monitor_table import check_writable, earlier_rows, write_atomically
 from fact.features.objective import real_number, weight_decay_value
@@ -106,6 +106,10 @@ class Monitor:
         if self.path is not None and _writes():
             check_writable(self.path)
         self.names = list(trained_views(model, names))
+        if distributed.active():  # a rank that records at other steps would leave the others waiting
+            settings = {"every": self.every, "names": self.names, "weight_decay": self.weight_decay, "nfa": nfa}
+            settings |= {"loss": loss_name(loss), "agop_probes": agop_probes, "powers": self.powers, "seed": seed}
+            distributed.check_ranks(settings, None, "Monitor")
         self.steps = 0
         self.clock = DecayClock()
         self._earlier = earlier_rows(self.path, resume)

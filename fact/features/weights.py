@@ -41,7 +41,7 @@ from fact.features import distributed
 from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
 from fact.features.layer_matrices import WeightProducts
 from fact.features.layer_views import flattened, model_matrices
-from fact.features.losses import Loss, resolve_loss
+from fact.features.losses import Loss, loss_name, resolve_loss
 from fact.features.objective import stationarity_error, weight_decay_value
 
 # How a parameter becomes the matrix acting on its module's input, and back.
@@ -118,11 +118,12 @@ def trained_views(model: nn.Module, names: Iterable[str] | None = None) -> dict[
 
 
 def mean_loss_gradients(
-    model: nn.Module, inputs, targets, loss: Loss, batch_size: int | None = None
+    model: nn.Module, inputs, targets, loss: Loss, batch_size: int | None = None, shared: dict | None = None
 ) -> dict[int, torch.Tensor]:
     """Gradient of the mean loss (1/n) sum_i loss_i for every parameter, summed over batches in
     float64; in eval mode (dropout off, batch norm on its running statistics), every submodule's
-    own mode restored afterwards. Returns {id(parameter): gradient}."""
+    own mode restored afterwards. Returns {id(parameter): gradient}. Under ``torch.distributed`` the ranks
+    must hold the same weights, loss and ``shared`` settings (checked before the sums)."""
     per_sample = resolve_loss(loss)
     parameters = [p for p in model.parameters() if p.requires_grad]
     sums = {id(p): torch.zeros_like(p, dtype=torch.float64) for p in parameters}
@@ -144,10 +145,17 @@ def mean_loss_gradients(
                     sums[id(parameter)] += gradient.double()
             n += len(X)
     if distributed.active():  # each rank summed over its shard: the gradient over every shard
+        signature = {
+            "parameters": [(tuple(p.shape), str(p.dtype)) for p in parameters],
+            "loss": loss_name(loss),
+            "weights": distributed.fingerprint(parameters),
+            **(shared or {}),
+        }
+        distributed.check_ranks(signature, n, "the gradient of the mean loss")
         distributed.sum_over_ranks(list(sums.values()), "gradient sums")
         n = distributed.total_samples(n, parameters[0].device)
     if n == 0:
-        raise ValueError("no data: the inputs hold no samples")
+        raise ValueError("no data: the inputs hold no samples; give at least one")
     return {key: value / n for key, value in sums.items()}
 
 
@@ -168,7 +176,9 @@ def weight_matrices(
     """
     weight_decay = weight_decay_value(weight_decay)
     views = trained_views(model, names)
-    gradients = mean_loss_gradients(model, inputs, targets, loss, batch_size)
+    gradients = mean_loss_gradients(
+        model, inputs, targets, loss, batch_size, {"weight_decay": weight_decay, "names": list(views)}
+    )
     return {
         name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]), weight_decay)
         for name, (parameter, view) in views.items()
