@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -115,3 +116,14 @@ def test_free_memory_reads_the_kernel_count_then_falls_back(monkeypatch):
     assert free_memory(torch.device("cpu")) == 3 * 4096
     monkeypatch.setattr("os.sysconf", lambda name: (_ for _ in ()).throw(ValueError(name)))
     assert free_memory(torch.device("cpu")) == 1 << 62  # the platform cannot tell: assumed ample
+
+
+def test_features_whose_feature_matrices_cannot_fit_are_refused_naming_m_and_what_to_lower():
+    from fact.kernel_machines.ridge import require_feature_matrix_memory
+    from fact.kernel_machines.sklearn_estimators import RFMClassifier
+
+    X, y = np.random.default_rng(0).normal(size=(50, 200_000)), np.arange(50) % 2
+    with pytest.raises(MemoryError, match=r"M is 200,000 x 200,000 for 200,000 features.*reduce the features"):
+        RFMClassifier(iters=1).fit(X, y)
+    with pytest.warns(RuntimeWarning, match=r"M is 12,000 x 12,000: each iteration .* minutes to hours on cpu"):
+        require_feature_matrix_memory(12_000, torch.float32, torch.device("cpu"))

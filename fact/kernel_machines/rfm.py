@@ -31,7 +31,7 @@ from fact.kernel_machines.rfm_advice import failed_update_advice, warn_if_consta
 from fact.kernel_machines.rfm_checks import check_feature_matrix, check_params, torch_seed
 from fact.kernel_machines.rfm_inputs import as_numpy, dense_tensor, features, hold_out, read_labels, targets
 from fact.kernel_machines.rfm_tasks import TASKS, guessed_task
-from fact.kernel_machines.ridge import free_memory, require_kernel_memory, solve_ridge
+from fact.kernel_machines.ridge import free_memory, require_feature_matrix_memory, require_kernel_memory, solve_ridge
 from fact.kernel_machines.updates import UPDATE_STEPS, normalise
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ class RFM(BaseEstimator):
     def _fit(self, X, y, X_val, y_val) -> "RFM":
         X, Y, validation = self._prepare(X, y, X_val, y_val)
         generator = torch.Generator().manual_seed(torch_seed(self.random_state))
+        require_feature_matrix_memory(X.shape[1], self._dtype_, self._device_)
         M = self._initial_matrix(X.shape[1])
         warn_if_constant(self._kernel_, X, M)
         require_kernel_memory(len(X), self._dtype_, self._device_)

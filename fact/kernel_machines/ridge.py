@@ -1,15 +1,16 @@
 """The ridge solve alpha = (K + reg I)^{-1} Y of a kernel machine, and its memory policy.
 
 Large problems are bounded by the n x n kernel matrix: the solve can factorise it in its own
-storage (no second n x n array), a fit whose one kernel matrix would not fit in free memory
-is refused before any work, and a factorisation that fails in float32 is retried in float64,
-then replaced by a pseudo-inverse, each said in the log.
+storage (no second n x n array), a fit whose one kernel matrix, or whose d x d feature matrices,
+would not fit in free memory is refused before any work, and a factorisation that fails in
+float32 is retried in float64, then replaced by a pseudo-inverse, each said in the log.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 import torch
 
@@ -48,6 +49,32 @@ def require_kernel_memory(n: int, dtype: torch.dtype, device: torch.device, what
             f"{device.type} memory, but {free / 2**30:.1f} GiB are free: "
             f"{', '.join(remedies[:-1])} or {remedies[-1]}"
         )
+
+
+UPDATE_MATRICES = 4  # d x d matrices an update holds at once: M, the AGOP or FACT matrix, eigenvectors, a product
+SLOW_OPERATIONS = {"cpu": 1e13, "cuda": 1e15}  # per iteration, where a fit takes minutes or more
+
+
+def require_feature_matrix_memory(d: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Refuse, before any work, features whose d x d feature matrices cannot fit in free memory, and say
+    when their products and eigendecompositions (about 11 d^3 operations an iteration) will be slow."""
+    needed = UPDATE_MATRICES * d * d * torch.finfo(dtype).bits // 8
+    free = free_memory(device)
+    advice = "reduce the features (e.g. PCA or feature selection to a few thousand)"
+    if needed > 0.8 * free:
+        raise MemoryError(
+            f"M is {d:,} x {d:,} for {d:,} features, and an update holds about {UPDATE_MATRICES} such matrices: "
+            f"{needed / 2**30:.1f} GiB of {device.type} memory, but {free / 2**30:.1f} GiB are free; {advice}"
+            + (", or use dtype float32" if dtype == torch.float64 else "")
+        )
+    operations = 11 * float(d) ** 3
+    if operations > SLOW_OPERATIONS.get(device.type, SLOW_OPERATIONS["cpu"]):
+        message = (
+            f"M is {d:,} x {d:,}: each iteration multiplies and eigendecomposes such matrices, about "
+            f"{operations:.1e} operations, minutes to hours on {device.type}; {advice}"
+        )
+        log.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 class NotPositiveDefiniteError(FloatingPointError):
