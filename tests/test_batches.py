@@ -109,3 +109,10 @@ def test_inputs_without_a_sample_are_refused(pass_name):
         fact_of_first_layer(pass_name, model, X[:0], Y[:0])
     with pytest.raises(ValueError, match="give at least one"):
         fact_of_first_layer(pass_name, model, [], None)
+
+
+@pytest.mark.parametrize("pass_name", PASSES)
+def test_integer_inputs_to_a_float_model_are_named_with_what_to_give(pass_name):
+    model, (X, Y) = small_mlp(0), data(0)
+    with pytest.raises(ValueError, match=r"inputs are integers \(torch.int64\): give floating inputs"):
+        fact_of_first_layer(pass_name, model, X.long(), Y)

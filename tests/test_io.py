@@ -128,3 +128,15 @@ def test_a_table_changed_after_its_stage_wrote_it_is_refused_naming_it(tmp_path)
         read_parquet(path)
     with pytest.raises(ChangedResultError, match=rf"^{path} has no metadata of this pipeline"):
         read_parquet_metadata(path)
+
+
+def test_an_output_that_cannot_be_written_says_where_and_how_much_room_is_left(tmp_path, monkeypatch):
+    def full_disk(obj, handle):
+        handle.write(b"PK")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    path = tmp_path / "run.pt"
+    with pytest.raises(OSError, match=rf"could not write {path} .*unexpected pos.*GiB free there: free some space"):
+        save_torch({"a": 1}, path)
+    assert list(tmp_path.iterdir()) == []  # no half file, under either name

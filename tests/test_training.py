@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -194,3 +196,17 @@ def test_weight_decay_removes_a_relu_networks_layer_imbalance_as_exp_of_minus_tw
     )
     # tau without momentum's 1 / (1 - momentum) predicts another ratio
     assert abs(ratio - torch.exp(torch.tensor(-2 * (1 - 0.9) * history.tau.iloc[-1])).item()) > 0.5
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"lr": "0.1"}, "lr must be a number, got the string '0.1': write lr=0.1 without quotes"),
+        ({"momentum": 1.0}, "momentum must be in [0, 1), got 1.0"),
+        ({"epochs": 2.0}, "epochs must be a whole number >= 1, got 2.0"),
+        ({"converged_below": "0.2"}, "converged_below must be a number, got the string '0.2'"),
+    ],
+)
+def test_settings_that_training_cannot_use_are_refused_when_made(change, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SGDSettings(**{"epochs": 1, "batch_size": 4, "lr": 0.1, "weight_decay": 1e-2, **change})

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -49,8 +50,23 @@ def save_torch(obj, path: str | os.PathLike) -> None:
     Saved through an open file, not a path: given a path, torch names the archive's
     inner folder after it, so the temporary name would make two saves of one object differ.
     """
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        torch.save(obj, handle)
+    try:
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            torch.save(obj, handle)
+    except (RuntimeError, OSError) as error:  # a full disk shows as torch's "unexpected pos ..."
+        raise _not_written(path, error) from error
+
+
+def _not_written(path: str | os.PathLike, error: Exception) -> OSError:
+    """What to do when an output could not be written (a full disk, most often), with the room left there."""
+    try:
+        free = f"{shutil.disk_usage(Path(path).parent).free / 2**30:.2f} GiB"
+    except OSError:
+        free = "unknown space"
+    return OSError(
+        f"could not write {path} ({error}); {free} free there: free some space, or point results/ elsewhere, "
+        "and rerun (nothing half-written was left)"
+    )
 
 
 class UnreadableResultError(ValueError):
@@ -130,8 +146,11 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike, metadata: dict |
     if metadata:
         merged[b"fact"] = json.dumps(metadata, sort_keys=True, default=str).encode()
     arrow = arrow.replace_schema_metadata(merged)
-    with atomic_path(path) as temporary:
-        pq.write_table(arrow, temporary)
+    try:
+        with atomic_path(path) as temporary:
+            pq.write_table(arrow, temporary)
+    except (OSError, pa.ArrowException) as error:
+        raise _not_written(path, error) from error
 
 
 def read_parquet_metadata(path: str | os.PathLike) -> dict:

@@ -34,6 +34,7 @@ from fact.experiments.io import load_torch, save_torch
 from fact.experiments.polish import converged_below_value, polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
 from fact.features.losses import NonFiniteLossError
+from fact.features.objective import real_number
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,19 @@ class SGDSettings:
     polish_steps: int = 0  # then full-batch L-BFGS steps in float64 until converged (fact.experiments.polish); 0: none
 
     def __post_init__(self) -> None:
-        """Refuse a bad threshold when the settings are made, not after training."""
+        """Refuse a bad value (a string, a negative rate, a threshold no critical point meets) when the settings
+        are made, not after training."""
+        for name in ("epochs", "batch_size", "polish_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "polish_steps" else 1):
+                raise ValueError(
+                    f"{name} must be a whole number {'>= 0' if name == 'polish_steps' else '>= 1'}, got {value!r}"
+                )
+        real_number(self.lr, "lr", positive=True)
+        real_number(self.weight_decay, "weight_decay")
+        real_number(self.final_lr_ratio, "final_lr_ratio")
+        if not 0 <= real_number(self.momentum, "momentum") < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         converged_below_value(self.converged_below)
 
     @property

@@ -97,6 +97,19 @@ def check_data(tensor: torch.Tensor, what: str, start: int) -> None:
         )
 
 
+def forward(model: nn.Module, x: torch.Tensor, start: int):
+    """The model's outputs on a batch; integer inputs it cannot take are named as the cause, with what to give."""
+    try:
+        return model(x)
+    except RuntimeError as error:
+        if x.is_floating_point() or x.is_complex():
+            raise
+        raise ValueError(
+            f"the model failed on the batch starting at sample {start}, whose inputs are integers ({x.dtype}): "
+            f"give floating inputs (e.g. X.float() or X.double()) unless they are token indices ({error})"
+        ) from error
+
+
 def check_computed(tensor: torch.Tensor, what: str, start: int) -> None:
     """Refuse model outputs or losses with a NaN or infinite entry (computed from finite data), saying
     what made them: a half-precision overflow, or the model itself. Model outputs that are not a tensor (a

@@ -31,7 +31,7 @@ from torch import nn
 from fact.features import distributed
 from fact.features.accumulation import Sums
 from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
-from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
+from fact.features.batches import batches, check_computed, check_data, evaluating, forward, on_model
 from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_views import ModelMatrix, model_matrices
 from fact.features.losses import Loss, loss_name, resolve_loss
@@ -215,7 +215,7 @@ def _batch(
     x, y = _on_model(model, x, y, request, seen)
     recording.start_batch(len(x))
     with torch.enable_grad():
-        outputs = model(x)
+        outputs = forward(model, x, seen)
         check_computed(outputs, "model outputs", seen)
         if len(outputs) != len(x):
             raise ValueError(

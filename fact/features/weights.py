@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from fact.features import distributed
-from fact.features.batches import batches, check_computed, check_data, evaluating, on_model
+from fact.features.batches import batches, check_computed, check_data, evaluating, forward, on_model
 from fact.features.layer_matrices import WeightProducts
 from fact.features.layer_views import flattened, model_matrices
 from fact.features.losses import Loss, loss_name, resolve_loss
@@ -135,7 +135,7 @@ def mean_loss_gradients(
             X, Y = on_model(model, X), on_model(model, Y)
             check_data(X, "inputs", n)
             check_data(Y, "targets", n)
-            outputs = model(X)
+            outputs = forward(model, X, n)
             check_computed(outputs, "model outputs", n)
             losses = per_sample(outputs, Y)
             check_computed(losses, "losses", n)
