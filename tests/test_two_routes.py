@@ -96,6 +96,17 @@ class MaskedAttention(nn.Module):
         return self.readout(self.attention(x, x, x, attn_mask=self.causal, need_weights=False)[0][:, -1])
 
 
+class KeywordCall(nn.Module):
+    """Layers called with their input by name (``input=x``), as some code calls them."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.out = nn.Linear(4, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.out(input=torch.tanh(self.first(input=x)))
+
+
 def _tokens(generator, n: int, vocabulary: int, length: int, classes: int):
     return torch.randint(0, vocabulary, (n, length), generator=generator), torch.randint(
         0, classes, (n,), generator=generator
@@ -160,6 +171,8 @@ def zoo(name: str, seed: int):
         return _case(TiedHead(padding_idx=0), tokens, labels, "ce")
     if name == "shared linears":
         return _case(SharedLinears(), *regression, "mse")
+    if name == "keyword call":
+        return _case(KeywordCall(), *regression, "mse")
     if name == "masked attention":
         return _case(MaskedAttention(), *_tokens(generator, 20, 5, 3, 5), "ce")
     if name in ("transformer", "tied transformer"):
@@ -180,6 +193,7 @@ ZOO = [
     "padding embedding",
     "tied padding embedding",
     "shared linears",
+    "keyword call",
     "masked attention",
     "transformer",
     "tied transformer",

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from fact.features.layer_views import ModelMatrix, matrix_name
-from fact.features.view_check import check_view, checked
+from fact.features.view_check import check_view, checked, first_input
 
 
 class Recording:
@@ -81,7 +81,8 @@ class Recording:
                 self.no_sample_dimension.add(name)
                 return output
             # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
-            h = matrix.view.inputs(module, args[0].detach())
+            x = first_input(args, kwargs)
+            h = matrix.view.inputs(module, x.detach())
             if not checked(matrix):
                 self._checking = True
                 try:
@@ -89,7 +90,7 @@ class Recording:
                 finally:
                     self._checking = False
             z = self._keep(name, h, output)
-            applied = None if matrix.view.applied is None else matrix.view.applied(module, args[0])
+            applied = None if matrix.view.applied is None else matrix.view.applied(module, x)
             # where the output is no product of W (an embedding's padding) the model runs on without z
             return z if applied is None else torch.where(applied, z, z.detach())
 

@@ -42,7 +42,7 @@ def check_view(name: str, matrix: ModelMatrix, args: tuple, kwargs: dict, h: tor
     direction = torch.randn(
         output.shape, generator=torch.Generator(output.device).manual_seed(0), dtype=output.dtype, device=output.device
     )
-    applied = None if view.applied is None else view.applied(module, args[0])
+    applied = None if view.applied is None else view.applied(module, first_input(args, kwargs))
     if applied is not None:
         direction = direction * applied
     (gradient,) = torch.autograd.grad(output, weight, direction)
@@ -66,3 +66,12 @@ def check_view(name: str, matrix: ModelMatrix, args: tuple, kwargs: dict, h: tor
             "(fact.features.layer_views.register_view(..., overwrite=True))"
         )
     _checked.setdefault(module, set()).add(view)
+
+
+def first_input(args: tuple, kwargs: dict) -> torch.Tensor:
+    """The tensor a module with one matrix multiplies: its first argument, given by position or by name."""
+    if args:
+        return args[0]
+    if kwargs:
+        return next(iter(kwargs.values()))
+    raise ValueError("a layer was called with no input")
