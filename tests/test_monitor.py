@@ -276,6 +276,8 @@ def test_a_run_resumed_on_its_path_goes_on_with_its_table_and_tau(fresh_seed, tm
     pd.testing.assert_series_equal(table.pearson, uninterrupted.pearson, rtol=1e-9)
 
     without_state = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=2, path=path, resume=True)
+    with pytest.raises(ValueError, match="a resumed run's step is a whole number"):
+        without_state.resume_at("6")
     without_state.resume_at(6)
     train(model, X, Y, optimizer, without_state, steps=2)
     assert without_state.table.step.max() == 8 and without_state.table.tau.iloc[-1] != without_state.table.tau.iloc[-1]

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -47,8 +46,14 @@ from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
+from fact.features.monitor_settings import (
+    every_value,
+    powers_value,
+    resumed_step,
+    writes,
+)
 from fact.features.monitor_table import check_writable, earlier_rows, write_atomically
-from fact.features.objective import real_number, weight_decay_value
+from fact.features.objective import weight_decay_value
 from fact.features.weights import trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
@@ -99,11 +104,11 @@ class Monitor:
     ):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.weight_decay = weight_decay_value(weight_decay)
-        self.every, self.nfa, self.agop_probes = _every(every), nfa, agop_probes
-        self.powers = _powers(powers)
+        self.every, self.nfa, self.agop_probes = every_value(every), nfa, agop_probes
+        self.powers = powers_value(powers)
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
         self.path = None if path is None else Path(path)
-        if self.path is not None and _writes():
+        if self.path is not None and writes():
             check_writable(self.path)
         self.names = list(trained_views(model, names))
         if distributed.active():  # a rank that records at other steps would leave the others waiting
@@ -187,10 +192,11 @@ class Monitor:
             log.warning("the saved state has no tau of %s: their tau is NaN from here", unknown)
         for name, parameter in parameters.items():
             self.clock.set(parameter, state["tau"].get(name, math.nan))
-        self._go_on_at(int(state["steps"]), state["recorded_at"])
+        self._go_on_at(resumed_step(state["steps"]), state["recorded_at"])
 
     def resume_at(self, step: int) -> None:
         """Go on at ``step`` without a saved state: tau of the steps before it cannot be known, so it is NaN."""
+        step = resumed_step(step)
         log.warning(
             "resumed at step %d without the monitor's saved state: tau before it cannot be known and is NaN from "
             "here; save monitor.state_dict() with your checkpoints",
@@ -198,7 +204,7 @@ class Monitor:
         )
         for parameter in self.parameters.values():
             self.clock.set(parameter, math.nan)
-        self._go_on_at(int(step), None)
+        self._go_on_at(step, None)
 
     def _go_on_at(self, step: int, recorded_at: int | None) -> None:
         kept = [row for row in self._earlier if row["step"] <= step]
@@ -246,7 +252,7 @@ class Monitor:
             rows += [{**row, "step": self.steps, "tau": self.clock.tau(parameters[owner])} for row in records]
         self._records += rows
         self._recorded_at = self.steps
-        if _writes():
+        if writes():
             self._write(rows)
         return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -324,37 +330,6 @@ COLUMNS = [
 ]
 
 
-def _every(every) -> int:
-    if isinstance(every, bool) or not (isinstance(every, numbers.Integral) and every >= 1):
-        raise ValueError(f"every must be a whole number of steps >= 1, got {every!r}")
-    return int(every)
-
-
-CALLBACK_OPTIONS = {"every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer"}
-
-
-def check_callback_options(options: dict) -> None:
-    """Check a callback's Monitor keywords when the callback is made, not when training starts."""
-    if "resume" in options:
-        raise TypeError("the callback resumes by itself, at the trainer's global step: leave resume out")
-    unknown = sorted(set(options) - CALLBACK_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown Monitor options {unknown}; the options are {sorted(CALLBACK_OPTIONS)}")
-    if "every" in options:
-        _every(options["every"])
-    if "powers" in options:
-        _powers(options["powers"])
-    if options.get("path") is not None and _writes():
-        check_writable(Path(options["path"]))
-
-
-def _powers(powers) -> tuple[float, ...]:
-    """The NFA's powers, each a finite number > 0, checked when the monitor is made."""
-    if isinstance(powers, (str, bytes)) or not isinstance(powers, Iterable):
-        raise ValueError(f"powers must be a sequence of the NFA's powers s > 0, such as (0.5,), got {powers!r}")
-    return tuple(real_number(power, "each of powers", positive=True, meaning="the s of AGOP^s") for power in powers)
-
-
 def unwrapped(optimizer) -> torch.optim.Optimizer:
     """The PyTorch optimizer inside a framework's wrapper (accelerate's ``.optimizer``, Lightning's
     ``._optimizer``; accelerate's is itself an Optimizer), whose class says how its weight decay acts and
@@ -367,8 +342,3 @@ def unwrapped(optimizer) -> torch.optim.Optimizer:
             return optimizer
         else:
             raise TypeError(f"monitor.step takes the optimizer that trains the model, not {type(optimizer).__name__}")
-
-
-def _writes() -> bool:
-    """Whether this process writes the table (every process without torch.distributed; rank 0 with it)."""
-    return not distributed.active() or torch.distributed.get_rank() == 0

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import lightning.pytorch as pl
 from torch import nn
 
-from fact.features.monitor import Monitor, check_callback_options
+from fact.features.monitor import Monitor
+from fact.features.monitor_settings import check_callback_options
 
 
 class FACTMonitorCallback(pl.Callback):

@@ -26,7 +26,8 @@ from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from fact.features.monitor import Monitor, check_callback_options
+from fact.features.monitor import Monitor
+from fact.features.monitor_settings import check_callback_options
 
 STATE_FILE = "fact_monitor.json"
 

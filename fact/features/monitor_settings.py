@@ -1,0 +1,58 @@
+"""The monitor's settings, checked when it (or a framework's callback holding it) is made, not at the first
+record after training has run."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from fact.features import distributed
+from fact.features.monitor_table import check_writable
+from fact.features.objective import real_number
+
+
+def writes() -> bool:
+    """Whether this process writes the table (every process without torch.distributed; rank 0 with it)."""
+    return not distributed.active() or torch.distributed.get_rank() == 0
+
+
+def resumed_step(step) -> int:
+    """The step a resumed run goes on at: a whole number >= 0."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"a resumed run's step is a whole number of optimizer steps >= 0, got {step!r}")
+    return int(step)
+
+
+def every_value(every) -> int:
+    """Steps between records: a whole number >= 1 of any integer type (NumPy's too), not a bool."""
+    if isinstance(every, bool) or not (isinstance(every, numbers.Integral) and every >= 1):
+        raise ValueError(f"every must be a whole number of steps >= 1, got {every!r}")
+    return int(every)
+
+
+CALLBACK_OPTIONS = {"every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer"}
+
+
+def check_callback_options(options: dict) -> None:
+    """Check a callback's Monitor keywords when the callback is made, not when training starts."""
+    if "resume" in options:
+        raise TypeError("the callback resumes by itself, at the trainer's global step: leave resume out")
+    unknown = sorted(set(options) - CALLBACK_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown Monitor options {unknown}; the options are {sorted(CALLBACK_OPTIONS)}")
+    if "every" in options:
+        every_value(options["every"])
+    if "powers" in options:
+        powers_value(options["powers"])
+    if options.get("path") is not None and writes():
+        check_writable(Path(options["path"]))
+
+
+def powers_value(powers) -> tuple[float, ...]:
+    """The NFA's powers, each a finite number > 0, checked when the monitor is made."""
+    if isinstance(powers, (str, bytes)) or not isinstance(powers, Iterable):
+        raise ValueError(f"powers must be a sequence of the NFA's powers s > 0, such as (0.5,), got {powers!r}")
+    return tuple(real_number(power, "each of powers", positive=True, meaning="the s of AGOP^s") for power in powers)
