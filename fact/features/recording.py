@@ -84,17 +84,21 @@ class Recording:
             x = first_input(args, kwargs)
             h = matrix.view.inputs(module, x.detach())
             if not checked(matrix):
-                self._checking = True
-                try:
-                    check_view(name, matrix, args, kwargs, h)
-                finally:
-                    self._checking = False
+                self._check(name, matrix, args, kwargs, h)
             z = self._keep(name, h, output)
             applied = None if matrix.view.applied is None else matrix.view.applied(module, x)
             # where the output is no product of W (an embedding's padding) the model runs on without z
             return z if applied is None else torch.where(applied, z, z.detach())
 
         return hook
+
+    def _check(self, name: str, matrix: ModelMatrix, args: tuple, kwargs: dict, h: torch.Tensor) -> None:
+        """Check the view against the module, which runs again for it with the recording's hooks passing."""
+        self._checking = True
+        try:
+            check_view(name, matrix, args, kwargs, h)
+        finally:
+            self._checking = False
 
     def _fused_hook(self, matrix: ModelMatrix):
         """Recompute the module, keeping the chosen products' h and z and passing the others through."""
