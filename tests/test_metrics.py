@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from fact.features.linalg import gram, psd_sqrt_of_gram, sym_power
+from fact.features.linalg import (
+    factored_sym_power,
+    gram,
+    gram_power,
+    product_gram_power,
+    psd_sqrt_of_gram,
+    sym_power,
+)
 from fact.features.metrics import agreement, agreements, cosine, pearson, relative_error, spearman
 
 
@@ -115,3 +122,15 @@ def test_agreements_rank_one_target_for_each_prediction_as_agreement_would(fresh
     assert all(np.isnan(value) for record in agreements(spoilt, predictions) for value in record.values())
     with pytest.raises(ValueError, match="same shape"):
         agreements(target, [target, target[:5]])
+
+
+def test_powers_from_low_rank_factors_are_the_dense_powers(fresh_seed):
+    generator = torch.Generator().manual_seed(fresh_seed)
+    A, B = (torch.randn(20, 4, generator=generator, dtype=torch.float64) for _ in range(2))
+    core = torch.randn(4, 4, generator=generator, dtype=torch.float64)
+    C = core @ core.T
+    for power in (1.0, 0.5, 0.25):
+        assert relative_error(factored_sym_power(A, C, power), sym_power(A @ C @ A.T, power)) < 1e-10, power
+        assert relative_error(product_gram_power(A, B, power), gram_power(A @ B.T, power)) < 1e-10, power
+    with pytest.raises(ValueError, match="power >= 0"):
+        factored_sym_power(A, C, -0.5)

@@ -3,14 +3,18 @@ move M elsewhere."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from fact.experiments.full_batch import minimise_newton
-from fact.kernel_machines.kernel_matrices import kernel_fact
+from fact.features.linalg import sym_power
+from fact.features.metrics import relative_error
+from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_agop_parts, kernel_fact, kernel_fact_factors
 from fact.kernel_machines.kernels import Kernel
-from fact.kernel_machines.updates import fact_geom_update, fact_update
+from fact.kernel_machines.updates import fact_geom_update, fact_update, nfa_update
 from tests.test_kernel_matrices import ridge_fit
+from tests.test_kernels import random_problem
 
 
 def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
@@ -50,3 +54,19 @@ def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):
     assert not torch.allclose(
         fact_update(kernel_fact(X, alpha, M + 0.3 * torch.eye(d), kernel, scale="1")), M + 0.3 * torch.eye(d), rtol=1e-3
     )
+
+
+@pytest.mark.parametrize("kernel", [Kernel("laplace", 3.0), Kernel("gaussian", 3.0), Kernel("quadratic", 1.0)])
+def test_with_fewer_points_than_features_the_updates_at_rank_n_are_the_dense_ones(kernel, fresh_seed):
+    """n < d: the AGOP and F have rank n, and the updates take their powers from n-column factors."""
+    X, _, alpha, M = random_problem(fresh_seed, n=7, d=16, c=2)
+    parts = kernel_agop_parts(X, alpha, M, kernel, True, None, None, None, None)
+    assert isinstance(parts, tuple) and parts[0].shape == (16, 7)
+    agop = kernel_agop(X, alpha, M, kernel, centre=True)
+    for power in (0.5, 1.0):
+        assert relative_error(nfa_update(parts, power), sym_power(agop, power)) < 1e-8, f"seed={fresh_seed}"
+    factors = kernel_fact_factors(X, alpha, M, kernel, "1/n", None, None)
+    F = kernel_fact(X, alpha, M, kernel)
+    assert relative_error(fact_update(factors), fact_update(F)) < 1e-8, f"seed={fresh_seed}"
+    assert relative_error(fact_geom_update(factors, M), fact_geom_update(F, M)) < 1e-8, f"seed={fresh_seed}"
+    assert relative_error(fact_geom_update(factors, M), fact_update(F)) > 1e-3  # the two updates differ

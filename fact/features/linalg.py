@@ -31,13 +31,13 @@ def sym_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     return (eigenvectors * scaled) @ eigenvectors.T
 
 
-def _drop_rounding(values: torch.Tensor) -> torch.Tensor:
-    """Set values below d * eps * max to exactly 0.
+def _drop_rounding(values: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """Set values below d * eps * max to exactly 0 (d: the matrix's size, ``len(values)`` unless given).
 
     They are rounding noise of a rank-deficient matrix, and a fractional power would blow
     them up (the 1/4 power turns 1e-36 into 1e-9), making results depend on the hardware.
     """
-    cutoff = len(values) * torch.finfo(values.dtype).eps * values.abs().max()
+    cutoff = (size or len(values)) * torch.finfo(values.dtype).eps * values.abs().max()
     return torch.where(values.abs() > cutoff, values, torch.zeros_like(values))
 
 
@@ -82,3 +82,35 @@ def gram(rows: torch.Tensor, panels: int = 4) -> torch.Tensor:
         result[start:stop, start:] = block_row
         result[stop:, start:stop] = block_row[:, stop - start :].T
     return result
+
+
+def factored_sym_power(A: torch.Tensor, C: torch.Tensor, power: float) -> torch.Tensor:
+    """(A C A^T)^power for A (d x r) and a symmetric C (r x r), r < d, without any d x d decomposition.
+
+    A C A^T has rank at most r: with the thin QR A = Q R it is Q (R C R^T) Q^T, so its eigenvectors are
+    Q times those of the r x r matrix R C R^T, and its power costs d r^2 and one d x d product instead of
+    the d^3 of an eigendecomposition. Negative and rounding-level eigenvalues are treated as in ``sym_power``.
+    """
+    if power < 0:
+        raise ValueError(f"factored_sym_power takes a power >= 0, got {power}")
+    Q, R = torch.linalg.qr(A)
+    core = R @ C @ R.T
+    if power == 1:
+        return Q @ ((core + core.T) / 2) @ Q.T
+    eigenvalues, eigenvectors = torch.linalg.eigh((core + core.T) / 2)
+    scaled = _drop_rounding(eigenvalues.clamp(min=0), len(A)) ** power
+    vectors = Q @ eigenvectors
+    return (vectors * scaled) @ vectors.T
+
+
+def product_gram_power(U: torch.Tensor, V: torch.Tensor, power: float) -> torch.Tensor:
+    """(F F^T)^power of F = U V^T (U, V: d x r, r < d), as ``gram_power`` gives it, without forming F.
+
+    With thin QRs U = Q_u R_u and V = Q_v R_v, F = Q_u (R_u R_v^T) Q_v^T, so F's left singular vectors are
+    Q_u times those of the r x r core and its singular values the core's: d r^2 work and one d x d product.
+    """
+    Q_u, R_u = torch.linalg.qr(U)
+    _, R_v = torch.linalg.qr(V)
+    left, S, _ = torch.linalg.svd(R_u @ R_v.T)
+    vectors = Q_u @ left
+    return (vectors * _drop_rounding(S, len(U)) ** (2 * power)) @ vectors.T

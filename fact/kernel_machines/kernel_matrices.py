@@ -41,51 +41,67 @@ def kernel_agop(
     gradient weights between X and itself when already computed (``Kernel.weights``).
     """
     k = _kernel(kernel, bandwidth, gaussian_convention)
-    points = X
+    agop = kernel_agop_parts(X, alpha, M, k, centre, max_samples, generator, batch_size, weights)
+    if isinstance(agop, tuple):
+        A, C = agop
+        return A @ C @ A.T
+    return agop
+
+
+def kernel_agop_parts(
+    X, alpha, M, kernel: Kernel, centre, max_samples, generator, batch_size, weights
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """``kernel_agop``'s AGOP, or, where it has fewer points than the features times the outputs, its
+    factors (A, C) with AGOP = A C A^T, A = M (X - shift)^T (d x n) and C (n x n): where n < d the NFA
+    update then takes its power at rank n (``fact.features.linalg.factored_sym_power``)."""
+    chosen = torch.arange(len(X), device=X.device)
     if max_samples is not None and len(X) > max_samples:
         chosen = torch.randperm(len(X), generator=generator)[:max_samples].to(X.device)
-        points = X[chosen]
         weights = None if weights is None else weights[chosen]
     alpha = alpha.reshape(len(X), -1)
     if len(X) < X.shape[1] * alpha.shape[1]:
         # m n^2 operations instead of the m n d c of the gradients below: the modular tasks' case
-        return _agop_from_gram(k, points, X, alpha, M, centre, batch_size, weights)
-    G = k.predictor_gradients(points, X, alpha, M, batch_size, weights)  # (m, d, c)
+        return _agop_factors(kernel, chosen, X, alpha, M, centre, batch_size, weights)
+    G = kernel.predictor_gradients(X[chosen], X, alpha, M, batch_size, weights)  # (m, d, c)
     if centre:
         G = G - G.mean(dim=0, keepdim=True)
     G = G.permute(0, 2, 1).reshape(-1, G.shape[1])  # rows: one per (sample, output)
-    return G.T @ G / len(points)
+    return G.T @ G / len(chosen)
 
 
-def _agop_from_gram(k: Kernel, queries, X, alpha, M, centre, batch_size, weights) -> torch.Tensor:
-    """The AGOP without the gradients: grad f(q_i) = M D_i, D_i = sum_j w_ij (q_i - x_j) alpha_j^T
-    (radial; x_j alpha_j^T for inner products), and sum_i D_i D_i^T expands into n x n products,
-    X^T ((W^T W) o (alpha alpha^T)) X the largest (Proposition 5.1's form for inner products).
+def _agop_factors(k: Kernel, chosen, X, alpha, M, centre, batch_size, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """The AGOP as A C A^T without the gradients: grad f(q_i) = M D_i with D_i = Xs^T E_i, Xs the centred
+    points and E_i (n x c) = e_{q_i} s_i^T - diag(w_i) alpha for a radial kernel (s_i = sum_j w_ij alpha_j,
+    q_i the query's own row), diag(w_i) alpha for an inner product (Proposition 5.1's form); so
+    AGOP = M Xs^T C Xs M^T with C = (1/m) sum_i E_i E_i^T, an n x n matrix whose largest part is
+    (W^T W) o (alpha alpha^T).
 
     A radial kernel does not see a common shift of all points, so the data are centred first:
     the expansion's terms then stay of the size of the gradients they sum to.
     """
-    shift = X.mean(dim=0) if k.radial else torch.zeros_like(X[0])
-    Q_all, Xs = queries - shift, X - shift
-    n, d = X.shape
+    Xs = X - X.mean(dim=0) if k.radial else X
+    n = len(X)
     gram = X.new_zeros(n, n)
-    sums = X.new_zeros(d, d)  # sum_i (|s_i|^2 q_i q_i^T - q_i (P X)_i^T - its transpose)
+    C = X.new_zeros(n, n)  # the queries' own rows: sum_i |s_i|^2 e e^T - e (w_i o alpha s_i)^T - its transpose
     column_sums = X.new_zeros(n)  # sum_i w_ij
-    mean = X.new_zeros(d, alpha.shape[1])  # sum_i D_i, for centring
-    for start, w in k.weight_blocks(queries, X, M, batch_size, weights):
+    own = X.new_zeros(n, alpha.shape[1])  # sum_i e_{q_i} s_i^T, for centring
+    for start, w in k.weight_blocks(X[chosen], X, M, batch_size, weights):
         gram += w.T @ w
         column_sums += w.sum(dim=0)
         if k.radial:
-            Q = Q_all[start : start + len(w)]
-            S = w @ alpha  # s_i = sum_j w_ij alpha_j
-            cross = Q.T @ (w * (S @ alpha.T)) @ Xs
-            sums += (Q * (S * S).sum(dim=1, keepdim=True)).T @ Q - cross - cross.T
-            mean += Q.T @ S
-    sums += Xs.T @ (gram * (alpha @ alpha.T)) @ Xs
-    weighted_centres = Xs.T @ (column_sums[:, None] * alpha)
-    mean = (mean - weighted_centres if k.radial else weighted_centres) / len(queries)
-    inner = sums / len(queries) - (mean @ mean.T if centre else 0)
-    return M @ inner @ M.T
+            rows = chosen[start : start + len(w)]
+            S = w @ alpha
+            cross = w * (S @ alpha.T)
+            C.index_add_(0, rows, -cross)
+            C.index_add_(1, rows, -cross.T)
+            C.index_put_((rows, rows), (S * S).sum(dim=1), accumulate=True)
+            own.index_add_(0, rows, S)
+    C = (C + gram * (alpha @ alpha.T)) / len(chosen)
+    if centre:
+        weighted = column_sums[:, None] * alpha
+        mean = ((own - weighted) if k.radial else weighted) / len(chosen)  # sum_i E_i / m: mean gradient M Xs^T mean
+        C = C - mean @ mean.T
+    return M @ Xs.T, C
 
 
 def kernel_fact(
@@ -108,10 +124,16 @@ def kernel_fact(
     (default: the literal 1/(n lambda) of the theorem), ``"1"`` (the consistent objective
     sum loss + (lambda/2)(||beta||^2 + ||W||^2)), or a number.
     """
-    k = _kernel(kernel, bandwidth, gaussian_convention)
+    U, V = kernel_fact_factors(X, alpha, M, _kernel(kernel, bandwidth, gaussian_convention), scale, batch_size, weights)
+    return U @ V.T
+
+
+def kernel_fact_factors(X, alpha, M, kernel: Kernel, scale, batch_size, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """``kernel_fact``'s F as U V^T (U, V: d x n), F = c_n (rows grad f(x_i) alpha_i)^T X: of rank n at most,
+    which the FACT updates use where n < d (``fact.features.linalg.product_gram_power``)."""
     c_n = fact_constant(scale, len(X))
     alpha = alpha.reshape(len(X), -1)
-    return c_n * _gradients_times_alpha(k, X, alpha, M, batch_size, weights).T @ X
+    return c_n * _gradients_times_alpha(kernel, X, alpha, M, batch_size, weights).T, X.T
 
 
 def _gradients_times_alpha(k: Kernel, X, alpha, M, batch_size, weights) -> torch.Tensor:

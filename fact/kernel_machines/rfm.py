@@ -154,7 +154,7 @@ class RFM(BaseEstimator):
     def _fit(self, X, y, X_val, y_val) -> "RFM":
         X, Y, validation = self._prepare(X, y, X_val, y_val)
         generator = torch.Generator().manual_seed(torch_seed(self.random_state))
-        require_feature_matrix_memory(X.shape[1], self._dtype_, self._device_)
+        require_feature_matrix_memory(X.shape[1], len(X), self._dtype_, self._device_)
         M = self._initial_matrix(X.shape[1])
         warn_if_constant(self._kernel_, X, M)
         require_kernel_memory(len(X), self._dtype_, self._device_)

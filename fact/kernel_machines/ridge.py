@@ -55,9 +55,10 @@ UPDATE_MATRICES = 4  # d x d matrices an update holds at once: M, the AGOP or FA
 SLOW_OPERATIONS = {"cpu": 1e13, "cuda": 1e15}  # per iteration, where a fit takes minutes or more
 
 
-def require_feature_matrix_memory(d: int, dtype: torch.dtype, device: torch.device) -> None:
+def require_feature_matrix_memory(d: int, n: int, dtype: torch.dtype, device: torch.device) -> None:
     """Refuse, before any work, features whose d x d feature matrices cannot fit in free memory, and say
-    when their products and eigendecompositions (about 11 d^3 operations an iteration) will be slow."""
+    when an iteration's products and eigendecompositions will be slow: about 11 d^3 operations, or 6 d^2 n
+    where the n points are fewer than the d features (the updates then work at rank n)."""
     needed = UPDATE_MATRICES * d * d * torch.finfo(dtype).bits // 8
     free = free_memory(device)
     advice = "reduce the features (e.g. PCA or feature selection to a few thousand)"
@@ -67,11 +68,11 @@ def require_feature_matrix_memory(d: int, dtype: torch.dtype, device: torch.devi
             f"{needed / 2**30:.1f} GiB of {device.type} memory, but {free / 2**30:.1f} GiB are free; {advice}"
             + (", or use dtype float32" if dtype == torch.float64 else "")
         )
-    operations = 11 * float(d) ** 3
+    operations = 11 * float(d) ** 3 if n >= d else 6 * float(d) ** 2 * n
     if operations > SLOW_OPERATIONS.get(device.type, SLOW_OPERATIONS["cpu"]):
         message = (
-            f"M is {d:,} x {d:,}: each iteration multiplies and eigendecomposes such matrices, about "
-            f"{operations:.1e} operations, minutes to hours on {device.type}; {advice}"
+            f"M is {d:,} x {d:,} for {n:,} points: each iteration multiplies and decomposes such matrices, "
+            f"about {operations:.1e} operations, minutes to hours on {device.type}; {advice}"
         )
         log.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)

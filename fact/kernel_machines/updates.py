@@ -5,6 +5,8 @@
 * ``fact_geom``: M = (F M^2 F^T)^{1/4}             (FACT-RFM', geometric averaging with the current M)
 
 F is the kernel FACT matrix of the current predictor (``fact.kernel_machines.kernel_matrices.kernel_fact``).
+With fewer training points n than features d, the AGOP and F have rank at most n: the updates then take
+their powers from n-column factors (d n^2 work and one d x d product) instead of a d^3 eigendecomposition.
 ``UPDATE_STEPS`` gives each by name as the estimator takes it.
 """
 
@@ -12,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from fact.features.linalg import gram_power, psd_sqrt_of_gram, sym_power
-from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_fact
+from fact.features.linalg import factored_sym_power, gram_power, product_gram_power, psd_sqrt_of_gram, sym_power
+from fact.kernel_machines.kernel_matrices import kernel_agop_parts, kernel_fact_factors
 
 NORMALISATIONS = (None, "max", "trace")
 
@@ -29,45 +31,49 @@ def normalise(M: torch.Tensor, how: str | None) -> torch.Tensor:
     raise ValueError(f"unknown normalisation {how!r}: use one of {list(NORMALISATIONS)}")
 
 
-def nfa_update(agop: torch.Tensor, power: float = 0.5) -> torch.Tensor:
-    """M = AGOP^s."""
+def nfa_update(agop: torch.Tensor | tuple[torch.Tensor, torch.Tensor], power: float = 0.5) -> torch.Tensor:
+    """M = AGOP^s; from factors (A, C), AGOP = A C A^T, at their rank where it is below d."""
+    if isinstance(agop, tuple):
+        A, C = agop
+        return factored_sym_power(A, C, power) if A.shape[1] < A.shape[0] else sym_power(A @ C @ A.T, power)
     return sym_power(agop, power)
 
 
-def fact_update(F: torch.Tensor) -> torch.Tensor:
-    """M = (F F^T)^{1/2}; its fixed points satisfy M = (FACT FACT^T)^{1/2} (Appendix E)."""
+def fact_update(F: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """M = (F F^T)^{1/2}; its fixed points satisfy M = (FACT FACT^T)^{1/2} (Appendix E). F may be given
+    as factors (U, V), F = U V^T, and is then never formed where their rank is below d."""
+    if isinstance(F, tuple):
+        U, V = F
+        return product_gram_power(U, V, 0.5) if U.shape[1] < U.shape[0] else psd_sqrt_of_gram(U @ V.T)
     return psd_sqrt_of_gram(F)
 
 
-def fact_geom_update(F: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """M = (F M^2 F^T)^{1/4}, the geometric average of the FACT update with the current M."""
+def fact_geom_update(F: torch.Tensor | tuple[torch.Tensor, torch.Tensor], M: torch.Tensor) -> torch.Tensor:
+    """M = (F M^2 F^T)^{1/4}, the geometric average of the FACT update with the current M (symmetric), so
+    F M = U (M V)^T for F = U V^T given as factors."""
+    if isinstance(F, tuple):
+        U, V = F
+        return product_gram_power(U, M @ V, 0.25) if U.shape[1] < U.shape[0] else gram_power(U @ V.T @ M, 0.25)
     return gram_power(F @ M, 0.25)
 
 
 def _nfa_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    agop = kernel_agop(
-        X,
-        alpha,
-        M,
-        rfm._kernel_,
-        centre=rfm.centre,
-        max_samples=rfm.agop_max_samples,
-        generator=generator,
-        batch_size=batch_size,
-        weights=weights,
+    agop = kernel_agop_parts(
+        X, alpha, M, rfm._kernel_, rfm.centre, rfm.agop_max_samples, generator, batch_size, weights
     )
     return nfa_update(agop, rfm.power)
 
 
+def _fact_factors(rfm, X, alpha, M, weights, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
+    return kernel_fact_factors(X, alpha, M, rfm._kernel_, rfm.fact_scale, batch_size, weights)
+
+
 def _fact_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    return fact_update(
-        kernel_fact(X, alpha, M, rfm._kernel_, scale=rfm.fact_scale, batch_size=batch_size, weights=weights)
-    )
+    return fact_update(_fact_factors(rfm, X, alpha, M, weights, batch_size))
 
 
 def _fact_geom_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    F = kernel_fact(X, alpha, M, rfm._kernel_, scale=rfm.fact_scale, batch_size=batch_size, weights=weights)
-    return fact_geom_update(F, M)
+    return fact_geom_update(_fact_factors(rfm, X, alpha, M, weights, batch_size), M)
 
 
 # Each update as the RFM takes it (Algorithm 1's UPDATE, before normalisation), from the fitted
