@@ -16,7 +16,10 @@ interact, and every submodule's own mode is restored afterwards.
 
 A layer applied several times in one forward pass (weight sharing, or inputs with extra leading
 dimensions such as tokens) contributes every application to the sums, which is what the
-stationarity condition of a shared weight says; ``n`` stays the number of samples.
+stationarity condition of a shared weight says; ``n`` stays the number of samples. A weight held by
+several modules (an embedding tied to the output head) is one weight: each use's G holds the gradient of
+all its uses (``fact.features.shared_weights``), and its NFA and eNFA are each use's own. An embedding's
+lookups of its ``padding_idx`` are no products of W and are left out of every relation.
 """
 
 from __future__ import annotations
