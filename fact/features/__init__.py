@@ -11,6 +11,7 @@ Modules, one job each:
 ``backward``       Jacobians and loss gradients at every recorded z, in one batched backward pass
 ``accumulation``   the float64 data sums G, E, B of each matrix
 ``layer_matrices`` ``LayerMatrices``: every relation of one matrix, from its sums
+``layer_selection`` the layers a pass computes: names, modules or all
 ``matrices``       ``feature_matrices``: the pass over the data, and one-matrix shortcuts
 ``weights``        ``weight_matrices``: FACT and bFACT of every weight from the mean loss's gradient
 ``distributed``    the sums over samples all-reduced across the ranks of ``torch.distributed``

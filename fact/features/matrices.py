@@ -36,13 +36,12 @@ from fact.features.accumulation import Sums
 from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
 from fact.features.batches import batches, check_computed, check_data, evaluating, forward, on_model
 from fact.features.layer_matrices import LayerMatrices
+from fact.features.layer_selection import LayerRef, resolve, resolve_layers
 from fact.features.layer_views import ModelMatrix, model_matrices
 from fact.features.losses import Loss, loss_name, resolve_loss
 from fact.features.objective import weight_decay_value
 from fact.features.recording import Recording
 from fact.features.shared_weights import sum_over_uses, uses, with_every_use
-
-LayerRef = str | nn.Module
 
 log = logging.getLogger(__name__)
 
@@ -57,46 +56,6 @@ __all__ = [
     "backward_agop",
     "backward_enfa",
 ]
-
-
-def resolve_layers(model: nn.Module, layers: LayerRef | Sequence[LayerRef] | None) -> dict[str, ModelMatrix]:
-    """Map the requested layers (names or modules; None for all) to ``{name: matrix}``.
-
-    A ``nn.MultiheadAttention`` given as a module stands for its four matrices."""
-    return _resolve(model_matrices(model), layers)
-
-
-def _resolve(available: dict[str, ModelMatrix], layers) -> dict[str, ModelMatrix]:
-    if not available:
-        raise ValueError(
-            "the model has no layer whose input is known here (nn.Linear, nn.Conv1d/2d, nn.Embedding, "
-            "nn.MultiheadAttention); register yours with fact.features.layer_views.register_view, or use "
-            "fact.features.weights for FACT of any weight"
-        )
-    if layers is None:
-        return available
-    if isinstance(layers, (str, nn.Module)):
-        layers = [layers]
-    resolved: dict[str, ModelMatrix] = {}
-    for layer in layers:
-        resolved.update(_resolve_one(available, layer))
-    return resolved
-
-
-def _resolve_one(available: dict[str, ModelMatrix], layer: LayerRef) -> dict[str, ModelMatrix]:
-    if isinstance(layer, str):
-        if layer not in available:
-            raise ValueError(f"unknown layer {layer!r}: the model's layers with a known input are {sorted(available)}")
-        return {layer: available[layer]}
-    if isinstance(layer, nn.Module):
-        found = {name: matrix for name, matrix in available.items() if matrix.module is layer}
-        if not found:
-            raise ValueError(
-                f"the given {type(layer).__name__} is not a layer of this model with a known input; "
-                f"those are {sorted(available)}"
-            )
-        return found
-    raise TypeError(f"a layer is given by its name or its module, not {type(layer).__name__}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +131,7 @@ def feature_matrices(
     ``{layer name: LayerMatrices}``; every matrix is float64 on the model's device.
     """
     available = model_matrices(model)
-    selected = _resolve(available, layers)
+    selected = resolve(available, layers)
     recorded = with_every_use(selected, available)  # a shared weight's gradient has every use's part
     request = _request(targets, loss, weight_decay, jacobian, agop_probes, generator)
     sums = Sums(recorded)
