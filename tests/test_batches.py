@@ -116,3 +116,21 @@ def test_integer_inputs_to_a_float_model_are_named_with_what_to_give(pass_name):
     model, (X, Y) = small_mlp(0), data(0)
     with pytest.raises(ValueError, match=r"inputs are integers \(torch.int64\): give floating inputs"):
         fact_of_first_layer(pass_name, model, X.long(), Y)
+
+
+class Described(nn.Module):
+    """A model that returns its outputs inside a container, as a Hugging Face model returns a ModelOutput."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return {"logits": self.model(x)}
+
+
+@pytest.mark.parametrize("pass_name", PASSES)
+def test_outputs_that_are_no_tensor_say_to_give_a_module_returning_the_logits(pass_name):
+    model, (X, Y) = small_mlp(0), data(0)
+    with pytest.raises(ValueError, match=r"model outputs are a dict, not a tensor: give a module whose forward"):
+        fact_of_first_layer(pass_name, Described(model), X, Y)

@@ -26,6 +26,7 @@ def varied(matrix: np.ndarray) -> bool:
     return float(np.std(matrix)) > 1e-3 * (1 + float(np.abs(matrix).max()))
 
 
+@settings(deadline=None)  # timing on a loaded machine is no property
 @given(matrices, st.floats(1e-2, 1e2), st.floats(-1e2, 1e2))
 def test_pearson_is_one_for_a_positive_affine_image_and_symmetric(values, scale, shift):
     if not varied(values):
@@ -37,16 +38,20 @@ def test_pearson_is_one_for_a_positive_affine_image_and_symmetric(values, scale,
     assert pearson(a, b) == pytest.approx(pearson(b, a), abs=1e-12)
 
 
+@settings(deadline=None)  # timing on a loaded machine is no property
 @given(matrices)
 def test_spearman_sees_only_the_order(values):
     if not varied(values):
         return
     a = torch.from_numpy(values)
-    increasing = a + a**3  # strictly increasing in floating point too: a tiny a keeps its own value
-    assert spearman(a, increasing) == pytest.approx(1.0, abs=1e-9)
-    assert spearman(a, -increasing) == pytest.approx(-1.0, abs=1e-9)
+    # a strictly increasing, nonlinear map that rounding cannot break: the cube of each value's place among
+    # the distinct values (ties stay ties)
+    places = torch.searchsorted(torch.unique(a), a.flatten()).reshape(a.shape).double()
+    assert spearman(a, places**3) == pytest.approx(1.0, abs=1e-9)
+    assert spearman(a, -(places**3)) == pytest.approx(-1.0, abs=1e-9)
 
 
+@settings(deadline=None)  # timing on a loaded machine is no property
 @given(matrices, matrices)
 def test_cosine_is_bounded_and_an_estimate_of_itself_has_no_error(first, second):
     a = torch.from_numpy(first)
@@ -86,6 +91,7 @@ def test_the_monitor_counts_each_optimizer_step_once_whatever_the_calls(steps, e
         assert recorded[recorded.step == step].tau.unique() == pytest.approx([expected], rel=1e-12)
 
 
+@settings(deadline=None)  # timing on a loaded machine is no property
 @given(st.floats(0, 1e300, allow_nan=False, allow_infinity=False))
 def test_a_finite_number_is_a_setting_and_its_text_is_refused_saying_to_drop_the_quotes(value):
     assert real_number(value, "lr") == value
@@ -95,6 +101,7 @@ def test_a_finite_number_is_a_setting_and_its_text_is_refused_saying_to_drop_the
         real_number(-value - 1e-300 if value == 0 else -value, "lr")
 
 
+@settings(deadline=None)  # timing on a loaded machine is no property
 @given(st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, int]), st.integers(1, 100))
 def test_a_whole_number_of_any_integer_type_is_a_step_count(kind, every):
     model = nn.Linear(2, 1).double()
