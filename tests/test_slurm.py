@@ -30,7 +30,8 @@ GPU_RULES = {
     "tabular_dataset",
     "train_transformer",
     "train_cnn",
-    "extract_decay_runs",
+    "extract_transformer",
+    "extract_cnn",
 }
 LOCAL_RULES = {
     "fetch_uci121",
@@ -147,7 +148,7 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
     assert result.returncode != 0  # every submitted job failed, by design of this test
     submitted = {job["rule"] for job in jobs}
     # the extractions wait for training
-    assert GPU_RULES - {"extract_mlp", "extract_decay_runs"} <= submitted, result.stderr[-4000:]
+    assert GPU_RULES - {"extract_mlp", "extract_transformer", "extract_cnn"} <= submitted, result.stderr[-4000:]
     assert not submitted & LOCAL_RULES
     tries = PROFILE["retries"] + 1
     for rule in submitted:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ARCHITECTURES = {  # the extraction tables, by the name of their file, and how the figure names them
-    "mlp": "ReLU MLP",
-    "deep_linear": "deep linear net",
-    "fig7": "two-layer quadratic net",
-    "transformer": "transformer",
-    "cnn": "CNN",
-}
+from fact.experiments.experiment_table import EXPERIMENTS
+
+# the extraction tables, by the name of their file, and how the figure names them
+ARCHITECTURES = {name: experiment.architecture for name, experiment in EXPERIMENTS.items()}
 FACT_LEVEL = 0.98  # "FACT holds": Pearson(W^T W, FACT) at least this
 COLUMNS = ["architecture", "run", "state", "layer", "stationarity_error", "tau", "fact", "nfa", "nfa_power"]
 

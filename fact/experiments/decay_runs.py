@@ -25,6 +25,7 @@ from fact.features.objective import regularised_gradients, trained_parameters
 log = logging.getLogger(__name__)
 
 OPTIMISERS = ("adam_l2", "adamw")
+LOSS = "ce"  # what train_with_decay minimises (cross-entropy), by its name in fact.features.losses
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ from fact.features.objective import real_number
 log = logging.getLogger(__name__)
 
 
+LOSS = "mse"  # what _epoch minimises (nn.MSELoss), by its name in fact.features.losses
+
+
 @dataclass(frozen=True)
 class SGDSettings:
     """SGD with momentum and a cosine learning-rate decay from lr to lr * final_lr_ratio."""

@@ -7,19 +7,19 @@ import os
 import re
 from collections import namedtuple
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
 # All use the standard library only: the files and checksums of fetched datasets, the import
-# closure of the stages' modules, and where results lie (for the scorecard).
+# closure of the stages' modules, the experiments that train networks, and where results lie.
 from fact.experiments import provenance
 from fact.experiments.data import manifest
+from fact.experiments.experiment_table import EXPERIMENTS
 from fact.experiments.scorecard.places import RESULT_PLACES
 
 SCALE = config["scale"]
-SETTINGS = config["scales"][SCALE]
+SETTINGS = SCALES[SCALE]  # config_checks.smk: the quick scale with this scale's own values merged in
 RESULTS = f"results/{SCALE}"
 # Each scale's figures and tables are kept apart; figures/<name> is a link to the current
 # scale's (rule current_figure), so `snakemake figures/fig5.pdf` builds the scale in use.
@@ -218,113 +218,68 @@ def tabular_settings(wildcards):
     )
 
 
-def fig7_settings(wildcards):
-    """Everything one Figure 7 training job uses, its seed included, as JSON for params:."""
-    return job_settings(SETTINGS["fig7"], ("data", "model", "train", "device"), seed=int(wildcards.seed))
-
-
-# Each experiment's trained networks: the checkpoint of one run, the training settings of one run
-# (a function of its wildcards), and its runs, as wildcard values.
-CHECKPOINT_PATTERNS = {
-    "fig7": f"{RESULTS}/nets/fig7/seed{{seed}}.pt",
-    "mlp": f"{RESULTS}/nets/mlp/{{dataset}}_seed{{seed}}.pt",
-    "deep_linear": f"{RESULTS}/nets/deep_linear/L{{depth}}_seed{{seed}}.pt",
-    "transformer": f"{RESULTS}/nets/transformer/{{optimiser}}_seed{{seed}}.pt",
-    "cnn": f"{RESULTS}/nets/cnn/{{optimiser}}_seed{{seed}}.pt",
-}
-
-
-def runs(experiment):
-    """The wildcard values of every run an experiment trains, in the order of its checkpoints."""
-    block = SETTINGS[experiment]
-    if experiment == "mlp":
-        return [{"dataset": dataset, "seed": seed} for dataset in block["datasets"] for seed in block["seeds"]]
-    if experiment == "deep_linear":
-        return [{"depth": depth, "seed": seed} for depth in block["depths"] for seed in block["seeds"]]
-    if experiment in ("transformer", "cnn"):
-        return [{"optimiser": optimiser, "seed": seed} for optimiser in block["runs"] for seed in block["seeds"]]
-    return [{"seed": seed} for seed in block["seeds"]]
-
-
-def checkpoints(experiment):
-    return [CHECKPOINT_PATTERNS[experiment].format(**run) for run in runs(experiment)]
-
-
-def trained_with(experiment):
-    """What each checkpoint's training job is given, as one JSON list in the checkpoints' order: the
-    extraction refuses a checkpoint trained otherwise (one copied from another run, say)."""
-    settings_of = {
-        "fig7": fig7_settings,
-        "mlp": mlp_settings,
-        "deep_linear": deep_linear_settings,
-        "transformer": decay_run_settings("transformer"),
-        "cnn": decay_run_settings("cnn"),
-    }[experiment]
-    return as_json([json.loads(settings_of(SimpleNamespace(**run))) for run in runs(experiment)])
-
-
-def mlp_settings(wildcards):
-    """Everything one MLP training job uses, as JSON for params:."""
-    return job_settings(
-        SETTINGS["mlp"],
-        ("split_seed", "device", "model", "train", "keep_epochs"),
-        dataset=wildcards.dataset,
-        seed=int(wildcards.seed),
-        data_root=DATA,
-    )
-
-
 def fetch_verdict(dataset):
     """A fetched image dataset's training waits for the fetch's verdict on it; digits needs none."""
     return [] if dataset == "digits" else f"{DATA}/images/status/{dataset}.json"
 
 
-def image_fetched(wildcards):
-    return fetch_verdict(wildcards.dataset)
+# The experiments that train networks (fact.experiments.experiment_table): each one's training and
+# extraction rule is made from its row in networks.smk, with these.
+COMMON = {"scale": SCALE, "data_root": DATA}  # what a job may read beside its run and its block
 
 
-def deep_linear_settings(wildcards):
-    """Everything one deep-linear training job uses, as JSON for params:."""
-    return job_settings(
-        SETTINGS["deep_linear"],
-        ("d", "n", "data_seed", "device", "train"),
-        depth=int(wildcards.depth),
-        seed=int(wildcards.seed),
-    )
+def checkpoint_pattern(experiment):
+    """Where the checkpoint of one run of ``experiment`` lies, its wildcards in braces."""
+    return f"{RESULTS}/nets/{experiment.name}/{experiment.run_name}.pt"
 
 
-# The decay runs (Figures 12 and 13): a transformer and a CNN, each trained with Adam-L2 and with
-# AdamW. What a training job of each architecture uses from its block, beside its optimiser's run.
-DECAY_RUN_KEYS = {
-    "transformer": ("data", "model", "checkpoints", "device"),
-    "cnn": ("dataset", "split_seed", "model", "checkpoints", "device"),
-}
+def checkpoints(experiment):
+    """Every run's checkpoint, in the order of the experiment's runs."""
+    block = SETTINGS[experiment.name]
+    return [checkpoint_pattern(experiment).format(**run) for run in experiment.run_values(block)]
 
 
-def decay_run_settings(architecture):
-    """params: of one decay run's training job: the architecture's block, and its optimiser's run."""
+def train_settings(experiment):
+    """params: of one run's training job (a function of its wildcards), as JSON."""
+    block = SETTINGS[experiment.name]
+    return lambda wildcards: as_json(experiment.train_settings(block, experiment.run_of(block, wildcards), COMMON))
 
-    def settings(wildcards):
-        block = SETTINGS[architecture]
-        run = block["runs"][wildcards.optimiser]
-        train = {
-            **block["train"],
-            "optimiser": wildcards.optimiser,
-            "lr": run["lr"],
-            "weight_decay": run["weight_decay"],
-        }
-        fetched = {"data_root": DATA} if architecture == "cnn" else {}  # the CNN's images may be fetched
-        return as_json(
-            {
-                **{key: block[key] for key in DECAY_RUN_KEYS[architecture]},
-                "train": train,
-                "seed": int(wildcards.seed),
-                **fetched,
-                "scale": SCALE,
-            }
-        )
 
-    return settings
+def trained_with(experiment):
+    """What each checkpoint's training job is given, as one JSON list in the checkpoints' order: the
+    extraction refuses a checkpoint trained otherwise (one copied from another run, say)."""
+    block = SETTINGS[experiment.name]
+    return as_json([experiment.train_settings(block, run, COMMON) for run in experiment.run_values(block)])
+
+
+def extract_settings(experiment):
+    """params: of the experiment's extraction job, as JSON."""
+    return as_json(experiment.extract_settings(SETTINGS[experiment.name], COMMON))
+
+
+def extraction_outputs(name):
+    """The files the extraction of the experiment ``name`` writes, by option name, in the table's order."""
+    return {output: f"{RESULTS}/{path}" for output, path in EXPERIMENTS[name].output_files().items()}
+
+
+def run_constraints(experiment):
+    """Wildcard constraints admitting exactly the configured runs of ``experiment``."""
+    return {
+        wildcard: one_of(values) for wildcard, values in experiment.wildcard_values(SETTINGS[experiment.name]).items()
+    }
+
+
+def uses_gpu(experiment, stage):
+    """The gpu resource of a job of ``stage``: one where its settings read a device that is not the CPU."""
+    return int("device" in stage.fields() and SETTINGS[experiment.name]["device"] != "cpu")
+
+
+def image_fetched(experiment):
+    """A job whose run trains on an image dataset waits for the fetch's verdict on it."""
+    if experiment.image_dataset is None:
+        return []
+    block = SETTINGS[experiment.name]
+    return lambda wildcards: fetch_verdict({**block, **experiment.run_of(block, wildcards)}[experiment.image_dataset])
 
 
 def scorecard_inputs():
@@ -384,7 +339,7 @@ FIGURE_TABLE = {
     # tau against k' at the final feature matrix, with its proportional fit
     "fig6": Figure("fact.experiments.plots.modular:render_fig6", modular_outputs("fig6")),
     # FACT against AGOP^s on the adversarial quadratic network
-    "fig7": Figure("fact.experiments.plots.fig7:render", [features("fig7"), f"{RESULTS}/features/fig7_matrices.pt"]),
+    "fig7": Figure("fact.experiments.plots.fig7:render", list(extraction_outputs("fig7").values())),
     # the forward relations over training epochs (MLPs)
     "fig8": Figure("fact.experiments.plots.mlp:render_fig8", [features("mlp")]),
     # bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)
@@ -394,10 +349,8 @@ FIGURE_TABLE = {
     # deep linear networks: the NFA's best power against 1/L, and FACT
     "fig11": Figure("fact.experiments.plots.deep_linear:render", [features("deep_linear")]),
     # beyond the paper: a transformer's and a CNN's weight matrices under Adam-L2 and AdamW
-    "fig12": Figure(
-        "fact.experiments.plots.decay_runs:render_fig12", [features("transformer"), features("transformer_history")]
-    ),
-    "fig13": Figure("fact.experiments.plots.decay_runs:render_fig13", [features("cnn"), features("cnn_history")]),
+    "fig12": Figure("fact.experiments.plots.decay_runs:render_fig12", list(extraction_outputs("transformer").values())),
+    "fig13": Figure("fact.experiments.plots.decay_runs:render_fig13", list(extraction_outputs("cnn").values())),
     # beyond the paper: FACT and the NFA against each layer's stationarity error
     "fig14": Figure("fact.experiments.plots.convergence:render_fig14", [features("convergence")]),
 }

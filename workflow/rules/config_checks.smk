@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator, validators
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from fact.experiments.scales import scale_settings
 from fact.experiments.sizes import NO_MACHINE_HOLDS, mlp_size_problem
 
 NESTED_CONFIG_HINT = (
@@ -24,9 +25,18 @@ def key_path(parts):
     return ".".join(str(part) for part in parts) or "(the top level)"
 
 
-def schema_validate():
+def with_every_scale_in_full(config):
+    """config with each scale's settings in full (the quick scale's, its own merged in): what the schema
+    and the jobs read. A config whose scales are not laid out as mappings is left for the schema to name."""
+    scales = config.get("scales")
+    if not (isinstance(scales, dict) and isinstance(scales.get("quick"), dict)):
+        return config
+    return {**config, "scales": {scale: scale_settings(scales, scale) for scale in scales}}
+
+
+def schema_validate(full):
     try:
-        validate(config, "../schemas/config.schema.yaml")
+        validate(full, "../schemas/config.schema.yaml")
     except WorkflowError as error:
         # the hint is for --config alone (configfiles' settings are nested by design)
         given = workflow.config_settings.config
@@ -60,7 +70,7 @@ def refuse_numbers_as_text(value, parts=()):
         refuse_numbers_as_text(item, (*parts, key))
 
 
-def refuse_float_integers():
+def refuse_float_integers(full):
     """JSON Schema counts 2.0 as an integer; the jobs need a true one (2.0 names no file L2_seed0.pt)."""
 
     def is_integer(checker, value):
@@ -70,7 +80,7 @@ def refuse_float_integers():
         Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
     )
     schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
-    for error in strict(schema).iter_errors(config):
+    for error in strict(schema).iter_errors(full):
         if error.validator == "type" and isinstance(error.instance, float):  # the schema passed it: a whole float
             raise WorkflowError(
                 f"{key_path(error.absolute_path)} is {error.instance!r}: write "
@@ -117,14 +127,18 @@ def check_sizes(where, settings):
             raise WorkflowError(problem)
 
 
-def validate_config():
+def validated_scales():
+    """Every scale's settings in full, each checked: the values as written first (so an error names the key
+    written), then each scale's merged settings."""
     refuse_non_finite(config)  # first: the schema's comparisons pass NaN, and fail inf with less to say
     refuse_numbers_as_text(config)
-    schema_validate()
-    refuse_float_integers()
-    for scale, settings in config["scales"].items():
+    full = with_every_scale_in_full(config)
+    schema_validate(full)
+    refuse_float_integers(full)
+    for scale, settings in full["scales"].items():
         check_relations(f"scales.{scale}", settings)
         check_sizes(f"scales.{scale}", settings)
+    return full["scales"]
 
 
-validate_config()
+SCALES = validated_scales()  # {scale: every setting}; config.yaml writes the paper scale as what differs

@@ -42,7 +42,7 @@ for figure_name, figure in FIGURE_TABLE.items():
 rule convergence:
     """Every trained layer's FACT and NFA agreement beside its stationarity error, from every extraction table."""
     input:
-        results=[features(name) for name in ("mlp", "deep_linear", "fig7", "transformer", "cnn")],
+        results=[extraction_outputs(name)["table"] for name in EXPERIMENTS],
         code=code("fact.experiments.stages.convergence"),
     output:
         features("convergence"),

@@ -18,8 +18,32 @@ from torch import nn
 from fact.experiments.io import load_torch
 from fact.experiments.stages.common import fail, stop_if_unreadable
 from fact.experiments.stages.settings import SettingsError, from_json, to_json
+from fact.features.losses import LOSSES
+from fact.features.objective import weight_decay_value
 
 RETRAIN = "delete it and rerun, so that it is trained again"
+
+
+def objective_record(loss: str, weight_decay: float) -> dict:
+    """The objective a network was trained on, (1/n) sum_i loss_i + (lambda/2) ||theta||^2, as its checkpoint
+    keeps it: the loss by its name in fact.features.losses, and lambda. What is computed from the network
+    afterwards (FACT, the stationarity error, the captions) reads these, never restates them."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
+    return {"loss": loss, "weight_decay": float(weight_decay)}
+
+
+def recorded_objective(checkpoint: dict, path: str, log: logging.Logger) -> tuple[str, float]:
+    """(loss, lambda) of the objective ``checkpoint`` was trained on, or the stage stops naming ``path``."""
+    objective = checkpoint.get("objective")
+    try:
+        loss, weight_decay = objective["loss"], objective["weight_decay"]
+        weight_decay_value(weight_decay)
+    except (TypeError, KeyError, ValueError):
+        fail(log, f"{path} does not record the objective it was trained on (its loss and lambda): {RETRAIN}")
+    if loss not in LOSSES:
+        fail(log, f"{path} was trained on the loss {loss!r}, which is not one of {', '.join(LOSSES)}: {RETRAIN}")
+    return loss, weight_decay
 
 
 def read_checkpoint(path: str, log: logging.Logger) -> dict:

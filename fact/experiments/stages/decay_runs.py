@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from fact.experiments.decay_runs import kept_steps, train_with_decay
+from fact.experiments.decay_runs import LOSS, kept_steps, train_with_decay
 from fact.experiments.io import save_torch
 from fact.experiments.provenance import git_sha
+from fact.experiments.stages.checkpoints import objective_record
 from fact.experiments.stages.common import fail, resolve_device
 from fact.experiments.stages.settings import to_json
 from fact.features.losses import NonFiniteLossError
@@ -60,6 +61,9 @@ def train_and_save(
             "states": states,
             "history": history,
             "settings": to_json(settings),
+            # AdamW's lambda is decoupled: its fixed points are not critical points of this objective, which is
+            # what FACT is computed against (and why it need not hold there)
+            "objective": objective_record(LOSS, settings.train.weight_decay),
             "git_sha": git_sha(),
         },
         out,

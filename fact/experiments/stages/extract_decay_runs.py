@@ -5,8 +5,8 @@ CNN (``fact.experiments.stages.train_cnn``), each trained with Adam-L2 and with 
     python -m fact.experiments.stages.extract_decay_runs --checkpoints a.pt b.pt --settings '{...}' \
         --table results/.../transformer.parquet --history results/.../transformer_history.parquet
 
-The relations are computed on the training data with the cross-entropy loss and the run's weight
-decay as lambda (Pearson and Spearman correlations do not depend on lambda, only FACT's scale does).
+The relations are computed on the training data with the loss and lambda each checkpoint records it was
+trained on (Pearson and Spearman correlations do not depend on lambda, only FACT's scale does).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from fact.experiments.io import write_parquet
 from fact.experiments.provenance import distinct, git_sha, shared_settings
 from fact.experiments.stages import train_cnn, train_transformer
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.features.matrices import feature_matrices
@@ -57,6 +57,7 @@ def extract(checkpoint: dict, path: str, settings: ExtractDecayRunsSettings, log
     X, y, _, _ = (tensor.to(device) for tensor in stage.task_data(config))
     run = {"dataset": config.dataset} if hasattr(config, "dataset") else {}  # an image run's data
     model = stage.build_model(config).to(device)
+    loss, weight_decay = recorded_objective(checkpoint, path, log)
     records = []
     for step, state in sorted(checkpoint["states"].items()):
         load_weights(model, state, path, log)
@@ -64,12 +65,12 @@ def extract(checkpoint: dict, path: str, settings: ExtractDecayRunsSettings, log
             model,
             X,
             y,
-            "ce",
-            config.train.weight_decay,
+            loss,
+            weight_decay,
             batch_size=settings.batch_size,
             agop_probes=settings.agop_probes,
         )
-        weights = weight_matrices(model, X, y, "ce", config.train.weight_decay, batch_size=settings.batch_size)
+        weights = weight_matrices(model, X, y, loss, weight_decay, batch_size=settings.batch_size)
         # fact.features.weights' stationarity: a tied weight's gradient holds every layer that uses it
         rows = [
             {

@@ -18,7 +18,7 @@ from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import write_parquet
 from fact.experiments.models import deep_linear
 from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_deep_linear import TrainDeepLinearSettings
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         X, Y, _ = linear_teacher(config.d, config.n, config.data_seed)
         epoch, weights = max(run["checkpoints"].items())
         model = load_weights(deep_linear(config.d, config.depth).double(), weights, path, log)
-        layers = feature_matrices(model, X.double(), Y.double(), "mse", config.train.weight_decay)
+        loss, weight_decay = recorded_objective(run, path, log)
+        layers = feature_matrices(model, X.double(), Y.double(), loss, weight_decay)
         for layer in layers.values():
             for record in layer.agreement(powers):
                 if record["side"] == "forward":

@@ -14,7 +14,7 @@ import pandas as pd
 from fact.experiments.io import save_torch, write_parquet
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_fig7 import TrainFig7Settings
@@ -35,7 +35,8 @@ def extract(checkpoint: dict, path: str, powers: tuple[float, ...], log) -> tupl
     task = config.data
     X, y = task.population()
     model = load_weights(QuadraticNet(task.d, config.model.width).double(), checkpoint["state_dict"], path, log)
-    layers = feature_matrices(model, X, y, "mse", config.train.weight_decay, batch_size=None)
+    loss, weight_decay = recorded_objective(checkpoint, path, log)
+    layers = feature_matrices(model, X, y, loss, weight_decay, batch_size=None)
     final = checkpoint["history"][-1]
     records = []
     for layer in layers.values():

@@ -17,7 +17,7 @@ from fact.experiments.data.images import load
 from fact.experiments.io import write_parquet
 from fact.experiments.models import mlp
 from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_mlp import TrainMLPSettings
@@ -45,10 +45,11 @@ def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, l
     model = model.double().to(device)
     by_epoch = {row["epoch"]: row for row in run["history"]}
     polish_steps = (run.get("polish") or {}).get("steps", 0)
+    loss, weight_decay = recorded_objective(run, path, log)
     records = []
     for epoch, weights in sorted(run["checkpoints"].items()):
         load_weights(model, weights, path, log)
-        layers = feature_matrices(model, X, Y, "mse", config.train.weight_decay, batch_size=s.batch_size)
+        layers = feature_matrices(model, X, Y, loss, weight_decay, batch_size=s.batch_size)
         about = {
             "dataset": data.name,
             "seed": config.seed,

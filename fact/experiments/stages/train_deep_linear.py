@@ -16,9 +16,10 @@ from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import save_torch
 from fact.experiments.models import deep_linear
 from fact.experiments.provenance import code_hash, git_sha
+from fact.experiments.stages.checkpoints import objective_record
 from fact.experiments.stages.common import fail, resolve_device, start_stage
 from fact.experiments.stages.settings import to_json
-from fact.experiments.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
+from fact.experiments.training import LOSS, SGDSettings, UnreadableStateError, discard_state, train_sgd
 from fact.features.losses import NonFiniteLossError
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     save_torch(
         {
             "settings": to_json(s),
+            "objective": objective_record(LOSS, s.train.weight_decay),
             "checkpoints": result["checkpoints"],
             "history": result["history"].to_dict("records"),
             "stationarity": result["stationarity"],

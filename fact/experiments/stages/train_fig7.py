@@ -14,9 +14,12 @@ from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
 from fact.experiments.io import save_torch
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import git_sha
+from fact.experiments.stages.checkpoints import objective_record
 from fact.experiments.stages.common import fail, resolve_device, start_stage
 from fact.experiments.stages.settings import to_json
-from fact.features.losses import NonFiniteLossError, mse_per_sample
+from fact.features.losses import LOSSES, NonFiniteLossError
+
+LOSS = "mse"  # the regression on the population is fitted with the mean squared error
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         device,
     )
     try:
-        history = train_full_batch(model, X, y, mse_per_sample, schedule)
+        history = train_full_batch(model, X, y, LOSSES[LOSS], schedule)
     except NonFiniteLossError as error:
         fail(log, f"{error}; no checkpoint was written (fig7.train in config.yaml)")
     final = history[-1]
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             "experiment": "fig7",
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "settings": to_json(settings),
+            "objective": objective_record(LOSS, schedule.weight_decay),
             "history": history,
             "converged": converged,
             "git_sha": git_sha(),

@@ -19,9 +19,10 @@ from fact.experiments.io import save_torch
 from fact.experiments.models import mlp
 from fact.experiments.provenance import code_hash, git_sha
 from fact.experiments.sizes import mlp_size_problem
+from fact.experiments.stages.checkpoints import objective_record
 from fact.experiments.stages.common import fail, resolve_device, start_stage
 from fact.experiments.stages.settings import to_json
-from fact.experiments.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
+from fact.experiments.training import LOSS, SGDSettings, UnreadableStateError, discard_state, train_sgd
 from fact.features.losses import NonFiniteLossError
 from fact.kernel_machines.ridge import free_memory
 
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     save_torch(
         {
             "settings": to_json(s),
+            "objective": objective_record(LOSS, s.train.weight_decay),
             "checkpoints": result["checkpoints"],
             "history": result["history"].to_dict("records"),
             "stationarity": result["stationarity"],
