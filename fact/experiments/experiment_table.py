@@ -1,11 +1,13 @@
 """The pipeline's experiments that train networks, one row each, written once.
 
 Each row says what the experiment is to everything that needs it: its block of config.yaml (named as
-the experiment), the wildcards that name one of its runs and the block's keys that list their values,
-its training and extraction stages (a module run as ``python -m`` and the settings dataclass it parses),
-the files its extraction writes, and how Figure 14 names its architecture. The workflow makes one
-training and one extraction rule per row (workflow/rules/networks.smk); the scorecard's places, the
-convergence table and the figures read the rows instead of keeping lists of their own.
+the experiment, checked by the schema's definition the row names), the wildcards that name one of its
+runs and the block's keys that list their values, its training and extraction stages (a module run as
+``python -m`` and the settings dataclass it parses), the files its extraction writes, the figures drawn
+from them, and how Figure 14 names its architecture. The workflow makes one training and one
+extraction rule per row (workflow/rules/networks.smk), and the figures' rules from its figures; the
+scorecard's places, the convergence table and the config's schema read the rows instead of keeping
+lists of their own.
 
 What a job is given is derived, never typed: the fields of its stage's settings dataclass, each taken
 from the run's wildcards, else from the experiment's block, else from the job's common values (the
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from fact.experiments.provenance import module_file
 
 STAGES = "fact.experiments.stages"
+PLOTS = "fact.experiments.plots."
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,16 @@ class Experiment:
     train: Stage
     extract: Stage
     outputs: tuple[str, ...] = ("table",)  # the extraction's files: a --<name> option each, named in output_files
+    figures: tuple[tuple[str, str], ...] = ()  # (figure, "module:function" drawing it from the extraction's files)
+    schema: str | None = None  # the definition in workflow/schemas/config.schema.yaml checking its block (None: name)
     image_dataset: str | None = None  # the setting naming a fetched image dataset its training waits for
     # the block as one run's jobs see it, when a run's wildcard picks settings out of the block
     run_block: Callable[[dict, dict], dict] | None = field(default=None, compare=False)
+
+    @property
+    def schema_definition(self) -> str:
+        """The schema's definition (under $defs) that checks the experiment's block of config.yaml."""
+        return self.schema or self.name
 
     def run_values(self, block: dict) -> list[dict]:
         """The wildcard values of every run, in the order of its checkpoints (the axes' product, first outermost)."""
@@ -140,6 +150,12 @@ EXPERIMENTS: dict[str, Experiment] = {
             train=_stage("train_mlp", "TrainMLPSettings"),
             extract=_stage("extract_mlp", "ExtractMLPSettings"),
             image_dataset="dataset",
+            figures=(
+                ("fig2", PLOTS + "mlp:render_fig2"),
+                ("fig8", PLOTS + "mlp:render_fig8"),
+                ("fig9", PLOTS + "mlp:render_fig9"),
+                ("fig10", PLOTS + "mlp:render_fig10"),
+            ),
         ),
         # Figure 11: deep linear networks of several depths
         Experiment(
@@ -149,6 +165,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             run_name="L{depth}_seed{seed}",
             train=_stage("train_deep_linear", "TrainDeepLinearSettings"),
             extract=_stage("extract_deep_linear", "ExtractDeepLinearSettings"),
+            figures=(("fig11", PLOTS + "deep_linear:render"),),
         ),
         # Figure 7: the adversarial two-layer quadratic network
         Experiment(
@@ -159,6 +176,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             train=_stage("train_fig7", "TrainFig7Settings"),
             extract=_stage("extract_fig7", "ExtractFig7Settings"),
             outputs=("table", "matrices"),
+            figures=(("fig7", PLOTS + "fig7:render"),),
         ),
         # Figure 12 (beyond the paper): a transformer trained with Adam-L2 and with AdamW
         Experiment(
@@ -170,6 +188,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             extract=_stage("extract_decay_runs", "ExtractDecayRunsSettings"),
             outputs=("table", "history"),
             run_block=optimiser_run,
+            figures=(("fig12", PLOTS + "decay_runs:render_fig12"),),
         ),
         # Figure 13 (beyond the paper): a small CNN trained with Adam-L2 and with AdamW
         Experiment(
@@ -182,6 +201,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             outputs=("table", "history"),
             image_dataset="dataset",
             run_block=optimiser_run,
+            figures=(("fig13", PLOTS + "decay_runs:render_fig13"),),
         ),
     )
 }

@@ -262,6 +262,11 @@ def extraction_outputs(name):
     return {output: f"{RESULTS}/{path}" for output, path in EXPERIMENTS[name].output_files().items()}
 
 
+def extraction_options(experiment):
+    """The extraction's output options, --<name> <file> each, in the table's order."""
+    return " ".join(f"--{name} {path}" for name, path in extraction_outputs(experiment.name).items())
+
+
 def run_constraints(experiment):
     """Wildcard constraints admitting exactly the configured runs of ``experiment``."""
     return {
@@ -302,11 +307,16 @@ def scorecard_inputs():
     return this_scale + other_scales
 
 
+def natural_order(name):
+    """fig2 before fig10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def figure_names():
     """Every figure and table of this scale, by name (what figures/<name> may link to): the outputs
     under figures/<scale>/ of the rules defined so far, in natural order (fig2 before fig10)."""
     names = {Path(path).name for rule in workflow.rules for path in rule.output if str(path).startswith(f"{FIGURES}/")}
-    return sorted(names, key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+    return sorted(names, key=natural_order)
 
 
 def no_such_figure(wildcards):
@@ -320,16 +330,15 @@ def no_such_figure(wildcards):
 
 # Every figure: the function that draws it and the results it reads, in the order it takes them.
 # This one table defines each figure's rule (figures.smk), and through them `rule all`, the
-# figures/<name> links and the scorecard's inputs: a new figure is a row here, its plotting
-# function and the experiment that makes its results.
+# figures/<name> links and the scorecard's inputs. The figures of the experiments that train
+# networks are their rows' (fact.experiments.experiment_table), drawn from their extraction's files;
+# the others are written here, each with the experiment that makes its results.
 Figure = namedtuple("Figure", ["render", "inputs"])
 
 
-FIGURE_TABLE = {
+OTHER_FIGURES = {
     # a schematic of the setting: a weight W, its input h_i, the loss gradient, FACT
     "fig1": Figure("fact.experiments.plots.fig1:render", []),
-    # FACT, NFA and eNFA against W^T W per layer at the end of training (MLPs)
-    "fig2": Figure("fact.experiments.plots.mlp:render_fig2", [features("mlp")]),
     # feature matrices learned on sparse parities, support marked
     "fig3": Figure("fact.experiments.plots.parity:render_fig3", parity_outputs("fig3")),
     # test accuracy against RFM iteration on a sparse parity, over seeds
@@ -338,19 +347,20 @@ FIGURE_TABLE = {
     "fig5": Figure("fact.experiments.plots.modular:render_fig5", modular_outputs("fig5")),
     # tau against k' at the final feature matrix, with its proportional fit
     "fig6": Figure("fact.experiments.plots.modular:render_fig6", modular_outputs("fig6")),
-    # FACT against AGOP^s on the adversarial quadratic network
-    "fig7": Figure("fact.experiments.plots.fig7:render", list(extraction_outputs("fig7").values())),
-    # the forward relations over training epochs (MLPs)
-    "fig8": Figure("fact.experiments.plots.mlp:render_fig8", [features("mlp")]),
-    # bFACT, backward AGOP and backward eNFA against W W^T per layer (MLPs)
-    "fig9": Figure("fact.experiments.plots.mlp:render_fig9", [features("mlp")]),
-    # the backward relations over training epochs (MLPs)
-    "fig10": Figure("fact.experiments.plots.mlp:render_fig10", [features("mlp")]),
-    # deep linear networks: the NFA's best power against 1/L, and FACT
-    "fig11": Figure("fact.experiments.plots.deep_linear:render", [features("deep_linear")]),
-    # beyond the paper: a transformer's and a CNN's weight matrices under Adam-L2 and AdamW
-    "fig12": Figure("fact.experiments.plots.decay_runs:render_fig12", list(extraction_outputs("transformer").values())),
-    "fig13": Figure("fact.experiments.plots.decay_runs:render_fig13", list(extraction_outputs("cnn").values())),
     # beyond the paper: FACT and the NFA against each layer's stationarity error
     "fig14": Figure("fact.experiments.plots.convergence:render_fig14", [features("convergence")]),
 }
+
+
+def figure_table():
+    """Every figure, the networks' and the others, in natural order; a name given twice is an error."""
+    figures = dict(OTHER_FIGURES)
+    for experiment in EXPERIMENTS.values():
+        for name, render in experiment.figures:
+            if name in figures:
+                raise WorkflowError(f"figure {name} is drawn twice: by {experiment.name} and by another row")
+            figures[name] = Figure(render, list(extraction_outputs(experiment.name).values()))
+    return {name: figures[name] for name in sorted(figures, key=natural_order)}
+
+
+FIGURE_TABLE = figure_table()

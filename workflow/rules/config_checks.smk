@@ -1,15 +1,17 @@
 # Validation of config.yaml: the JSON schema, and what a schema cannot say (non-finite numbers,
 # whole numbers written as floats, relations between settings, sizes no machine holds). Runs when
 # the DAG is built, so a bad setting stops the run before any job, naming its key.
+import copy
 import math
 import re
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
+from fact.experiments.experiment_table import EXPERIMENTS
 from fact.experiments.scales import scale_settings
 from fact.experiments.sizes import NO_MACHINE_HOLDS, mlp_size_problem
 
@@ -34,15 +36,66 @@ def with_every_scale_in_full(config):
     return {**config, "scales": {scale: scale_settings(scales, scale) for scale in scales}}
 
 
+def config_schema():
+    """The schema of config.yaml, with each network experiment's block (a row of fact.experiments.experiment_table)
+    checked by the definition its row names, so that a new experiment needs no entry here."""
+    schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
+    settings = schema["$defs"]["settings"]
+    for experiment in EXPERIMENTS.values():
+        settings["properties"][experiment.name] = {"$ref": f"#/$defs/{experiment.schema_definition}"}
+        settings["required"].append(experiment.name)
+    return schema
+
+
+def whole_numbers_only(checker, value):
+    """JSON Schema counts 2.0 as an integer; the jobs need a true one (2.0 names no file L2_seed0.pt)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def filling_defaults(check_properties):
+    """The check of an object's properties, filling in each missing property's schema default first."""
+
+    def check(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return check
+
+
+ConfigValidator = validators.extend(
+    Draft202012Validator,
+    validators={"properties": filling_defaults(Draft202012Validator.VALIDATORS["properties"])},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", whole_numbers_only),
+)
+
+
+def schema_error_message(error):
+    """What the schema refused, naming the key; a whole number written as a float says how to write it."""
+    where = key_path(error.absolute_path)
+    wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    if (
+        error.validator == "type"
+        and isinstance(error.instance, float)
+        and error.instance.is_integer()
+        and "integer" in wanted
+    ):
+        return f"{where} is {error.instance!r}: write {int(error.instance)}, a whole number without a decimal point"
+    return f"config.yaml, {where}: {error.message}"
+
+
 def schema_validate(full):
-    try:
-        validate(full, "../schemas/config.schema.yaml")
-    except WorkflowError as error:
-        # the hint is for --config alone (configfiles' settings are nested by design)
-        given = workflow.config_settings.config
-        if any(isinstance(value, dict) for value in given.values()):
-            raise WorkflowError(f"{error}\n\n{NESTED_CONFIG_HINT}") from None
-        raise
+    """Fill in the schema's defaults, and stop at the value it refuses, if any, naming its key."""
+    error = best_match(ConfigValidator(config_schema()).iter_errors(full))
+    if error is None:
+        return
+    message = schema_error_message(error)
+    given = workflow.config_settings.config  # the hint is for --config alone (configfiles nest by design)
+    if any(isinstance(value, dict) for value in given.values()):
+        message = f"{message}\n\n{NESTED_CONFIG_HINT}"
+    raise WorkflowError(message)
 
 
 def refuse_non_finite(value, parts=()):
@@ -68,24 +121,6 @@ def refuse_numbers_as_text(value, parts=()):
         )
     for key, item in value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ():
         refuse_numbers_as_text(item, (*parts, key))
-
-
-def refuse_float_integers(full):
-    """JSON Schema counts 2.0 as an integer; the jobs need a true one (2.0 names no file L2_seed0.pt)."""
-
-    def is_integer(checker, value):
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    strict = validators.extend(
-        Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
-    )
-    schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
-    for error in strict(schema).iter_errors(full):
-        if error.validator == "type" and isinstance(error.instance, float):  # the schema passed it: a whole float
-            raise WorkflowError(
-                f"{key_path(error.absolute_path)} is {error.instance!r}: write "
-                f"{int(error.instance)}, a whole number without a decimal point"
-            )
 
 
 def check_relations(where, settings):
@@ -134,7 +169,6 @@ def validated_scales():
     refuse_numbers_as_text(config)
     full = with_every_scale_in_full(config)
     schema_validate(full)
-    refuse_float_integers(full)
     for scale, settings in full["scales"].items():
         check_relations(f"scales.{scale}", settings)
         check_sizes(f"scales.{scale}", settings)

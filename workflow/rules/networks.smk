@@ -40,9 +40,11 @@ for experiment in EXPERIMENTS.values():
         resources:
             gpu=uses_gpu(experiment, experiment.train),
         params:
+            # the shell command may name no loop variable: Snakemake evaluates it again when the job runs
+            module=experiment.train.module,
             settings=train_settings(experiment),
         shell:
-            f"python -m {experiment.train.module} --settings {{params.settings:q}} --out {{output}} 2> {{log}}"
+            "python -m {params.module} --settings {params.settings:q} --out {output} 2> {log}"
 
     rule:
         name:
@@ -59,10 +61,10 @@ for experiment in EXPERIMENTS.values():
         resources:
             gpu=uses_gpu(experiment, experiment.extract),
         params:
+            module=experiment.extract.module,
             settings=extract_settings(experiment),
             trained_with=trained_with(experiment),
+            outputs=extraction_options(experiment),
         shell:
-            f"python -m {experiment.extract.module} --checkpoints {{input.checkpoints}} "
-            "--trained-with {params.trained_with:q} --settings {params.settings:q} "
-            + " ".join(f"--{output} {{output.{output}}}" for output in experiment.outputs)
-            + " 2> {log}"
+            "python -m {params.module} --checkpoints {input.checkpoints} --trained-with {params.trained_with:q} "
+            "--settings {params.settings:q} {params.outputs} 2> {log}"
