@@ -6,6 +6,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +18,7 @@ import yaml
 
 from fact.experiments.experiment_table import EXPERIMENTS, Experiment, Stage, dataclass_fields
 from fact.experiments.scales import merged, scale_settings
+from tests.conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = yaml.safe_load((ROOT / "config.yaml").read_text())["scales"]
@@ -115,3 +120,63 @@ def test_one_value_changed_in_the_quick_scale_reaches_every_scale_that_does_not_
         } == {0.03}
     assert scale_settings(scales, "quick")["mlp"]["train"]["epochs"] == 7
     assert scale_settings(scales, "paper")["mlp"]["train"]["epochs"] == 200  # the paper scale sets its own
+
+
+@pytest.mark.pipeline
+def test_an_mlp_experiment_on_another_dataset_is_a_row_and_a_config_block(tmp_path):
+    """The two edits a new experiment takes: the workflow then plans its training, its extraction and its
+    figure, checks its block with the schema's MLP definition, and finds its table for the scorecard."""
+    copy_workflow(tmp_path)
+    table = tmp_path / "fact/experiments/experiment_table.py"
+    table.write_text(
+        table.read_text().replace(
+            "    )\n}\n",
+            """        Experiment(
+            name="mlp_small",
+            architecture="narrow ReLU MLP",
+            runs=(("dataset", "datasets"), ("seed", "seeds")),
+            run_name="{dataset}_seed{seed}",
+            train=_stage("train_mlp", "TrainMLPSettings"),
+            extract=_stage("extract_mlp", "ExtractMLPSettings"),
+            image_dataset="dataset",
+            figures=(("fig15", PLOTS + "mlp:render_fig2"),),
+            schema="mlp",
+        ),
+    )
+}
+""",
+        )
+    )
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["scales"]["quick"]["mlp_small"] = {**config["scales"]["quick"]["mlp"], "seeds": [5]}
+    config["scales"]["quick"]["mlp_small"]["model"] = {"width": 16, "depth": 3, "bias": True}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    planned = dry_run(tmp_path, "figures/fig15.pdf", "figures/scorecard.md")
+    assert "python -m fact.experiments.stages.train_mlp" in planned
+    settings = re.search(r"stages\.train_mlp --settings '(\{.*?\})' --out (\S+)", planned)
+    assert json.loads(settings.group(1))["model"] == {"width": 16, "depth": 3, "bias": True}
+    assert settings.group(2) == "results/quick/nets/mlp_small/digits_seed5.pt"
+    assert re.search(r"stages\.extract_mlp .* --table results/quick/features/mlp_small\.parquet", planned)
+    assert re.search(r"stages\.scorecard --inputs .*results/quick/features/mlp_small\.parquet", planned)
+
+    config["scales"]["quick"]["mlp_small"]["model"]["depht"] = 3  # the MLP definition checks the new block
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(AssertionError, match=r"scales\.quick\.mlp_small\.model: .*'depht' was unexpected"):
+        dry_run(tmp_path, "figures/fig15.pdf")
+
+
+def dry_run(workdir: Path, *targets: str) -> str:
+    """The output of ``snakemake -n -p`` for ``targets`` in ``workdir``; an AssertionError holding it if it fails."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", *targets],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return output
