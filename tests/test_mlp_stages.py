@@ -95,8 +95,10 @@ def test_train_and_extract_stages_write_what_the_figures_read(tmp_path):
 
 def test_the_caption_follows_a_changed_setting():
     changed = settings(train={**settings()["train"], "momentum": 0.5, "batch_size": 32})
-    words = training_in_words([changed])
+    words = training_in_words([{**changed, "objective": {"loss": "ce", "weight_decay": 0.25}}])
     assert "momentum 0.5" in words and "batches of 32" in words and "momentum 0.9" not in words
+    # the loss and lambda are the objective's the run recorded
+    assert "cross-entropy on one-hot targets" in words and "λ = 0.25" in words
 
 
 def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = None) -> None:

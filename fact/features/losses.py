@@ -42,6 +42,7 @@ def ce_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}
+LOSS_LABELS: dict[str, str] = {"mse": "MSE", "ce": "cross-entropy"}  # how captions and plots name each loss
 
 
 def resolve_loss(loss: Loss) -> LossFn:

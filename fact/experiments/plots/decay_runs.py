@@ -13,6 +13,7 @@ import pandas as pd
 from fact.experiments.analysis import NFA_POWER
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
+from fact.features.losses import LOSS_LABELS
 
 # fact.features.matrices' layer names -> the names of the weight matrices in the transformer literature
 TRANSFORMER_NAMES = {
@@ -81,10 +82,11 @@ def draw_training(axis, rows: pd.DataFrame, history: pd.DataFrame) -> None:
     axis.set(xscale="log", xlabel="training step + 1", ylabel="Pearson with WᵀW / accuracy", ylim=(-0.3, 1.05))
 
 
-def schedule_in_words(train: dict) -> str:
-    """The decay runs' training schedule, from their settings, for a caption."""
+def schedule_in_words(config: dict) -> str:
+    """The decay runs' objective and training schedule, from what they were trained on, for a caption."""
+    train, loss = config["train"], LOSS_LABELS[config["objective"]["loss"]]
     return (
-        f"full-batch cross-entropy, {train['steps']} steps, betas {tuple(train['betas'])}, cosine decay to "
+        f"full-batch {loss}, {train['steps']} steps, betas {tuple(train['betas'])}, cosine decay to "
         f"{train['final_lr_ratio']:g}·lr"
     )
 
@@ -96,7 +98,7 @@ def transformer_in_words(config: dict) -> str:
         f"(a + b) mod {data['p']} on a random {data['train_fraction']:.0%} of the {data['p'] ** 2} pairs "
         f"(tokens [a, b]); one block {'with pre-norm layer norms' if model['layer_norm'] else 'without layer norm'}, "
         f"width {model['width']}, {model['heads']} heads, MLP width {model['mlp_width']}, "
-        f"{'tied' if model['tied'] else 'untied'} embeddings; " + schedule_in_words(config["train"])
+        f"{'tied' if model['tied'] else 'untied'} embeddings; " + schedule_in_words(config)
     )
 
 
@@ -105,7 +107,7 @@ def cnn_in_words(config: dict) -> str:
     channels = config["model"]["channels"]
     return (
         f"split seed {config['split_seed']}; 3x3 convolutions with {channels[0]} and "
-        f"{channels[1]} channels (the second with stride 2), ReLU, a linear head; " + schedule_in_words(config["train"])
+        f"{channels[1]} channels (the second with stride 2), ReLU, a linear head; " + schedule_in_words(config)
     )
 
 
@@ -160,11 +162,12 @@ def render(table_path, history_path, out, names: dict[str, str], in_words, notes
         )
 
     trained_with = read_parquet_metadata(history_path)["trained_with"]
-    runs = {config["train"]["optimiser"]: config["train"] for config in trained_with}
+    runs = {config["train"]["optimiser"]: config for config in trained_with}
     finals = history[history.step == history.step.max()].groupby("optimiser")[["test_accuracy", "gradient_norm"]].mean()
     per_run = "; ".join(
-        f"{name}: lr {runs[name]['lr']:g}, λ = {runs[name]['weight_decay']:g}, final test accuracy "
-        f"{finals.test_accuracy[name]:.3f}, ‖∇ of the L2 objective‖ = {finals.gradient_norm[name]:.1e}"
+        f"{name}: lr {runs[name]['train']['lr']:g}, λ = {runs[name]['objective']['weight_decay']:g}, "
+        f"final test accuracy {finals.test_accuracy[name]:.3f}, "
+        f"‖∇ of the L2 objective‖ = {finals.gradient_norm[name]:.1e}"
         for name in optimisers
     )
     shared = "; ".join(sorted({in_words(config) for config in trained_with}))

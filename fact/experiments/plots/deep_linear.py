@@ -11,16 +11,17 @@ import pandas as pd
 from fact.experiments.analysis import best_powers
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
+from fact.features.losses import LOSS_LABELS
 
 
 def training_in_words(config: dict) -> str:
     """The data and training of the runs, from the settings they were made with."""
-    train = config["train"]
+    train, objective = config["train"], config["objective"]
     return (
-        f"d = {config['d']}, n = {config['n']} points, MSE, SGD for {train['epochs']} epochs in batches of "
-        f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
+        f"d = {config['d']}, n = {config['n']} points, {LOSS_LABELS[objective['loss']]}, SGD for {train['epochs']} "
+        f"epochs in batches of {train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
         f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
-        f"λ = {train['weight_decay']:g}"
+        f"λ = {objective['weight_decay']:g}"
     )
 
 

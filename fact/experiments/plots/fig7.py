@@ -38,7 +38,7 @@ def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out:
             f"Scale: {scale}. Two-layer quadratic network, width {config['model']['width']}, trained on the exact "
             f"population of the adversarial mixture (d = 4): Unif({{±1}}^4) with p = {data['hypercube_weight']:g}, "
             f"else Unif({{±{data['spike_scale']:g}}}^2 × {{0}}^2); target f*(x) = {data['epsilon']:g}·x1x2 + x3x4 "
-            f"(constants chosen here, unknown in the paper). Weight decay λ = {train['weight_decay']:g}; "
+            f"(constants chosen here, unknown in the paper). Weight decay λ = {config['objective']['weight_decay']:g}; "
             f"Adam, lr {train['lr']:g}, {train['steps']} steps with cosine decay, {reached}. "
             f"Heat maps: seed {seeds[0]}, each scaled by its "
             f"largest entry. Right: mean and range over seeds {', '.join(map(str, seeds))}."

@@ -18,6 +18,7 @@ import pandas as pd
 from fact.experiments.analysis import NFA_POWER
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
+from fact.features.losses import LOSS_LABELS
 
 FORWARD = {name: style.relation_label(name, NFA_POWER) for name in ("fact", "fact_sqrt", "nfa", "enfa")}
 BACKWARD = {name: style.relation_label(name, NFA_POWER) for name in ("bfact", "bfact_sqrt", "bnfa", "benfa")}
@@ -41,12 +42,13 @@ def training_in_words(trained_with: list[dict]) -> str:
     """The networks and their training, from the settings the runs were made with."""
     described = []
     for config in trained_with:
-        model, train = config["model"], config["train"]
+        model, train, objective = config["model"], config["train"], config["objective"]
         described.append(
             f"{model['depth']}-layer ReLU MLP of width {model['width']}{'' if model['bias'] else ' without biases'}, "
-            f"MSE on one-hot targets, SGD for {train['epochs']} epochs in batches of {train['batch_size']}, learning "
-            f"rate {train['lr']:g} with cosine decay to {train['lr'] * train['final_lr_ratio']:g}, momentum "
-            f"{train['momentum']:g}, weight decay λ = {train['weight_decay']:g}"
+            f"{LOSS_LABELS[objective['loss']]} on one-hot targets, SGD for {train['epochs']} epochs in batches of "
+            f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
+            f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
+            f"λ = {objective['weight_decay']:g}"
         )
     return "; ".join(described) + " (width, rate, batch size and weight decay chosen here, A8)"
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from fact.experiments.io import load_torch
+from fact.experiments.provenance import shared_settings
 from fact.experiments.stages.common import fail, stop_if_unreadable
 from fact.experiments.stages.settings import SettingsError, from_json, to_json
 from fact.features.losses import LOSSES
@@ -44,6 +45,12 @@ def recorded_objective(checkpoint: dict, path: str, log: logging.Logger) -> tupl
     if loss not in LOSSES:
         fail(log, f"{path} was trained on the loss {loss!r}, which is not one of {', '.join(LOSSES)}: {RETRAIN}")
     return loss, weight_decay
+
+
+def trained_on(checkpoint: dict) -> dict:
+    """What a caption may say of a checkpoint's run: the settings its family shares (fact.experiments.provenance)
+    and the objective it was trained on (read by :func:`recorded_objective` first)."""
+    return {**shared_settings(checkpoint["settings"]), "objective": checkpoint["objective"]}
 
 
 def read_checkpoint(path: str, log: logging.Logger) -> dict:

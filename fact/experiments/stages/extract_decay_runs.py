@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from fact.experiments.io import write_parquet
-from fact.experiments.provenance import distinct, git_sha, shared_settings
+from fact.experiments.provenance import distinct, git_sha
 from fact.experiments.stages import train_cnn, train_transformer
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.features.matrices import feature_matrices
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         if "dataset" in checkpoint["settings"]:  # the image data of a CNN run
             history.insert(2, "dataset", checkpoint["settings"]["dataset"])
         histories.append(history)
-        configs.append(checkpoint["settings"])
+        configs.append(trained_on(checkpoint))
     metadata = {
         "settings": to_json(args.settings),
-        "trained_with": distinct([shared_settings(c) for c in configs]),
+        "trained_with": distinct(configs),
         "git_sha": git_sha(),
     }
     for frame, path in ((pd.DataFrame.from_records(records), args.table), (pd.concat(histories), args.history)):

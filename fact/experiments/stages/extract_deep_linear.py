@@ -17,8 +17,8 @@ import pandas as pd
 from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import write_parquet
 from fact.experiments.models import deep_linear
-from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
+from fact.experiments.provenance import distinct, git_sha
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_deep_linear import TrainDeepLinearSettings
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     table = pd.DataFrame.from_records(records)
     table["scale"] = args.settings.scale
-    trained_with = distinct([shared_settings(run["settings"]) for run in runs])
+    trained_with = distinct([trained_on(run) for run in runs])
     write_parquet(
         table, args.table, {"settings": to_json(args.settings), "trained_with": trained_with, "git_sha": git_sha()}
     )

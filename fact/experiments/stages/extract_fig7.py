@@ -13,8 +13,8 @@ import pandas as pd
 
 from fact.experiments.io import save_torch, write_parquet
 from fact.experiments.models import QuadraticNet
-from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
+from fact.experiments.provenance import distinct, git_sha
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.stages.common import start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_fig7 import TrainFig7Settings
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         records += rows
         seed = checkpoint["settings"]["seed"]
         matrices[seed] = hidden
-        configs[seed] = checkpoint["settings"]
+        configs[seed] = trained_on(checkpoint)
         fact_row = next(r for r in rows if r["layer"] == "hidden" and r["relation"] == "fact")
         log.info("%s: cosine(W^T W, FACT) = %.4f, gradient norm %.2e", path, fact_row["cosine"], fact_row["grad_norm"])
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     # the layout of every output's metadata: this job's settings, the runs' shared settings, the commit
     metadata = {
         "settings": to_json(args.settings),
-        "trained_with": distinct([shared_settings(c) for c in configs.values()]),
+        "trained_with": distinct(list(configs.values())),
         "git_sha": git_sha(),
     }
     write_parquet(table, args.table, metadata)

@@ -16,8 +16,8 @@ import torch
 from fact.experiments.data.images import load
 from fact.experiments.io import write_parquet
 from fact.experiments.models import mlp
-from fact.experiments.provenance import distinct, git_sha, shared_settings
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective
+from fact.experiments.provenance import distinct, git_sha
+from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.stages.common import resolve_device, start_stage
 from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_mlp import TrainMLPSettings
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainMLPSettings, log)
     for path, run in zip(args.checkpoints, runs):
         notes.add(run["note"])
-        trained_with.append(shared_settings(run["settings"]))
+        trained_with.append(trained_on(run))
         rows = extract(run, path, s, device, log)
         records += rows
         final = max(r["epoch"] for r in rows)
