@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fact.features.names import Relation
+
 NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
 
 # The paper's Table 1 (percent). Which FACT column is which is uncertain (spec 4.3): the
@@ -24,7 +26,7 @@ def per_dataset(table: pd.DataFrame) -> pd.DataFrame:
 
 def best_powers(table: pd.DataFrame, layer: str = "linear1") -> pd.Series:
     """The power s maximising the mean Pearson(W^T W, AGOP^s) over seeds, per depth (deep linear nets)."""
-    nfa = table[(table.layer == layer) & (table.relation == "nfa")]
+    nfa = table[(table.layer == layer) & (table.relation == Relation.NFA)]
     mean = nfa.groupby(["depth", "power"]).pearson.mean().reset_index()
     return mean.loc[mean.groupby("depth").pearson.idxmax()].set_index("depth").power
 

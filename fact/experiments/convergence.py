@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.experiment_table import EXPERIMENTS
+from fact.features.names import Relation
 
 # the extraction tables, by the name of their file, and how the figure names them
 ARCHITECTURES = {name: experiment.architecture for name, experiment in EXPERIMENTS.items()}
@@ -30,8 +31,8 @@ def _points(name: str, table: pd.DataFrame) -> pd.DataFrame:
     state = "step" if "step" in table else "epoch"
     keys = [*run_keys, state, "layer"]
     forward = table[table.side == "forward"]
-    fact = forward[forward.relation == "fact"].set_index(keys)
-    nfa = forward[forward.relation == "nfa"].copy()
+    fact = forward[forward.relation == Relation.FACT].set_index(keys)
+    nfa = forward[forward.relation == Relation.NFA].copy()
     nfa["distance"] = (nfa.power - 0.5).abs()
     nfa = nfa.sort_values("distance").drop_duplicates(keys).set_index(keys)
     tau = fact.tau if "tau" in fact else pd.Series(np.nan, index=fact.index)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fact.features.decay_time import decay_rate
 from fact.features.losses import NonFiniteLossError
 from fact.features.objective import regularised_gradients, trained_parameters
 
@@ -97,7 +98,7 @@ def train_with_decay(
                     "test_loss": test_loss,
                     "test_accuracy": test_accuracy,
                     "gradient_norm": regularised_gradient_norm(model, X, y, schedule.weight_decay),
-                    "tau": schedule.weight_decay * lr_sum if schedule.optimiser == "adamw" else math.nan,
+                    "tau": decay_rate(optimiser, optimiser.param_groups[0]) * lr_sum,  # NaN for Adam-L2
                 }
             )
             log.info(

@@ -33,6 +33,7 @@ from torch import nn
 from fact.experiments.io import load_torch, save_torch
 from fact.experiments.polish import converged_below_value, polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
+from fact.features.decay_time import decay_rate
 from fact.features.losses import NonFiniteLossError
 from fact.features.objective import real_number
 
@@ -70,12 +71,6 @@ class SGDSettings:
         if not 0 <= real_number(self.momentum, "momentum") < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         converged_below_value(self.converged_below)
-
-    @property
-    def decay_rate(self) -> float:
-        """lambda / (1 - momentum): with momentum, weight decay shrinks the weights by about
-        exp(-lr_t lambda / (1 - momentum)) per step (a step's decay, summed over the momentum's echoes)."""
-        return self.weight_decay / (1 - self.momentum)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate at ``step`` of ``total_steps``: cosine from lr down to lr * final_lr_ratio."""
@@ -165,7 +160,10 @@ def _record_epoch(
     mean_loss, lr_sum = _epoch(model, optimiser, X, Y, settings, seed, epoch)
     if not math.isfinite(mean_loss):
         raise NonFiniteLossError(f"epoch {epoch}: the training loss is {mean_loss}; lower lr or raise batch_size")
-    tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + settings.decay_rate * lr_sum
+    # every group has the run's lambda and momentum: tau is the first group's (fact.features.decay_time)
+    tau = (state["history"][-1]["tau"] if state["history"] else 0.0) + decay_rate(
+        optimiser, optimiser.param_groups[0]
+    ) * lr_sum
     seconds = time.perf_counter() - start
     row = {
         "epoch": epoch,

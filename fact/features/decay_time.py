@@ -34,7 +34,7 @@ def decay_rate(optimizer: torch.optim.Optimizer, group: dict) -> float:
     if isinstance(optimizer, torch.optim.SGD):
         momentum, dampening = group.get("momentum", 0.0), group.get("dampening", 0.0)
         echo = 1.0 if group.get("nesterov") else 1.0 - dampening
-        return weight_decay * (echo / (1.0 - momentum) if momentum else 1.0)
+        return weight_decay * echo / (1.0 - momentum) if momentum else weight_decay
     if isinstance(optimizer, torch.optim.AdamW) or group.get("decoupled_weight_decay"):
         return weight_decay
     return math.nan

@@ -24,6 +24,7 @@ import torch
 
 from fact.features.linalg import psd_sqrt_of_gram, sym_power
 from fact.features.metrics import agreements
+from fact.features.names import Relation
 from fact.features.objective import stationarity_error
 
 
@@ -171,11 +172,11 @@ class LayerMatrices(WeightProducts):
         rows: list[tuple[str, str, float, torch.Tensor]] = []
         if self.loss_grad_input is not None and self.weight_decay is not None:
             rows += [
-                ("forward", "fact", nan, self.fact),
-                ("forward", "fact_sym", nan, self.fact_sym),
-                ("forward", "fact_sqrt", nan, self.fact_sqrt),
-                ("backward", "bfact", nan, self.bfact),
-                ("backward", "bfact_sqrt", nan, self.bfact_sqrt),
+                ("forward", Relation.FACT, nan, self.fact),
+                ("forward", Relation.FACT_SYM, nan, self.fact_sym),
+                ("forward", Relation.FACT_SQRT, nan, self.fact_sqrt),
+                ("backward", Relation.BFACT, nan, self.bfact),
+                ("backward", Relation.BFACT_SQRT, nan, self.bfact_sqrt),
             ]
         return rows + self.ansatz_comparisons(powers)
 
@@ -185,10 +186,10 @@ class LayerMatrices(WeightProducts):
         nan = float("nan")
         rows: list[tuple[str, str, float, torch.Tensor]] = []
         if self.jacobian_gram is not None:
-            rows += [("forward", "nfa", float(s), self.agop_power(s)) for s in powers]
-            rows += [("backward", "bnfa", float(s), self.backward_agop_power(s)) for s in powers]
+            rows += [("forward", Relation.NFA, float(s), self.agop_power(s)) for s in powers]
+            rows += [("backward", Relation.BNFA, float(s), self.backward_agop_power(s)) for s in powers]
         if self.loss_grad_gram is not None:
-            rows += [("forward", "enfa", nan, self.enfa), ("backward", "benfa", nan, self.backward_enfa)]
+            rows += [("forward", Relation.ENFA, nan, self.enfa), ("backward", Relation.BENFA, nan, self.backward_enfa)]
         return rows
 
     def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
@@ -219,7 +220,7 @@ def agreement_records(
             records[i] = {
                 "layer": result.name,
                 "side": side,
-                "relation": relation,
+                "relation": str(relation),  # a plain string in tables and saved states, whatever named it
                 "power": power,
                 **measured,
                 "stationarity_error": stationarity,

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from fact.features.names import MEASURES
+
 
 def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     a = torch.as_tensor(a).detach()
@@ -64,9 +66,6 @@ def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     """||estimate - reference||_F / ||reference||_F; NaN when either has a non-finite entry."""
     estimate, reference = _flat_pair(estimate, reference)
     return float("nan") if _undefined(estimate, reference) else _relative_error(estimate, reference)
-
-
-MEASURES = ("pearson", "spearman", "cosine", "relative_error")
 
 
 def agreement(target: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:

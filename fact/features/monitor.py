@@ -53,12 +53,13 @@ from fact.features.monitor_settings import (
     writes,
 )
 from fact.features.monitor_table import check_writable, earlier_rows, write_atomically
+from fact.features.names import MEASURES, Relation
 from fact.features.objective import weight_decay_value
 from fact.features.weights import trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
 
-FACT_RELATIONS = (("forward", "fact"), ("backward", "bfact"))
+FACT_RELATIONS = (("forward", Relation.FACT), ("backward", Relation.BFACT))
 
 
 class Monitor:
@@ -310,7 +311,7 @@ class Monitor:
                 power = "" if math.isnan(row["power"]) else f"^{row['power']:g}"
                 self.writer.add_scalar(f"pearson/{row['layer']}/{row['relation']}{power}", row["pearson"], row["step"])
             for row in rows:
-                if row["relation"] == "fact":
+                if row["relation"] == Relation.FACT:
                     self.writer.add_scalar(f"stationarity/{row['layer']}", row["stationarity_error"], row["step"])
                     self.writer.add_scalar(f"tau/{row['layer']}", row["tau"], row["step"])
 
@@ -322,10 +323,7 @@ COLUMNS = [
     "side",
     "relation",
     "power",
-    "pearson",
-    "spearman",
-    "cosine",
-    "relative_error",
+    *MEASURES,
     "stationarity_error",
 ]
 

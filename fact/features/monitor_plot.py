@@ -10,10 +10,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-MEASURES = ("pearson", "spearman", "cosine", "relative_error")
-
-LABELS = {"fact": "FACT", "bfact": "bFACT", "nfa": "AGOP^{s}", "bnfa": "backward AGOP^{s}", "enfa": "eNFA"}
-LABELS["benfa"] = "backward eNFA"
+from fact.features.names import MEASURE_LABELS, MEASURES, relation_label
 
 
 def plot_monitor(table: pd.DataFrame, layers=None, columns: int = 4, measure: str = "pearson"):
@@ -71,10 +68,10 @@ def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
     from matplotlib.ticker import LogLocator, NullFormatter
 
     for (relation, power), curve in rows.groupby(["relation", "power"], dropna=False, sort=False):
-        label = LABELS.get(relation, relation).replace("{s}", "" if np.isnan(power) else f"{power:g}")
+        label = relation_label(relation, None if np.isnan(power) else power)
         axis.plot(curve.step, curve[measure], marker=".", label=label)
     axis.set(xlabel="step", ylim=_limits(rows[measure], measure))
-    axis.set_ylabel(measure.replace("_", " "))
+    axis.set_ylabel(MEASURE_LABELS[measure])
     stationarity = rows.drop_duplicates("step")
     right = axis.twinx()
     right.plot(stationarity.step, stationarity.stationarity_error, color="grey", linestyle="--")

@@ -14,6 +14,7 @@ from fact.experiments.analysis import NFA_POWER
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
 from fact.features.losses import LOSS_LABELS
+from fact.features.names import Relation, relation_label
 
 # fact.features.matrices' layer names -> the names of the weight matrices in the transformer literature
 TRANSFORMER_NAMES = {
@@ -32,10 +33,8 @@ OPTIMISER_NAMES = {"adam_l2": "Adam, L2 decay in the objective", "adamw": "AdamW
 
 def forward_relations(table: pd.DataFrame) -> pd.DataFrame:
     """The W^T W side: FACT, AGOP^(1/2) and eNFA, mean over seeds, per optimiser, step and matrix."""
-    chosen = table[
-        (table.side == "forward")
-        & ((table.relation.isin(["fact", "enfa"])) | ((table.relation == "nfa") & (table.power == NFA_POWER)))
-    ]
+    nfa_at_its_power = (table.relation == Relation.NFA) & (table.power == NFA_POWER)
+    chosen = table[(table.side == "forward") & (table.relation.isin([Relation.FACT, Relation.ENFA]) | nfa_at_its_power)]
     columns = ["pearson", "spearman", "stationarity_error"]
     return chosen.groupby(["optimiser", "step", "layer", "relation"])[columns].mean().reset_index()
 
@@ -43,7 +42,7 @@ def forward_relations(table: pd.DataFrame) -> pd.DataFrame:
 def draw_final(axis, rows: pd.DataFrame, names: dict[str, str]) -> None:
     """Grouped bars of Pearson per matrix and relation at the last step; Spearman as dots."""
     layers = [layer for layer in names if layer in set(rows.layer)]
-    relations = ["fact", "nfa", "enfa"]
+    relations = [Relation.FACT, Relation.NFA, Relation.ENFA]
     width = 0.8 / len(relations)
     positions = np.arange(len(layers))
     for index, relation in enumerate(relations):
@@ -54,11 +53,11 @@ def draw_final(axis, rows: pd.DataFrame, names: dict[str, str]) -> None:
             values.pearson,
             width,
             color=style.RELATION_COLOURS[relation],
-            label=style.relation_label(relation, NFA_POWER) + " (Pearson)",
+            label=relation_label(relation, NFA_POWER) + " (Pearson)",
         )
         axis.plot(offset, values.spearman, "o", color="black", markersize=2.5, label="Spearman" if index == 0 else None)
     # under each name, how far the matrix is from stationarity: FACT can only hold where this is small
-    errors = rows[rows.relation == "fact"].set_index("layer").stationarity_error
+    errors = rows[rows.relation == Relation.FACT].set_index("layer").stationarity_error
     axis.set_xticks(positions, [f"{names[layer]}\n{errors[layer]:.1g}" for layer in layers], fontsize=6.5)
     axis.axhline(0, color="black", lw=0.6)
     axis.set(ylim=(min(-0.1, float(rows.pearson.min()) - 0.05), 1.05), ylabel="correlation with WᵀW")
@@ -66,14 +65,14 @@ def draw_final(axis, rows: pd.DataFrame, names: dict[str, str]) -> None:
 
 def draw_training(axis, rows: pd.DataFrame, history: pd.DataFrame) -> None:
     """FACT's and the NFA's Pearson over training (mean over matrices, band: range), beside accuracy."""
-    for relation in ("fact", "nfa"):
+    for relation in (Relation.FACT, Relation.NFA):
         per_step = rows[rows.relation == relation].groupby("step").pearson.agg(["mean", "min", "max"])
         steps = per_step.index + 1
         axis.plot(
             steps,
             per_step["mean"],
             color=style.RELATION_COLOURS[relation],
-            label=style.relation_label(relation, NFA_POWER) + ", mean over matrices",
+            label=relation_label(relation, NFA_POWER) + ", mean over matrices",
         )
         axis.fill_between(steps, per_step["min"], per_step["max"], color=style.RELATION_COLOURS[relation], alpha=0.15)
     accuracy = history.groupby("step")[["train_accuracy", "test_accuracy"]].mean()

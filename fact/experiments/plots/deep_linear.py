@@ -12,6 +12,7 @@ from fact.experiments.analysis import best_powers
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
 from fact.features.losses import LOSS_LABELS
+from fact.features.names import Relation
 
 
 def training_in_words(config: dict) -> str:
@@ -36,15 +37,15 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     figure, axis = plt.subplots(figsize=(5.0, 3.4))
     for depth, colour in zip(depths, colours):
         rows = first[first.depth == depth]
-        nfa = rows[rows.relation == "nfa"].groupby("power").pearson.agg(["mean", "min", "max"])
+        nfa = rows[rows.relation == Relation.NFA].groupby("power").pearson.agg(["mean", "min", "max"])
         axis.plot(nfa.index, nfa["mean"], color=colour, label=f"NFA, L = {depth} (best s = {best[depth]:.3g})")
         axis.fill_between(nfa.index, nfa["min"], nfa["max"], color=colour, alpha=0.2)
         axis.axvline(1 / depth, color=colour, ls=":", lw=0.8)
-        fact = rows[rows.relation == "fact"].pearson.mean()
+        fact = rows[rows.relation == Relation.FACT].pearson.mean()
         axis.axhline(fact, color=colour, ls="--", lw=0.8)
     axis.plot([], [], "k--", lw=0.8, label="FACT (no power), per L")
     axis.plot([], [], "k:", lw=0.8, label="s = 1/L")
-    low = first[first.relation == "nfa"].pearson.min()
+    low = first[first.relation == Relation.NFA].pearson.min()
     axis.set(xlabel="NFA power s (W₁ᵀW₁ vs AGOP^s)", ylabel="Pearson with W₁ᵀW₁", ylim=(max(low, 0.5) - 0.02, 1.005))
     axis.legend(fontsize=6, loc="lower left")
     figure.subplots_adjust(bottom=0.33)

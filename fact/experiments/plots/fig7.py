@@ -10,6 +10,7 @@ import numpy as np
 from fact.experiments.io import load_torch, read_parquet
 from fact.experiments.plots import style
 from fact.features.linalg import sym_power
+from fact.features.names import Relation
 
 
 def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out: str | os.PathLike) -> None:
@@ -74,10 +75,10 @@ def _heat_maps(figure, grid, example: dict) -> None:
 
 def _cosines(axis, hidden) -> None:
     """Cosine of W^T W with AGOP^s against s, and with FACT, over seeds (mean and range)."""
-    nfa = hidden[hidden.relation == "nfa"].groupby("power").cosine.agg(["mean", "min", "max"]).reset_index()
+    nfa = hidden[hidden.relation == Relation.NFA].groupby("power").cosine.agg(["mean", "min", "max"]).reset_index()
     axis.plot(nfa.power, nfa["mean"], "o-", color=style.RELATION_COLOURS["nfa"], label="NFA: AGOP$^s$")
     axis.fill_between(nfa.power, nfa["min"], nfa["max"], color=style.RELATION_COLOURS["nfa"], alpha=0.2, lw=0)
-    fact = hidden[hidden.relation == "fact"].cosine
+    fact = hidden[hidden.relation == Relation.FACT].cosine
     axis.axhline(fact.mean(), color=style.RELATION_COLOURS["fact"], label=f"FACT ({fact.mean():.3f})")
     axis.axhspan(fact.min(), fact.max(), color=style.RELATION_COLOURS["fact"], alpha=0.2, lw=0)
     axis.set_xscale("log", base=2)

@@ -19,14 +19,20 @@ from fact.experiments.analysis import NFA_POWER
 from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
 from fact.features.losses import LOSS_LABELS
+from fact.features.names import Relation, relation_label
 
-FORWARD = {name: style.relation_label(name, NFA_POWER) for name in ("fact", "fact_sqrt", "nfa", "enfa")}
-BACKWARD = {name: style.relation_label(name, NFA_POWER) for name in ("bfact", "bfact_sqrt", "bnfa", "benfa")}
+FORWARD = {
+    name: relation_label(name, NFA_POWER) for name in (Relation.FACT, Relation.FACT_SQRT, Relation.NFA, Relation.ENFA)
+}
+BACKWARD = {
+    name: relation_label(name, NFA_POWER)
+    for name in (Relation.BFACT, Relation.BFACT_SQRT, Relation.BNFA, Relation.BENFA)
+}
 
 
 def _load(paths) -> pd.DataFrame:
     table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
-    powered = table.relation.isin(["nfa", "bnfa"])
+    powered = table.relation.isin([Relation.NFA, Relation.BNFA])
     return table[~powered | np.isclose(table.power, NFA_POWER)]
 
 

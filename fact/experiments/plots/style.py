@@ -11,8 +11,8 @@ matplotlib.use("Agg")  # figures are built headless, on clusters too
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-# One colour and one label per relation and per method, the same in every figure. A backward
-# relation (W W^T side) takes the colour of its forward twin.
+# One colour per relation and per method, the same in every figure (their labels: fact.features.names). A
+# backward relation (W W^T side) takes the colour of its forward twin.
 RELATION_COLOURS = {
     "fact": "#1b9e77",
     "fact_sqrt": "#66a61e",
@@ -26,16 +26,6 @@ RELATION_COLOURS.update(
     benfa=RELATION_COLOURS["enfa"],
 )
 STATIONARITY_COLOUR = "#555555"  # a weight's stationarity error, wherever it is drawn
-RELATION_LABELS = {
-    "fact": "FACT",
-    "fact_sqrt": "(FACT FACTᵀ)^½",
-    "nfa": "NFA: AGOP^s",
-    "enfa": "eNFA",
-    "bfact": "bFACT",
-    "bfact_sqrt": "(bFACT bFACTᵀ)^½",
-    "bnfa": "backward AGOP^s",
-    "benfa": "backward eNFA",
-}
 
 # RFM methods: FACT-RFM' is the FACT relation itself, FACT-RFM its square-root form.
 METHOD_COLOURS = {
@@ -45,14 +35,6 @@ METHOD_COLOURS = {
     "laplace": "#666666",
 }
 METHOD_LABELS = {"nfa": "NFA-RFM", "fact": "FACT-RFM", "fact_geom": "FACT-RFM'", "laplace": "Laplace kernel regression"}
-
-
-def relation_label(relation: str, power: float | None = None) -> str:
-    """A relation's label; the NFA ones with their power (s = 1/2 written ½)."""
-    label = RELATION_LABELS.get(relation, relation)
-    if "^s" in label and power is not None:
-        label = label.replace("^s", "^½" if power == 0.5 else f"^{power:g}")
-    return label
 
 
 def log_axis(axis, values) -> None:

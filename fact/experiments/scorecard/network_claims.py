@@ -11,6 +11,7 @@ from fact.experiments.analysis import NFA_POWER, best_powers
 from fact.experiments.scorecard.critical import converged_below, screen
 from fact.experiments.scorecard.results import Experiment
 from fact.experiments.scorecard.verdicts import AT_CRITICAL, Claim, Judgement, grade, judged_at_critical_points
+from fact.features.names import Relation
 
 # ---------------------------------------------------------------------------------------------
 # Figure 7
@@ -101,12 +102,12 @@ def fact_beats_nfa(experiment: Experiment, fact: str, nfa: str, enfa: str, side:
 
 def fig2(experiment: Experiment) -> Judgement:
     """Figure 2: per layer, FACT at least as good as AGOP^1/2 and the eNFA."""
-    return fact_beats_nfa(experiment, "fact", "nfa", "enfa", "forward")
+    return fact_beats_nfa(experiment, Relation.FACT, Relation.NFA, Relation.ENFA, "forward")
 
 
 def fig9_10(experiment: Experiment) -> Judgement:
     """Figures 9-10: the backward forms, bFACT against the backward NFA and eNFA."""
-    return fact_beats_nfa(experiment, "bfact", "bnfa", "benfa", "backward")
+    return fact_beats_nfa(experiment, Relation.BFACT, Relation.BNFA, Relation.BENFA, "backward")
 
 
 def fig8(experiment: Experiment) -> Judgement:
