@@ -1,4 +1,4 @@
-"""fact.experiments.stages.checkpoints and the stages' first checks: a checkpoint is used only when it is readable,
+"""fact.experiments.checkpoints and the stages' first checks: a checkpoint is used only when it is readable,
 finite, trained with the settings its training job is given, and fits its model; an output folder
 that cannot be written stops a stage before any work; a damaged table stops a figure, naming it."""
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
+from fact.experiments.checkpoints import load_weights, read_checkpoints
 from fact.experiments.io import save_torch
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints
-from fact.experiments.stages.common import setup_logging, start_stage
+from fact.experiments.jobs import setup_logging, start_stage
 
 LOG = setup_logging("test")
 

@@ -45,7 +45,7 @@ def test_a_class_the_module_lacks_is_named():
 @pytest.mark.parametrize("scale", ["quick", "paper"])
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_run_parses_into_its_stages_settings(name, scale):
-    from fact.experiments.stages.settings import from_json, to_json
+    from fact.experiments.job_settings import from_json, to_json
 
     experiment = EXPERIMENTS[name]
     block = scale_settings(SCALES, scale)[name]

@@ -10,7 +10,8 @@ from torch import nn
 from fact.experiments.full_batch import FullBatchSchedule, minimise_newton, train_full_batch
 from fact.experiments.models import QuadraticNet
 from fact.experiments.stages import train_fig7
-from fact.features.losses import NonFiniteLossError, mse_per_sample
+from fact.features.errors import NonFiniteLossError
+from fact.features.losses import mse_per_sample
 from fact.features.objective import regularised_objective
 
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fact.experiments.io import atomic_path, load_torch, read_parquet_metadata, save_torch, write_parquet
+from fact.experiments.io import load_torch, read_parquet_metadata, save_torch, write_parquet
+from fact.features.atomic import atomic_path
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
@@ -40,7 +41,7 @@ def test_a_killed_write_leaves_no_litter_once_the_job_runs_again(tmp_path):
     # SIGKILL cannot be caught, so the temporary file stays; the rerun must take it over, not add another
     target = tmp_path / "model.pt"
     script = (
-        "import sys, time\nfrom fact.experiments.io import atomic_path\n"
+        "import sys, time\nfrom fact.features.atomic import atomic_path\n"
         "with atomic_path(sys.argv[1]) as temporary:\n"
         "    temporary.write_bytes(b'half')\n    print('writing', flush=True)\n    time.sleep(60)\n"
     )

@@ -15,7 +15,7 @@ from torch import nn
 
 from fact.features.metrics import agreement, cosine, pearson, relative_error, spearman
 from fact.features.monitor import Monitor
-from fact.features.objective import real_number
+from fact.features.real_number import real_number
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 matrices = st.integers(2, 6).flatmap(lambda d: arrays(np.float64, (d, d), elements=finite))

@@ -15,11 +15,11 @@ from fact.experiments.analysis import fit_through_origin
 from fact.experiments.data.modular import modular_addition
 from fact.experiments.data.parity import sparse_parity
 from fact.experiments.io import load_torch
+from fact.experiments.job_settings import from_json
 from fact.experiments.plots import style
 from fact.experiments.plots.modular import render_fig5, render_fig6
 from fact.experiments.plots.parity import render_fig3
 from fact.experiments.stages import rfm_modular, rfm_parity
-from fact.experiments.stages.settings import from_json
 
 
 def test_sparse_parity_labels_follow_the_support():

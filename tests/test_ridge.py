@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from fact.features.free_memory import free_memory
 from fact.kernel_machines.kernels import Kernel
-from fact.kernel_machines.ridge import free_memory, solve_ridge
+from fact.kernel_machines.ridge import solve_ridge
 from tests.test_kernels import random_problem
 
 

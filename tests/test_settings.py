@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fact.experiments.stages.settings import SettingsError, from_json, to_json
+from fact.experiments.job_settings import SettingsError, from_json, to_json
 from fact.experiments.training import SGDSettings
 from fact.kernel_machines.kernels import Kernel
 from tests.conftest import copy_workflow

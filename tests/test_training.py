@@ -9,7 +9,7 @@ import torch
 
 from fact.experiments.models import mlp
 from fact.experiments.training import SGDSettings, UnreadableStateError, discard_state, train_sgd
-from fact.features.losses import NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
 
 
 def small_task(seed: int):

@@ -75,7 +75,7 @@ def test_an_unknown_optimiser_and_a_diverging_run_are_named():
     model, X, y, X_test, y_test = tiny_task(0)
     with pytest.raises(ValueError, match="unknown optimiser 'sgd'"):
         train_with_decay(model, X, y, X_test, y_test, schedule("sgd"), keep=[])
-    from fact.features.losses import NonFiniteLossError
+    from fact.features.errors import NonFiniteLossError
 
     with torch.no_grad():
         model.unembed.bias[0] = float("inf")

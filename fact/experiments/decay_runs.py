@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from fact.features.decay_time import decay_rate
-from fact.features.losses import NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
 from fact.features.objective import regularised_gradients, trained_parameters
 
 log = logging.getLogger(__name__)

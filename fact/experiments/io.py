@@ -23,25 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path; on success rename it to ``path``, on error delete it.
-
-    The temporary name is fixed (``.<name>.tmp`` beside ``path``): a job killed by SIGKILL,
-    which no handler sees, leaves that one file, and the job's next run overwrites it
-    instead of adding another. Snakemake never runs two jobs for one output at once.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
+from fact.features.atomic import atomic_path
 
 
 def save_torch(obj, path: str | os.PathLike) -> None:

@@ -17,7 +17,8 @@ import time
 import torch
 from torch import nn
 
-from fact.features.objective import finite_or_raise, real_number, regularised_backward, trained_parameters
+from fact.features.objective import finite_or_raise, regularised_backward, trained_parameters
+from fact.features.real_number import real_number
 from fact.features.weights import weight_matrices
 
 log = logging.getLogger(__name__)

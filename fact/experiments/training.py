@@ -34,8 +34,8 @@ from fact.experiments.io import load_torch, save_torch
 from fact.experiments.polish import converged_below_value, polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
 from fact.features.decay_time import decay_rate
-from fact.features.losses import NonFiniteLossError
-from fact.features.objective import real_number
+from fact.features.errors import NonFiniteLossError
+from fact.features.real_number import real_number
 
 log = logging.getLogger(__name__)
 

@@ -56,10 +56,6 @@ def resolve_loss(loss: Loss) -> LossFn:
     )
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite objective."""
-
-
 def loss_name(loss: Loss) -> str:
     """A loss as a name two processes can compare: its own name, or its callable's qualified name."""
     function = resolve_loss(loss)

@@ -11,7 +11,7 @@ import torch
 
 from fact.features import distributed
 from fact.features.monitor_table import check_writable
-from fact.features.objective import real_number
+from fact.features.real_number import real_number
 
 
 def writes() -> bool:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fact.features.atomic import atomic_path
+
 
 def earlier_rows(path: Path | None, resume: bool) -> list[dict]:
     """The rows an earlier run left at ``path`` (none without a path or a file); refused without ``resume``."""
@@ -43,13 +45,11 @@ def check_writable(path: Path) -> None:
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` to a temporary name beside ``path`` and rename it into place."""
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        table.to_parquet(partial, index=False)
+        with atomic_path(path) as temporary:
+            table.to_parquet(temporary, index=False)
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise OSError(
             f"the monitor could not write {path} ({error}); its rows are still in monitor.table: free space "
             f"under {path.parent} and call monitor.record() again, or save monitor.table elsewhere"
         ) from error
-    os.replace(partial, path)

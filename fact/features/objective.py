@@ -9,14 +9,13 @@ the checks of lambda and of the objective's value that every trainer makes.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from fact.features.losses import NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
+from fact.features.real_number import real_number
 
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -93,19 +92,6 @@ def finite_or_raise(value: torch.Tensor, where: str) -> None:
         raise NonFiniteLossError(
             f"the training objective became {float(value)} at {where}; lower the learning rate or check the data scale"
         )
-
-
-def real_number(value, name: str, *, positive: bool = False, meaning: str = "") -> float:
-    """``value`` as a finite float >= 0 (> 0 with ``positive``), or a ValueError naming ``name`` (and
-    ``meaning``, what the number is, where it helps to say)."""
-    meaning = f" ({meaning})" if meaning else ""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a number, got the string {value!r}: write {name}={value} without quotes")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number{meaning}, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}{meaning}, got {value}")
-    return float(value)
 
 
 def weight_decay_value(weight_decay) -> float:

@@ -25,13 +25,14 @@ from sklearn.base import BaseEstimator, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 
+from fact.features.free_memory import free_memory
 from fact.kernel_machines.devices import on_device, resolve_device
 from fact.kernel_machines.kernels import Kernel
 from fact.kernel_machines.rfm_advice import failed_update_advice, warn_if_constant
 from fact.kernel_machines.rfm_checks import check_feature_matrix, check_params, torch_seed
 from fact.kernel_machines.rfm_inputs import as_numpy, dense_tensor, features, hold_out, read_labels, targets
 from fact.kernel_machines.rfm_tasks import TASKS, guessed_task
-from fact.kernel_machines.ridge import free_memory, require_feature_matrix_memory, require_kernel_memory, solve_ridge
+from fact.kernel_machines.ridge import require_feature_matrix_memory, require_kernel_memory, solve_ridge
 from fact.kernel_machines.updates import UPDATE_STEPS, normalise
 
 log = logging.getLogger(__name__)

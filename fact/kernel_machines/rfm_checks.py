@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from fact.features.objective import real_number
+from fact.features.real_number import real_number
 from fact.kernel_machines.kernel_matrices import fact_constant
 from fact.kernel_machines.updates import NORMALISATIONS, UPDATES
 

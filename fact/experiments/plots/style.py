@@ -73,7 +73,7 @@ def save(figure, path: str | os.PathLike, about: str) -> None:
     """Save as vector PDF without a creation date, so a rerun writes the same bytes; beside it,
     ``<name>.caption.rst``, the caption of the HTML report: ``about`` (what the figure shows, true
     of every run) and the caption drawn under the figure (the settings of this run, from its results)."""
-    from fact.experiments.io import atomic_path
+    from fact.features.atomic import atomic_path
 
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="pdf", metadata={"CreationDate": None})

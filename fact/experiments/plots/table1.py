@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from fact.experiments.analysis import TABLE1_PAPER, per_dataset
-from fact.experiments.io import atomic_path, read_parquet, read_parquet_metadata
+from fact.experiments.io import read_parquet, read_parquet_metadata
 from fact.experiments.plots import style
+from fact.features.atomic import atomic_path
 
 SHORT_HEADERS = {"Laplace kernel regression": "Laplace KR"}
 

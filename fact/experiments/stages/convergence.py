@@ -14,8 +14,8 @@ from pathlib import Path
 
 from fact.experiments.convergence import ARCHITECTURES, FACT_LEVEL, holds_below, points
 from fact.experiments.io import read_parquet, read_parquet_metadata, write_parquet
+from fact.experiments.jobs import fail, require_writable, setup_logging, stop_if_unreadable
 from fact.experiments.provenance import git_sha
-from fact.experiments.stages.common import fail, require_writable, setup_logging, stop_if_unreadable
 
 
 def main(argv: list[str] | None = None) -> None:

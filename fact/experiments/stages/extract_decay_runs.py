@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from fact.experiments.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.io import write_parquet
+from fact.experiments.job_settings import from_json, to_json
+from fact.experiments.jobs import resolve_device, start_stage
 from fact.experiments.provenance import distinct, git_sha
 from fact.experiments.stages import train_cnn, train_transformer
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
-from fact.experiments.stages.common import resolve_device, start_stage
-from fact.experiments.stages.settings import from_json, to_json
 from fact.features.matrices import feature_matrices
 from fact.features.weights import weight_matrices
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fact.experiments.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import write_parquet
+from fact.experiments.job_settings import from_json, to_json
+from fact.experiments.jobs import start_stage
 from fact.experiments.models import deep_linear
 from fact.experiments.provenance import distinct, git_sha
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
-from fact.experiments.stages.common import start_stage
-from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_deep_linear import TrainDeepLinearSettings
 from fact.features.matrices import feature_matrices
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from fact.experiments.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.io import save_torch, write_parquet
+from fact.experiments.job_settings import from_json, to_json
+from fact.experiments.jobs import start_stage
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import distinct, git_sha
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
-from fact.experiments.stages.common import start_stage
-from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_fig7 import TrainFig7Settings
 from fact.features.matrices import feature_matrices
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from fact.experiments.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.data.images import load
 from fact.experiments.io import write_parquet
+from fact.experiments.job_settings import from_json, to_json
+from fact.experiments.jobs import resolve_device, start_stage
 from fact.experiments.models import mlp
 from fact.experiments.provenance import distinct, git_sha
-from fact.experiments.stages.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
-from fact.experiments.stages.common import resolve_device, start_stage
-from fact.experiments.stages.settings import from_json, to_json
 from fact.experiments.stages.train_mlp import TrainMLPSettings
 from fact.features.matrices import feature_matrices
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from fact.experiments.stages.common import require_writable, setup_logging, stop_if_unreadable
+from fact.experiments.jobs import require_writable, setup_logging, stop_if_unreadable
 
 
 def plotting_function(name: str):

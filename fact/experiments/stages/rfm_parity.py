@@ -15,10 +15,10 @@ import torch
 
 from fact.experiments.data.parity import sparse_parity
 from fact.experiments.io import save_torch, write_parquet
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import start_stage
 from fact.experiments.provenance import git_sha
-from fact.experiments.stages.common import start_stage
-from fact.experiments.stages.rfm_fit import fit_rfm_scoring_test
-from fact.experiments.stages.settings import to_json
+from fact.experiments.rfm_fit import fit_rfm_scoring_test
 from fact.kernel_machines.kernels import Kernel
 
 

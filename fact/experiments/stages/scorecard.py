@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from fact.experiments.io import atomic_path
+from fact.experiments.jobs import require_writable, setup_logging, stop_if_unreadable
 from fact.experiments.scorecard import card, results
-from fact.experiments.stages.common import require_writable, setup_logging, stop_if_unreadable
+from fact.features.atomic import atomic_path
 
 
 def main(argv: list[str] | None = None) -> None:

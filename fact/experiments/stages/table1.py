@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from fact.experiments.jobs import require_writable, setup_logging, stop_if_unreadable
 from fact.experiments.plots import table1
-from fact.experiments.stages.common import require_writable, setup_logging, stop_if_unreadable
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,9 +26,9 @@ from fact.experiments.data import uci121
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.data.protocol_splits import load_sklearn
 from fact.experiments.io import UnreadableResultError, read_parquet, read_parquet_metadata, write_parquet
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import resolve_device, start_stage
 from fact.experiments.provenance import code_hash, git_sha
-from fact.experiments.stages.common import resolve_device, start_stage
-from fact.experiments.stages.settings import to_json
 from fact.experiments.table1_protocol import Protocol, evaluate
 from fact.kernel_machines.kernels import Kernel
 

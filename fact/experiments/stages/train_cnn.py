@@ -14,10 +14,10 @@ from pathlib import Path
 from fact.experiments.data.images import FETCHED, load
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.data.shapes import IMAGE_CLASSES, IMAGE_SHAPES
+from fact.experiments.decay_run_training import train_and_save
 from fact.experiments.decay_runs import DecaySchedule
+from fact.experiments.jobs import fail, start_stage
 from fact.experiments.models import SmallCNN
-from fact.experiments.stages.common import fail, start_stage
-from fact.experiments.stages.decay_runs import train_and_save
 
 
 @dataclass(frozen=True)

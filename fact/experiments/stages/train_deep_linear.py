@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import torch
 
+from fact.experiments.checkpoints import objective_record
 from fact.experiments.data.synthetic import linear_teacher
 from fact.experiments.io import save_torch
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import fail, resolve_device, start_stage
 from fact.experiments.models import deep_linear
 from fact.experiments.provenance import code_hash, git_sha
-from fact.experiments.stages.checkpoints import objective_record
-from fact.experiments.stages.common import fail, resolve_device, start_stage
-from fact.experiments.stages.settings import to_json
 from fact.experiments.training import LOSS, SGDSettings, UnreadableStateError, discard_state, train_sgd
-from fact.features.losses import NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
 
 
 @dataclass(frozen=True)

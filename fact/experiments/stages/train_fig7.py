@@ -9,15 +9,16 @@ from dataclasses import dataclass
 
 import torch
 
+from fact.experiments.checkpoints import objective_record
 from fact.experiments.data.synthetic import AdversarialQuadratic
 from fact.experiments.full_batch import FullBatchSchedule, train_full_batch
 from fact.experiments.io import save_torch
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import fail, resolve_device, start_stage
 from fact.experiments.models import QuadraticNet
 from fact.experiments.provenance import git_sha
-from fact.experiments.stages.checkpoints import objective_record
-from fact.experiments.stages.common import fail, resolve_device, start_stage
-from fact.experiments.stages.settings import to_json
-from fact.features.losses import LOSSES, NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
+from fact.features.losses import LOSSES
 
 LOSS = "mse"  # the regression on the population is fitted with the mean squared error
 

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import torch
 
+from fact.experiments.checkpoints import objective_record
 from fact.experiments.data.images import FETCHED, load
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.io import save_torch
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import fail, resolve_device, start_stage
 from fact.experiments.models import mlp
 from fact.experiments.provenance import code_hash, git_sha
 from fact.experiments.sizes import mlp_size_problem
-from fact.experiments.stages.checkpoints import objective_record
-from fact.experiments.stages.common import fail, resolve_device, start_stage
-from fact.experiments.stages.settings import to_json
 from fact.experiments.training import LOSS, SGDSettings, UnreadableStateError, discard_state, train_sgd
-from fact.features.losses import NonFiniteLossError
-from fact.kernel_machines.ridge import free_memory
+from fact.features.errors import NonFiniteLossError
+from fact.features.free_memory import free_memory
 
 
 @dataclass(frozen=True)

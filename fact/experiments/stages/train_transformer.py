@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fact.experiments.data.modular import modular_addition_tokens
+from fact.experiments.decay_run_training import train_and_save
 from fact.experiments.decay_runs import DecaySchedule
+from fact.experiments.jobs import start_stage
 from fact.experiments.models import TinyTransformer
-from fact.experiments.stages.common import start_stage
-from fact.experiments.stages.decay_runs import train_and_save
 
 
 @dataclass(frozen=True)

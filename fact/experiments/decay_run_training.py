@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from fact.experiments.checkpoints import objective_record
 from fact.experiments.decay_runs import LOSS, kept_steps, train_with_decay
 from fact.experiments.io import save_torch
+from fact.experiments.job_settings import to_json
+from fact.experiments.jobs import fail, resolve_device
 from fact.experiments.provenance import git_sha
-from fact.experiments.stages.checkpoints import objective_record
-from fact.experiments.stages.common import fail, resolve_device
-from fact.experiments.stages.settings import to_json
-from fact.features.losses import NonFiniteLossError
+from fact.features.errors import NonFiniteLossError
 
 
 def train_and_save(

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from fact.experiments.io import UnreadableResultError
-from fact.experiments.stages.settings import SettingsError, describe, from_json
+from fact.experiments.job_settings import SettingsError, describe, from_json
 from fact.kernel_machines import devices
 
 

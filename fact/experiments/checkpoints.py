@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from fact.experiments.io import load_torch
+from fact.experiments.job_settings import SettingsError, from_json, to_json
+from fact.experiments.jobs import fail, stop_if_unreadable
 from fact.experiments.provenance import shared_settings
-from fact.experiments.stages.common import fail, stop_if_unreadable
-from fact.experiments.stages.settings import SettingsError, from_json, to_json
 from fact.features.losses import LOSSES
 from fact.features.objective import weight_decay_value
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fact.experiments.stages.common import resolve_device
+from fact.experiments.jobs import resolve_device
 from fact.kernel_machines.rfm import RFM
 
 
