@@ -15,7 +15,7 @@ from snakemake.exceptions import WorkflowError
 # closure of the stages' modules, the experiments that train networks, and where results lie.
 from fact.experiments import provenance
 from fact.experiments.data import manifest
-from fact.experiments.experiment_table import EXPERIMENTS
+from fact.experiments.experiment_table import EXPERIMENTS, Stage, pick
 from fact.experiments.scorecard.places import RESULT_PLACES
 
 SCALE = config["scale"]
@@ -44,11 +44,12 @@ def as_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def job_settings(block, keys, **job):
-    """What one job uses, as JSON for params: (so a change reruns exactly the jobs that use it): the
-    named keys of its config block, the job's own values (its wildcards), and the scale. Every stage's
-    settings are built here; the keys are named, so a new config key reaches no job by accident."""
-    return as_json({**{key: block[key] for key in keys}, **job, "scale": SCALE})
+def job_settings(stage, block, **job):
+    """What one job of ``stage`` (a Stage of fact.experiments.experiment_table) uses, as JSON for params: (so a
+    change reruns exactly the jobs that use it): each field of the stage's settings dataclass, from the job's own
+    values (its wildcards), else its config block, else the common values. No key is named here: a new config
+    key reaches only the stages that read it."""
+    return as_json(pick(stage, {**COMMON, **block, **job}, "of this job"))
 
 
 def code(*modules):
@@ -56,6 +57,12 @@ def code(*modules):
     named and every fact module they import, found by reading their imports (fact.experiments.provenance)."""
     files = {path for module in modules for path in provenance.source_files(module)}
     return sorted(str(path.relative_to(provenance.PACKAGE_ROOT.parent)) for path in files)
+
+
+# The RFM stages, whose jobs are made by their own rules (rfm.smk, tabular.smk)
+PARITY_STAGE = Stage("fact.experiments.stages.rfm_parity", "ParitySettings")
+MODULAR_STAGE = Stage("fact.experiments.stages.rfm_modular", "ModularSettings")
+TABULAR_STAGE = Stage("fact.experiments.stages.table1_dataset", "TabularSettings")
 
 
 def parity_shards(experiment):
@@ -93,8 +100,8 @@ def parity_settings(wildcards):
     """Everything one parity task uses, as JSON for params: (so a change reruns only its shards)."""
     k = int(wildcards.k)
     return job_settings(
+        PARITY_STAGE,
         SETTINGS["parity"],
-        ("d", "n_test", "device", "dtype", "kernel", "reg", "iters", "methods"),
         experiment=wildcards.experiment,
         k=k,
         n=parity_size(wildcards.experiment, k),
@@ -129,8 +136,8 @@ def modular_settings(wildcards):
     """Everything one modular-addition fit uses, as JSON for params:."""
     run = SETTINGS["modular"]["runs"][wildcards.run]
     return job_settings(
+        MODULAR_STAGE,
         SETTINGS["modular"],
-        ("p", "train_fraction", "device", "dtype", "reg", "pairs"),
         run=wildcards.run,
         kernel=run["kernel"],
         iters=run["iters"],
@@ -145,6 +152,7 @@ def features(name):
 
 
 DATA = config["data"]["root"]
+COMMON = {"scale": SCALE, "data_root": DATA}  # what a job may read beside its own values and its block
 UCI121_DATASETS = list(manifest.collection_files("uci121"))
 IMAGE_DATASETS = list(manifest.collection_files("images"))
 # Where files come from is not a setting: a switch between a mirror and a download must
@@ -198,24 +206,7 @@ def tabular_settings(wildcards):
     # not the thread count: it changes no result, and a change must not rerun the sweep; nor the
     # list of datasets that skip row normalisation: each job gets only its own normalisation choices
     normalise = [False] if wildcards.dataset in tabular["never_normalise"] else tabular["normalise"]
-    return job_settings(
-        tabular,
-        (
-            "source",
-            "split_seed",
-            "device",
-            "dtype",
-            "kernel",
-            "regs",
-            "iters",
-            "fold_features",
-            "agop_max_samples",
-            "methods",
-        ),
-        normalise=normalise,
-        dataset=wildcards.dataset,
-        data_root=DATA,
-    )
+    return job_settings(TABULAR_STAGE, tabular, normalise=normalise, dataset=wildcards.dataset)
 
 
 def fetch_verdict(dataset):
@@ -225,7 +216,6 @@ def fetch_verdict(dataset):
 
 # The experiments that train networks (fact.experiments.experiment_table): each one's training and
 # extraction rule is made from its row in networks.smk, with these.
-COMMON = {"scale": SCALE, "data_root": DATA}  # what a job may read beside its run and its block
 
 
 def checkpoint_pattern(experiment):
