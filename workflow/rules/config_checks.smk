@@ -1,7 +1,6 @@
 # Validation of config.yaml: the JSON schema, and what a schema cannot say (non-finite numbers,
 # whole numbers written as floats, relations between settings, sizes no machine holds). Runs when
 # the DAG is built, so a bad setting stops the run before any job, naming its key.
-import copy
 import math
 import re
 from pathlib import Path
@@ -52,23 +51,10 @@ def whole_numbers_only(checker, value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def filling_defaults(check_properties):
-    """The check of an object's properties, filling in each missing property's schema default first."""
-
-    def check(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
-        yield from check_properties(validator, properties, instance, schema)
-
-    return check
-
-
+# Defaults live in the stages' settings dataclasses alone: the schema has none, and config.yaml writes every
+# setting the pipeline runs with.
 ConfigValidator = validators.extend(
-    Draft202012Validator,
-    validators={"properties": filling_defaults(Draft202012Validator.VALIDATORS["properties"])},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", whole_numbers_only),
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", whole_numbers_only)
 )
 
 
@@ -87,7 +73,7 @@ def schema_error_message(error):
 
 
 def schema_validate(full):
-    """Fill in the schema's defaults, and stop at the value it refuses, if any, naming its key."""
+    """Stop at the value the schema refuses, if any, naming its key."""
     error = best_match(ConfigValidator(config_schema()).iter_errors(full))
     if error is None:
         return

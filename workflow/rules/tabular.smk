@@ -43,7 +43,7 @@ rule tabular_dataset:
         dataset=r"[A-Za-z0-9_.-]+",
     conda:
         ENV
-    threads: SETTINGS["tabular"].get("threads", 1)
+    threads: SETTINGS["tabular"]["threads"]
     resources:
         gpu=1 if SETTINGS["tabular"]["device"] != "cpu" else 0,
     params:
