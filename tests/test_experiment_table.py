@@ -154,9 +154,11 @@ def test_an_mlp_experiment_on_another_dataset_is_a_row_and_a_config_block(tmp_pa
 
     planned = dry_run(tmp_path, "figures/fig15.pdf", "figures/scorecard.md")
     assert "python -m fact.experiments.stages.train_mlp" in planned
-    settings = re.search(r"stages\.train_mlp --settings '(\{.*?\})' --out (\S+)", planned)
-    assert json.loads(settings.group(1))["model"] == {"width": 16, "depth": 3, "bias": True}
-    assert settings.group(2) == "results/quick/nets/mlp_small/digits_seed5.pt"
+    trained = {
+        out: json.loads(settings)
+        for settings, out in re.findall(r"stages\.train_mlp --settings '(\{.*?\})' --out (\S+)", planned)
+    }
+    assert trained["results/quick/nets/mlp_small/digits_seed5.pt"]["model"] == {"width": 16, "depth": 3, "bias": True}
     assert re.search(r"stages\.extract_mlp .* --table results/quick/features/mlp_small\.parquet", planned)
     assert re.search(r"stages\.scorecard --inputs .*results/quick/features/mlp_small\.parquet", planned)
 
