@@ -9,10 +9,10 @@ import pandas as pd
 
 from fact.features.names import Relation
 
-NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (spec A7)
+NFA_POWER = 0.5  # AGOP^{1/2}, the NFA's usual power (docs/paper-settings.md)
 
-# The paper's Table 1 (percent). Which FACT column is which is uncertain (spec 4.3): the
-# ICLR notes give 85.22 to FACT-RFM without geometric averaging and 84.99 to FACT-RFM'.
+# The paper's Table 1 (percent). Which FACT column is which is uncertain (docs/paper-settings.md): the
+# summaries of the ICLR version give 85.22 to FACT-RFM without geometric averaging and 84.99 to FACT-RFM'.
 TABLE1_PAPER = {"fact": 85.22, "fact_geom": 84.99, "nfa": 85.10, "laplace": 83.71}
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 
 class QuadraticNet(nn.Module):
-    """Two-layer network with quadratic activation, f(x) = sum_j a_j (w_j^T x)^2 (spec section 4.7).
+    """Two-layer network with quadratic activation, f(x) = sum_j a_j (w_j^T x)^2.
 
     Both weight matrices are bias-free ``nn.Linear`` layers, so ``fact.features.matrices`` sees
     ``hidden`` (W, m x d) and ``readout`` (a^T, 1 x m). Outputs have shape (batch, 1).
@@ -41,7 +41,7 @@ def mlp(d_in: int, width: int, d_out: int, depth: int = 5, bias: bool = True) ->
 
 
 def deep_linear(d: int, depth: int, width: int | None = None, d_out: int | None = None) -> nn.Sequential:
-    """f(x) = W_L ... W_1 x without biases (spec section 4.11); hidden width d unless given."""
+    """f(x) = W_L ... W_1 x without biases; hidden width d unless given."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     width = width or d

@@ -1,6 +1,6 @@
 """The Table 1 protocol: choose hyperparameters on a validation split, report 4-fold test accuracy.
 
-For one dataset and one method (spec section 4.3, after the RFM reference benchmark):
+For one dataset and one method (after the RFM reference benchmark; docs/paper-settings.md):
 
 1. On the dataset's train/validation split, fit the method for every ridge in ``regs`` and
    every row normalisation in ``normalise``, for RFM iterations 0..iters; keep the

@@ -4,7 +4,7 @@ the data.
 Every matrix a registered view shows (``fact.features.layer_views``: ``nn.Linear``, ``nn.Conv1d/2d`` on their
 patches, ``nn.Embedding`` on one-hot tokens, the four matrices of ``nn.MultiheadAttention``, or a
 registered module) computes ``z = h @ W.T (+ b)`` at each position: ``h`` is the input of ``W`` and
-``z`` its output without the bias (spec section 1). The pass, batch by batch:
+``z`` its output without the bias. The pass, batch by batch:
 
 1. a forward pass with hooks that keep each chosen matrix's ``h`` and ``z`` (``fact.features.recording``);
 2. one batched backward pass giving the Jacobians and loss gradients at every ``z`` (``fact.features.backward``);

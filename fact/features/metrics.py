@@ -1,6 +1,6 @@
 """Agreement between two matrices: Pearson and Spearman correlation, cosine similarity, relative error.
 
-The Pearson correlation is the one of the Belkin-group papers (spec section 2.7): both
+The Pearson correlation is the one of the Belkin-group papers (docs/paper-settings.md): both
 matrices are centred by the mean over *all* entries, then compared by cosine similarity,
 i.e. ``np.corrcoef(A.ravel(), B.ravel())[0, 1]``. Spearman's is Pearson's of the entries'
 ranks (ties share their mean rank), as ``scipy.stats.spearmanr(A.ravel(), B.ravel())``.

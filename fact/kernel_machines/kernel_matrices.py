@@ -120,7 +120,7 @@ def kernel_fact(
 
     It is the FACT matrix -(1/(n lambda)) sum_i grad_{x_i} loss_i x_i^T of the ridge objective
     with squared loss, rewritten with alpha_i = -(f(x_i) - y_i) / lambda (Lemma F.2), so it
-    needs no ridge and also holds ridgeless. ``scale`` is c_n (spec ambiguity A1): ``"1/n"``
+    needs no ridge and also holds ridgeless. ``scale`` is c_n (its choice: docs/paper-settings.md): ``"1/n"``
     (default: the literal 1/(n lambda) of the theorem), ``"1"`` (the consistent objective
     sum loss + (lambda/2)(||beta||^2 + ||W||^2)), or a number.
     """

@@ -5,7 +5,7 @@ For a PSD matrix M (M = W^T W with W the RFM's linear features):
 * ``laplace``:   K(x, z) = exp(-||x - z||_M / L)
 * ``gaussian``:  K(x, z) = exp(-||x - z||_M^2 / (2 L^2))   (convention "2L^2", the RFM code's), or
                  K(x, z) = exp(-||x - z||_M^2 / L)          (convention "L", Mallinar et al.'s text);
-                 spec ambiguity A2, default "2L^2"
+                 the paper leaves it open; default "2L^2" (docs/paper-settings.md)
 * ``quadratic``: K(x, z) = (x^T M z)^2          (inner product, k(t) = t^2; no bandwidth)
 * ``exp_inner``: K(x, z) = exp(x^T M z)         (inner product, k(t) = e^t; no bandwidth)
 
@@ -18,7 +18,7 @@ with ||v||_M^2 = v^T M v. The predictor f(x) = sum_j alpha_j K(x, x_j) has the i
 which is what the AGOP and the kernel FACT matrix are built from.
 
 The Laplace kernel is not differentiable where x = x_j. There its gradient is set to zero,
-the convention of the RFM reference code (spec section 3.4, S_ii := 0): squared distances
+the convention of the RFM reference code (S_ii := 0): squared distances
 below a rounding threshold, relative to the points' norms, count as exact zeros, so a
 point's gradient never picks up the huge 1/||x - x_j|| of a distance that is zero but for
 rounding.

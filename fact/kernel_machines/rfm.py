@@ -1,4 +1,4 @@
-"""Recursive Feature Machines with NFA and FACT updates (spec section 3): the estimator.
+"""Recursive Feature Machines with NFA and FACT updates: the estimator.
 
 An RFM alternates a kernel ridge regression with the Mahalanobis kernel K_M and an update
 of the feature matrix M (Algorithm 1):

@@ -1,4 +1,4 @@
-"""The updates of an RFM's feature matrix M (spec section 3).
+"""The updates of an RFM's feature matrix M.
 
 * ``nfa``:       M = AGOP^s                        (Neural Feature Ansatz; s, centring, normalisation options)
 * ``fact``:      M = (F F^T)^{1/2}                 (FACT-RFM, no geometric averaging)

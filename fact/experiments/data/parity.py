@@ -6,7 +6,7 @@ import torch
 
 
 def sparse_parity(n: int, d: int, k: int, seed: int, n_test: int = 0, dtype=torch.float64):
-    """Sparse parity (spec section 4.4): x ~ Unif({-1, +1}^d), y = 1 if prod_{j in S} x_j > 0 else 0.
+    """Sparse parity: x ~ Unif({-1, +1}^d), y = 1 if prod_{j in S} x_j > 0 else 0.
 
     The support S (k distinct coordinates) and the samples are drawn from ``seed``.
     Returns (X_train, y_train, X_test, y_test, support) with integer labels in {0, 1}.

@@ -14,7 +14,7 @@ import torch
 class AdversarialQuadratic:
     """The adversarial data distribution of Section 6 (Theorem 6.1 / D.1, Figure 7), d = 4.
 
-    The paper keeps its constants unknown (spec A9); this construction follows its recipe:
+    The paper keeps its constants unknown (docs/paper-settings.md); this construction follows its recipe:
 
     * with probability ``hypercube_weight`` (the paper's p), x ~ Unif({-1, +1}^4); this
       component pins every off-diagonal coefficient of the fitted quadratic (a parity
@@ -86,7 +86,7 @@ class AdversarialQuadratic:
 
 
 def linear_teacher(d: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """x ~ N(0, I_d), y = W* x with W* entries i.i.d. standard Gaussian (spec section 4.11).
+    """x ~ N(0, I_d), y = W* x with W* entries i.i.d. standard Gaussian.
 
     Returns (X, Y, W*) in float32; the seed fixes both W* and the sample.
     """

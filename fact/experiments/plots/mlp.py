@@ -3,7 +3,7 @@
 Figure 2: per layer at the end of training; Figure 8: over epochs. Figures 9 and 10: the same
 for the backward relations. Under each, the layers' stationarity error: FACT is a theorem about
 critical points, and how far from one each layer is says how much its agreement can be asked for.
-Pearson correlation (centred over entries, spec A7); the mean over seeds with the range as error
+Pearson correlation (centred over entries; docs/paper-settings.md); the mean over seeds with the range as error
 bars or bands.
 """
 

@@ -1,7 +1,7 @@
 """What a scorecard row's results were made from: the data, and the settings that differ from the paper's.
 
 Both are read from the settings stored in the result files, never from config.yaml, so a row
-describes the run it judges. Only settings the paper states are compared (spec tags [T] and the
+describes the run it judges. Only settings the paper states are compared (docs/paper-settings.md, and the
 reference code for Table 1); the ones it leaves open are chosen in config.yaml and shown in captions.
 """
 
