@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from fact.experiments.jobs import resolve_device
 from fact.kernel_machines.rfm import RFM
 
@@ -12,9 +10,9 @@ def fit_rfm_scoring_test(settings, method: dict, task: str, X, y, X_test, y_test
     """Fit an RFM from an experiment's settings, scoring the test set at every iteration.
 
     ``settings`` is a stage's settings with the fields ``kernel`` (a Kernel), ``reg``,
-    ``iters``, ``dtype`` and ``device``; ``method`` the RFM's update options. The test set
-    rides in the validation slot only to be scored: the experiments show every iteration
-    and use none of the selection. Returns (model, history) with the split named "test".
+    ``iters``, ``dtype`` and ``device``; ``method`` the RFM's update options. The test set is
+    scored at every iteration and chooses nothing: the experiments show every iteration.
+    Returns (model, history), the test set's rows under the split "test".
     """
     model = RFM(
         kernel=settings.kernel,
@@ -26,6 +24,5 @@ def fit_rfm_scoring_test(settings, method: dict, task: str, X, y, X_test, y_test
         keep_matrices=True,
         **method,
     )
-    model.fit(X, y, X_test, y_test)
-    history: pd.DataFrame = model.history_.replace({"split": {"val": "test"}})
-    return model, history
+    model.fit(X, y, X_test=X_test, y_test=y_test)
+    return model, model.history_

@@ -75,9 +75,7 @@ def _model(protocol: Protocol, method: dict, reg: float, iters: int, seed: int, 
     options = {key: value for key, value in method.items() if key != "update"}
     update = method["update"]
     return RFM(
-        kernel=protocol.kernel.name,
-        bandwidth=protocol.kernel.bandwidth,
-        gaussian_convention=protocol.kernel.gaussian_convention,
+        kernel=protocol.kernel,
         reg=reg,
         update="nfa" if update == "none" else update,
         iters=0 if update == "none" else iters,
@@ -133,9 +131,7 @@ def fold_accuracy(
 ) -> tuple[float, str]:
     """Kernel regression with a fixed feature matrix M: test accuracy and the solver used."""
     model = RFM(
-        kernel=protocol.kernel.name,
-        bandwidth=protocol.kernel.bandwidth,
-        gaussian_convention=protocol.kernel.gaussian_convention,
+        kernel=protocol.kernel,
         reg=reg,
         iters=0,
         M_init=M,

@@ -25,14 +25,31 @@ from sklearn.base import BaseEstimator, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 
-from fact.features.free_memory import free_memory
 from fact.kernel_machines.devices import on_device, resolve_device
 from fact.kernel_machines.kernels import Kernel
 from fact.kernel_machines.rfm_advice import failed_update_advice, warn_if_constant
-from fact.kernel_machines.rfm_checks import check_feature_matrix, check_params, torch_seed
-from fact.kernel_machines.rfm_inputs import as_numpy, dense_tensor, features, hold_out, read_labels, targets
+from fact.kernel_machines.rfm_checks import (
+    PARAMETER_CONSTRAINTS,
+    check_params,
+    kernel_of,
+    torch_seed,
+)
+from fact.kernel_machines.rfm_inputs import (
+    as_numpy,
+    features,
+    hold_out,
+    initial_matrix,
+    read_labels,
+    scored_pair,
+    targets,
+)
 from fact.kernel_machines.rfm_tasks import TASKS, guessed_task
-from fact.kernel_machines.ridge import require_feature_matrix_memory, require_kernel_memory, solve_ridge
+from fact.kernel_machines.ridge import (
+    needs_low_memory,
+    require_feature_matrix_memory,
+    require_kernel_memory,
+    solve_ridge,
+)
 from fact.kernel_machines.updates import UPDATE_STEPS, normalise
 
 log = logging.getLogger(__name__)
@@ -44,8 +61,8 @@ class RFM(BaseEstimator):
     Parameters
     ----------
     kernel : "laplace", "gaussian", "quadratic" or "exp_inner" (see fact.kernel_machines.kernels), or a ``Kernel``
-        (which then brings its own bandwidth and convention).
-    bandwidth : L of the radial kernels.
+        (which brings its own bandwidth and convention: giving either beside it is refused).
+    bandwidth : L of a radial kernel given by name (None: 10); an inner-product kernel has none.
     reg : ridge added to the kernel matrix; 0 for ridgeless.
     update : "nfa", "fact" or "fact_geom".
     iters : number of feature updates T; iterations 0..T are fitted and scored.
@@ -53,7 +70,8 @@ class RFM(BaseEstimator):
     centre : centre the gradients across samples before the AGOP (NFA).
     normalisation : None, "max" or "trace": rescaling of M after each update.
     fact_scale : c_n of the kernel FACT matrix ("1/n", "1" or a number).
-    gaussian_convention : "2L^2" or "L" (see fact.kernel_machines.kernels).
+    gaussian_convention : "2L^2" or "L" for the gaussian kernel given by name (None: "2L^2"; see
+        fact.kernel_machines.kernels).
     agop_max_samples : estimate the AGOP on at most this many points (None: all).
     task : "auto", "classification" (one-hot targets, argmax), "binary" (two labels as one
         scalar 0/1 target, threshold 0.5) or "regression". "auto" picks classification for
@@ -88,6 +106,7 @@ class RFM(BaseEstimator):
     array plus row blocks of 2^26 kernel entries. Predictions take row blocks of that size.
     """
 
+    _parameter_constraints = PARAMETER_CONSTRAINTS
     _TASKS = ("auto", *TASKS)
     _AUTO_TASK: str | None = None  # what task="auto" means; None: guessed from the labels (rfm_tasks.guessed_task)
 
@@ -95,7 +114,7 @@ class RFM(BaseEstimator):
         self,
         *,
         kernel: str | Kernel = "laplace",
-        bandwidth: float = 10.0,
+        bandwidth: float | None = None,
         reg: float = 1e-3,
         update: str = "nfa",
         iters: int = 5,
@@ -103,7 +122,7 @@ class RFM(BaseEstimator):
         centre: bool = False,
         normalisation: str | None = None,
         fact_scale: str | float = "1/n",
-        gaussian_convention: str = "2L^2",
+        gaussian_convention: str | None = None,
         agop_max_samples: int | None = None,
         task: str = "auto",
         dtype: str = "float64",
@@ -139,34 +158,37 @@ class RFM(BaseEstimator):
         self.validation_fraction = validation_fraction
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X, y, X_val=None, y_val=None) -> "RFM":
-        """Fit iterations 0..iters and keep the best one (on validation data when given).
+    def fit(self, X, y, X_val=None, y_val=None, *, X_test=None, y_test=None) -> "RFM":
+        """Fit iterations 0..iters and keep the best one (on validation data when given, else the last).
 
-        A fit that fails (bad input, a failed solve) leaves the estimator as it was before.
+        Test data, when given, is scored at every iteration (split "test" of ``history_``) and chooses
+        nothing. A fit that fails (bad input, a failed solve) leaves the estimator as it was before.
         """
         before = dict(self.__dict__)
         try:
-            return self._fit(X, y, X_val, y_val)
+            return self._fit(X, y, X_val, y_val, X_test, y_test)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y, X_val, y_val) -> "RFM":
+    def _fit(self, X, y, X_val, y_val, X_test, y_test) -> "RFM":
         X, Y, validation = self._prepare(X, y, X_val, y_val)
+        scored = {"val": validation, "test": scored_pair(self, X_test, y_test, "test")}
         generator = torch.Generator().manual_seed(torch_seed(self.random_state))
         require_feature_matrix_memory(X.shape[1], len(X), self._dtype_, self._device_)
-        M = self._initial_matrix(X.shape[1])
+        M = initial_matrix(self, X.shape[1])
         warn_if_constant(self._kernel_, X, M)
         require_kernel_memory(len(X), self._dtype_, self._device_)
-        self.low_memory_ = self._needs_low_memory(len(X))
+        self.low_memory_ = needs_low_memory(self.low_memory, len(X), self._dtype_, self._device_)
         records, iterates, self.solvers_ = [], [], []
         for iteration in range(int(self.iters) + 1):
             start = time.perf_counter()
             alpha, solver, train_outputs, weights = self._solve(X, Y, M, iteration)
             scores = {"train": self._task_.metrics(train_outputs, Y)}
-            if validation is not None:
-                scores["val"] = self._task_.metrics(self._outputs(validation[0], X, M, alpha), validation[1])
+            for split, pair in scored.items():
+                if pair is not None:
+                    scores[split] = self._task_.metrics(self._outputs(pair[0], X, M, alpha), pair[1])
             records += [
                 {"iteration": iteration, "split": split, "metric": name, "value": value}
                 for split, metrics in scores.items()
@@ -197,20 +219,13 @@ class RFM(BaseEstimator):
         check_params(self, self._TASKS)
         self._device_ = resolve_device(self.device)
         self._dtype_ = torch.float64 if self.dtype == "float64" else torch.float32
-        self._kernel_ = (
-            self.kernel
-            if isinstance(self.kernel, Kernel)
-            else Kernel(self.kernel, self.bandwidth, self.gaussian_convention)
-        )
+        self._kernel_ = kernel_of(self)
         X = features(self, X, fitting=True)
         labels = self._read_labels(y)
         Y = targets(self, labels, len(X))
         self.n_features_in_ = X.shape[1]
-        if (X_val is None) != (y_val is None):
-            raise ValueError("give both X_val and y_val, or neither")
-        if X_val is not None:
-            X_val = features(self, X_val, "X_val")
-            return X, Y, (X_val, targets(self, y_val, len(X_val), "y_val"))
+        if X_val is not None or y_val is not None:
+            return X, Y, scored_pair(self, X_val, y_val, "val")
         if self.validation_fraction is None:
             return X, Y, None
         kept, held_out = hold_out(labels, self._task_, self.validation_fraction, self.random_state)
@@ -254,7 +269,7 @@ class RFM(BaseEstimator):
 
     def _updated(self, X, alpha, M, generator, weights) -> torch.Tensor:
         batch_size = self._block_rows(len(X)) if self.low_memory_ else self.batch_size
-        new = UPDATE_STEPS[self.update](self, X, alpha, M, generator, weights, batch_size)
+        new = UPDATE_STEPS[self.update](X, alpha, M, self._kernel_, self, generator, weights, batch_size)
         if not torch.isfinite(new).all() or not new.abs().max() > 0:
             what = "zero" if torch.isfinite(new).all() else "non-finite"
             advice = failed_update_advice(self._kernel_, X, M, self.reg, self.update, what)
@@ -316,20 +331,6 @@ class RFM(BaseEstimator):
                 for i in range(0, len(queries), step)
             ]
         )
-
-    def _needs_low_memory(self, n: int) -> bool:
-        """Whether the n x n arrays of a normal iteration (about four) would not fit in free memory."""
-        if self.low_memory != "auto":
-            return bool(self.low_memory)
-        return 4 * n * n * torch.finfo(self._dtype_).bits // 8 > 0.8 * free_memory(self._device_)
-
-    def _initial_matrix(self, d: int) -> torch.Tensor:
-        if self.M_init is None:
-            return torch.eye(d, dtype=self._dtype_, device=self._device_)
-        M = dense_tensor(self.M_init, "M_init", self._device_, self._dtype_)
-        if M.shape != (d, d):
-            raise ValueError(f"M_init must be {d} x {d} for {d} features, got {tuple(M.shape)}")
-        return check_feature_matrix(M)
 
     def predict(self, X):
         """Class labels (classification) or predicted values (regression), as a NumPy array."""

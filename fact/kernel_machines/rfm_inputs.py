@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from fact.kernel_machines.rfm_checks import check_feature_matrix
 from fact.kernel_machines.rfm_tasks import Task
 
 
@@ -133,3 +134,24 @@ def hold_out(labels: np.ndarray, task: Task, fraction: float, random_state) -> t
             f"validation_fraction={fraction} leaves {len(kept)} point(s) to fit on; lower it or pass X_val and y_val"
         )
     return torch.as_tensor(np.sort(kept)), torch.as_tensor(np.sort(held_out))
+
+
+def scored_pair(rfm, X, y, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The features and targets of data given to ``fit`` to be scored (``split`` "val" or "test"), or None;
+    both or neither of X_<split> and y_<split> must be given."""
+    if (X is None) != (y is None):
+        raise ValueError(f"give both X_{split} and y_{split}, or neither")
+    if X is None:
+        return None
+    X = features(rfm, X, f"X_{split}")
+    return X, targets(rfm, y, len(X), f"y_{split}")
+
+
+def initial_matrix(rfm, d: int) -> torch.Tensor:
+    """The feature matrix of iteration 0: ``rfm.M_init`` checked, or the identity."""
+    if rfm.M_init is None:
+        return torch.eye(d, dtype=rfm._dtype_, device=rfm._device_)
+    M = dense_tensor(rfm.M_init, "M_init", rfm._device_, rfm._dtype_)
+    if M.shape != (d, d):
+        raise ValueError(f"M_init must be {d} x {d} for {d} features, got {tuple(M.shape)}")
+    return check_feature_matrix(M)

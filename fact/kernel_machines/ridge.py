@@ -138,3 +138,11 @@ def solve_ridge(K: torch.Tensor, Y: torch.Tensor, reg: float, overwrite: bool = 
     cutoff = len(A) * torch.finfo(A.dtype).eps * eigenvalues.abs().max()
     inverse = torch.where(eigenvalues.abs() > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
     return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ Y)), "pseudo-inverse"
+
+
+def needs_low_memory(setting: bool | str, n: int, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether an RFM fit of n points takes the low-memory path: as ``setting`` says, or with "auto" where
+    the n x n arrays of a normal iteration (about four) would not fit in 80% of free memory."""
+    if setting != "auto":
+        return bool(setting)
+    return 4 * n * n * torch.finfo(dtype).bits // 8 > 0.8 * free_memory(device)

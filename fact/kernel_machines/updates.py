@@ -57,26 +57,27 @@ def fact_geom_update(F: torch.Tensor | tuple[torch.Tensor, torch.Tensor], M: tor
     return gram_power(F @ M, 0.25)
 
 
-def _nfa_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
+def _nfa_step(X, alpha, M, kernel, options, generator, weights, batch_size) -> torch.Tensor:
     agop = kernel_agop_parts(
-        X, alpha, M, rfm._kernel_, rfm.centre, rfm.agop_max_samples, generator, batch_size, weights
+        X, alpha, M, kernel, options.centre, options.agop_max_samples, generator, batch_size, weights
     )
-    return nfa_update(agop, rfm.power)
+    return nfa_update(agop, options.power)
 
 
-def _fact_factors(rfm, X, alpha, M, weights, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
-    return kernel_fact_factors(X, alpha, M, rfm._kernel_, rfm.fact_scale, batch_size, weights)
+def _fact_factors(X, alpha, M, kernel, options, weights, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
+    return kernel_fact_factors(X, alpha, M, kernel, options.fact_scale, batch_size, weights)
 
 
-def _fact_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    return fact_update(_fact_factors(rfm, X, alpha, M, weights, batch_size))
+def _fact_step(X, alpha, M, kernel, options, generator, weights, batch_size) -> torch.Tensor:
+    return fact_update(_fact_factors(X, alpha, M, kernel, options, weights, batch_size))
 
 
-def _fact_geom_step(rfm, X, alpha, M, generator, weights, batch_size) -> torch.Tensor:
-    return fact_geom_update(_fact_factors(rfm, X, alpha, M, weights, batch_size), M)
+def _fact_geom_step(X, alpha, M, kernel, options, generator, weights, batch_size) -> torch.Tensor:
+    return fact_geom_update(_fact_factors(X, alpha, M, kernel, options, weights, batch_size), M)
 
 
-# Each update as the RFM takes it (Algorithm 1's UPDATE, before normalisation), from the fitted
-# predictor (X, alpha, M) and the estimator's parameters: a new update is one function and its entry here.
+# Each update as the RFM takes it (Algorithm 1's UPDATE, before normalisation), from the fitted predictor
+# (X, alpha, M), its kernel, and the options it reads (power, centre, agop_max_samples, fact_scale; the
+# estimator's parameters): a new update is one function and its entry here.
 UPDATE_STEPS = {"nfa": _nfa_step, "fact": _fact_step, "fact_geom": _fact_geom_step}
 UPDATES = tuple(UPDATE_STEPS)
