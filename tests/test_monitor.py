@@ -324,3 +324,24 @@ def test_every_panel_of_the_plot_shows_all_of_its_data_and_bad_requests_are_name
         plot_monitor(table, columns=0)
     with pytest.raises(ValueError, match="measure must be one of"):
         plot_monitor(table, measure="pearsons")
+
+
+def test_lambda_left_out_is_read_from_the_optimizers_groups_at_the_first_step():
+    model, X, Y = network_and_data(0)
+    monitor = Monitor(model, X, Y, "mse", every=2)
+    with pytest.raises(ValueError, match="to record before training, give the lambda"):
+        monitor.record()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+    train(model, X, Y, optimizer, monitor, steps=2)
+    given = Monitor(copy.deepcopy(model), X, Y, "mse", WEIGHT_DECAY).record()
+    assert monitor.weight_decay == WEIGHT_DECAY
+    assert np.allclose(monitor.table.stationarity_error, given.stationarity_error, rtol=1e-12)
+
+
+def test_lambda_is_not_guessed_where_the_groups_disagree():
+    model, X, Y = network_and_data(0)
+    groups = [{"params": model[0].parameters(), "weight_decay": 0.1}, {"params": model[2:].parameters()}]
+    optimizer = torch.optim.SGD(groups, lr=0.05)
+    monitor = Monitor(model, X, Y, "mse", every=2)
+    with pytest.raises(ValueError, match=r"decay the followed weights with \[0, 0.1\].*give weight_decay="):
+        train(model, X, Y, optimizer, monitor, steps=1)

@@ -98,6 +98,42 @@ def language_modelling(tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     return sequences, torch.cat([torch.full_like(tokens, -100), labels[:, None]], dim=1)
 
 
+def test_the_lightning_callback_reads_lambda_from_the_optimizer_and_logs_to_the_trainers_loggers(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import CSVLogger
+
+    from fact.features.monitor_lightning import FACTMonitorCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.network = Regression()
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.mse_loss(self.network(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+
+    torch.manual_seed(0)
+    X, Y = torch.randn(32, 5), torch.randn(32, 3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=8)
+    callback = FACTMonitorCallback(X, Y, "mse", every=2, network=lambda m: m.network)  # no weight_decay
+    logger = CSVLogger(tmp_path, name="run", version=0)
+    pl.Trainer(
+        max_steps=4, accelerator="cpu", callbacks=[callback], logger=logger, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    ).fit(Module(), loader)  # fmt: skip
+
+    assert callback.monitor.weight_decay == WEIGHT_DECAY
+    logged = pd.read_csv(tmp_path / "run" / "version_0" / "metrics.csv")
+    fact = logged.dropna(subset=["pearson/body.0/fact"])
+    expected = callback.monitor.table.query("layer == 'body.0' and relation == 'fact'")
+    assert list(fact.step) == [2, 4] == list(expected.step)
+    assert list(fact["pearson/body.0/fact"]) == pytest.approx(list(expected.pearson), rel=1e-6)
+    assert {"stationarity/body.2", "tau/body.0"} <= set(logged.columns)
+
+
 def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")

@@ -50,9 +50,10 @@ from fact.features.monitor_settings import (
     every_value,
     powers_value,
     resumed_step,
+    weight_decay_of,
     writes,
 )
-from fact.features.monitor_table import check_writable, earlier_rows, write_atomically
+from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
 from fact.features.names import MEASURES, Relation
 from fact.features.objective import weight_decay_value
 from fact.features.weights import trained_views, weight_matrices
@@ -70,7 +71,9 @@ class Monitor:
     model : the network being trained (its output a tensor: wrap a model that returns more).
     inputs, targets : the fixed samples (tensors), or a DataLoader of (x, y) as ``inputs``.
     loss : ``"mse"``, ``"ce"`` or a per-sample callable ``(outputs, targets) -> losses``.
-    weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2``, the objective FACT speaks of.
+    weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2``, the objective FACT speaks of; None
+        (default) reads it from the optimizer's groups at the first step counted (the followed weights' groups
+        must agree on one lambda > 0), so a record before training needs it given.
     every : record every this many optimizer steps.
     names : the weight matrices to follow (``fact.features.weights`` names); None for every trained one.
     nfa : also record NFA and eNFA (a second pass, with Jacobians).
@@ -90,7 +93,7 @@ class Monitor:
         inputs,
         targets=None,
         loss: Loss = "mse",
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
         *,
         every: int = 100,
         names: Iterable[str] | None = None,
@@ -104,7 +107,7 @@ class Monitor:
         resume: bool = False,
     ):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
-        self.weight_decay = weight_decay_value(weight_decay)
+        self.weight_decay = None if weight_decay is None else weight_decay_value(weight_decay)
         self.every, self.nfa, self.agop_probes = every_value(every), nfa, agop_probes
         self.powers = powers_value(powers)
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
@@ -141,6 +144,8 @@ class Monitor:
         scheduler moves the rate before the monitor could read it counts just before the step)."""
         optimizer = unwrapped(optimizer)
         self._require_position()
+        if self.weight_decay is None:
+            self.weight_decay = weight_decay_of(optimizer, self.parameters)
         if id(optimizer) not in self._checked:
             self._check(optimizer)
         if not self._took_a_step(optimizer):
@@ -226,6 +231,11 @@ class Monitor:
     def record(self) -> pd.DataFrame:
         """Record the model as it is now (at ``self.steps``), e.g. once before training; returns the rows."""
         self._require_position()
+        if self.weight_decay is None:
+            raise ValueError(
+                "weight_decay=None is read from the optimizer at the first step counted; to record before "
+                "training, give the lambda of the objective (weight_decay=...) when making the monitor"
+            )
         weights = weight_matrices(
             self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names
         )
@@ -306,14 +316,9 @@ class Monitor:
     def _write(self, rows: list[dict]) -> None:
         if self.path is not None:
             write_atomically(self.table, self.path)
-        if self.writer is not None:
-            for row in rows:
-                power = "" if math.isnan(row["power"]) else f"^{row['power']:g}"
-                self.writer.add_scalar(f"pearson/{row['layer']}/{row['relation']}{power}", row["pearson"], row["step"])
-            for row in rows:
-                if row["relation"] == Relation.FACT:
-                    self.writer.add_scalar(f"stationarity/{row['layer']}", row["stationarity_error"], row["step"])
-                    self.writer.add_scalar(f"tau/{row['layer']}", row["tau"], row["step"])
+        if self.writer is not None and rows:
+            for tag, value in scalars(rows).items():
+                self.writer.add_scalar(tag, value, rows[0]["step"])
 
 
 COLUMNS = [

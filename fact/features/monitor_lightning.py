@@ -2,7 +2,7 @@
 
 ::
 
-    trainer = lightning.pytorch.Trainer(callbacks=[FACTMonitorCallback(X, Y, "ce", weight_decay=1e-2, every=100)])
+    trainer = lightning.pytorch.Trainer(callbacks=[FACTMonitorCallback(X, Y, "ce", every=100)])
     trainer.fit(module, loader)
     callback.monitor.table  # the rows of fact.features.monitor.Monitor
 
@@ -22,14 +22,17 @@ from torch import nn
 
 from fact.features.monitor import Monitor
 from fact.features.monitor_settings import check_callback_options
+from fact.features.monitor_table import scalars
 
 
 class FACTMonitorCallback(pl.Callback):
     """Monitor FACT of the LightningModule (or of ``network(module)``) while ``Trainer.fit`` trains it.
 
     ``inputs``, ``targets``, ``loss``, ``weight_decay`` and every keyword are those of
-    ``fact.features.monitor.Monitor``; ``network`` picks the ``nn.Module`` to follow when the
-    LightningModule's own forward is not the model's (e.g. ``lambda module: module.model``).
+    ``fact.features.monitor.Monitor`` (``weight_decay`` None: read from the optimizer's groups); ``network``
+    picks the ``nn.Module`` to follow when the LightningModule's own forward is not the model's (e.g.
+    ``lambda module: module.model``). Each record's correlations, stationarity errors and tau also go to the
+    trainer's loggers (``trainer.loggers``), at the trainer's global step.
     """
 
     def __init__(
@@ -37,7 +40,7 @@ class FACTMonitorCallback(pl.Callback):
         inputs,
         targets=None,
         loss="mse",
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
         *,
         network: Callable[[pl.LightningModule], nn.Module] | None = None,
         **options,
@@ -74,5 +77,9 @@ class FACTMonitorCallback(pl.Callback):
         self.monitor.count(optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        """Record when a multiple of ``every`` steps has been taken."""
-        self.monitor.record_if_due()
+        """Record when a multiple of ``every`` steps has been taken, and log the record to the trainer's loggers."""
+        rows = self.monitor.record_if_due()
+        if rows is not None and len(rows):
+            metrics = scalars(rows.to_dict("records"))
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)

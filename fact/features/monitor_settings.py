@@ -56,3 +56,18 @@ def powers_value(powers) -> tuple[float, ...]:
     if isinstance(powers, (str, bytes)) or not isinstance(powers, Iterable):
         raise ValueError(f"powers must be a sequence of the NFA's powers s > 0, such as (0.5,), got {powers!r}")
     return tuple(real_number(power, "each of powers", positive=True, meaning="the s of AGOP^s") for power in powers)
+
+
+def weight_decay_of(optimizer: torch.optim.Optimizer, parameters: dict) -> float:
+    """The lambda ``optimizer`` decays the followed ``parameters`` (by name) with: their groups' one weight decay,
+    or a ValueError naming the groups' values where they hold none or several."""
+    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+    decays = {name: groups[id(p)].get("weight_decay", 0.0) for name, p in parameters.items() if id(p) in groups}
+    values = sorted(set(decays.values()))
+    if len(values) != 1 or not values[0] > 0:
+        raise ValueError(
+            f"weight_decay=None reads lambda from the optimizer, whose groups decay the followed weights with "
+            f"{values or 'nothing'} ({decays}): give weight_decay=... (the lambda of the objective), or follow "
+            "the weights of one group with names=[...]"
+        )
+    return float(values[0])

@@ -8,12 +8,14 @@ after its last checkpoint and will record again.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from fact.features.atomic import atomic_path
+from fact.features.names import Relation
 
 
 def earlier_rows(path: Path | None, resume: bool) -> list[dict]:
@@ -53,3 +55,17 @@ def write_atomically(table: pd.DataFrame, path: Path) -> None:
             f"the monitor could not write {path} ({error}); its rows are still in monitor.table: free space "
             f"under {path.parent} and call monitor.record() again, or save monitor.table elsewhere"
         ) from error
+
+
+def scalars(rows: list[dict]) -> dict[str, float]:
+    """One record's rows as the scalars a logger takes, by tag: each relation's Pearson correlation
+    (``pearson/<layer>/<relation>[^<power>]``), and each weight's stationarity error and tau."""
+    values = {}
+    for row in rows:
+        power = "" if math.isnan(row["power"]) else f"^{row['power']:g}"
+        values[f"pearson/{row['layer']}/{row['relation']}{power}"] = row["pearson"]
+    for row in rows:
+        if row["relation"] == Relation.FACT:
+            values[f"stationarity/{row['layer']}"] = row["stationarity_error"]
+            values[f"tau/{row['layer']}"] = row["tau"]
+    return values

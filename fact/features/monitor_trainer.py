@@ -36,7 +36,8 @@ class FACTMonitorCallback(TrainerCallback):
     """Monitor FACT of the Trainer's model (or of ``network(model)``) while ``Trainer.train`` trains it.
 
     ``inputs``, ``targets``, ``loss``, ``weight_decay`` and every keyword are those of
-    ``fact.features.monitor.Monitor``.
+    ``fact.features.monitor.Monitor`` (``weight_decay`` None: read from the optimizer's groups, the decayed one
+    holding the matrices).
     """
 
     def __init__(
@@ -44,7 +45,7 @@ class FACTMonitorCallback(TrainerCallback):
         inputs,
         targets=None,
         loss="ce",
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
         *,
         network: Callable[[nn.Module], nn.Module] | None = None,
         **options,
