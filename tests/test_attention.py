@@ -14,7 +14,7 @@ from fact.features import attention
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
 from fact.features.weights import weight_matrices
-from tests.test_matrices import positional_reference
+from tests.support.references import positional_reference
 
 WEIGHT_DECAY = 1e-2
 WIDTH, LENGTH = 4, 3

@@ -9,14 +9,9 @@ import torch
 from fact.features.metrics import relative_error
 from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_fact
 from fact.kernel_machines.kernels import Kernel
-from tests.test_kernels import KERNEL_CASES, random_problem, reference_kernel
+from tests.support.kernels import KERNEL_CASES, random_problem, reference_kernel, ridge_fit
 
 IDS = lambda k: f"{k.name}-{k.gaussian_convention}"  # noqa: E731
-
-
-def ridge_fit(kernel: Kernel, X, Y, M, reg):
-    K = kernel.matrix(X, X, M)
-    return torch.linalg.solve(K + reg * torch.eye(len(X), dtype=X.dtype), Y)
 
 
 @pytest.mark.parametrize("kernel", KERNEL_CASES, ids=IDS)

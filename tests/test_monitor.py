@@ -84,7 +84,7 @@ def test_nfa_and_enfa_rows_are_those_of_feature_matrices(fresh_seed):
 
 
 def test_a_tied_heads_nfa_and_enfa_are_recorded_under_its_own_name_with_the_weights_stationarity(fresh_seed):
-    from tests.test_two_routes import zoo
+    from tests.support.zoo import zoo
 
     model, tokens, labels, _, _ = zoo("tied head", fresh_seed)
     rows = Monitor(model, tokens, labels, "ce", WEIGHT_DECAY, nfa=True, agop_probes=None).record()

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fact.features.weights import weight_matrices
-from tests.test_huggingface import PRIME, LastToken, gpt2, modular_addition
+from tests.support.huggingface import PRIME, LastToken, gpt2, modular_addition
 
 WEIGHT_DECAY = 1e-2
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from tests.conftest import copy_workflow
+from tests.support.pipeline import edit_config
 
 pytestmark = pytest.mark.pipeline
 
@@ -42,13 +42,6 @@ def planned_jobs(workdir: Path, *args: str, env: dict | None = None) -> set[str]
     """Names of the rules a dry run would execute."""
     result = snakemake(workdir, "-n", *args, env=env)
     return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.M))
-
-
-def edit_config(workdir: Path, change) -> None:
-    path = workdir / "config.yaml"
-    config = yaml.safe_load(path.read_text())
-    change(config)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +349,7 @@ def planned_outputs(workdir: Path, *args: str, env: dict | None = None) -> set[s
 @pytest.fixture
 def fetch_workflow(tmp_path) -> Path:
     """A copy of the workflow whose UCI-121 manifest holds three toy datasets, run at paper scale."""
-    from tests.test_data import _manifests_for, make_toy_mirror
+    from tests.support.mirror import _manifests_for, make_toy_mirror
 
     workdir = tmp_path / "workflow"
     copy_workflow(workdir)
@@ -381,7 +374,7 @@ TABLES = [f"results/paper/tabular/{name}.parquet" for name in TOY_DATASETS]
 
 
 def test_the_fetch_downloads_without_a_mirror_and_a_switch_of_source_recomputes_nothing(fetch_workflow, tmp_path):
-    from tests.test_data import corrupt, make_toy_mirror, serve_uci121_archive
+    from tests.support.mirror import corrupt, make_toy_mirror, serve_uci121_archive
 
     served = make_toy_mirror(tmp_path / "served-copy", TOY_DATASETS)
     corrupt(served / "uci121/toy2/toy2_R.dat")
@@ -428,7 +421,7 @@ def test_the_fetch_downloads_without_a_mirror_and_a_switch_of_source_recomputes_
 
 
 def test_a_repaired_mirror_file_or_a_deleted_verified_file_reruns_only_its_dataset(fetch_workflow, tmp_path):
-    from tests.test_data import corrupt, make_toy_mirror
+    from tests.support.mirror import corrupt, make_toy_mirror
 
     mirror = make_toy_mirror(tmp_path / "mirror", TOY_DATASETS)
     data_file = mirror / "uci121/toy2/toy2_R.dat"

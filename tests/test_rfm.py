@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from fact.kernel_machines.kernels import Kernel
 from fact.kernel_machines.rfm import RFM
 from fact.kernel_machines.sklearn_estimators import RFMClassifier, RFMRegressor
-from tests.test_kernel_matrices import ridge_fit
+from tests.support.kernels import ridge_fit
 
 # ---------------------------------------------------------------- the estimator
 

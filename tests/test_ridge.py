@@ -15,7 +15,7 @@ import torch
 from fact.features.free_memory import free_memory
 from fact.kernel_machines.kernels import Kernel
 from fact.kernel_machines.ridge import solve_ridge
-from tests.test_kernels import random_problem
+from tests.support.kernels import random_problem
 
 
 def test_ridge_solve_falls_back_when_not_positive_definite():

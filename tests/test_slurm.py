@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tests.conftest import copy_workflow
+from tests.support.slurm import PROFILE, ROOT, expected, outside_any_job, through_the_profile
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 GPU_RULES = {
@@ -41,7 +41,6 @@ LOCAL_RULES = {
     "current_figure",
     *(f"fig{n}" for n in range(1, 14)),
 }
-PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
 
 
 @pytest.fixture
@@ -89,36 +88,9 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
     return result, jobs
 
 
-def through_the_profile(*args: str, latency_wait: int) -> list[str]:
-    """Snakemake's command line through profiles/slurm, checking on its jobs from the first second."""
-    return [
-        *(sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", *args),
-        *("--slurm-init-seconds-before-status-checks", "1", "--latency-wait", str(latency_wait)),
-    ]
-
-
-def outside_any_job(*first_on_path: Path) -> dict[str, str]:
-    """This environment as a login shell's, outside any SLURM job, with ``first_on_path`` and this
-    interpreter's directory first on PATH (jobs run with this interpreter's packages)."""
-    path = [*map(str, first_on_path), str(Path(sys.executable).parent), os.environ["PATH"]]
-    env = dict(os.environ, PATH=os.pathsep.join(path))
-    env.pop("SLURM_JOB_ID", None)
-    return env
-
-
 def option(line: str, pattern: str) -> str | None:
     match = re.search(pattern, line)
     return match.group(1) if match else None
-
-
-def expected(rule: str, attempt: int) -> tuple[str, int, int]:
-    """Partition, runtime and memory the profile asks for on a try of a rule."""
-    resources = {**PROFILE["default-resources"], **PROFILE["set-resources"].get(rule, {})}
-    return (
-        resources["slurm_partition"],
-        eval(str(resources["runtime"]), {"attempt": attempt}),
-        eval(str(resources["mem_mb"]), {"attempt": attempt}),
-    )
 
 
 def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_each_retry(cluster, tmp_path):

@@ -23,8 +23,8 @@ from fact.experiments.data import images
 from fact.experiments.models import mlp
 from fact.experiments.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
-from tests.test_pipeline import edit_config
-from tests.test_slurm import expected, outside_any_job, through_the_profile
+from tests.support.pipeline import edit_config
+from tests.support.slurm import expected, outside_any_job, through_the_profile
 
 
 def cluster_problem() -> str | None:

@@ -13,8 +13,7 @@ from fact.features.metrics import relative_error
 from fact.kernel_machines.kernel_matrices import kernel_agop, kernel_agop_parts, kernel_fact, kernel_fact_factors
 from fact.kernel_machines.kernels import Kernel
 from fact.kernel_machines.updates import fact_geom_update, fact_update, nfa_update
-from tests.test_kernel_matrices import ridge_fit
-from tests.test_kernels import random_problem
+from tests.support.kernels import random_problem, ridge_fit
 
 
 def test_both_fact_updates_fix_an_exact_critical_point(fresh_seed):

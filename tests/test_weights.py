@@ -14,6 +14,7 @@ from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
 from fact.features.weights import matrix_views, weight_matrices
 from tests.conftest import small_mlp
+from tests.support.fact_checks import assert_fact_holds_for_every_weight
 
 WEIGHT_DECAY = 1e-2
 TRANSFORMER_DECAY = 3e-3  # at 1e-2 a third of the starts end at the trivial critical point
@@ -43,22 +44,6 @@ def models(seed: int):
     Y = torch.randn(16, 3, generator=generator, dtype=torch.float64)
     cnn = SmallCNN(side=5, n_classes=3, channels=(2, 3), activation=nn.Tanh).double()
     return [("mlp", mlp, X, Y, mse_per_sample, "mse"), ("cnn", cnn, *images(seed), ce_per_sample, "ce")]
-
-
-def assert_fact_holds_for_every_weight(
-    model, inputs, targets, loss: str, weight_decay: float, context: str
-) -> set[str]:
-    """FACT and bFACT to 1e-6 for every weight at a critical point; a flipped sign or 2 lambda fails.
-    Returns the names of the weights checked."""
-    weights = weight_matrices(model, inputs, targets, loss, weight_decay)
-    for key, weight in weights.items():
-        assert weight.stationarity_error < 1e-6, f"{context} {key}"
-        assert relative_error(weight.fact, weight.wtw) < 1e-6, f"{context} {key}"
-        assert relative_error(weight.bfact, weight.wwt) < 1e-6, f"{context} {key}"
-        assert relative_error(-weight.fact, weight.wtw) > 1.9, f"{context} {key}: sign"
-    wrong = weight_matrices(model, inputs, targets, loss, 2 * weight_decay)
-    assert all(relative_error(w.fact, w.wtw) > 0.4 for w in wrong.values()), f"{context}: constant"
-    return set(weights)
 
 
 @pytest.mark.parametrize("index", range(2), ids=["mlp", "cnn"])
