@@ -54,7 +54,7 @@ def render(*paths: str | os.PathLike, out: str | os.PathLike) -> None:
     style.caption(
         figure,
         f"Scale: {table.scale.iloc[0]}. Deep linear networks f(x) = W_L···W_1 x fitted to y = W*x "
-        f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here, A10). "
+        f"(W* Gaussian, x ~ N(0, I)): {training} (sizes, rate and decay chosen here: docs/paper-settings.md). "
         f"First layer, mean over {seeds} seeds (band: range).",
     )
     style.save(

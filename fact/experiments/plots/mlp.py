@@ -56,7 +56,7 @@ def training_in_words(trained_with: list[dict]) -> str:
             f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
             f"λ = {objective['weight_decay']:g}"
         )
-    return "; ".join(described) + " (width, rate, batch size and weight decay chosen here, A8)"
+    return "; ".join(described) + " (width, rate, batch size and weight decay chosen here: docs/paper-settings.md)"
 
 
 def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:

@@ -50,7 +50,7 @@ def _caption(saved: dict, scale: str) -> str:
     first = next(iter(saved.values()))["settings"]
     one_per_run = {name: run for (name, _), run in saved.items()}
     runs = "; ".join(
-        f"{_label(run)}: {_kernel_text(run['settings']['kernel'])} (chosen here, spec A6), "
+        f"{_label(run)}: {_kernel_text(run['settings']['kernel'])} (chosen here: docs/paper-settings.md), "
         f"{run['settings']['iters']} iterations, " + ", ".join(f"{k}={v}" for k, v in run["settings"]["method"].items())
         for run in one_per_run.values()
     )

@@ -94,7 +94,7 @@ def caption(table: pd.DataFrame, settings: dict) -> str:
         f"Hyperparameters chosen on the validation split: ridge in {_choices(settings['regs'])}, row normalisation "
         f"{normalisation}, RFM iterations 0-{settings['iters']} (best kept), {kernel['name'].capitalize()} kernel"
         f"{bandwidth}, {settings['dtype']}; {features}. "
-        "Paper column: which FACT-RFM variant is which is uncertain (spec 4.3). "
+        "Paper column: which FACT-RFM variant is which is uncertain (docs/paper-settings.md). "
         f"Solvers (datasets): {solvers}."
     )
     if unavailable:
