@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from fact.experiments.polish import polish_lbfgs, regularised_mse_backward
+from fact.experiments.polish import polish_lbfgs, regularised_loss_backward
 from fact.experiments.training import SGDSettings, train_sgd
 from fact.features.weights import weight_matrices
 
@@ -31,7 +31,7 @@ def test_the_polished_objective_is_sgds_mean_squared_error_plus_the_penalty(fres
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
     model = smooth_net().double()
-    value = regularised_mse_backward(model, X.double(), Y.double(), 0.03, batch_size=10)
+    value = regularised_loss_backward(model, X.double(), Y.double(), "mse", 0.03, batch_size=10)
     gradients = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     expected = torch.nn.MSELoss()(model(X.double()), Y.double()) + 0.03 / 2 * sum(
@@ -43,11 +43,29 @@ def test_the_polished_objective_is_sgds_mean_squared_error_plus_the_penalty(fres
         assert torch.allclose(got, parameter.grad, rtol=1e-10, atol=1e-14)
 
 
+def test_the_polish_minimises_the_loss_it_is_given(fresh_seed):
+    X, _ = small_task(fresh_seed)
+    labels = torch.randint(0, 3, (len(X),), generator=torch.Generator().manual_seed(fresh_seed))
+    torch.manual_seed(fresh_seed)
+    model = smooth_net().double()
+    value = regularised_loss_backward(model, X.double(), labels, "ce", 0.03, batch_size=7)
+    expected = torch.nn.CrossEntropyLoss()(model(X.double()), labels) + 0.03 / 2 * sum(
+        (p**2).sum() for p in model.parameters()
+    )
+    assert torch.allclose(value, expected.detach(), rtol=1e-12, atol=0)
+    result = polish_lbfgs(model, X, labels, "ce", 0.03, converged_below=1e-3, max_steps=2000, check_every=50)
+    measured = weight_matrices(model, X.double(), labels, "ce", 0.03)  # stationary under cross-entropy
+    assert max(result["stationarity"].values()) <= 1e-3, fresh_seed
+    assert max(weight.stationarity_error for weight in measured.values()) == pytest.approx(
+        max(result["stationarity"].values()), rel=1e-9
+    )
+
+
 def test_a_polish_ends_where_every_weight_is_stationary_and_the_model_keeps_its_dtype(fresh_seed):
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
     model = smooth_net()
-    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2000, check_every=50)
+    result = polish_lbfgs(model, X, Y, "mse", 0.01, converged_below=1e-3, max_steps=2000, check_every=50)
     assert next(model.parameters()).dtype == torch.float32
     assert max(result["stationarity"].values()) <= 1e-3 < max(result["stationarity_before"].values()), fresh_seed
     assert 0 < result["steps"] <= 2000
@@ -59,7 +77,7 @@ def test_a_polish_ends_where_every_weight_is_stationary_and_the_model_keeps_its_
 def test_a_polish_out_of_steps_says_how_far_it_came(fresh_seed):
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
-    result = polish_lbfgs(smooth_net(), X, Y, 0.01, converged_below=1e-9, max_steps=7, check_every=5)
+    result = polish_lbfgs(smooth_net(), X, Y, "mse", 0.01, converged_below=1e-9, max_steps=7, check_every=5)
     assert result["steps"] == 7
     assert max(result["stationarity"].values()) > 1e-9
 
@@ -83,7 +101,7 @@ def test_a_polish_hands_on_the_checked_state_closest_to_a_critical_point(fresh_s
     X, Y = small_task(fresh_seed)
     torch.manual_seed(fresh_seed)
     model = smooth_net()
-    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-12, max_steps=40, check_every=1)
+    result = polish_lbfgs(model, X, Y, "mse", 0.01, converged_below=1e-12, max_steps=40, check_every=1)
     measured = weight_matrices(model.double(), X.double(), Y.double(), "mse", 0.01)
     largest = max(weight.stationarity_error for weight in measured.values())
     assert largest == pytest.approx(max(result["stationarity"].values()), rel=1e-4)
@@ -98,7 +116,7 @@ def test_a_polish_that_only_moves_away_keeps_the_start(fresh_seed, monkeypatch):
     start = {name: value.clone() for name, value in model.state_dict().items()}
     measures = iter([1.0, 2.0, 3.0])  # every later check farther from a critical point than the start
     monkeypatch.setattr("fact.experiments.polish.stationarity_errors", lambda *args: {"w": next(measures)})
-    result = polish_lbfgs(model, X, Y, 0.01, converged_below=1e-3, max_steps=2, check_every=1)
+    result = polish_lbfgs(model, X, Y, "mse", 0.01, converged_below=1e-3, max_steps=2, check_every=1)
     assert result["kept_step"] == 0 and result["steps"] == 2 and result["stationarity"] == {"w": 1.0}
     for name, value in model.state_dict().items():
         assert torch.equal(value, start[name]), name
@@ -118,4 +136,4 @@ def test_a_threshold_no_critical_point_meets_is_refused_before_any_training(valu
         SGDSettings(epochs=1, batch_size=4, lr=0.1, weight_decay=1e-2, converged_below=value)
     model = nn.Linear(2, 1).double()
     with pytest.raises(ValueError, match=re.escape(message)):
-        polish_lbfgs(model, torch.randn(4, 2), torch.randn(4, 1), 1e-2, value, max_steps=10)
+        polish_lbfgs(model, torch.randn(4, 2), torch.randn(4, 1), "mse", 1e-2, value, max_steps=10)

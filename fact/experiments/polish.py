@@ -17,6 +17,7 @@ import time
 import torch
 from torch import nn
 
+from fact.features.losses import batch_share
 from fact.features.objective import finite_or_raise, regularised_backward, trained_parameters
 from fact.features.real_number import real_number
 from fact.features.weights import weight_matrices
@@ -40,23 +41,24 @@ def polish_lbfgs(
     model: nn.Module,
     X: torch.Tensor,
     Y: torch.Tensor,
+    loss: str,
     weight_decay: float,
     converged_below: float,
     max_steps: int,
     check_every: int = 25,
     batch_size: int | None = None,
 ) -> dict:
-    """L-BFGS steps on the mean squared error plus (lambda/2)||theta||^2 (``nn.MSELoss``'s mean, as
-    ``fact.experiments.training.train_sgd``), in float64, until converged or ``max_steps``, measuring every weight's
-    stationarity error every ``check_every`` steps. L-BFGS lowers the objective, not the stationarity error,
-    which can rise on the way: ``model`` is left, in its own dtype, at the checked state closest to a
-    critical point (the start included). Returns {"steps", "kept_step", "seconds", "stationarity_before",
-    "stationarity"}."""
+    """L-BFGS steps on the objective training minimised, (1/n) sum_i loss_i + (lambda/2)||theta||^2 with the loss
+    named ``loss`` (``fact.experiments.training.LOSS`` after ``train_sgd``), in float64, until converged or
+    ``max_steps``, measuring every weight's stationarity error every ``check_every`` steps. L-BFGS lowers the
+    objective, not the stationarity error, which can rise on the way: ``model`` is left, in its own dtype, at
+    the checked state closest to a critical point (the start included). Returns {"steps", "kept_step",
+    "seconds", "stationarity_before", "stationarity"}."""
     converged_below = converged_below_value(converged_below)
     dtype = next(model.parameters()).dtype
     start = time.perf_counter()
     model.double()
-    X, Y = X.double(), Y.double()
+    X, Y = X.double(), Y.double() if Y.is_floating_point() else Y  # class labels stay integers
     params = trained_parameters(model)
     optimiser = torch.optim.LBFGS(
         params,
@@ -70,11 +72,11 @@ def polish_lbfgs(
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        value = regularised_mse_backward(model, X, Y, weight_decay, batch_size)
+        value = regularised_loss_backward(model, X, Y, loss, weight_decay, batch_size)
         finite_or_raise(value, "an L-BFGS step of the polish")
         return value
 
-    start_point = stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
+    start_point = stationarity = stationarity_errors(model, X, Y, loss, weight_decay, batch_size)
     best = _Checked(0, stationarity, params)
     steps = 0
     while steps < max_steps and max(stationarity.values()) > converged_below:
@@ -87,7 +89,7 @@ def polish_lbfgs(
                 "L-BFGS makes no more progress after %d steps (a ReLU kink, or the end of float64's precision)", steps
             )
             break
-        stationarity = stationarity_errors(model, X, Y, weight_decay, batch_size)
+        stationarity = stationarity_errors(model, X, Y, loss, weight_decay, batch_size)
         log.info("L-BFGS step %d: largest stationarity error %.3g", steps, max(stationarity.values()))
         if max(stationarity.values()) < best.largest:
             best = _Checked(steps, stationarity, params)
@@ -116,21 +118,21 @@ class _Checked:
                 param.copy_(weight)
 
 
-def regularised_mse_backward(
-    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float, batch_size: int | None
+def regularised_loss_backward(
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str, weight_decay: float, batch_size: int | None
 ) -> torch.Tensor:
-    """The objective SGD minimises (``nn.MSELoss``'s mean over every output, plus the penalty), its
-    gradient accumulated into ``.grad`` batch by batch."""
+    """The objective training minimises ((1/n) sum_i loss_i, plus the penalty), its gradient accumulated into
+    ``.grad`` batch by batch."""
 
     def share(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(outputs, targets, reduction="sum") / Y.numel()
+        return batch_share(loss, outputs, targets, len(Y))
 
     return regularised_backward(model, X, Y, weight_decay, batch_size, share)
 
 
 def stationarity_errors(
-    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, weight_decay: float, batch_size: int | None
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, loss: str, weight_decay: float, batch_size: int | None
 ) -> dict[str, float]:
-    """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on (X, Y) under the mean squared error."""
-    weights = weight_matrices(model, X, Y, "mse", weight_decay, batch_size=batch_size)
+    """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on (X, Y) under the loss named ``loss``."""
+    weights = weight_matrices(model, X, Y, loss, weight_decay, batch_size=batch_size)
     return {name: weight.stationarity_error for name, weight in weights.items()}

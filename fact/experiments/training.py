@@ -227,6 +227,7 @@ def _polish(
         model,
         X,
         Y,
+        LOSS,
         settings.weight_decay,
         settings.converged_below,
         settings.polish_steps,
@@ -254,7 +255,7 @@ def final_stationarity(
 ) -> dict[str, float]:
     """Every weight's ||grad_W Lbar + lambda W|| / ||lambda W|| on the whole training set, logged with
     tau, and a warning with what to change when tau is too short for weight decay to have acted."""
-    stationarity = stationarity_errors(model, X, Y, settings.weight_decay, settings.batch_size * 16)
+    stationarity = stationarity_errors(model, X, Y, LOSS, settings.weight_decay, settings.batch_size * 16)
     tau = float(history.tau.iloc[-1]) if len(history) else 0.0
     log.info(
         "end of training: tau %.2f, stationarity error per weight %s",

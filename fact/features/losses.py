@@ -45,6 +45,16 @@ LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}
 LOSS_LABELS: dict[str, str] = {"mse": "MSE", "ce": "cross-entropy"}  # how captions and plots name each loss
 
 
+def batch_share(loss: str, outputs: torch.Tensor, targets: torch.Tensor, n: int) -> torch.Tensor:
+    """One batch's share of the mean loss (1/n) sum_i loss_i over n samples, for the loss named ``loss``, summed
+    by torch's own reduction (as ``nn.MSELoss`` and ``nn.CrossEntropyLoss`` compute it in training)."""
+    if loss == "mse":  # loss_i is the mean over outputs: the batch's sum of squares over n times the outputs
+        return F.mse_loss(outputs, targets.reshape(outputs.shape), reduction="sum") / (n * outputs[0].numel())
+    if loss == "ce":
+        return F.cross_entropy(outputs, targets, reduction="sum") / n
+    raise ValueError(f"unknown loss {loss!r}: use one of {list(LOSSES)}")
+
+
 def resolve_loss(loss: Loss) -> LossFn:
     """Turn ``"mse"``, ``"ce"`` or a callable ``(outputs, targets) -> per-sample losses`` into a callable."""
     if callable(loss):
