@@ -27,25 +27,7 @@ def test_the_power_grid_always_holds_one_over_each_depth():
 def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tmp_path):
     paths, trained_with = [], []
     for depth in (2, 3):
-        settings = {
-            "d": 5,
-            "n": 512,
-            "data_seed": 0,
-            "depth": depth,
-            "seed": 0,
-            "device": "cpu",
-            "scale": "quick",
-            "train": {
-                "epochs": 1500,
-                "batch_size": 128,
-                "lr": 0.02,
-                "weight_decay": 5e-3,
-                "momentum": 0.9,
-                "final_lr_ratio": 0.0,
-                "converged_below": 0.2,
-                "polish_steps": 0,
-            },
-        }
+        settings = run_settings(depth, d=5, n=512, epochs=1500, batch_size=128)
         path = tmp_path / f"L{depth}.pt"
         train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(path)])
         paths.append(str(path))
@@ -76,11 +58,11 @@ def test_a_trained_deep_linear_network_satisfies_fact_and_peaks_at_one_over_l(tm
     assert "momentum 0.9" in words and "weight decay λ = 0.005" in words
 
 
-def small_run(depth: int = 2, epochs: int = 5) -> dict:
-    """A deep linear training job that takes a fraction of a second."""
+def run_settings(depth: int, d: int, n: int, epochs: int, batch_size: int) -> dict:
+    """A deep linear training job's settings."""
     return {
-        "d": 4,
-        "n": 64,
+        "d": d,
+        "n": n,
         "data_seed": 0,
         "depth": depth,
         "seed": 0,
@@ -88,7 +70,7 @@ def small_run(depth: int = 2, epochs: int = 5) -> dict:
         "scale": "quick",
         "train": {
             "epochs": epochs,
-            "batch_size": 32,
+            "batch_size": batch_size,
             "lr": 0.02,
             "weight_decay": 5e-3,
             "momentum": 0.9,
@@ -116,7 +98,7 @@ def extracted(checkpoint: Path, settings: dict, table: Path) -> pd.DataFrame:
 
 
 def test_the_extraction_uses_the_loss_and_lambda_the_checkpoint_records(tmp_path):
-    settings = small_run()
+    settings = run_settings(2, d=4, n=64, epochs=5, batch_size=32)
     trained = tmp_path / "L2.pt"
     train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(trained)])
     checkpoint = load_torch(trained)
@@ -140,7 +122,7 @@ def test_the_extraction_uses_the_loss_and_lambda_the_checkpoint_records(tmp_path
 
 
 def test_a_checkpoint_that_does_not_record_its_objective_is_refused(tmp_path):
-    settings = small_run(epochs=1)
+    settings = run_settings(2, d=4, n=64, epochs=1, batch_size=32)
     trained = tmp_path / "L2.pt"
     train_deep_linear.main(["--settings", json.dumps(settings), "--out", str(trained)])
     checkpoint = load_torch(trained)

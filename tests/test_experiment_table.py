@@ -6,10 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +16,7 @@ import yaml
 from fact.experiments.experiment_table import EXPERIMENTS, Experiment, Stage, dataclass_fields
 from fact.experiments.scales import merged, scale_settings
 from tests.conftest import copy_workflow
+from tests.support.pipeline import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = yaml.safe_load((ROOT / "config.yaml").read_text())["scales"]
@@ -170,15 +168,5 @@ def test_an_mlp_experiment_on_another_dataset_is_a_row_and_a_config_block(tmp_pa
 
 def dry_run(workdir: Path, *targets: str) -> str:
     """The output of ``snakemake -n -p`` for ``targets`` in ``workdir``; an AssertionError holding it if it fails."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", *targets],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    return output
+    result = snakemake(workdir, "-n", "-p", *targets)
+    return result.stdout + result.stderr

@@ -38,9 +38,9 @@ class Regression(nn.Module):
         return self.body(x)
 
 
-def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
-    pl = pytest.importorskip("lightning.pytorch")
-    from fact.features.monitor_lightning import FACTMonitorCallback
+def regression_module(pl, optimizers):
+    """A LightningModule class training ``Regression`` with the MSE; ``optimizers(module)`` is what its
+    ``configure_optimizers`` returns."""
 
     class Module(pl.LightningModule):
         def __init__(self):
@@ -48,13 +48,24 @@ def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
             self.network = Regression()
 
         def training_step(self, batch, batch_idx):
-            x, y = batch
-            return nn.functional.mse_loss(self.network(x), y)
+            return nn.functional.mse_loss(self.network(batch[0]), batch[1])
 
         def configure_optimizers(self):
-            optimizer = torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
-            schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+            return optimizers(self)
+
+    return Module
+
+
+def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")
+    from fact.features.monitor_lightning import FACTMonitorCallback
+
+    def optimizers(module):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    Module = regression_module(pl, optimizers)
 
     torch.manual_seed(0)
     X, Y = torch.randn(64, 5), torch.randn(64, 3)
@@ -104,16 +115,9 @@ def test_the_lightning_callback_reads_lambda_from_the_optimizer_and_logs_to_the_
 
     from fact.features.monitor_lightning import FACTMonitorCallback
 
-    class Module(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.network = Regression()
-
-        def training_step(self, batch, batch_idx):
-            return nn.functional.mse_loss(self.network(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+    Module = regression_module(
+        pl, lambda module: torch.optim.SGD(module.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+    )
 
     torch.manual_seed(0)
     X, Y = torch.randn(32, 5), torch.randn(32, 3)

@@ -18,24 +18,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import copy_workflow
-from tests.support.pipeline import edit_config
+from tests.support.pipeline import edit_config, snakemake
 
 pytestmark = pytest.mark.pipeline
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
 
 
 def planned_jobs(workdir: Path, *args: str, env: dict | None = None) -> set[str]:

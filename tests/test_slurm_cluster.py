@@ -214,10 +214,10 @@ def epochs_lasting(seconds: float, config: dict) -> int:
 
 
 def test_a_training_job_past_its_time_limit_is_retried_with_more_time_and_resumes(workdir):
-    """One minute for the first try of an MLP training sized to about 120 s (SLURM ends a job up to 30 s
+    """One minute for the first try of an MLP training sized to about 110 s (SLURM ends a job up to 30 s
     past its limit, and the timing here is rough, erring long: the job also starts a process and loads its
     data); each retry gets a minute more and goes on from the epoch the killed try saved."""
-    epochs = epochs_lasting(120, yaml.safe_load((workdir / "config.yaml").read_text()))
+    epochs = epochs_lasting(110, yaml.safe_load((workdir / "config.yaml").read_text()))
     configure(
         workdir,
         {
