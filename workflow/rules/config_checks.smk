@@ -41,6 +41,12 @@ def config_schema():
     schema = yaml.safe_load((Path(workflow.current_basedir) / "../schemas/config.schema.yaml").read_text())
     settings = schema["$defs"]["settings"]
     for experiment in EXPERIMENTS.values():
+        if experiment.schema_definition not in schema["$defs"]:
+            raise WorkflowError(
+                f"the experiment {experiment.name!r} (fact/experiments/experiment_table.py) names the schema definition "
+                f"{experiment.schema_definition!r}, which workflow/schemas/config.schema.yaml lacks; give schema= one of "
+                f"{', '.join(sorted(schema['$defs']))}"
+            )
         settings["properties"][experiment.name] = {"$ref": f"#/$defs/{experiment.schema_definition}"}
         settings["required"].append(experiment.name)
     return schema
