@@ -7,21 +7,17 @@ tests skip and say so.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from fact.experiments.data import images
-from fact.experiments.models import mlp
-from fact.experiments.training import SGDSettings, train_sgd
 from tests.conftest import copy_workflow
 from tests.support.pipeline import edit_config
 from tests.support.slurm import expected, outside_any_job, through_the_profile
@@ -189,56 +185,57 @@ def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_mem
     assert (workdir / "results" / "quick" / "nets" / "fig7" / "seed0.pt").exists()
 
 
-def epochs_lasting(seconds: float, config: dict) -> int:
-    """How many epochs of the quick MLP training take about ``seconds`` here, timed on 100 of them after
-    a warm-up, each saving its resumable state as in the job."""
-    block = config["scales"]["quick"]["mlp"]
-    data = images.load("digits", block["split_seed"])
-    Y = torch.nn.functional.one_hot(data.y_train, data.n_classes).float()
-    shape = block["model"]
-    train = {key: value for key, value in block["train"].items() if key in SGDSettings.__dataclass_fields__}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the job, whose rule has one thread
-    try:
-        for epochs in (5, 100):  # the first call pays for what runs once per process
-            model = mlp(data.d, shape["width"], data.n_classes, shape["depth"], shape["bias"])
-            with tempfile.TemporaryDirectory() as scratch:
-                start = time.perf_counter()
-                train_sgd(
-                    model, data.X_train, Y, SGDSettings(**{**train, "epochs": epochs}), 0, Path(scratch) / "state"
-                )
-                elapsed = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(threads)
-    return int(seconds * 100 / elapsed)
-
-
 def test_a_training_job_past_its_time_limit_is_retried_with_more_time_and_resumes(workdir):
-    """One minute for the first try of an MLP training sized to about 110 s (SLURM ends a job up to 30 s
-    past its limit, and the timing here is rough, erring long: the job also starts a process and loads its
-    data); each retry gets a minute more and goes on from the epoch the killed try saved."""
-    epochs = epochs_lasting(110, yaml.safe_load((workdir / "config.yaml").read_text()))
-    configure(
-        workdir,
-        {
-            "scales": {
-                "quick": {
-                    "mlp": {"seeds": [0], "keep_epochs": [0, epochs], "train": {"epochs": epochs, "polish_steps": 0}}
-                }
-            }
-        },
-    )
+    """A minute for the first try of a short MLP training, which is frozen (SIGSTOP) once it has saved
+    some epochs, so that it is still at work when SLURM ends it (0-30 s past its limit) however fast this
+    machine trains; the retry gets a minute more and goes on from the epoch the killed try saved."""
+    training = {"seeds": [0], "keep_epochs": [0, 100], "train": {"epochs": 100, "polish_steps": 0}}
+    configure(workdir, {"scales": {"quick": {"mlp": training}}})
     profile = workdir / "profiles" / "slurm" / "config.yaml"
     settings = yaml.safe_load(profile.read_text())
     settings["set-resources"]["train_mlp"]["runtime"] = "1 * attempt"
     profile.write_text(yaml.safe_dump(settings, sort_keys=False))
+    log = workdir / "logs" / "train_mlp" / "quick" / "digits_seed0.log"
 
-    output = finish(snakemake(workdir, "results/quick/nets/mlp/digits_seed0.pt"), timeout=900)
+    process = snakemake(workdir, "results/quick/nets/mlp/digits_seed0.pt")
+    try:
+        wait_for_line(log, r"epoch 20/", timeout=120)
+        freeze("fact.experiments.stages.train_mlp", workdir)
+    except BaseException:
+        process.kill()
+        raise
+    output = finish(process)
 
+    assert process.returncode == 0, output[-4000:]
     assert "SLURM status is: 'TIMEOUT'" in output, output[-4000:]
     tries = jobs(workdir)
-    assert tries[0]["JobState"] == "TIMEOUT" and tries[-1]["JobState"] == "COMPLETED", tries
-    assert [minutes(job["TimeLimit"]) for job in tries] == list(range(1, len(tries) + 1)), tries
-    log = (workdir / "logs" / "train_mlp" / "quick" / "digits_seed0.log").read_text()
-    assert re.search(r"resuming from \S+ after epoch [1-9]", log), f"{epochs} epochs: {tries}\n{log[:2000]}"
+    assert [job["JobState"] for job in tries] == ["TIMEOUT", "COMPLETED"], tries
+    assert [minutes(job["TimeLimit"]) for job in tries] == [1, 2], tries
+    resumed = re.search(r"resuming from \S+ after epoch (\d+)", log.read_text())
+    assert resumed and int(resumed.group(1)) >= 20, log.read_text()[:2000]
     assert (workdir / "results" / "quick" / "nets" / "mlp" / "digits_seed0.pt").exists()
+
+
+def wait_for_line(log: Path, pattern: str, timeout: int) -> None:
+    """Until ``log`` has a line matching ``pattern``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and re.search(pattern, log.read_text()):
+            return
+        time.sleep(0.2)
+    tail = log.read_text()[-1000:] if log.exists() else "(no log)"
+    pytest.fail(f"{log} did not match {pattern!r} within {timeout} s:\n{tail}")
+
+
+def freeze(module: str, workdir: Path) -> None:
+    """Stop (SIGSTOP) the process running ``module`` in ``workdir``: a job's work, on this one-node cluster."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            here = (entry / "cwd").resolve() == workdir.resolve()
+        except OSError:  # not a process, or one that has ended
+            continue
+        if here and module.encode() in command:
+            os.kill(int(entry.name), signal.SIGSTOP)
+            return
+    pytest.fail(f"no process runs {module} in {workdir}")
