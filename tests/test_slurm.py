@@ -112,10 +112,13 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
     }
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
 
+    paper = ("--config", "scale=paper", "--configfile", str(tmp_path / "small.yaml"))
+    # The fetches first (local rules, submitting nothing), so that every compute job is submitted at once:
+    # the plugin waits longer between status checks after each check that finds no job succeeded.
+    fetched, none = submit(cluster, "all", *paper, "--until", "fetch_uci121", "fetch_images")
+    assert fetched.returncode == 0 and not none, fetched.stderr[-4000:]
     # Every job "fails" without running: what would be submitted, with each retry, in seconds.
-    result, jobs = submit(
-        cluster, "all", "--config", "scale=paper", "--configfile", str(tmp_path / "small.yaml"), "--keep-going"
-    )
+    result, jobs = submit(cluster, "all", *paper, "--keep-going")
 
     assert result.returncode != 0  # every submitted job failed, by design of this test
     submitted = {job["rule"] for job in jobs}
