@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 4
+# Test processes: the SLURM tests mostly wait on the scheduler, so two overlap them with the rest.
+TEST_WORKERS ?= 2
 # The rules call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 # A CPU build of torch lies on some machines; installing it first keeps pip from
@@ -18,7 +20,7 @@ all: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 venv: $(STAMP)
 

@@ -42,7 +42,12 @@ def cluster_problem() -> str | None:
 
 
 PROBLEM = cluster_problem()
-pytestmark = [pytest.mark.pipeline, pytest.mark.skipif(PROBLEM is not None, reason=f"no SLURM cluster: {PROBLEM}")]
+# One test at a time on the one-node cluster (under pytest-xdist, these all go to one worker).
+pytestmark = [
+    pytest.mark.pipeline,
+    pytest.mark.xdist_group("slurm_cluster"),
+    pytest.mark.skipif(PROBLEM is not None, reason=f"no SLURM cluster: {PROBLEM}"),
+]
 
 
 @pytest.fixture
