@@ -15,6 +15,19 @@ from fact.experiments.full_batch import minimise_newton
 from fact.features.objective import regularised_objective
 
 
+def _share_the_cores_among_workers() -> None:
+    """Under pytest-xdist, each worker (and the jobs it starts) gets its share of the cores: torch's
+    default of one thread per core in every worker oversubscribes them and slows every test."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))
+        torch.set_num_threads(share)
+
+
+_share_the_cores_among_workers()
+
+
 def small_mlp(seed: int, biases=(True, False, True), widths=(4, 7, 5, 3)) -> nn.Sequential:
     """A tanh MLP in float64 whose layers mix biased and bias-free matrices."""
     torch.manual_seed(seed)
