@@ -326,6 +326,27 @@ def test_every_panel_of_the_plot_shows_all_of_its_data_and_bad_requests_are_name
         plot_monitor(table, measure="pearsons")
 
 
+@pytest.mark.parametrize("low, high", [(0.3, 0.6), (0.05, 3.0), (1e-3, 43.0), (1e-9, 1e4), (0.42, 0.42)])
+def test_the_stationarity_axis_has_a_few_labels_whatever_its_span(low, high):
+    pytest.importorskip("matplotlib")
+    from fact.features.monitor_plot import plot_monitor
+
+    steps = np.arange(1, 31)
+    rows = [
+        {"step": step, "tau": 0.1 * step, "layer": "a", "side": "forward", "relation": "fact", "power": math.nan,
+         "pearson": 0.9, "spearman": 0.9, "cosine": 0.9, "relative_error": 0.1, "stationarity_error": error}
+        for step, error in zip(steps, np.geomspace(high, low, len(steps)))
+    ]  # fmt: skip
+    figure = plot_monitor(pd.DataFrame(rows, columns=COLUMNS))
+    figure.canvas.draw()
+    right = next(axis for axis in figure.axes if axis.get_yscale() == "log")
+    bottom, top = right.get_ylim()
+    shown = [tick for tick in right.get_yticks() if bottom <= tick <= top]
+    labels = [label.get_text() for label in right.get_yticklabels() if label.get_text()]
+    assert 1 <= len(shown) <= 5 and len(labels) == len(shown) == len(set(labels)), labels
+    assert len(shown) >= 2 or low == high
+
+
 def test_lambda_left_out_is_read_from_the_optimizers_groups_at_the_first_step():
     model, X, Y = network_and_data(0)
     monitor = Monitor(model, X, Y, "mse", every=2)

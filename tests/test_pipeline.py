@@ -66,6 +66,8 @@ def test_the_report_shows_each_figure_with_the_caption_its_results_give(workflow
     snakemake(workflow_copy, "--report", "report.html", "figures/fig7.pdf")
     page = (workflow_copy / "report.html").read_text()
     assert "fig7.pdf" in page
+    # the report sorts figures by their first label as text: Figure 7's is its place in natural order
+    assert '"labels": {"#": "07", "figure": "fig7"}' in page
     caption = (workflow_copy / "figures/quick/fig7.caption.rst").read_text()
     assert "Scale: quick" in caption and "width 10" in caption and "seeds 0." in caption  # one seed in this copy
     assert caption.split("\n\n")[1].strip()[:120] in page

@@ -65,7 +65,7 @@ def _limits(values: pd.Series, measure: str) -> tuple[float, float]:
 
 
 def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
-    from matplotlib.ticker import LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     for (relation, power), curve in rows.groupby(["relation", "power"], dropna=False, sort=False):
         label = relation_label(relation, None if np.isnan(power) else power)
@@ -76,13 +76,29 @@ def _panel(axis, rows: pd.DataFrame, layer: str, measure: str) -> None:
     right = axis.twinx()
     right.plot(stationarity.step, stationarity.stationarity_error, color="grey", linestyle="--")
     right.set_yscale("log")
-    # labels at 1, 2 and 5 of each decade: within a decade the default labels every minor tick, more than fits
-    right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    right.yaxis.set_minor_formatter(NullFormatter())
+    errors = stationarity.stationarity_error.to_numpy(float)
+    errors = errors[np.isfinite(errors) & (errors > 0)]
+    if len(errors):  # matplotlib's own log ticks crowd a panel this small, both within a decade and over many
+        right.yaxis.set_major_locator(FixedLocator(log_ticks(errors.min(), errors.max())))
+        right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        right.yaxis.set_minor_formatter(NullFormatter())
     right.set_ylabel("stationarity error (dashed)", fontsize=7)
     right.tick_params(labelsize=7)
     has_tau = _tau_axis(axis, stationarity)
     axis.set_title(layer, fontsize=8, pad=22 if has_tau else 6)
+
+
+def log_ticks(low: float, high: float, most: int = 5) -> list[float]:
+    """At most ``most`` ticks, and at least two, for a log axis over [low, high] (> 0): the 1, 2 and 5 of each
+    decade, thinned to every decade or every few where they are too many, the ends themselves where too few."""
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    for mantissas, stride in (((1, 2, 5), 1), ((1, 3), 1), ((1,), 1), ((1,), 2), ((1,), 3), ((1,), 5), ((1,), 10)):
+        ticks = [m * 10.0**k for k in decades[::stride] for m in mantissas if low <= m * 10.0**k <= high]
+        if len(ticks) <= most:
+            break
+    if len(ticks) >= 2:
+        return ticks
+    return [float(f"{low:.2g}"), float(f"{high:.2g}")] if f"{low:.2g}" != f"{high:.2g}" else [float(f"{low:.2g}")]
 
 
 def _tau_axis(axis, rows: pd.DataFrame) -> bool:

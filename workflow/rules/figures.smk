@@ -11,8 +11,9 @@ localrules:
     unknown_figure,
 
 
-# One rule per row of FIGURE_TABLE (common.smk), named as the figure.
-for figure_name, figure in FIGURE_TABLE.items():
+# One rule per row of FIGURE_TABLE (common.smk), named as the figure. The report sorts its entries by their
+# first label, as text: the position, zero-padded, keeps Figure 2 before Figure 10.
+for position, (figure_name, figure) in enumerate(FIGURE_TABLE.items(), start=1):
 
     rule:
         name:
@@ -25,6 +26,7 @@ for figure_name, figure in FIGURE_TABLE.items():
                 f"{FIGURES}/{figure_name}.pdf",
                 caption=f"../../{FIGURES}/{figure_name}.caption.rst",
                 category="2. Figures",
+                labels={"#": f"{position:02d}", "figure": figure_name},
             ),
             caption=f"{FIGURES}/{figure_name}.caption.rst",
         log:

@@ -10,11 +10,12 @@ import numpy as np
 from fact.experiments.io import load_torch, read_parquet
 from fact.experiments.plots import style
 from fact.features.linalg import sym_power
-from fact.features.names import Relation
+from fact.features.names import Relation, relation_label
 
 
 def render(table_path: str | os.PathLike, matrices_path: str | os.PathLike, out: str | os.PathLike) -> None:
-    """Heat maps of W^T W, FACT and AGOP^s for one seed, and cosine similarity against the NFA power."""
+    """Heat maps of W^T W, FACT and AGOP^s for one seed, and the cosine similarity of W^T W with FACT, the eNFA
+    and AGOP^s against the NFA power."""
     style.apply()
     table = read_parquet(table_path)
     saved = load_torch(matrices_path)
@@ -74,13 +75,16 @@ def _heat_maps(figure, grid, example: dict) -> None:
 
 
 def _cosines(axis, hidden) -> None:
-    """Cosine of W^T W with AGOP^s against s, and with FACT, over seeds (mean and range)."""
+    """Cosine of W^T W with AGOP^s against s, and with FACT and the eNFA, over seeds (mean and range)."""
     nfa = hidden[hidden.relation == Relation.NFA].groupby("power").cosine.agg(["mean", "min", "max"]).reset_index()
     axis.plot(nfa.power, nfa["mean"], "o-", color=style.RELATION_COLOURS["nfa"], label="NFA: AGOP$^s$")
     axis.fill_between(nfa.power, nfa["min"], nfa["max"], color=style.RELATION_COLOURS["nfa"], alpha=0.2, lw=0)
-    fact = hidden[hidden.relation == Relation.FACT].cosine
-    axis.axhline(fact.mean(), color=style.RELATION_COLOURS["fact"], label=f"FACT ({fact.mean():.3f})")
-    axis.axhspan(fact.min(), fact.max(), color=style.RELATION_COLOURS["fact"], alpha=0.2, lw=0)
+    for relation, line in ((Relation.FACT, "-"), (Relation.ENFA, "--")):
+        cosine = hidden[hidden.relation == relation].cosine
+        colour = style.RELATION_COLOURS[relation]
+        label = f"{relation_label(relation)} ({cosine.mean():.3f})"
+        axis.axhline(cosine.mean(), color=colour, linestyle=line, label=label)
+        axis.axhspan(cosine.min(), cosine.max(), color=colour, alpha=0.2, lw=0)
     axis.set_xscale("log", base=2)
     axis.set_xticks(nfa.power, labels=[f"{p:g}" for p in nfa.power])
     axis.set_ylim(0, 1.02)
