@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CORES ?= 4
+# Snakemake's cores: every core of this machine unless told (make all CORES=2).
+CORES ?= all
 # Test processes: the SLURM tests mostly wait on the scheduler, so two overlap them with the rest.
 TEST_WORKERS ?= 2
 # The rules call `python`: make it the venv's.
