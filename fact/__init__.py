@@ -10,13 +10,15 @@ Three wings:
     far each is from a critical point: ``feature_matrices`` (one hooked pass: every relation of the
     layers a registered view shows), ``weight_matrices`` (FACT and bFACT of every weight from the
     gradient of the mean loss), ``register_view`` (teach both a module of your own), ``Monitor``
-    (all of it while a model trains, in any training loop).
+    (all of it while a model trains, in any training loop; ``Monitor.summary`` says what holds a weight off
+    a critical point).
 ``fact.kernel_machines``
     Recursive Feature Machines with the NFA or the FACT update (``RFM``, ``RFMClassifier``,
     ``RFMRegressor``, scikit-learn estimators) and the kernel AGOP and FACT (``kernel_agop``,
     ``kernel_fact``).
 ``fact.experiments``
-    What only the paper's pipeline needs: its models, training, data, stages, plots and scorecard.
+    What only the paper's pipeline needs: its models, training, data, stages, plots and scorecard; and
+    ``polish_lbfgs``, the full-batch L-BFGS finish that brings a trained model to a critical point.
 
 The names below are imported on first use, so that ``import fact`` stays cheap (the pipeline's
 DAG is built without loading torch).
@@ -38,6 +40,7 @@ _PUBLIC = {
     "MatrixView": "fact.features.layer_views",
     "metrics": "fact.features.metrics",
     "Monitor": "fact.features.monitor",
+    "polish_lbfgs": "fact.experiments.polish",
     "RFM": "fact.kernel_machines.rfm",
     "RFMClassifier": "fact.kernel_machines.sklearn_estimators",
     "RFMRegressor": "fact.kernel_machines.sklearn_estimators",

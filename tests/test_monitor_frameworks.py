@@ -56,7 +56,7 @@ def regression_module(pl, optimizers):
     return Module
 
 
-def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
+def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path, caplog):
     pl = pytest.importorskip("lightning.pytorch")
     from fact.features.monitor_lightning import FACTMonitorCallback
 
@@ -82,8 +82,12 @@ def test_the_lightning_callback_records_what_the_saved_weights_say(tmp_path):
 
     callback, first = trainer(6)
     module = Module()
-    first.fit(module, loader)
+    with caplog.at_level("INFO", logger="fact.features.monitor"):
+        first.fit(module, loader)
     first.save_checkpoint(tmp_path / "end.ckpt")
+    # the first step's gradient, counted before the step, was the monitor's loss's; the summary ends training
+    assert callback.monitor.loss_check.step == 1 and callback.monitor.loss_check.agrees
+    assert "FACT monitor at step 6: 0 of 2 weights at a critical point" in caplog.text
 
     table = callback.monitor.table
     assert sorted(table.step.unique()) == [3, 6] and callback.monitor.steps == 6  # steps, not batches
@@ -138,7 +142,7 @@ def test_the_lightning_callback_reads_lambda_from_the_optimizer_and_logs_to_the_
     assert {"stationarity/body.2", "tau/body.0"} <= set(logged.columns)
 
 
-def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path):
+def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path, caplog):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
     from fact.features.monitor_trainer import FACTMonitorCallback
@@ -155,8 +159,12 @@ def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed
         logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=fresh_seed,
     )  # fmt: skip
     trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
-    trainer.train()
+    with caplog.at_level("INFO", logger="fact.features.monitor"):
+        trainer.train()
     trainer.save_model(tmp_path / "end")
+    # the Trainer's loss on the one labelled position is the monitor's; the summary ends training
+    assert callback.monitor.loss_check.step == 2 and callback.monitor.loss_check.agrees, callback.monitor.loss_check
+    assert "FACT monitor at step 8: 0 of 15 weights at a critical point" in caplog.text and "AdamW" in caplog.text
 
     table = callback.monitor.table
     assert sorted(table.step.unique()) == [4, 8]

@@ -18,23 +18,15 @@ import torch
 from torch import nn
 
 from fact.features.losses import batch_share
-from fact.features.objective import finite_or_raise, regularised_backward, trained_parameters
-from fact.features.real_number import real_number
+from fact.features.objective import (
+    converged_below_value,
+    finite_or_raise,
+    regularised_backward,
+    trained_parameters,
+)
 from fact.features.weights import weight_matrices
 
 log = logging.getLogger(__name__)
-
-
-def converged_below_value(value) -> float:
-    """A threshold on the stationarity error, in (0, 1]: above 1 the gradient of the objective is larger than
-    the weight decay's own pull, so no reading calls that a critical point."""
-    value = real_number(value, "converged_below", positive=True, meaning="a stationarity error, in (0, 1]")
-    if value > 1:
-        raise ValueError(
-            f"converged_below must be at most 1, got {value:g}: a stationarity error above 1 is no critical point "
-            "by any reading (0.2 is the default)"
-        )
-    return value
 
 
 def polish_lbfgs(

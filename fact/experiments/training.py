@@ -31,10 +31,11 @@ import torch
 from torch import nn
 
 from fact.experiments.io import load_torch, save_torch
-from fact.experiments.polish import converged_below_value, polish_lbfgs, stationarity_errors
+from fact.experiments.polish import polish_lbfgs, stationarity_errors
 from fact.experiments.provenance import code_hash
 from fact.features.decay_time import decay_rate
 from fact.features.errors import NonFiniteLossError
+from fact.features.objective import converged_below_value
 from fact.features.real_number import real_number
 
 log = logging.getLogger(__name__)

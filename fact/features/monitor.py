@@ -40,12 +40,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from fact.features import distributed
-from fact.features.decay_time import NO_TAU, DecayClock, decay_rate
+from fact.features import distributed, loss_check
+from fact.features.decay_time import DecayClock
 from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
+from fact.features.monitor_advice import Summary, summarise
+from fact.features.monitor_optimizer import OptimizerWatch, unwrapped
 from fact.features.monitor_settings import (
     every_value,
     powers_value,
@@ -55,8 +57,8 @@ from fact.features.monitor_settings import (
 )
 from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
 from fact.features.names import MEASURES, Relation
-from fact.features.objective import weight_decay_value
-from fact.features.weights import trained_views, weight_matrices
+from fact.features.objective import converged_below_value, weight_decay_value
+from fact.features.weights import mean_loss_gradients, trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class Monitor:
     writer : a ``torch.utils.tensorboard.SummaryWriter`` to send the Pearson correlations, stationarity and tau to.
     resume : this run goes on from a checkpoint: the rows at ``path`` are kept up to the step it resumes at,
         which ``load_state_dict`` (or ``resume_at``) gives before the first step.
+    check_loss : compare, once, the training gradient of one step with the monitor's loss gradient, and warn
+        where the loss the monitor computes is not the one training minimises (``fact.features.loss_check``).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Monitor:
         path: str | os.PathLike | None = None,
         writer=None,
         resume: bool = False,
+        check_loss: bool = True,
     ):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.weight_decay = None if weight_decay is None else weight_decay_value(weight_decay)
@@ -125,8 +130,10 @@ class Monitor:
         self._records: list[dict] = []
         self._recorded_at: int | None = None
         self._known = not resume  # a resumed run's step and tau come from load_state_dict or resume_at
-        self._checked: set[int] = set()  # optimizers already checked against lambda
-        self._taken: dict[int, list[int]] = {}  # id(optimizer) -> [steps it took, of those at the last count]
+        self.optimizers = OptimizerWatch()
+        self.check_loss = check_loss
+        self.loss_check: loss_check.LossCheck | None = None
+        self.clip_norm: float | None = None  # where a framework clips gradients: the loss check's scale is moot then
 
     @property
     def parameters(self) -> dict[str, nn.Parameter]:
@@ -139,19 +146,60 @@ class Monitor:
         self.count(optimizer)
         return self.record_if_due()
 
-    def count(self, optimizer: torch.optim.Optimizer) -> None:
+    def count(self, optimizer: torch.optim.Optimizer, before_step: bool = False) -> None:
         """Count one step of ``optimizer``, at the learning rate its groups hold now (a framework whose
-        scheduler moves the rate before the monitor could read it counts just before the step)."""
+        scheduler moves the rate before the monitor could read it counts just before the step, and says so
+        with ``before_step``: the gradients are then those of the parameters as they are)."""
         optimizer = unwrapped(optimizer)
         self._require_position()
+        parameters = self.parameters
         if self.weight_decay is None:
-            self.weight_decay = weight_decay_of(optimizer, self.parameters)
-        if id(optimizer) not in self._checked:
-            self._check(optimizer)
-        if not self._took_a_step(optimizer):
+            self.weight_decay = weight_decay_of(optimizer, parameters)
+        if not self.optimizers.knows(optimizer):
+            self.optimizers.check(optimizer, parameters, self.weight_decay)
+            self._plan_loss_check(optimizer, before_step)
+        if not self.optimizers.took_a_step(optimizer, self.steps):
             return
         self.clock.tick(optimizer)
+        self.optimizers.tick(optimizer, parameters)
         self.steps += 1
+
+    def _plan_loss_check(self, optimizer: torch.optim.Optimizer, before_step: bool) -> None:
+        """Compare the training gradient with the monitor's once: now, where the gradients are those of the
+        parameters as they are (counted before the step), else just before the optimizer's next step."""
+        if not self.check_loss or self.loss_check is not None:
+            return
+        if before_step:
+            self._check_loss(optimizer)
+            return
+
+        def before_next_step(*_):
+            handle.remove()
+            self._check_loss(optimizer)
+
+        handle = optimizer.register_step_pre_hook(before_next_step)
+
+    def _check_loss(self, optimizer: torch.optim.Optimizer) -> None:
+        """The training gradient of the followed weights (each parameter once) against the monitor's."""
+        followed = {id(p): p for p in self.parameters.values() if p.grad is not None}
+        if not any(p.grad.any() for p in followed.values()):  # no gradient to compare (zeroed before the step)
+            return
+        with torch.enable_grad():
+            gradients = mean_loss_gradients(self.model, self.inputs, self.targets, self.loss, self.batch_size)
+        trained = [p for group in optimizer.param_groups for p in group["params"]]
+        self.loss_check = loss_check.compare(
+            self.steps + 1, [p.grad for p in followed.values()], [gradients[key] for key in followed],
+            list(followed.values()), self.weight_decay, loss_check.clipped_to(trained, self.clip_norm),
+        )  # fmt: skip
+        if not self.loss_check.agrees:
+            log.warning(self.loss_check.advice())
+
+    def summary(self, converged_below: float = 0.2) -> Summary:
+        """The last record judged weight by weight: at a critical point (stationarity error at most
+        ``converged_below``) or not, and then what the numbers point to and what to change
+        (``fact.features.monitor_advice``). ``print`` it, or read its ``table``."""
+        converged_below = converged_below_value(converged_below)
+        return summarise(self.table, self.optimizers, self.weight_decay, self.loss_check, converged_below)
 
     def _require_position(self) -> None:
         if not self._known:
@@ -161,23 +209,6 @@ class Monitor:
                 "monitor.resume_at(step), before the first step or record"
             )
 
-    def _took_a_step(self, optimizer: torch.optim.Optimizer) -> bool:
-        """Whether ``optimizer`` took a step since the last count, as its step hook counted (the first count
-        is taken on trust: the hook is set then)."""
-        if id(optimizer) not in self._taken:
-            taken = self._taken[id(optimizer)] = [0, -1]
-            optimizer.register_step_post_hook(lambda *_: taken.__setitem__(0, taken[0] + 1))
-        taken = self._taken[id(optimizer)]
-        if taken[0] == taken[1]:
-            log.warning(
-                "monitor step %d: the optimizer took no step since the last count, so this one is not counted "
-                "(count each optimizer.step() once; a step a GradScaler skipped shows as this too)",
-                self.steps,
-            )
-            return False
-        taken[1] = taken[0]
-        return True
-
     def state_dict(self) -> dict:
         """What a resumed run needs to go on: the steps counted, the last recorded, and tau of every followed
         weight. Save it with the checkpoint; ``load_state_dict`` takes it back."""
@@ -186,6 +217,7 @@ class Monitor:
             "steps": self.steps,
             "recorded_at": self._recorded_at,
             "tau": {name: self.clock.tau(parameter) for name, parameter in parameters.items()},
+            "optimizers": self.optimizers.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -198,6 +230,7 @@ class Monitor:
             log.warning("the saved state has no tau of %s: their tau is NaN from here", unknown)
         for name, parameter in parameters.items():
             self.clock.set(parameter, state["tau"].get(name, math.nan))
+        self.optimizers.load_state_dict(state.get("optimizers", {}))
         self._go_on_at(resumed_step(state["steps"]), state["recorded_at"])
 
     def resume_at(self, step: int) -> None:
@@ -290,29 +323,6 @@ class Monitor:
             if name in weights or any(use in weights for use in result.shared_with)
         }
 
-    def _check(self, optimizer: torch.optim.Optimizer) -> None:
-        """Warn once per optimizer where its weight decay is not the lambda FACT is computed with, where
-        it has no tau, and where it does not train a followed weight."""
-        self._checked.add(id(optimizer))
-        groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-        followed = {name: groups.get(id(p)) for name, p in self.parameters.items()}
-        missing = sorted(name for name, group in followed.items() if group is None)
-        other = sorted(
-            name for name, group in followed.items() if group and group.get("weight_decay", 0.0) != self.weight_decay
-        )
-        no_tau = sorted(name for name, group in followed.items() if group and math.isnan(decay_rate(optimizer, group)))
-        if other:
-            log.warning(
-                "the optimizer decays %s with another weight decay than weight_decay=%g: their FACT and "
-                "stationarity speak of an objective they are not trained on",
-                other,
-                self.weight_decay,
-            )
-        if no_tau:
-            log.warning("tau of %s is NaN: %s", no_tau, NO_TAU)
-        if missing:
-            log.warning("%s are in none of the optimizer's parameter groups: their tau stays 0", missing)
-
     def _write(self, rows: list[dict]) -> None:
         if self.path is not None:
             write_atomically(self.table, self.path)
@@ -331,17 +341,3 @@ COLUMNS = [
     *MEASURES,
     "stationarity_error",
 ]
-
-
-def unwrapped(optimizer) -> torch.optim.Optimizer:
-    """The PyTorch optimizer inside a framework's wrapper (accelerate's ``.optimizer``, Lightning's
-    ``._optimizer``; accelerate's is itself an Optimizer), whose class says how its weight decay acts and
-    whose step hook counts the steps it takes."""
-    while True:
-        inner = getattr(optimizer, "optimizer", None) or getattr(optimizer, "_optimizer", None)
-        if isinstance(inner, torch.optim.Optimizer):
-            optimizer = inner
-        elif isinstance(optimizer, torch.optim.Optimizer):
-            return optimizer
-        else:
-            raise TypeError(f"monitor.step takes the optimizer that trains the model, not {type(optimizer).__name__}")

@@ -9,6 +9,8 @@
 Each optimizer step is counted just before it is taken (``on_before_optimizer_step``), where its learning
 rate is the one it uses (Lightning steps a per-step scheduler before ``on_train_batch_end``); the rows are
 recorded after the batch. With gradient accumulation a step is counted once, as the optimizer takes it.
+When training ends, ``monitor.summary()`` is logged: whether each weight is at a critical point, and if not
+what its numbers point to.
 The monitor's steps and tau are saved in Lightning's checkpoints: ``fit(ckpt_path=...)`` goes on with the
 table at ``path`` and with tau from the step it resumes at.
 """
@@ -21,6 +23,7 @@ import lightning.pytorch as pl
 from torch import nn
 
 from fact.features.monitor import Monitor
+from fact.features.monitor_advice import log_summary
 from fact.features.monitor_settings import check_callback_options
 from fact.features.monitor_table import scalars
 
@@ -74,7 +77,12 @@ class FACTMonitorCallback(pl.Callback):
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
         """Count the step about to be taken, at its own learning rate."""
-        self.monitor.count(optimizer)
+        self.monitor.count(optimizer, before_step=True)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Say, weight by weight, whether training ended at a critical point, and if not what to change."""
+        if self.monitor is not None and trainer.is_global_zero:
+            log_summary(self.monitor.summary())
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         """Record when a multiple of ``every`` steps has been taken, and log the record to the trainer's loggers."""

@@ -27,6 +27,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from fact.features.monitor import Monitor
+from fact.features.monitor_advice import log_summary
 from fact.features.monitor_settings import check_callback_options
 
 STATE_FILE = "fact_monitor.json"
@@ -67,10 +68,16 @@ class FACTMonitorCallback(TrainerCallback):
                 self.monitor.load_state_dict(json.loads(saved.read_text()))
             elif resumed:
                 self.monitor.resume_at(state.global_step)
+            self.monitor.clip_norm = args.max_grad_norm  # a clipped step's gradient keeps only its direction
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         """Count the step just taken and record when due."""
         self.monitor.step(optimizer)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Say, weight by weight, whether training ended at a critical point, and if not what to change."""
+        if state.is_world_process_zero and self.monitor is not None:
+            log_summary(self.monitor.summary())
 
     def on_save(self, args, state, control, **kwargs):
         """Save the monitor's steps and tau in the checkpoint just written, for a run resumed from it."""

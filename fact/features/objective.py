@@ -99,3 +99,15 @@ def weight_decay_value(weight_decay) -> float:
     return real_number(
         weight_decay, "weight_decay", positive=True, meaning="the lambda of the objective; FACT divides by it"
     )
+
+
+def converged_below_value(value) -> float:
+    """A threshold on the stationarity error, in (0, 1]: above 1 the gradient of the objective is larger than
+    the weight decay's own pull, so no reading calls that a critical point."""
+    value = real_number(value, "converged_below", positive=True, meaning="a stationarity error, in (0, 1]")
+    if value > 1:
+        raise ValueError(
+            f"converged_below must be at most 1, got {value:g}: a stationarity error above 1 is no critical point "
+            "by any reading (0.2 is the default)"
+        )
+    return value
