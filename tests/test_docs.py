@@ -1,5 +1,6 @@
 """Every Python block of the README and the documentation runs as pasted, each on its own, in a
-fresh interpreter; and the README stays a front door, not a manual."""
+fresh interpreter, and prints what the ```text block after it says it prints; and the README stays a front
+door, not a manual."""
 
 from __future__ import annotations
 
@@ -14,23 +15,60 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-def python_blocks(page: Path) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+# A Python block, then optionally one line of prose ("prints"), then its expected output as a ```text block.
+BLOCK = re.compile(
+    r"^```python\n(.*?)^```\n(?:\s*\n)*(?:[^\n`][^\n]*\n(?:\s*\n)*)?(?:^```text\n(.*?)^```)?", flags=re.S | re.M
+)
+NUMBER = re.compile(r"([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
 
 
-BLOCKS = [(page, index, code) for page in PAGES for index, code in enumerate(python_blocks(page))]
+def python_blocks(page: Path) -> list[tuple[str, str | None]]:
+    """Each Python block of ``page`` with the output the page says it prints (None where it shows none)."""
+    return [(code, output or None) for code, output in BLOCK.findall(page.read_text(encoding="utf-8"))]
+
+
+def same_output(printed: str, expected: str) -> bool:
+    """The words the same (spacing aside), each number within 0.01 + 10% of the page's: a model trained on
+    another CPU or PyTorch build rounds its last digits its own way."""
+    printed_parts, expected_parts = NUMBER.split(printed.strip()), NUMBER.split(expected.strip())
+    if len(printed_parts) != len(expected_parts):
+        return False
+    for index, (got, want) in enumerate(zip(printed_parts, expected_parts)):
+        if index % 2 == 0 and got.split() != want.split():
+            return False
+        if index % 2 == 1 and not abs(float(got) - float(want)) <= 0.01 + 0.1 * abs(float(want)):
+            return False
+    return True
+
+
+BLOCKS = [(page, index, *block) for page in PAGES for index, block in enumerate(python_blocks(page))]
 
 
 def test_the_pages_have_python_blocks_to_check():
-    assert {page.name for page, _, _ in BLOCKS} >= {"README.md", "library.md", "estimators.md"}
+    assert {page.name for page, *_ in BLOCKS} >= {"README.md", "library.md", "estimators.md"}
 
 
 @pytest.mark.parametrize(
-    "page, index, code", BLOCKS, ids=[f"{page.relative_to(ROOT)}[{index}]" for page, index, _ in BLOCKS]
+    "page, index, code, output", BLOCKS, ids=[f"{page.relative_to(ROOT)}[{index}]" for page, index, *_ in BLOCKS]
 )
-def test_a_block_runs_as_pasted_on_its_own(page, index, code, tmp_path):
+def test_a_block_runs_as_pasted_on_its_own_and_prints_what_the_page_shows(page, index, code, output, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{page.relative_to(ROOT)} block {index} failed:\n{code}\n{result.stderr[-3000:]}"
+    where = f"{page.relative_to(ROOT)} block {index}"
+    assert result.returncode == 0, f"{where} failed:\n{code}\n{result.stderr[-3000:]}"
+    if output is not None:
+        assert same_output(result.stdout, output), f"{where} printed\n{result.stdout}\nwhere the page shows\n{output}"
+
+
+def test_every_block_that_prints_shows_its_output():
+    silent = [f"{page.relative_to(ROOT)}[{i}]" for page, i, code, output in BLOCKS if "print(" in code and not output]
+    assert not silent, f"these blocks print but the page does not show what: {silent}"
+
+
+def test_outputs_are_compared_word_for_word_and_number_by_number():
+    assert same_output("step 300  tau 2.53\nFACT 0.997", "step 300 tau 2.5\n FACT 0.998")
+    assert not same_output("step 300 tau 2.53", "step 300 tau 3.1")  # a number off by more than 10%
+    assert not same_output("at a critical point", "not at a critical point")
+    assert not same_output("0.99 0.98", "0.99")
 
 
 def test_the_readme_is_a_front_door():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,17 +53,21 @@ class Summary:
         table = self.table
         if not len(table):
             return "FACT monitor: nothing recorded yet (monitor.record(), or train past `every` steps)"
-        reached = int(table.at_critical_point.sum())
+        reached, width = int(table.at_critical_point.sum()), max(6, *map(len, table.layer))
+        check = "not made" if self.loss_check is None else _loss_check_words(self.loss_check)
         lines = [
             f"FACT monitor at step {table.step.iloc[0]}: {reached} of {len(table)} weights at a critical point "
-            f"(stationarity error <= {self.converged_below:g}); the loss check: "
-            + ("not made" if self.loss_check is None else _loss_check_words(self.loss_check)),
-            f"  {'weight':<28} {'tau':>6} {'stationarity':>12} {'FACT Pearson':>12}",
+            f"(stationarity error <= {self.converged_below:g})",
+            f"the loss check: {check}",
+            f"  {'weight':<{width}} {'tau':>6} {'stationarity':>12} {'FACT Pearson':>12}",
         ]
         for row in table.itertuples():
-            lines.append(f"  {row.layer:<28} {row.tau:>6.3g} {row.stationarity_error:>12.3g} {row.fact_pearson:>12.3f}")
+            numbers = f"{row.tau:>6.3g} {row.stationarity_error:>12.3g} {row.fact_pearson:>12.3f}"
+            lines.append(f"  {row.layer:<{width}} {numbers}")
         for _, rows in table[~table.at_critical_point].groupby("cause", sort=False):
-            lines.append(f"- {', '.join(rows.layer)}: {rows.advice.iloc[0]}")
+            which = "every weight" if len(rows) == len(table) else ", ".join(rows.layer)
+            lines += textwrap.wrap(f"{which}: {rows.advice.iloc[0]}", 110, initial_indent="- ",
+                                   subsequent_indent="  ", break_on_hyphens=False)  # fmt: skip
         return "\n".join(lines)
 
 
