@@ -83,3 +83,38 @@ def test_a_failing_block_is_caught(tmp_path):
         [sys.executable, "-c", "import fact\nfact.no_such_name"], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode != 0 and "no attribute 'no_such_name'" in result.stderr
+
+
+# Numbers that a run produces: a decimal fraction (a correlation, an accuracy), a percentage, a duration.
+RESULT_LIKE = re.compile(
+    r"(?<![\w.])(\d[\d,]*\.\d+|\d+(?:\.\d+)?\s?%|\d[\d,.]*\s?(?:ms|s|min|minutes?|h|hours?|seconds?)\b)"
+)
+THE_PAPERS = ROOT / "docs" / "paper-settings.md"  # the paper's own values, which ours are compared with
+
+
+def typed_results(text: str) -> list[str]:
+    """The result-like numbers of a page's prose: outside code blocks and code spans (commands, settings, the
+    outputs the docs test runs) and arXiv numbers."""
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    prose = re.sub(r"arXiv \d{4}\.\d{4,5}", "", prose)
+    return RESULT_LIKE.findall(prose)
+
+
+def test_no_result_is_typed_into_the_docs():
+    typed = {
+        str(page.relative_to(ROOT)): found
+        for page in PAGES
+        if page != THE_PAPERS and not page.read_text(encoding="utf-8").startswith("<!-- generated")
+        for found in [typed_results(page.read_text(encoding="utf-8"))]
+        if found
+    }
+    assert not typed, (
+        f"numbers a run produced, typed by hand: {typed}; say it in words, point to the scorecard or bench/README.md, "
+        "or put a setting in a code span"
+    )
+
+
+def test_the_check_finds_typed_results():
+    assert typed_results("FACT 0.987 on 97% of layers, in 16 min 44 s") == ["0.987", "97%", "16 min", "44 s"]
+    assert typed_results("Figure 7 at `lr = 0.05`, 3 seeds, arXiv 2507.05644\n```\n0.5\n```\n") == []
