@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fact.features.losses import ce_per_sample, mse_per_sample, resolve_loss
+from fact.features.losses import CausalLMLoss, ce_per_sample, mse_per_sample, resolve_loss
 
 
 def test_per_sample_losses_average_to_torch_losses(fresh_seed):
@@ -29,3 +29,42 @@ def test_a_loss_is_a_name_or_a_callable():
     assert resolve_loss("mse") is mse_per_sample and resolve_loss(len) is len
     with pytest.raises(ValueError, match=r"unknown loss 'l1': use one of \['ce', 'mse'\]"):
         resolve_loss("l1")
+
+
+def language_model_and_data(seed: int):
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    config = transformers.GPT2Config(vocab_size=9, n_positions=5, n_embd=8, n_layer=1, n_head=2, n_inner=8,
+                                     bos_token_id=None, eos_token_id=None)  # fmt: skip
+    torch.manual_seed(seed)
+    model = transformers.GPT2LMHeadModel(config).double().eval()
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, 9, (12, 5), generator=generator)
+    labels = tokens.clone()
+    labels[torch.rand(12, 5, generator=generator) < 0.4] = -100  # each sample its own count of labelled positions
+    labels[0, 1:] = -100  # one sample without any
+    return model, tokens, labels
+
+
+def test_the_causal_lm_loss_averages_to_the_models_own_loss_and_so_does_its_gradient(fresh_seed):
+    model, tokens, labels = language_model_and_data(fresh_seed)
+    ours = CausalLMLoss(labels)(model(tokens).logits, labels)
+    own = model(tokens, labels=labels).loss  # transformers' ForCausalLMLoss, in float32
+    assert ours.shape == (12,) and ours[0] == 0
+    assert float(ours.mean()) == pytest.approx(float(own), rel=1e-6), f"seed={fresh_seed}"
+    weight = model.transformer.h[0].mlp.c_fc.weight
+    (ours_gradient,) = torch.autograd.grad(ours.mean(), weight)
+    (own_gradient,) = torch.autograd.grad(model(tokens, labels=labels).loss, weight)
+    assert torch.allclose(ours_gradient, own_gradient.double(), rtol=1e-5, atol=1e-7), f"seed={fresh_seed}"
+
+
+def test_the_causal_lm_loss_refuses_what_it_cannot_average():
+    with pytest.raises(ValueError, match=r"integer token ids of shape \(samples, positions\)"):
+        CausalLMLoss(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="integer token ids"):
+        CausalLMLoss(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="every label after the first position is -100"):
+        CausalLMLoss(torch.full((4, 3), -100))
+    loss = CausalLMLoss(torch.zeros(4, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"logits of shape \(samples, positions, vocabulary\)"):
+        loss(torch.zeros(4, 5), torch.zeros(4, 3, dtype=torch.long))  # a last-position classifier's logits

@@ -206,3 +206,52 @@ def test_the_hugging_face_callback_resumes_from_a_checkpoint_with_its_table_and_
     assert sorted(table.step.unique()) == [3, 6] and resumed.monitor.steps == 6
     assert table.tau.max() == pytest.approx(WEIGHT_DECAY * 1e-2 * 6, rel=1e-9)  # AdamW at a constant rate
     pd.testing.assert_frame_equal(table, first.monitor.table, rtol=1e-6)
+
+
+def train_gpt2(transformers, model, data, callback, tmp_path, seed, steps=8):
+    arguments = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=steps, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
+        per_device_train_batch_size=16, lr_scheduler_type="linear", report_to="none", save_strategy="no",
+        logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=seed,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
+    trainer.train()
+    return trainer
+
+
+def gpt2_of_four_positions(seed):
+    model = gpt2(seed)
+    model.config.n_positions = 4
+    model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
+    return model
+
+
+def test_the_hugging_face_callback_computes_the_trainers_own_loss_by_default(fresh_seed, tmp_path, caplog):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from fact.features.losses import CausalLMLoss
+    from fact.features.monitor_trainer import FACTMonitorCallback, Logits
+
+    tokens, answers = modular_addition()
+    sequences, labels = language_modelling(tokens, answers)
+    labels[::2, 1] = sequences[::2, 1]  # every other sample also labels its second position: unequal counts
+    data = [{"input_ids": s, "labels": m} for s, m in zip(sequences, labels)]
+    callback = FACTMonitorCallback(sequences, labels, every=4)  # the Trainer's loss, lambda from its optimizer
+    trainer = train_gpt2(transformers, gpt2_of_four_positions(fresh_seed), data, callback, tmp_path, fresh_seed)
+    trainer.save_model(tmp_path / "end")
+
+    check = callback.monitor.loss_check
+    assert check.agrees and (check.clipped or 0.67 < check.scale < 1.5), check
+    assert callback.monitor.weight_decay == WEIGHT_DECAY
+    saved = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "end", dtype=torch.float64)
+    weights = weight_matrices(Logits(saved), sequences, labels, CausalLMLoss(labels), WEIGHT_DECAY)
+    assert_rows_are_fact_of(callback.monitor.table, weights)
+
+    # a monitor of the last position alone, while the Trainer trains on every position: caught at step 2
+    every_position = [{"input_ids": s, "labels": s} for s in sequences]
+    mismatched = FACTMonitorCallback(tokens, answers, "ce", every=4, network=LastToken)
+    with caplog.at_level("WARNING", logger="fact.features.monitor"):
+        train_gpt2(transformers, gpt2_of_four_positions(fresh_seed), every_position, mismatched, tmp_path, fresh_seed)
+    assert not mismatched.monitor.loss_check.agrees, mismatched.monitor.loss_check
+    assert "the monitor's loss is not the one training minimises" in caplog.text
+    assert set(mismatched.monitor.summary().table.cause) == {"another loss"}

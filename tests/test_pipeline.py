@@ -431,3 +431,19 @@ def test_a_repaired_mirror_file_or_a_deleted_verified_file_reruns_only_its_datas
     snakemake(fetch_workflow, *TABLES, *run, env=env)
     assert (fetch_workflow / "data/uci121/toy3/conxuntos.dat").is_file()
     assert planned_outputs(fetch_workflow, *TABLES, *run, env=env) == set()
+
+
+def planned_wildcards(workdir: Path, rule: str, *args: str) -> set[str]:
+    """The wildcards of every job of ``rule`` a dry run plans."""
+    output = snakemake(workdir, "-n", *args).stdout
+    jobs = re.findall(rf"^rule {rule}:\n(?:    .*\n)*?    wildcards: (.*)$", output, flags=re.M)
+    return set(jobs)
+
+
+def test_the_offline_paper_scale_fetches_only_what_a_mirror_holds(workflow_copy):
+    paper = ("all", "--config", "scale=paper")
+    assert planned_wildcards(workflow_copy, "fetch_images", *paper) == {
+        "dataset=mnist", "dataset=cifar10", "dataset=cifar10_jpeg"
+    }  # fmt: skip
+    offline = ("all", "--configfile", "workflow/paper_from_mirror.yaml", "--config", "scale=paper")
+    assert planned_wildcards(workflow_copy, "fetch_images", *offline) == {"dataset=mnist_test", "dataset=cifar10_jpeg"}

@@ -203,3 +203,23 @@ def restricted(stored, passed):
     if isinstance(passed, dict) and isinstance(stored, dict):
         return {key: restricted(stored[key], value) for key, value in passed.items() if key in stored}
     return stored
+
+
+def test_a_job_given_a_gpu_that_pytorch_cannot_see_stops_saying_why(monkeypatch):
+    import torch
+
+    from fact.experiments.jobs import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("PyTorch sees a GPU here")
+    for variable in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(variable, raising=False)
+    assert resolve_device("auto") == torch.device("cpu")  # no GPU given, none seen: the CPU, as asked
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # GPUs hidden on purpose
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setenv("SLURM_JOB_GPUS", "0")
+    with pytest.raises(SystemExit, match=r"given a GPU \(SLURM_JOB_GPUS=0\) but PyTorch sees none: .*CPU-only build"):
+        resolve_device("auto")
+    with pytest.raises(SystemExit, match="CONDA_OVERRIDE_CUDA"):
+        resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")  # a job told to use the CPU uses it

@@ -159,20 +159,18 @@ def test_a_quick_figure_runs_under_slurmd_with_the_profiles_partition_time_and_m
         assert "gpu" not in job.get("TresPerJob", ""), "quick scale runs on the CPU: no job may hold a GPU"
 
 
-def test_a_paper_scale_training_job_is_granted_a_gpu(workdir):
-    # far more steps than the test waits for, so that the job is still running when it is read back
-    configure(workdir, {"scales": {"paper": {"fig7": {"train": {"steps": 100_000_000}}}}})
-    process = snakemake(workdir, "results/paper/nets/fig7/seed0.pt", "--config", "scale=paper")
-    try:
-        job = wait_for_job(workdir, "train_fig7", "RUNNING")
-    finally:
-        # Killed, not interrupted: Snakemake once ignored an interrupt sent as slurmd started the job, and
-        # both went on running. The fixture cancels the job.
-        process.kill()
-        process.communicate(timeout=60)
+def test_a_paper_scale_training_job_is_granted_a_gpu_and_stops_where_pytorch_sees_none(workdir):
+    """The cluster's GPU is a pretend one (/dev/null): the job asks for it, is granted it, and, finding that
+    PyTorch sees no GPU, stops at once saying why, instead of training on the CPU for the GPU's hours."""
+    process = snakemake(workdir, "results/paper/nets/fig7/seed0.pt", "--retries", "0", "--config", "scale=paper")
+    output = finish(process)
 
-    assert job["TresPerJob"] == "gres:gpu:1", job
+    assert process.returncode != 0, output[-4000:]
+    (job,) = jobs(workdir)
+    assert (job["rule"], job["JobState"], job["TresPerJob"]) == ("train_fig7", "FAILED", "gres:gpu:1"), job
     assert_granted_as_asked(job, attempt=1)
+    log = (workdir / "logs" / "train_fig7" / "paper" / "seed0.log").read_text()
+    assert "this job was given a GPU (SLURM_JOB_GPUS=0) but PyTorch sees none" in log, log[-2000:]
 
 
 def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_memory(workdir):

@@ -42,6 +42,7 @@ ZOO = [
     "tied transformer",
     "gpt2",
     "tied gpt2 (default)",
+    "gpt2 language model (the Trainer's loss)",
 ]
 
 

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,13 +45,33 @@ def setup_logging(name: str) -> logging.Logger:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU stops the stage, saying what to set."""
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU stops the stage, saying what to set; and a job
+    the scheduler gave a GPU that PyTorch cannot see stops instead of running for hours on the CPU."""
+    given = granted_gpus()
+    if name != "cpu" and given and not torch.cuda.is_available():
+        cuda = torch.version.cuda
+        build = f"a CPU-only build ({torch.__version__})" if cuda is None else f"built for CUDA {cuda}"
+        raise SystemExit(
+            f"this job was given a GPU ({given}) but PyTorch sees none: its PyTorch is {build}. A conda "
+            "environment solved on a login node without a GPU can get a CPU-only PyTorch: solve it where a GPU is "
+            "(or set CONDA_OVERRIDE_CUDA, e.g. CONDA_OVERRIDE_CUDA=12.4 conda env create -f environment.yml), or "
+            "set device: cpu for this experiment in config.yaml to run it on the CPU"
+        )
     try:
         return devices.resolve_device(name)
     except ValueError:  # the library's message names its own parameter; a stage's setting is in config.yaml
         raise SystemExit(
             f"device '{name}' was asked for but no CUDA GPU is visible; set device: auto or cpu in config.yaml"
         ) from None
+
+
+def granted_gpus() -> str:
+    """The GPUs the scheduler gave this job, as its environment names them ("" where it gave none)."""
+    for variable in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        value = os.environ.get(variable, "").strip()
+        if value and value not in ("-1", "NoDevFiles"):
+            return f"{variable}={value}"
+    return ""
 
 
 def fail(logger: logging.Logger, message: str) -> None:

@@ -1,5 +1,5 @@
-"""Per-sample losses (the loss_i of FACT's objective), and the error raised when training's loss is
-not finite."""
+"""Per-sample losses (the loss_i of FACT's objective): the mean squared error, the cross-entropy, and a causal
+language model's mean over positions."""
 
 from __future__ import annotations
 
@@ -39,6 +39,42 @@ def mse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 def ce_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each sample; targets are class indices or class probabilities."""
     return F.cross_entropy(outputs, targets, reduction="none")
+
+
+class CausalLMLoss:
+    """A causal language model's loss as the per-sample losses of FACT's objective: the mean, over every labelled
+    position of every sample, of the next token's cross-entropy, as transformers' ``*ForCausalLM`` models (and so
+    the ``Trainer``) compute it. Labels are the sequence itself, shifted by one inside (position t predicts label
+    t + 1), with ``ignore_index`` (-100) where no loss is taken (a prompt, padding).
+
+    The objective averages over positions, not samples: sample i's share is the sum of its positions' losses
+    times n / T, T the labelled positions of all ``labels`` (the monitor's samples), so that (1/n) sum_i loss_i
+    is the mean over positions.
+    """
+
+    def __init__(self, labels: torch.Tensor, ignore_index: int = -100):
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 2 or labels.is_floating_point():
+            raise ValueError(
+                "CausalLMLoss takes the labels of every monitored sample: integer token ids of shape (samples, "
+                f"positions), {ignore_index} where no loss is taken; got {getattr(labels, 'shape', type(labels))}"
+            )
+        self.ignore_index = ignore_index
+        labelled = int((labels[:, 1:] != ignore_index).sum())
+        if labelled == 0:
+            raise ValueError(f"every label after the first position is {ignore_index}: there is no loss to take")
+        self.weight = len(labels) / labelled  # n / T
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Each sample's share of the mean over positions: its positions' losses summed, times n / T."""
+        if logits.dim() != 3 or logits.shape[:2] != labels.shape:
+            raise ValueError(
+                f"CausalLMLoss takes logits of shape (samples, positions, vocabulary) and labels of shape (samples, "
+                f"positions): got {tuple(logits.shape)} and {tuple(labels.shape)}; give the model's full logits"
+            )
+        tokens = F.cross_entropy(
+            logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=self.ignore_index, reduction="none"
+        )
+        return tokens.reshape(len(labels), -1).sum(dim=1) * self.weight
 
 
 LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}

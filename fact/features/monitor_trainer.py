@@ -2,18 +2,25 @@
 
 ::
 
-    callback = FACTMonitorCallback(tokens, labels, "ce", weight_decay=args.weight_decay, every=100,
-                                   network=lambda model: LastToken(model))
+    callback = FACTMonitorCallback(input_ids, labels, every=100)  # the Trainer's own loss and lambda
     Trainer(model, args, train_dataset=data, callbacks=[callback]).train()
-    callback.monitor.table  # the rows of fact.features.monitor.Monitor
+    print(callback.monitor.summary())
+
+Left to its defaults, the callback computes FACT of the loss the ``Trainer`` minimises for a causal language
+model: the next token's cross-entropy averaged over every labelled position (labels shifted by one inside the
+model, -100 where no loss is taken; ``fact.features.losses.CausalLMLoss``), of the model's full logits, with
+lambda the optimizer's weight decay. ``labels`` are those of the training data (the ``input_ids`` themselves,
+where left out). Another objective (a classifier's head, the last position alone) takes its ``loss`` and a
+``network`` that returns the tensor that loss is of; the monitor's loss check then compares it with the
+Trainer's gradient at the second step and warns where they differ.
 
 Each step is counted in ``on_optimizer_step``, after the optimizer's step and before the scheduler's
 (so at the step's own learning rate), and recorded there when due. The Trainer's default AdamW decays
-the matrices by ``args.weight_decay`` and leaves biases and norms out, which have no matrix here.
-A Hugging Face model returns a ``ModelOutput``: ``network`` gives the module whose output is the tensor
-the loss is of (e.g. the last position's logits). The monitor's steps and tau are saved in each checkpoint
-(``fact_monitor.json``): ``train(resume_from_checkpoint=...)`` goes on with the table at ``path`` and with tau
-from the step it resumes at.
+the matrices by ``args.weight_decay`` and leaves biases and norms out, which have no matrix here; its gradient
+clipping (``max_grad_norm``) is told to the loss check, which then judges a clipped step by its direction.
+The monitor's steps and tau are saved in each checkpoint (``fact_monitor.json``):
+``train(resume_from_checkpoint=...)`` goes on with the table at ``path`` and with tau from the step it resumes
+at. When training ends, ``monitor.summary()`` is logged.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from fact.features.losses import CausalLMLoss
 from fact.features.monitor import Monitor
 from fact.features.monitor_advice import log_summary
 from fact.features.monitor_settings import check_callback_options
@@ -37,21 +45,26 @@ class FACTMonitorCallback(TrainerCallback):
     """Monitor FACT of the Trainer's model (or of ``network(model)``) while ``Trainer.train`` trains it.
 
     ``inputs``, ``targets``, ``loss``, ``weight_decay`` and every keyword are those of
-    ``fact.features.monitor.Monitor`` (``weight_decay`` None: read from the optimizer's groups, the decayed one
-    holding the matrices).
+    ``fact.features.monitor.Monitor``, except the defaults: ``loss`` None is the Trainer's causal language model
+    loss of ``targets`` (the labels; ``inputs`` where None), ``network`` None the model's logits, and
+    ``weight_decay`` None the optimizer's (its decayed group holds the matrices).
     """
 
     def __init__(
         self,
         inputs,
         targets=None,
-        loss="ce",
+        loss=None,
         weight_decay: float | None = None,
         *,
         network: Callable[[nn.Module], nn.Module] | None = None,
         **options,
     ):
         check_callback_options(options)
+        if loss is None:
+            targets = inputs if targets is None else targets
+            loss = CausalLMLoss(targets)
+            network = Logits if network is None else network
         self._arguments = (inputs, targets, loss, weight_decay)
         self._network, self._options = network, options
         self.monitor: Monitor | None = None
@@ -83,6 +96,18 @@ class FACTMonitorCallback(TrainerCallback):
         """Save the monitor's steps and tau in the checkpoint just written, for a run resumed from it."""
         if state.is_world_process_zero and self.monitor is not None:
             _state_file(args, state).write_text(json.dumps(self.monitor.state_dict()))
+
+
+class Logits(nn.Module):
+    """A Hugging Face model as the module whose output is the tensor its loss is of: its logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        """The logits of every position."""
+        return self.model(input_ids).logits
 
 
 def _state_file(args, state) -> Path:

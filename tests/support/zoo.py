@@ -117,7 +117,7 @@ class LastPosition(nn.Module):
         return self.language_model(tokens).logits[:, -1]
 
 
-def _case(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss: str, left_out=frozenset()):
+def _case(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss, left_out=frozenset()):
     """(model, inputs, targets, loss name, the weights the hooked pass leaves out), floating ones in float64."""
 
     def in_float64(tensor):
@@ -163,4 +163,14 @@ def zoo(name: str, seed: int):
     if name in ("gpt2", "tied gpt2 (default)"):
         left_out = {"language_model.transformer.wpe"}  # a position embedding: no sample dimension
         return _case(_gpt2(tied=name != "gpt2"), *_tokens(generator, 20, 6, 3, 6), "ce", left_out)
+    if name == "gpt2 language model (the Trainer's loss)":
+        from fact.features.losses import CausalLMLoss
+        from fact.features.monitor_trainer import Logits
+
+        tokens = torch.randint(0, 6, (20, 3), generator=generator)
+        labels = tokens.clone()
+        labels[:, 0] = -100
+        labels[torch.rand(20, 3, generator=generator) < 0.3] = -100  # masked positions, a different count each
+        model = Logits(_gpt2(tied=False).language_model)
+        return _case(model, tokens, labels, CausalLMLoss(labels), {"model.transformer.wpe"})
     raise KeyError(name)
