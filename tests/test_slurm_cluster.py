@@ -170,7 +170,7 @@ def test_a_paper_scale_training_job_is_granted_a_gpu_and_stops_where_pytorch_see
     assert (job["rule"], job["JobState"], job["TresPerJob"]) == ("train_fig7", "FAILED", "gres:gpu:1"), job
     assert_granted_as_asked(job, attempt=1)
     log = (workdir / "logs" / "train_fig7" / "paper" / "seed0.log").read_text()
-    assert "this job was given a GPU (SLURM_JOB_GPUS=0) but PyTorch sees none" in log, log[-2000:]
+    assert re.search(r"this job was given a GPU \(SLURM_(JOB|STEP)_GPUS=0\) but PyTorch sees none", log), log[-2000:]
 
 
 def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_memory(workdir):
