@@ -20,6 +20,8 @@ from tests.support.slurm import PROFILE, ROOT, expected, outside_any_job, throug
 
 pytestmark = pytest.mark.pipeline
 
+GROUPS = {entry.split("=")[1] for entry in PROFILE["groups"]}  # the profile's groups of small jobs
+
 GPU_RULES = {
     "train_fig7",
     "train_mlp",
@@ -75,9 +77,13 @@ def submit(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list
     for line in records.read_text().splitlines() if records.exists() else []:
         arguments = json.loads(line)["arguments"]
         line_text = " ".join(arguments)
+        name = re.search(r"--comment rule_([a-z0-9_]+?)(?:_wildcards_\S*)? ", line_text + " ").group(1)
+        group = next((group for group in GROUPS if name.startswith(f"{group}_")), None)
         jobs.append(
             {
-                "rule": re.search(r"--comment rule_([a-z0-9_]+?)(?:_wildcards_\S*)? ", line_text + " ").group(1),
+                "rule": name.removeprefix(f"{group}_") if group else name,
+                "group": group,
+                "members": len(re.findall(r"'[a-z0-9_]+:[^']*'", line_text.split("--target-jobs")[-1])) if group else 1,
                 "line": line_text,
                 "partition": option(line_text, r"-p\s+'?([\w-]+)'?"),
                 "runtime": int(option(line_text, r"-t\s+'?(\d+)'?")),
@@ -132,7 +138,20 @@ def test_at_paper_scale_compute_jobs_ask_for_a_gpu_and_more_time_and_memory_on_e
             {re.sub(r"--job-name \S+ ", "", job["line"]).split("--comment ")[1].split()[0] for job in calls}
         )
         assert per_job == tries, f"{rule}: {per_job} submissions per job, expected {tries}\n{result.stderr[-3000:]}"
-        attempts = sorted({(job["runtime"], job["mem_mb"]) for job in calls})
+        attempts = sorted({(job["runtime"] // job["members"], job["mem_mb"]) for job in calls})  # a group: in series
         assert attempts == [expected(rule, attempt)[1:] for attempt in range(1, tries + 1)], rule
         assert all(job["partition"] == expected(rule, 1)[0] for job in calls), rule
         assert all((job["gpus"] == "1") == (rule in GPU_RULES) for job in calls), rule
+
+
+def test_table_1s_small_jobs_go_to_the_cluster_in_groups_each_asking_one_gpu(cluster):
+    settings = {"scales": {"quick": {"tabular": {"device": "auto"}}}}  # each dataset's job asks for a GPU
+    (cluster / "gpu.yaml").write_text(yaml.safe_dump(settings))
+    result, jobs = submit(cluster, "figures/table1.md", "--configfile", "gpu.yaml", "--retries", "0", "--keep-going")
+
+    assert result.returncode != 0  # every submitted job failed, by design of this test
+    (group,) = jobs  # the four datasets of the quick scale, one submission
+    assert (group["rule"], group["group"], group["members"]) == ("tabular_dataset", "table1_datasets", 4), group
+    assert group["gpus"] == "1" and group["partition"] == "gpu", group["line"]
+    partition, runtime, mem_mb = expected("tabular_dataset", 1)
+    assert (group["runtime"], group["mem_mb"]) == (4 * runtime, mem_mb)  # one after another on the one GPU

@@ -173,6 +173,19 @@ def test_a_paper_scale_training_job_is_granted_a_gpu_and_stops_where_pytorch_see
     assert re.search(r"this job was given a GPU \(SLURM_(JOB|STEP)_GPUS=0\) but PyTorch sees none", log), log[-2000:]
 
 
+def test_table_1s_datasets_run_as_one_group_job(workdir):
+    configure(workdir, {"scales": {"quick": {"tabular": {"datasets": ["iris", "wine"], "iters": 1}}}})
+    process = snakemake(workdir, "figures/table1.md")
+    output = finish(process)
+
+    assert process.returncode == 0, output[-4000:]
+    (job,) = [job for job in jobs(workdir) if "tabular_dataset" in job["rule"]]  # one submission for both
+    assert job["JobState"] == "COMPLETED" and job["rule"].startswith("table1_datasets"), job
+    for dataset in ("iris", "wine"):
+        assert (workdir / "results" / "quick" / "tabular" / f"{dataset}.parquet").exists(), output[-4000:]
+    assert (workdir / "figures" / "table1.md").exists()
+
+
 def test_a_cancelled_training_job_is_reported_and_retried_with_more_time_and_memory(workdir):
     process = snakemake(workdir, "results/quick/nets/fig7/seed0.pt")
     first = wait_for_job(workdir, "train_fig7", "RUNNING")
