@@ -23,7 +23,8 @@ with the checkpoint, and make the resumed run's monitor with ``resume=True`` and
 Lightning and Hugging Face callbacks do both themselves, at the trainer's global step). Only steps the
 optimizer took are counted (its step hook says), so a second ``step`` call for one step adds nothing. Under
 ``torch.distributed`` each rank passes its shard of the samples, the sums are all-reduced, and rank 0
-writes. ``fact.features.monitor_plot.plot_monitor`` draws the table.
+writes. ``fact.features.monitor_plot.plot_monitor`` draws the table; ``monitor.summary()`` says which weights are
+at a critical point and what holds the others off (``fact.features.monitor_advice``).
 
 The monitor leaves the model's gradients, train/eval modes and the global random state as they were.
 """
