@@ -60,6 +60,9 @@ def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     nfa = hidden[hidden.relation == "nfa"].set_index("power").cosine
     assert nfa[0.5] <= 0.5 and nfa[1.0] <= 0.5
     assert (workflow_copy / "logs/train_fig7/quick/seed0.log").read_text().count("adam step") >= 1
+    # each compute job's measured wall time and memory, beside its log
+    measured = pd.read_csv(workflow_copy / "benchmarks/train_fig7/quick/seed0.tsv", sep="\t")
+    assert len(measured) == 1 and measured.s.iloc[0] > 0 and measured.max_rss.iloc[0] > 0
 
 
 def test_the_report_shows_each_figure_with_the_caption_its_results_give(workflow_copy):

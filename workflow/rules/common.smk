@@ -264,6 +264,12 @@ def run_constraints(experiment):
     }
 
 
+def benchmark(log):
+    """Where Snakemake records a compute job's wall time and peak memory: beside its log, under benchmarks/ (the
+    measured cost of each kind of job, at each scale)."""
+    return f"benchmarks/{log.removeprefix('logs/').removesuffix('.log')}.tsv"
+
+
 def uses_gpu(experiment, stage):
     """The gpu resource of a job of ``stage``: one where its settings read a device that is not the CPU."""
     return int("device" in stage.fields() and SETTINGS[experiment.name]["device"] != "cpu")

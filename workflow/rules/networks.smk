@@ -33,6 +33,8 @@ for experiment in EXPERIMENTS.values():
             checkpoint_pattern(experiment),
         log:
             f"logs/train_{experiment.name}/{SCALE}/{experiment.run_name}.log",
+        benchmark:
+            benchmark(f"logs/train_{experiment.name}/{SCALE}/{experiment.run_name}.log")
         wildcard_constraints:
             **run_constraints(experiment),
         conda:
@@ -56,6 +58,8 @@ for experiment in EXPERIMENTS.values():
             **extraction_outputs(experiment.name),
         log:
             f"logs/extract_{experiment.name}/{SCALE}.log",
+        benchmark:
+            benchmark(f"logs/extract_{experiment.name}/{SCALE}.log")
         conda:
             ENV
         resources:

@@ -10,6 +10,8 @@ rule rfm_parity:
         matrices=f"{RESULTS}/rfm/parity/{{experiment}}/k{{k}}_seed{{seed}}.pt",
     log:
         f"logs/rfm_parity/{SCALE}/{{experiment}}_k{{k}}_seed{{seed}}.log",
+    benchmark:
+        benchmark(f"logs/rfm_parity/{SCALE}/{{experiment}}_k{{k}}_seed{{seed}}.log")
     wildcard_constraints:
         experiment="fig3|fig4",
         k=r"\d+",
@@ -34,6 +36,8 @@ rule rfm_modular:
         matrices=f"{RESULTS}/rfm/modular/{{run}}_seed{{seed}}.pt",
     log:
         f"logs/rfm_modular/{SCALE}/{{run}}_seed{{seed}}.log",
+    benchmark:
+        benchmark(f"logs/rfm_modular/{SCALE}/{{run}}_seed{{seed}}.log")
     wildcard_constraints:
         run=one_of(SETTINGS["modular"]["runs"]),
         seed=r"\d+",

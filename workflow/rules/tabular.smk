@@ -39,6 +39,8 @@ rule tabular_dataset:
         f"{RESULTS}/tabular/{{dataset}}.parquet",
     log:
         f"logs/tabular/{SCALE}/{{dataset}}.log",
+    benchmark:
+        benchmark(f"logs/tabular/{SCALE}/{{dataset}}.log")
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_.-]+",
     conda:
