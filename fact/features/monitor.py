@@ -153,16 +153,16 @@ class Monitor:
         with ``before_step``: the gradients are then those of the parameters as they are)."""
         optimizer = unwrapped(optimizer)
         self._require_position()
-        parameters = self.parameters
-        if self.weight_decay is None:
-            self.weight_decay = weight_decay_of(optimizer, parameters)
-        if not self.optimizers.knows(optimizer):
+        if not self.optimizers.knows(optimizer):  # lambda is read at the first step of the first optimizer
+            parameters = self.parameters
+            if self.weight_decay is None:
+                self.weight_decay = weight_decay_of(optimizer, parameters)
             self.optimizers.check(optimizer, parameters, self.weight_decay)
             self._plan_loss_check(optimizer, before_step)
         if not self.optimizers.took_a_step(optimizer, self.steps):
             return
         self.clock.tick(optimizer)
-        self.optimizers.tick(optimizer, parameters)
+        self.optimizers.tick(optimizer)
         self.steps += 1
 
     def _plan_loss_check(self, optimizer: torch.optim.Optimizer, before_step: bool) -> None:
@@ -200,7 +200,8 @@ class Monitor:
         ``converged_below``) or not, and then what the numbers point to and what to change
         (``fact.features.monitor_advice``). ``print`` it, or read its ``table``."""
         converged_below = converged_below_value(converged_below)
-        return summarise(self.table, self.optimizers, self.weight_decay, self.loss_check, converged_below)
+        rates = self.optimizers.learning_rates(self.parameters)
+        return summarise(self.table, self.optimizers, rates, self.weight_decay, self.loss_check, converged_below)
 
     def _require_position(self) -> None:
         if not self._known:
@@ -218,7 +219,7 @@ class Monitor:
             "steps": self.steps,
             "recorded_at": self._recorded_at,
             "tau": {name: self.clock.tau(parameter) for name, parameter in parameters.items()},
-            "optimizers": self.optimizers.state_dict(),
+            "optimizers": self.optimizers.state_dict(parameters),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -231,7 +232,7 @@ class Monitor:
             log.warning("the saved state has no tau of %s: their tau is NaN from here", unknown)
         for name, parameter in parameters.items():
             self.clock.set(parameter, state["tau"].get(name, math.nan))
-        self.optimizers.load_state_dict(state.get("optimizers", {}))
+        self.optimizers.load_state_dict(state.get("optimizers", {}), parameters)
         self._go_on_at(resumed_step(state["steps"]), state["recorded_at"])
 
     def resume_at(self, step: int) -> None:

@@ -76,10 +76,11 @@ def _loss_check_words(check: LossCheck) -> str:
 
 
 def summarise(
-    table: pd.DataFrame, watch: OptimizerWatch, weight_decay: float | None, loss_check: LossCheck | None,
-    converged_below: float,
+    table: pd.DataFrame, watch: OptimizerWatch, rates: tuple[dict, dict], weight_decay: float | None,
+    loss_check: LossCheck | None, converged_below: float,
 ) -> Summary:  # fmt: skip
-    """Judge the last record of ``table`` (the monitor's rows) weight by weight."""
+    """Judge the last record of ``table`` (the monitor's rows) weight by weight; ``rates`` are the largest and the
+    latest learning rate of each weight (``OptimizerWatch.learning_rates``)."""
     columns = ["layer", "step", "tau", "stationarity_error", "fact_pearson", "at_critical_point", "cause", "advice"]
     if not len(table):
         return Summary(pd.DataFrame(columns=columns), converged_below, loss_check)
@@ -88,18 +89,19 @@ def summarise(
     rows = []
     for row in last.itertuples():
         at = bool(row.stationarity_error <= converged_below)
-        cause, advice = ("at a critical point", "FACT applies") if at else _cause(row, watch, weight_decay, loss_check)
+        judged = ("at a critical point", "FACT applies") if at else _cause(row, watch, rates, weight_decay, loss_check)
+        cause, advice = judged
         rows.append([row.layer, row.step, row.tau, row.stationarity_error, row.pearson, at, cause, advice])
     return Summary(pd.DataFrame(rows, columns=columns), converged_below, loss_check)
 
 
-def _cause(row, watch: OptimizerWatch, weight_decay: float | None, loss_check: LossCheck | None) -> tuple[str, str]:
+def _cause(row, watch: OptimizerWatch, rates: tuple[dict, dict], weight_decay, loss_check) -> tuple[str, str]:
     """The first cause the numbers of one weight not at a critical point show, and what to change."""
     name, tau, error = row.layer, row.tau, row.stationarity_error
     kind, decay = watch.kind.get(name), watch.decay.get(name)
     if loss_check is not None and loss_check.with_decay:  # lambda W in the loss: the optimizer's decay is moot
         kind, decay, tau = None, None, math.nan
-    peak, last = watch.peak_lr.get(name, math.nan), watch.last_lr.get(name, math.nan)
+    peak, last = rates[0].get(name, math.nan), rates[1].get(name, math.nan)
     if loss_check is not None and not loss_check.agrees:
         return "another loss", loss_check.advice()
     if kind == NOT_DECAYED:

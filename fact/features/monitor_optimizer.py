@@ -46,15 +46,21 @@ def unwrapped(optimizer) -> torch.optim.Optimizer:
             raise TypeError(f"monitor.step takes the optimizer that trains the model, not {type(optimizer).__name__}")
 
 
+def groups_by_parameter(optimizer: torch.optim.Optimizer) -> dict[int, dict]:
+    """{id(parameter): the parameter group that holds it} of ``optimizer``."""
+    return {id(p): group for group in optimizer.param_groups for p in group["params"]}
+
+
 class OptimizerWatch:
-    """Per followed weight: how its optimizer decays it and with which lambda, and the largest and the latest
-    learning rate it was stepped with; per optimizer: the steps its hook counted."""
+    """Per followed weight: how its optimizer decays it and with which lambda (by name, read once per optimizer),
+    and the largest and the latest learning rate it was stepped with (by parameter, as the decay clock keeps tau,
+    so that a step costs no walk of the model); per optimizer: the steps its hook counted."""
 
     def __init__(self) -> None:
         self.kind: dict[str, str] = {}
         self.decay: dict[str, float] = {}
-        self.peak_lr: dict[str, float] = {}
-        self.last_lr: dict[str, float] = {}
+        self._peak_lr: dict[int, float] = {}  # id(parameter) -> the largest learning rate it was stepped with
+        self._last_lr: dict[int, float] = {}
         self._taken: dict[int, list[int]] = {}  # id(optimizer) -> [steps it took, of those at the last count]
 
     def knows(self, optimizer: torch.optim.Optimizer) -> bool:
@@ -66,7 +72,7 @@ class OptimizerWatch:
         decays them with another lambda than ``weight_decay``, where they have no tau, or where it trains none."""
         taken = self._taken[id(optimizer)] = [0, -1]
         optimizer.register_step_post_hook(lambda *_: taken.__setitem__(0, taken[0] + 1))
-        groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+        groups = groups_by_parameter(optimizer)
         followed = {name: groups.get(id(p)) for name, p in parameters.items()}
         for name, group in followed.items():
             if group is not None or name not in self.kind:  # a weight another optimizer trains keeps its own
@@ -101,20 +107,31 @@ class OptimizerWatch:
         taken[1] = taken[0]
         return True
 
-    def tick(self, optimizer: torch.optim.Optimizer, parameters: dict) -> None:
-        """Note the learning rate each followed weight ``optimizer`` trains was stepped with."""
-        groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-        for name, parameter in parameters.items():
-            if id(parameter) in groups:
-                lr = float(groups[id(parameter)]["lr"])
-                self.last_lr[name] = lr
-                self.peak_lr[name] = max(lr, self.peak_lr.get(name, lr))
+    def tick(self, optimizer: torch.optim.Optimizer) -> None:
+        """Note the learning rate each parameter ``optimizer`` trains was stepped with."""
+        for group in optimizer.param_groups:
+            lr = float(group["lr"])
+            for parameter in group["params"]:
+                self._last_lr[id(parameter)] = lr
+                self._peak_lr[id(parameter)] = max(lr, self._peak_lr.get(id(parameter), lr))
 
-    def state_dict(self) -> dict:
-        """The kinds, lambdas and learning rates read so far, for a resumed run."""
-        return {"kind": self.kind, "decay": self.decay, "peak_lr": self.peak_lr, "last_lr": self.last_lr}
+    def learning_rates(self, parameters: dict) -> tuple[dict[str, float], dict[str, float]]:
+        """The largest and the latest learning rate of each of ``parameters`` (by name) stepped so far."""
+        peak = {name: self._peak_lr[id(p)] for name, p in parameters.items() if id(p) in self._peak_lr}
+        last = {name: self._last_lr[id(p)] for name, p in parameters.items() if id(p) in self._last_lr}
+        return peak, last
 
-    def load_state_dict(self, state: dict) -> None:
+    def state_dict(self, parameters: dict) -> dict:
+        """The kinds, lambdas and learning rates of ``parameters`` (by name) read so far, for a resumed run."""
+        peak, last = self.learning_rates(parameters)
+        return {"kind": self.kind, "decay": self.decay, "peak_lr": peak, "last_lr": last}
+
+    def load_state_dict(self, state: dict, parameters: dict) -> None:
         """A resumed run's rates and kinds (a state saved before they were kept has none: they start here)."""
-        for key in ("kind", "decay", "peak_lr", "last_lr"):
-            getattr(self, key).update(state.get(key, {}))
+        self.kind.update(state.get("kind", {}))
+        self.decay.update(state.get("decay", {}))
+        for name, parameter in parameters.items():
+            if name in state.get("peak_lr", {}):
+                self._peak_lr[id(parameter)] = state["peak_lr"][name]
+            if name in state.get("last_lr", {}):
+                self._last_lr[id(parameter)] = state["last_lr"][name]

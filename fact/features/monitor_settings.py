@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fact.features import distributed
+from fact.features.monitor_optimizer import groups_by_parameter
 from fact.features.monitor_table import check_writable
 from fact.features.real_number import real_number
 
@@ -61,7 +62,7 @@ def powers_value(powers) -> tuple[float, ...]:
 def weight_decay_of(optimizer: torch.optim.Optimizer, parameters: dict) -> float:
     """The lambda ``optimizer`` decays the followed ``parameters`` (by name) with: their groups' one weight decay,
     or a ValueError naming the groups' values where they hold none or several."""
-    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+    groups = groups_by_parameter(optimizer)
     decays = {name: groups[id(p)].get("weight_decay", 0.0) for name, p in parameters.items() if id(p) in groups}
     values = sorted(set(decays.values()))
     if len(values) != 1 or not values[0] > 0:
