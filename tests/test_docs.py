@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-
+from tests.support.pages import PAGES, ROOT
 
 # A Python block, then optionally one line of prose ("prints"), then its expected output as a ```text block.
 BLOCK = re.compile(
