@@ -142,25 +142,36 @@ def test_the_lightning_callback_reads_lambda_from_the_optimizer_and_logs_to_the_
     assert {"stationarity/body.2", "tau/body.0"} <= set(logged.columns)
 
 
+def train_gpt2(transformers, model, data, callback, tmp_path, seed):
+    """Eight steps of the Trainer on ``data``: AdamW, linear decay from 1e-2, batches of 16, nothing saved."""
+    arguments = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=8, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
+        per_device_train_batch_size=16, lr_scheduler_type="linear", report_to="none", save_strategy="no",
+        logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=seed,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
+    trainer.train()
+    return trainer
+
+
+def gpt2_of_four_positions(seed, layers=2):
+    """GPT-2 of tests.support.huggingface with room for the sequence a b = c."""
+    model = gpt2(seed, layers)
+    model.config.n_positions = 4
+    model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
+    return model
+
+
 def test_the_hugging_face_callback_records_what_the_saved_weights_say(fresh_seed, tmp_path, caplog):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
     from fact.features.monitor_trainer import FACTMonitorCallback
 
     tokens, labels = modular_addition()
-    model = gpt2(fresh_seed)
     data = [{"input_ids": s, "labels": m} for s, m in zip(*language_modelling(tokens, labels))]
-    model.config.n_positions = 4
-    model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
     callback = FACTMonitorCallback(tokens, labels, "ce", WEIGHT_DECAY, every=4, network=LastToken)
-    arguments = transformers.TrainingArguments(
-        output_dir=str(tmp_path), max_steps=8, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
-        per_device_train_batch_size=16, lr_scheduler_type="linear", report_to="none", save_strategy="no",
-        logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=fresh_seed,
-    )  # fmt: skip
-    trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
     with caplog.at_level("INFO", logger="fact.features.monitor"):
-        trainer.train()
+        trainer = train_gpt2(transformers, gpt2_of_four_positions(fresh_seed), data, callback, tmp_path, fresh_seed)
     trainer.save_model(tmp_path / "end")
     # the Trainer's loss on the one labelled position is the monitor's; the summary ends training
     assert callback.monitor.loss_check.step == 2 and callback.monitor.loss_check.agrees, callback.monitor.loss_check
@@ -186,9 +197,7 @@ def test_the_hugging_face_callback_resumes_from_a_checkpoint_with_its_table_and_
     path = tmp_path / "fact.parquet"
 
     def train(resume_from_checkpoint=None):
-        model = gpt2(fresh_seed, layers=1)
-        model.config.n_positions = 4
-        model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
+        model = gpt2_of_four_positions(fresh_seed, layers=1)
         callback = FACTMonitorCallback(tokens, labels, "ce", WEIGHT_DECAY, every=3, network=LastToken, path=path)
         arguments = transformers.TrainingArguments(
             output_dir=str(tmp_path), max_steps=6, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
@@ -206,24 +215,6 @@ def test_the_hugging_face_callback_resumes_from_a_checkpoint_with_its_table_and_
     assert sorted(table.step.unique()) == [3, 6] and resumed.monitor.steps == 6
     assert table.tau.max() == pytest.approx(WEIGHT_DECAY * 1e-2 * 6, rel=1e-9)  # AdamW at a constant rate
     pd.testing.assert_frame_equal(table, first.monitor.table, rtol=1e-6)
-
-
-def train_gpt2(transformers, model, data, callback, tmp_path, seed, steps=8):
-    arguments = transformers.TrainingArguments(
-        output_dir=str(tmp_path), max_steps=steps, learning_rate=1e-2, weight_decay=WEIGHT_DECAY,
-        per_device_train_batch_size=16, lr_scheduler_type="linear", report_to="none", save_strategy="no",
-        logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=seed,
-    )  # fmt: skip
-    trainer = transformers.Trainer(model=model, args=arguments, train_dataset=data, callbacks=[callback])
-    trainer.train()
-    return trainer
-
-
-def gpt2_of_four_positions(seed):
-    model = gpt2(seed)
-    model.config.n_positions = 4
-    model.transformer.wpe = nn.Embedding(4, model.config.n_embd).double()
-    return model
 
 
 def test_the_hugging_face_callback_computes_the_trainers_own_loss_by_default(fresh_seed, tmp_path, caplog):
