@@ -129,11 +129,12 @@ def summed_over_outputs(outputs, targets):
         (nn.functional.l1_loss, None),  # another loss altogether
     ],
 )
-def test_a_loss_that_is_not_the_monitors_is_caught_at_the_second_step(training_loss, scale, caplog):
+def test_a_loss_that_is_not_the_monitors_is_caught_from_the_second_step(training_loss, scale, caplog):
     with caplog.at_level(logging.WARNING, logger="fact.features.monitor"):
         _, monitor = trained(sgd(lr=0.01), 20, schedule=cosine, training_loss=training_loss)
     check = monitor.loss_check
-    assert check.step == 2 and not check.agrees and causes(monitor) == {"another loss"}
+    assert check.step == 2 and check.steps == loss_check.CHECK_STEPS  # summed over steps 2-5 before it is reported
+    assert not check.agrees and causes(monitor) == {"another loss"} and "over steps 2-5" in check.describe()
     if scale is not None:
         assert scale[0] < check.scale < scale[1]
     assert "the monitor's loss is not the one training minimises" in caplog.text
@@ -169,6 +170,22 @@ def test_the_same_loss_on_batches_agrees_and_l2_added_to_the_loss_counts_as_the_
     means = [1e-3 * torch.randn(w.shape, generator=generator) for w in weights]  # the monitor's mean-loss gradient
     decayed = loss_check.compare(3, [m + LAMBDA * w for m, w in zip(means, weights)], means, weights, LAMBDA)
     assert decayed.agrees and decayed.with_decay and "lambda W included" in decayed.describe()
+
+
+def test_a_noisy_batch_is_not_called_another_loss_its_next_steps_are_summed_with_it():
+    """One step whose batch noise is 1.9 times the mean gradient, across it, points 62 degrees from it (cosine
+    0.47); two such steps, their noise in other directions, point within 54 degrees: the same loss. A loss that
+    differs stays apart, and is reported after CHECK_STEPS steps."""
+    mean, noise = torch.eye(6)[0], 1.9 * torch.eye(6)[1:]
+    first = loss_check.compare(2, [mean + noise[0]], [mean], [torch.zeros(6)], LAMBDA)
+    assert 0.46 < first.cosine < 0.47 and not first.agrees
+    sums = loss_check.Sums()
+    assert sums.add(2, [mean + noise[0]], [mean], [torch.zeros(6)], LAMBDA, clipped=False) is None
+    check = sums.add(3, [mean + noise[1]], [mean], [torch.zeros(6)], LAMBDA, clipped=False)
+    assert check.agrees and (check.step, check.steps) == (2, 2) and abs(check.scale - 1) < 1e-12
+    other = loss_check.Sums()
+    judged = [other.add(step, [noise[step - 2]], [mean], [torch.zeros(6)], LAMBDA, False) for step in range(2, 6)]
+    assert judged[:3] == [None] * 3 and not judged[3].agrees and judged[3].steps == loss_check.CHECK_STEPS
 
 
 def test_a_clipped_step_is_judged_by_its_direction_alone():

@@ -14,7 +14,9 @@ mean loss ``m`` on its own samples, at the same parameters:
 
 A training gradient that holds the decay too (L2 added to the loss) is compared with ``m + lambda W``. Where the
 loop clips gradients, a step whose gradients were clipped keeps their direction only, so only the cosine is
-judged then.
+judged then. A small batch's gradient can point far from its mean's by noise alone: where one step disagrees,
+the next steps' gradients are added to it (both sides, at the same parameters), up to ``CHECK_STEPS`` steps,
+and the sums are judged; a loss that differs stays apart however many steps are summed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 
 COSINE_FLOOR = 0.5  # a batch gradient of the same loss, early in training, points closer than this to its mean's
 SCALE_RANGE = 1.5  # the scale of the same loss is 1 up to noise; half the loss (1/2 ||f - y||^2) is off by 2
+CHECK_STEPS = 4  # steps summed at most before a disagreement is reported: the noise of the sum is halved
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class LossCheck:
     scale: float
     with_decay: bool  # the training gradient held lambda W (L2 in the loss)
     clipped: bool  # the step's gradients were clipped: their scale says nothing
+    steps: int = 1  # the steps whose gradients were summed, from ``step`` on
 
     @property
     def agrees(self) -> bool:
@@ -48,7 +52,8 @@ class LossCheck:
         """The measures, in words."""
         scale = "clipped, scale not judged" if self.clipped else f"scale {self.scale:.3g}"
         decay = ", lambda W included" if self.with_decay else ""
-        return f"at step {self.step}: cosine {self.cosine:.3f}, {scale}{decay}"
+        steps = f"at step {self.step}" if self.steps == 1 else f"over steps {self.step}-{self.step + self.steps - 1}"
+        return f"{steps}: cosine {self.cosine:.3f}, {scale}{decay}"
 
     def advice(self) -> str:
         """What a disagreement means and what to change."""
@@ -68,15 +73,42 @@ def compare(
     weight_decay: float,
     clipped: bool = False,
 ) -> LossCheck:
-    """Compare the followed weights' training gradients with the monitor's (lists in the same order)."""
-    g = torch.cat([gradient.detach().double().flatten() for gradient in training])
-    m = torch.cat([gradient.detach().double().flatten() for gradient in monitor])
-    decay = weight_decay * torch.cat([weight.detach().double().flatten() for weight in weights])
-    plain = LossCheck(step, *_measures(g, m), with_decay=False, clipped=clipped)
+    """Compare one step's training gradients of the followed weights with the monitor's (lists in one order)."""
+    return judge(step, flat(training), flat(monitor), weight_decay * flat(weights), clipped, steps=1)
+
+
+def judge(step: int, g: torch.Tensor, m: torch.Tensor, decay: torch.Tensor, clipped: bool, steps: int) -> LossCheck:
+    """The check of the training gradient ``g`` against the monitor's ``m`` (``decay``: lambda W, the same sum)."""
+    plain = LossCheck(step, *_measures(g, m), with_decay=False, clipped=clipped, steps=steps)
     if plain.agrees:
         return plain
-    decayed = LossCheck(step, *_measures(g, m + decay), with_decay=True, clipped=clipped)
+    decayed = LossCheck(step, *_measures(g, m + decay), with_decay=True, clipped=clipped, steps=steps)
     return decayed if decayed.agrees else plain
+
+
+def flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors as one float64 vector."""
+    return torch.cat([tensor.detach().double().flatten() for tensor in tensors])
+
+
+class Sums:
+    """The gradients of successive steps, summed until they agree or ``CHECK_STEPS`` were added."""
+
+    def __init__(self):
+        self.first: int | None = None
+        self.steps = 0
+        self.sums: list[torch.Tensor] = []  # training, monitor, lambda W
+        self.clipped = False
+
+    def add(self, step: int, training, monitor, weights, weight_decay: float, clipped: bool) -> LossCheck | None:
+        """Add one step's gradients (as for ``compare``); the check once it is judged, else None."""
+        added = [flat(training), flat(monitor), weight_decay * flat(weights)]
+        self.sums = added if not self.sums else [total + new for total, new in zip(self.sums, added)]
+        self.first = step if self.first is None else self.first
+        self.steps += 1
+        self.clipped |= clipped
+        check = judge(self.first, *self.sums, clipped=self.clipped, steps=self.steps)
+        return check if check.agrees or self.steps >= CHECK_STEPS else None
 
 
 def _measures(g: torch.Tensor, m: torch.Tensor) -> tuple[float, float]:

@@ -49,13 +49,7 @@ from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
 from fact.features.monitor_advice import Summary, summarise
 from fact.features.monitor_optimizer import OptimizerWatch, unwrapped
-from fact.features.monitor_settings import (
-    every_value,
-    powers_value,
-    resumed_step,
-    weight_decay_of,
-    writes,
-)
+from fact.features.monitor_settings import every_value, powers_value, resumed_step, weight_decay_of, writes
 from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
 from fact.features.names import MEASURES, Relation
 from fact.features.objective import converged_below_value, weight_decay_value
@@ -134,6 +128,7 @@ class Monitor:
         self.optimizers = OptimizerWatch()
         self.check_loss = check_loss
         self.loss_check: loss_check.LossCheck | None = None
+        self._loss_sums: loss_check.Sums | None = None  # the steps compared so far, while the check is undecided
         self.clip_norm: float | None = None  # where a framework clips gradients: the loss check's scale is moot then
 
     @property
@@ -159,6 +154,8 @@ class Monitor:
                 self.weight_decay = weight_decay_of(optimizer, parameters)
             self.optimizers.check(optimizer, parameters, self.weight_decay)
             self._plan_loss_check(optimizer, before_step)
+        elif before_step and self._loss_sums is not None:
+            self._check_loss(optimizer)
         if not self.optimizers.took_a_step(optimizer, self.steps):
             return
         self.clock.tick(optimizer)
@@ -166,34 +163,40 @@ class Monitor:
         self.steps += 1
 
     def _plan_loss_check(self, optimizer: torch.optim.Optimizer, before_step: bool) -> None:
-        """Compare the training gradient with the monitor's once: now, where the gradients are those of the
-        parameters as they are (counted before the step), else just before the optimizer's next step."""
+        """Compare the training gradient with the monitor's until judged: now and at the next counts, where the
+        gradients are those of the parameters as they are (counted before the step), else before each next step."""
         if not self.check_loss or self.loss_check is not None:
             return
+        self._loss_sums = loss_check.Sums()
         if before_step:
             self._check_loss(optimizer)
             return
 
         def before_next_step(*_):
-            handle.remove()
-            self._check_loss(optimizer)
+            if self._check_loss(optimizer):
+                handle.remove()
 
         handle = optimizer.register_step_pre_hook(before_next_step)
 
-    def _check_loss(self, optimizer: torch.optim.Optimizer) -> None:
-        """The training gradient of the followed weights (each parameter once) against the monitor's."""
+    def _check_loss(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Add this step's training gradient of the followed weights (each parameter once) and the monitor's to
+        the check; whether it is judged (and warned of, where the losses differ)."""
         followed = {id(p): p for p in self.parameters.values() if p.grad is not None}
-        if not any(p.grad.any() for p in followed.values()):  # no gradient to compare (zeroed before the step)
-            return
+        if self._loss_sums is None or not any(p.grad.any() for p in followed.values()):  # zeroed before the step
+            return self._loss_sums is None
         with torch.enable_grad():
             gradients = mean_loss_gradients(self.model, self.inputs, self.targets, self.loss, self.batch_size)
         trained = [p for group in optimizer.param_groups for p in group["params"]]
-        self.loss_check = loss_check.compare(
+        check = self._loss_sums.add(
             self.steps + 1, [p.grad for p in followed.values()], [gradients[key] for key in followed],
             list(followed.values()), self.weight_decay, loss_check.clipped_to(trained, self.clip_norm),
         )  # fmt: skip
-        if not self.loss_check.agrees:
-            log.warning(self.loss_check.advice())
+        if check is None:
+            return False
+        self.loss_check, self._loss_sums = check, None
+        if not check.agrees:
+            log.warning(check.advice())
+        return True
 
     def summary(self, converged_below: float = 0.2) -> Summary:
         """The last record judged weight by weight: at a critical point (stationarity error at most

@@ -12,7 +12,7 @@ model, -100 where no loss is taken; ``fact.features.losses.CausalLMLoss``), of t
 lambda the optimizer's weight decay. ``labels`` are those of the training data (the ``input_ids`` themselves,
 where left out). Another objective (a classifier's head, the last position alone) takes its ``loss`` and a
 ``network`` that returns the tensor that loss is of; the monitor's loss check then compares it with the
-Trainer's gradient at the second step and warns where they differ.
+Trainer's gradient from the second step on and warns where they differ.
 
 Each step is counted in ``on_optimizer_step``, after the optimizer's step and before the scheduler's
 (so at the step's own learning rate), and recorded there when due. The Trainer's default AdamW decays
