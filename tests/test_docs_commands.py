@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fact.experiments.job_rates import RATES
 from tests.conftest import copy_workflow
 from tests.support.pages import PAGES, ROOT, commands, fenced_blocks
 
@@ -41,8 +43,8 @@ def words(command: str) -> tuple[dict, list[str]]:
 
 def test_the_pages_have_commands_to_check_and_every_kind_is_known():
     programs = {words(command)[1][0] for _, command in COMMANDS}
-    assert {"snakemake", "make", "torchrun"} <= programs
-    assert programs <= {"snakemake", "make", "torchrun", *NOT_RUN}, programs
+    assert {"snakemake", "make", "torchrun", "python"} <= programs
+    assert programs <= {"snakemake", "make", "torchrun", "python", *NOT_RUN}, programs
 
 
 def test_a_plain_block_holds_no_command_the_tests_would_miss():
@@ -64,6 +66,8 @@ def workflow(tmp_path_factory) -> Path:
         for language, text in fenced_blocks(page):
             if language == "yaml" and text.startswith("# "):  # a file the page shows whole, named on its first line
                 (workdir / text.split("\n")[0][2:].strip()).write_text(text)
+    (workdir / RATES).parent.mkdir()
+    shutil.copy(ROOT / RATES, workdir / RATES)  # the measured job times the cost estimate reads
     library = [text for language, text in fenced_blocks(ROOT / "docs/library.md") if "dist.init_process_group" in text]
     (workdir / "analysis.py").write_text(library[0])
     return workdir
@@ -85,6 +89,14 @@ def test_a_docs_command_runs_as_written(page, command, workflow):
     if argv[0] == "snakemake":
         result = run([*argv, "--dry-run"], workflow, settings)
         assert result.returncode == 0 and "This was a dry-run" in result.stdout, result.stdout + result.stderr
+    elif argv[0] == "python":  # python -m fact...: the cost estimate, in the workflow copy
+        result = run(argv, workflow, settings)
+        if "record" in argv:  # the copy has run no job to record: tests/test_pipeline.py records real ones
+            assert result.returncode == 2 and "run jobs of the pipeline first" in result.stderr, result.stderr
+        else:
+            assert result.returncode == 0 and "Estimated cost of the plan" in result.stdout, (
+                result.stdout + result.stderr
+            )
     elif argv[0] == "make":
         result = run(["make", "-n", *argv[1:]], ROOT, settings)
         assert result.returncode == 0, result.stderr

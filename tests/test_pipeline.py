@@ -65,6 +65,31 @@ def test_builds_figure_7_and_its_tidy_table(workflow_copy):
     assert len(measured) == 1 and measured.s.iloc[0] > 0 and measured.max_rss.iloc[0] > 0
 
 
+def test_a_dry_run_is_priced_from_the_times_its_jobs_recorded(workflow_copy):
+    """`record` gathers the benchmark files of the jobs run; the estimate of a plan that reruns them prices
+    each at its own time (quick scale: every job on the CPU, so CPU-hours of CPU time)."""
+    rates = workflow_copy / "rates.tsv"
+    command = [sys.executable, "-m", "fact.experiments.cost"]
+    recorded = subprocess.run(
+        [*command, "record", "--rates", str(rates)], cwd=workflow_copy, capture_output=True, text=True
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    measured = pd.read_csv(workflow_copy / "benchmarks/train_fig7/quick/seed0.tsv", sep="\t").cpu_time.iloc[0]
+    plan = subprocess.run(
+        [*command, "--rates", str(rates), "--forceall", "figures/fig7.pdf"],
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+    )
+    assert plan.returncode == 0, plan.stderr
+    estimate = plan.stdout[plan.stdout.index("Estimated cost") :]
+    row = next(line.split() for line in estimate.splitlines() if line.startswith("train_fig7 "))
+    # rule, jobs, priced, own time, GPU-hours, CPU-hours, measured on
+    assert row[1:5] == ["1", "1", "1", "-"]
+    assert float(row[5]) == pytest.approx(measured / 3600, rel=0.01)
+    assert "Job stats:" in plan.stdout and "Left out, rules that record no time" in plan.stdout
+
+
 def test_the_report_shows_each_figure_with_the_caption_its_results_give(workflow_copy):
     snakemake(workflow_copy, "--report", "report.html", "figures/fig7.pdf")
     page = (workflow_copy / "report.html").read_text()

@@ -38,9 +38,9 @@ rule tabular_dataset:
     output:
         f"{RESULTS}/tabular/{{dataset}}.parquet",
     log:
-        f"logs/tabular/{SCALE}/{{dataset}}.log",
+        f"logs/tabular_dataset/{SCALE}/{{dataset}}.log",
     benchmark:
-        benchmark(f"logs/tabular/{SCALE}/{{dataset}}.log")
+        benchmark(f"logs/tabular_dataset/{SCALE}/{{dataset}}.log")
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_.-]+",
     conda:
