@@ -316,6 +316,30 @@ def test_the_image_manifest_matches_the_real_mirror(tmp_path):
     assert data.X_train.shape == (8000, 784) and data.y_train.max() == 9
 
 
+DEBIAN_DATASETS = Path("/usr/share/datasets")  # where Debian's dataset-fashion-mnist puts fashion-mnist/
+
+
+def test_fashion_mnist_is_fetched_from_debians_copy_by_the_hash_of_its_content(tmp_path):
+    """Debian re-compressed the four files (other gzip headers, same bytes inside): the manifest's hashes of the
+    decompressed files accept them, and the loader reads the standard split."""
+    if not (DEBIAN_DATASETS / "fashion-mnist").is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+    statuses = fetch("images", tmp_path / "data", ["fashion_mnist"], DEBIAN_DATASETS)
+    assert statuses["fashion_mnist"]["available"], statuses["fashion_mnist"]["reason"]
+    data = load_images("fashion_mnist", 0, tmp_path / "data")
+    assert data.X_train.shape == (60000, 784) and data.X_test.shape == (10000, 784)
+    assert torch.bincount(data.y_train).tolist() == [6000] * 10 and 0 <= data.X_train.min() < data.X_train.max() <= 1
+
+
+def test_a_mirror_needs_only_the_folders_of_the_datasets_asked_for(tmp_path):
+    fashion_only = tmp_path / "mirror"
+    (fashion_only / "fashion-mnist").mkdir(parents=True)
+    statuses = fetch("images", tmp_path / "data", ["fashion_mnist"], fashion_only)
+    assert "fashion-mnist/train-images-idx3-ubyte.gz: file missing" in statuses["fashion_mnist"]["reason"]
+    with pytest.raises(FileNotFoundError, match="has no folder mnist/"):
+        fetch("images", tmp_path / "data", ["mnist_test"], fashion_only)
+
+
 def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
     mirror, lines = _image_mirror(tmp_path)
     images = mirror / "mnist" / "t10k-images-idx3-ubyte.gz"
@@ -342,7 +366,7 @@ def test_a_recompressed_copy_is_accepted_by_the_hash_of_its_content(tmp_path):
     assert "checksum mismatch" in statuses["mnist_test"]["reason"]
 
 
-def test_full_mnist_and_cifar10_load_from_files_in_their_real_formats(tmp_path):
+def test_full_mnist_fashion_mnist_and_cifar10_load_from_files_in_their_real_formats(tmp_path):
     """The paper-scale loaders, on small files laid out and encoded as the real ones: MNIST's four
     gzipped IDX files, CIFAR-10's python tarball of pickled batches (channel-major rows of 3072 bytes)."""
     rng = np.random.default_rng(1)
@@ -353,10 +377,12 @@ def test_full_mnist_and_cifar10_load_from_files_in_their_real_formats(tmp_path):
     for prefix in parts:
         _idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", parts[prefix])
         _idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", labels[prefix])
-    data = load_images("mnist", 0, root)
-    assert data.X_train.shape == (12, 784) and data.X_test.shape == (5, 784)
-    assert torch.equal(data.X_train[3], torch.tensor(parts["train"][3].reshape(-1), dtype=torch.float32) / 255)
-    assert data.y_test.tolist() == labels["t10k"].tolist()
+    shutil.copytree(root / "mnist", root / "fashion-mnist")  # Fashion-MNIST: MNIST's format, its own folder
+    for name in ("mnist", "fashion_mnist"):
+        data = load_images(name, 0, root)
+        assert data.X_train.shape == (12, 784) and data.X_test.shape == (5, 784)
+        assert torch.equal(data.X_train[3], torch.tensor(parts["train"][3].reshape(-1), dtype=torch.float32) / 255)
+        assert data.y_test.tolist() == labels["t10k"].tolist()
 
     (root / "cifar10").mkdir()
     batches = {

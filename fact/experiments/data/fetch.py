@@ -91,16 +91,18 @@ def fetch(
     unknown = [name for name in datasets or [] if name not in manifest]
     if unknown:
         raise ValueError(f"{collection} has no dataset {unknown}; its datasets are {sorted(manifest)}")
-    if mirror is not None and not (Path(mirror) / _top_folder(manifest)).is_dir():
+    wanted = datasets or list(manifest)
+    folders = _top_folders(manifest, wanted)
+    if mirror is not None and not any((Path(mirror) / folder).is_dir() for folder in folders):
         raise FileNotFoundError(
-            f"the data mirror {mirror} has no folder {_top_folder(manifest)}/; point data.mirror "
-            f"(or {MIRROR_VARIABLE}) at a folder laid out like the data folder "
+            f"the data mirror {mirror} has no folder {' or '.join(f'{folder}/' for folder in folders)}; point "
+            f"data.mirror (or {MIRROR_VARIABLE}) at a folder laid out like the data folder "
             f"(<mirror>/uci121/<dataset>/, <mirror>/mnist/, ...)"
         )
     source = _Source(collection, data_root, mirror, download_url)
     statuses, failures = {}, []
     with _exclusive(data_root):
-        for name in datasets or list(manifest):
+        for name in wanted:
             try:
                 statuses[name] = _fetch_dataset(name, manifest[name], data_root, source, collection, revision)
             except FetchError as error:
@@ -110,9 +112,11 @@ def fetch(
     return statuses
 
 
-def _top_folder(manifest: dict[str, list[ManifestFile]]) -> str:
-    """The folder a mirror must have for this collection (uci121, or that of the image files)."""
-    return next(file.path.split("/")[0] for files in manifest.values() for file in files)
+def _top_folders(manifest: dict[str, list[ManifestFile]], datasets: list[str]) -> list[str]:
+    """The folders a mirror holds the files of ``datasets`` in (uci121, mnist, fashion-mnist, ...); the collection's
+    first where the manifest knows none of their files."""
+    folders = sorted({file.path.split("/")[0] for name in datasets for file in manifest[name]})
+    return folders or [next(file.path.split("/")[0] for files in manifest.values() for file in files)]
 
 
 def _fetch_dataset(

@@ -5,6 +5,7 @@ integer labels, and a note for captions:
 
 * ``digits``: scikit-learn's bundled 8 x 8 set (offline; the quick scale's stand-in for MNIST);
 * ``mnist``, ``cifar10``: the standard train/test splits, from the files the fetch verified;
+* ``fashion_mnist``: Fashion-MNIST's standard 60,000/10,000 split (MNIST's format and sizes), likewise;
 * ``mnist_test``: the official MNIST test set alone (what an offline mirror may hold), split
   at random into train and test here;
 * ``cifar10_jpeg``: the CIFAR-10 test images as JPEG (lossy pixels: approximate), split likewise.
@@ -79,9 +80,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _mnist_part(root: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images = read_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz")
-    labels = read_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
+def _mnist_part(root: Path, prefix: str, folder: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(root / folder / f"{prefix}-images-idx3-ubyte.gz")
+    labels = read_idx(root / folder / f"{prefix}-labels-idx1-ubyte.gz")
     X = torch.tensor(images.reshape(len(images), -1), dtype=torch.float32) / 255
     return X, torch.tensor(labels, dtype=torch.int64)
 
@@ -91,6 +92,14 @@ def mnist(seed: int = 0, root: str | Path = "data") -> ImageData:
     X_train, y_train = _mnist_part(Path(root), "train")
     X_test, y_test = _mnist_part(Path(root), "t10k")
     return ImageData("mnist", X_train, y_train, X_test, y_test, 10, note="MNIST, standard 60,000/10,000 split")
+
+
+def fashion_mnist(seed: int = 0, root: str | Path = "data") -> ImageData:
+    """Fashion-MNIST's 60,000 training and 10,000 test images, fetched and verified."""
+    X_train, y_train = _mnist_part(Path(root), "train", "fashion-mnist")
+    X_test, y_test = _mnist_part(Path(root), "t10k", "fashion-mnist")
+    note = "Fashion-MNIST, standard 60,000/10,000 split"
+    return ImageData("fashion_mnist", X_train, y_train, X_test, y_test, 10, note=note)
 
 
 def mnist_test(seed: int = 0, root: str | Path = "data", test_fraction: float = 0.2) -> ImageData:
@@ -143,8 +152,15 @@ def cifar10_jpeg(seed: int = 0, root: str | Path = "data", test_fraction: float 
     )
 
 
-LOADERS = {"digits": digits, "mnist": mnist, "mnist_test": mnist_test, "cifar10": cifar10, "cifar10_jpeg": cifar10_jpeg}
-FETCHED = ("mnist", "mnist_test", "cifar10", "cifar10_jpeg")  # need the image fetch first
+LOADERS = {
+    "digits": digits,
+    "mnist": mnist,
+    "mnist_test": mnist_test,
+    "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+    "cifar10_jpeg": cifar10_jpeg,
+}
+FETCHED = ("mnist", "mnist_test", "fashion_mnist", "cifar10", "cifar10_jpeg")  # need the image fetch first
 
 
 def load(name: str, seed: int = 0, root: str | Path = "data") -> ImageData:
