@@ -89,10 +89,12 @@ def test_a_docs_command_runs_as_written(page, command, workflow):
     if argv[0] == "snakemake":
         result = run([*argv, "--dry-run"], workflow, settings)
         assert result.returncode == 0 and "This was a dry-run" in result.stdout, result.stdout + result.stderr
-    elif argv[0] == "python":  # python -m fact...: the cost estimate, in the workflow copy
+    elif argv[0] == "python":  # python -m fact...: the cost estimate and the publisher, in the workflow copy
         result = run(argv, workflow, settings)
         if "record" in argv:  # the copy has run no job to record: tests/test_pipeline.py records real ones
             assert result.returncode == 2 and "run jobs of the pipeline first" in result.stderr, result.stderr
+        elif "fact.experiments.publish" in argv:  # nor computed results to publish: tests/test_pipeline.py does
+            assert result.returncode == 1 and "holds no result the scorecard reads" in result.stderr, result.stderr
         else:
             assert result.returncode == 0 and "Estimated cost of the plan" in result.stdout, (
                 result.stdout + result.stderr
