@@ -14,6 +14,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import subprocess
 import sys
@@ -74,7 +75,7 @@ class RuleCost:
 
 def cost_of(rate: Rate, job: PlannedJob) -> float:
     """A job's seconds: wall time on its GPU, else CPU time (wall time by threads where that was not measured)."""
-    if job.gpu or rate.cpu_s != rate.cpu_s:
+    if job.gpu or math.isnan(rate.cpu_s):
         return rate.wall_s * (1 if job.gpu else job.threads)
     return rate.cpu_s
 
