@@ -245,7 +245,7 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
         ),
         (
             lambda c: c["scales"]["quick"]["cnn"].update(dataset="mnistt"),
-            r"'mnistt' is not one of \['digits', 'mnist', 'cifar10', 'mnist_test', 'cifar10_jpeg'\]",
+            r"'mnistt' is not one of \['digits', 'mnist', 'fashion_mnist', 'cifar10', 'mnist_test', 'cifar10_jpeg'\]",
         ),
         (
             lambda c: c["scales"]["quick"]["transformer"]["model"].update(width=64, heads=5),
