@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
 
+from fact.features.atomic import atomic_path
+
 RATES = Path("bench/job_rates.tsv")
 BENCHMARKS = Path("benchmarks")
 
@@ -119,16 +121,13 @@ def read_rates(path: Path = RATES) -> list[Rate]:
 
 def write_rates(rates: list[Rate], path: Path = RATES) -> None:
     """The table, sorted, written to a temporary name and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="") as file:
+    with atomic_path(path) as partial, partial.open("w", newline="") as file:
         writer = csv.DictWriter(file, [field.name for field in fields(Rate)], delimiter="\t", lineterminator="\n")
         writer.writeheader()
         for rate in sorted(rates, key=lambda rate: rate.key):
             row = asdict(rate)
             row["gpu"] = "yes" if rate.gpu else "no"
             writer.writerow(row)
-    partial.replace(path)
 
 
 def record(folder: Path, path: Path, device: str, gpu: bool) -> tuple[int, int]:
