@@ -204,6 +204,28 @@ def test_a_clipped_step_is_judged_by_its_direction_alone():
     assert check.clipped and check.scale < 0.1 and check.agrees and "scale not judged" in check.describe()
 
 
+def test_a_clipped_step_whose_norm_before_the_clip_was_read_is_judged_by_its_scale_too():
+    X, Y = data()
+    model = nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 2)).double()
+    optimizer = sgd(lr=0.01)(model.parameters())
+    monitor = Monitor(model, X.double(), Y.double(), "mse", weight_decay=LAMBDA, every=5)
+    monitor.clip_norm = 1e-3
+    for _ in range(5):
+        optimizer.zero_grad()
+        norm = loss_check.NormBeforeClip(model.parameters())
+        summed_over_outputs(model(X.double()), Y.double()).backward()  # 2 outputs summed: the scale is 2
+        unclipped = [p.grad.clone() for p in model.parameters()]
+        nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+        monitor.norm_before_clip = norm.finish()
+        assert monitor.norm_before_clip == pytest.approx(float(torch.cat([g.flatten() for g in unclipped]).norm()))
+        optimizer.step()
+        monitor.step(optimizer)
+    check = monitor.loss_check
+    assert not check.clipped and check.scale == pytest.approx(2, rel=1e-6) and not check.agrees, check
+    _, clipped = loss_check.training_gradients(list(model.parameters()), list(model.parameters()), 1e-3, 0.5e-3)
+    assert clipped, "a norm below the clip's bound is not of this clip: direction only"
+
+
 def test_the_check_can_be_turned_off_and_a_summary_before_any_record_says_so():
     _, monitor = trained(sgd(lr=0.05), 10, schedule=cosine, training_loss=summed_over_outputs, check_loss=False)
     assert monitor.loss_check is None and "the loss check: not made" in words(monitor.summary())

@@ -154,6 +154,12 @@ def train_gpt2(transformers, model, data, callback, tmp_path, seed):
     return trainer
 
 
+def summed_over_positions(logits: torch.Tensor, sequences: torch.Tensor) -> torch.Tensor:
+    """Each sequence's next-token cross-entropies summed over its positions (where the Trainer averages)."""
+    tokens = nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), sequences[:, 1:], reduction="none")
+    return tokens.sum(dim=1)
+
+
 def gpt2_of_four_positions(seed, layers=2):
     """GPT-2 of tests.support.huggingface with room for the sequence a b = c."""
     model = gpt2(seed, layers)
@@ -232,17 +238,19 @@ def test_the_hugging_face_callback_computes_the_trainers_own_loss_by_default(fre
     trainer.save_model(tmp_path / "end")
 
     check = callback.monitor.loss_check
-    assert check.agrees and (check.clipped or 0.67 < check.scale < 1.5), check
+    assert check.agrees and not check.clipped and 0.67 < check.scale < 1.5, check  # the clip undone
     assert callback.monitor.weight_decay == WEIGHT_DECAY
     saved = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "end", dtype=torch.float64)
     weights = weight_matrices(Logits(saved), sequences, labels, CausalLMLoss(labels), WEIGHT_DECAY)
     assert_rows_are_fact_of(callback.monitor.table, weights)
 
-    # a monitor of the last position alone, while the Trainer trains on every position: caught at step 2
+    # a monitor summing each sample's positions, while the Trainer averages them: 3 times its loss, a scale of
+    # 1/3 that the clipped steps hide unless the clip is undone
     every_position = [{"input_ids": s, "labels": s} for s in sequences]
-    mismatched = FACTMonitorCallback(tokens, answers, "ce", every=4, network=LastToken)
+    mismatched = FACTMonitorCallback(sequences, sequences, summed_over_positions, every=4, network=Logits)
     with caplog.at_level("WARNING", logger="fact.features.monitor"):
         train_gpt2(transformers, gpt2_of_four_positions(fresh_seed), every_position, mismatched, tmp_path, fresh_seed)
-    assert not mismatched.monitor.loss_check.agrees, mismatched.monitor.loss_check
+    check = mismatched.monitor.loss_check
+    assert not check.agrees and not check.clipped and not 0.67 < check.scale < 1.5, check  # judged by its scale
     assert "the monitor's loss is not the one training minimises" in caplog.text
     assert set(mismatched.monitor.summary().table.cause) == {"another loss"}

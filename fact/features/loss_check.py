@@ -118,6 +118,36 @@ def _measures(g: torch.Tensor, m: torch.Tensor) -> tuple[float, float]:
     return float(g @ m / (g.norm() * m.norm())), float(g @ m / (m @ m))
 
 
+def training_gradients(followed: list, trained: list, max_norm: float | None, norm_before: float | None):
+    """The followed weights' training gradients and whether only their direction is known (clipped): a clipped
+    step's gradients are scaled back by the clip's factor where the norm before the clip was measured."""
+    gradients = [parameter.grad for parameter in followed]
+    if not clipped_to(trained, max_norm):
+        return gradients, False
+    if norm_before is None or norm_before < max_norm * (1 - 1e-3):  # not measured, or not of this clip
+        return gradients, True
+    factor = min(1.0, max_norm / (norm_before + 1e-6))  # torch.nn.utils.clip_grad_norm_'s factor
+    return [gradient / factor for gradient in gradients], False
+
+
+class NormBeforeClip:
+    """The norm of the gradients of ``parameters`` as backward leaves them, before a loop clips them: a hook on
+    each parameter reads its gradient after every accumulation into it, so the last reading is the step's."""
+
+    def __init__(self, parameters):
+        self._squares: dict[int, torch.Tensor] = {}
+        self._handles = [p.register_post_accumulate_grad_hook(self._read) for p in parameters if p.requires_grad]
+
+    def _read(self, parameter: torch.Tensor) -> None:
+        self._squares[id(parameter)] = parameter.grad.detach().double().square().sum()
+
+    def finish(self) -> float | None:
+        """Remove the hooks; the norm read (None where backward reached none of the parameters)."""
+        for handle in self._handles:
+            handle.remove()
+        return float(sum(self._squares.values()).sqrt()) if self._squares else None
+
+
 def clipped_to(parameters: list[torch.Tensor], max_norm: float | None) -> bool:
     """Whether the gradients of ``parameters`` (all the optimizer steps) were clipped to ``max_norm``: their
     norm is that bound, to the rounding of the clip."""

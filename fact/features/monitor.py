@@ -130,6 +130,7 @@ class Monitor:
         self.loss_check: loss_check.LossCheck | None = None
         self._loss_sums: loss_check.Sums | None = None  # the steps compared so far, while the check is undecided
         self.clip_norm: float | None = None  # where a framework clips gradients: the loss check's scale is moot then
+        self.norm_before_clip: float | None = None  # ... unless the framework measured the norm the clip scaled down
 
     @property
     def parameters(self) -> dict[str, nn.Parameter]:
@@ -187,9 +188,11 @@ class Monitor:
         with torch.enable_grad():
             gradients = mean_loss_gradients(self.model, self.inputs, self.targets, self.loss, self.batch_size)
         trained = [p for group in optimizer.param_groups for p in group["params"]]
+        clip = (trained, self.clip_norm, self.norm_before_clip)
+        training, clipped = loss_check.training_gradients(list(followed.values()), *clip)
         check = self._loss_sums.add(
-            self.steps + 1, [p.grad for p in followed.values()], [gradients[key] for key in followed],
-            list(followed.values()), self.weight_decay, loss_check.clipped_to(trained, self.clip_norm),
+            self.steps + 1, training, [gradients[key] for key in followed], list(followed.values()),
+            self.weight_decay, clipped,
         )  # fmt: skip
         if check is None:
             return False
@@ -197,6 +200,11 @@ class Monitor:
         if not check.agrees:
             log.warning(check.advice())
         return True
+
+    @property
+    def checking_loss(self) -> bool:
+        """Whether the loss check is under way: started and not yet judged."""
+        return self._loss_sums is not None
 
     def summary(self, converged_below: float = 0.2) -> Summary:
         """The last record judged weight by weight: at a critical point (stationarity error at most

@@ -17,7 +17,8 @@ Trainer's gradient from the second step on and warns where they differ.
 Each step is counted in ``on_optimizer_step``, after the optimizer's step and before the scheduler's
 (so at the step's own learning rate), and recorded there when due. The Trainer's default AdamW decays
 the matrices by ``args.weight_decay`` and leaves biases and norms out, which have no matrix here; its gradient
-clipping (``max_grad_norm``) is told to the loss check, which then judges a clipped step by its direction.
+clipping (``max_grad_norm``) is undone for the loss check, which reads the gradient's norm before the clip
+(hooks on the parameters, during the check's steps only).
 The monitor's steps and tau are saved in each checkpoint (``fact_monitor.json``):
 ``train(resume_from_checkpoint=...)`` goes on with the table at ``path`` and with tau from the step it resumes
 at. When training ends, ``monitor.summary()`` is logged.
@@ -33,6 +34,7 @@ from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from fact.features.loss_check import NormBeforeClip
 from fact.features.losses import CausalLMLoss
 from fact.features.monitor import Monitor
 from fact.features.monitor_advice import log_summary
@@ -68,6 +70,7 @@ class FACTMonitorCallback(TrainerCallback):
         self._arguments = (inputs, targets, loss, weight_decay)
         self._network, self._options = network, options
         self.monitor: Monitor | None = None
+        self._norm_before_clip: NormBeforeClip | None = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         """Create the monitor on the model the Trainer trains (once: a second ``train`` goes on counting); a run
@@ -82,6 +85,19 @@ class FACTMonitorCallback(TrainerCallback):
             elif resumed:
                 self.monitor.resume_at(state.global_step)
             self.monitor.clip_norm = args.max_grad_norm  # a clipped step's gradient keeps only its direction
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        """While the loss check is undecided, measure the gradient's norm before the Trainer clips it, so that a
+        clipped step is judged by its scale too (one process: elsewhere the norm is of this rank's gradient)."""
+        self.monitor.norm_before_clip = None
+        if self.monitor.checking_loss and args.max_grad_norm and args.world_size == 1:
+            self._norm_before_clip = NormBeforeClip(model.parameters())
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        """The norm the Trainer's clip just scaled down, for the loss check at this step."""
+        if self._norm_before_clip is not None:
+            self.monitor.norm_before_clip = self._norm_before_clip.finish()
+            self._norm_before_clip = None
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         """Count the step just taken and record when due."""
