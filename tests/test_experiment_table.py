@@ -170,3 +170,17 @@ def dry_run(workdir: Path, *targets: str) -> str:
     """The output of ``snakemake -n -p`` for ``targets`` in ``workdir``; an AssertionError holding it if it fails."""
     result = snakemake(workdir, "-n", "-p", *targets)
     return result.stdout + result.stderr
+
+
+def test_an_mlp_runs_epochs_are_its_datasets_own_where_epochs_by_dataset_names_it():
+    mlp = EXPERIMENTS["mlp"]
+    mirror = yaml.safe_load((ROOT / "workflow/paper_from_mirror.yaml").read_text())["scales"]["paper"]["mlp"]
+    block = merged(scale_settings(SCALES, "paper")["mlp"], mirror)
+    small = mlp.train_settings(block, {"dataset": "mnist_test", "seed": 0}, COMMON)
+    large = mlp.train_settings(block, {"dataset": "fashion_mnist", "seed": 3}, COMMON)
+    assert small["train"]["epochs"] == 300 and small["keep_epochs"] == block["keep_epochs"]
+    assert large["train"]["epochs"] == block["train"]["epochs"] == 200
+    assert large["keep_epochs"] == [epoch for epoch in block["keep_epochs"] if epoch <= 200] != block["keep_epochs"]
+    assert {key: value for key, value in large["train"].items() if key != "epochs"} == {
+        key: value for key, value in small["train"].items() if key != "epochs"
+    }

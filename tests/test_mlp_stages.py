@@ -213,3 +213,43 @@ def test_a_polished_run_is_recorded_and_the_figures_show_tau_and_stationarity(tm
         assert (
             f"largest stationarity error {final.max():.2g}" in caption and "0% of runs at a critical point" in caption
         )
+
+
+def test_a_killed_extraction_keeps_the_runs_it_finished_and_computes_only_the_rest(tmp_path, monkeypatch):
+    runs = [settings(seed=seed) for seed in (1, 2)]
+    paths = [tmp_path / f"digits_seed{seed}.pt" for seed in (1, 2)]
+    for path, run in zip(paths, runs):
+        train_mlp.main(["--settings", json.dumps(run), "--out", str(path)])
+    stage = {"powers": [0.5], "batch_size": 500, "device": "cpu", "data_root": "data", "scale": "quick"}
+    real, computed = extract_mlp.extract, []
+
+    def extraction(table, kill_at=None):
+        def counted(run, path, *rest):
+            if len(computed) == kill_at:
+                raise KeyboardInterrupt
+            computed.append(path)
+            return real(run, path, *rest)
+
+        computed.clear()
+        monkeypatch.setattr(extract_mlp, "extract", counted)
+        arguments = ["--checkpoints", *map(str, paths), "--trained-with", json.dumps(runs)]
+        extract_mlp.main([*arguments, "--settings", json.dumps(stage), "--table", str(tmp_path / table)])
+
+    extraction("whole.parquet")
+    assert computed == list(map(str, paths)) and not (tmp_path / "whole.parquet.partial").exists()
+    with pytest.raises(KeyboardInterrupt):
+        extraction("resumed.parquet", kill_at=1)
+    assert [p.name for p in (tmp_path / "resumed.parquet.partial").iterdir()] == ["digits_seed1.pt.parquet"]
+    extraction("resumed.parquet")
+    assert computed == [str(paths[1])]  # the first run's rows were kept
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "resumed.parquet"), pd.read_parquet(tmp_path / "whole.parquet")
+    )
+
+    with pytest.raises(KeyboardInterrupt):
+        extraction("retrained.parquet", kill_at=1)
+    runs[0] = settings(seed=1, keep_epochs=[0, 3])  # the first run trained again, otherwise: its kept rows are stale
+    train_mlp.main(["--settings", json.dumps(runs[0]), "--out", str(paths[0])])
+    extraction("retrained.parquet")
+    assert computed == list(map(str, paths))
+    assert sorted(pd.read_parquet(tmp_path / "retrained.parquet").query("seed == 1").epoch.unique()) == [0, 3]

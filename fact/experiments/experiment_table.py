@@ -132,6 +132,14 @@ def optimiser_run(block: dict, run: dict) -> dict:
     return {**block, "train": {**block["train"], "optimiser": run["optimiser"], **block["runs"][run["optimiser"]]}}
 
 
+def dataset_run(block: dict, run: dict) -> dict:
+    """An MLP run's block as its job sees it: the epochs ``epochs_by_dataset`` gives its dataset (a larger set
+    takes fewer epochs for the same steps and tau), else ``train.epochs``, and the kept epochs within them."""
+    epochs = block.get("epochs_by_dataset", {}).get(run["dataset"], block["train"]["epochs"])
+    kept = [epoch for epoch in block["keep_epochs"] if epoch <= epochs]
+    return {**block, "train": {**block["train"], "epochs": epochs}, "keep_epochs": kept}
+
+
 def _stage(module: str, settings: str) -> Stage:
     """A stage of fact.experiments.stages."""
     return Stage(f"{STAGES}.{module}", settings)
@@ -150,6 +158,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             train=_stage("train_mlp", "TrainMLPSettings"),
             extract=_stage("extract_mlp", "ExtractMLPSettings"),
             image_dataset="dataset",
+            run_block=dataset_run,
             figures=(
                 ("fig2", PLOTS + "mlp:render_fig2"),
                 ("fig8", PLOTS + "mlp:render_fig8"),

@@ -145,3 +145,26 @@ def read_parquet_metadata(path: str | os.PathLike) -> dict:
             "that the job that makes it runs again"
         )
     return json.loads(raw[b"fact"])
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (which checkpoint a kept result was computed from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reusable_rows(kept: str | os.PathLike, made_by: dict, log) -> pd.DataFrame | None:
+    """The rows a killed job left in ``kept``, if made by the same ``made_by`` (settings, code, input) and
+    readable; else None, and they are computed again."""
+    if not Path(kept).exists():
+        return None
+    try:
+        if read_parquet_metadata(kept).get("made_by") != made_by:
+            return None
+        return read_parquet(kept)
+    except UnreadableResultError as error:  # a cache: recompute what it held
+        log.warning("discarding %s, computing its rows again: %s", kept, error)
+        return None

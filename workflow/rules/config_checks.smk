@@ -124,11 +124,12 @@ def check_relations(where, settings):
             "one panel per k, so give each k one n"
         )
     mlp = settings["mlp"]
-    beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > mlp["train"]["epochs"]]
+    most = max([mlp["train"]["epochs"], *mlp.get("epochs_by_dataset", {}).values()])
+    beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > most]
     if beyond:
         raise WorkflowError(
-            f"{where}.mlp.keep_epochs has {beyond}, beyond the {mlp['train']['epochs']} epochs "
-            f"of {where}.mlp.train.epochs; keep epochs 0..{mlp['train']['epochs']} only"
+            f"{where}.mlp.keep_epochs has {beyond}, beyond the {most} epochs of every run "
+            f"({where}.mlp.train.epochs and epochs_by_dataset); keep epochs 0..{most} only"
         )
     model = settings["transformer"]["model"]
     if model["width"] % model["heads"]:

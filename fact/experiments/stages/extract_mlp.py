@@ -4,24 +4,32 @@
 
 For each checkpoint: Pearson and cosine of W^T W with FACT, its symmetrisation, (FACT FACT^T)^{1/2},
 AGOP^s and eNFA, and of W W^T with bFACT, the backward AGOP^s and eNFA, on the training set.
+
+Each run's rows are kept in ``<table>.partial/<checkpoint>.parquet`` as soon as they are done (a paper-scale run
+takes minutes to an hour): a killed job's rerun takes the rows of every run whose checkpoint file, settings and
+code are unchanged, and computes the others.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
 
 from fact.experiments.checkpoints import load_weights, read_checkpoints, recorded_objective, trained_on
 from fact.experiments.data.images import load
-from fact.experiments.io import write_parquet
+from fact.experiments.io import file_sha256, reusable_rows, write_parquet
 from fact.experiments.job_settings import from_json, to_json
 from fact.experiments.jobs import resolve_device, start_stage
 from fact.experiments.models import mlp
-from fact.experiments.provenance import distinct, git_sha
+from fact.experiments.provenance import code_hash, distinct, git_sha
 from fact.experiments.stages.train_mlp import TrainMLPSettings
 from fact.features.matrices import feature_matrices
+
+STAGE = "fact.experiments.stages.extract_mlp"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,21 @@ def extract(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, l
     return records
 
 
+def extracted(run: dict, path: str, s: ExtractMLPSettings, device: torch.device, partial: Path, log) -> list[dict]:
+    """One run's records: those a killed job kept for this checkpoint file, settings and code, else computed and
+    kept in ``partial``."""
+    kept = partial / f"{Path(path).name}.parquet"
+    made_by = {"settings": to_json(s), "code": code_hash(STAGE), "checkpoint": file_sha256(path)}
+    reused = reusable_rows(kept, made_by, log)
+    if reused is not None:
+        log.info("%s: taken from %s (an earlier run of this checkpoint, settings and code)", path, kept)
+        return reused.to_dict("records")
+    records = extract(run, path, s, device, log)
+    partial.mkdir(parents=True, exist_ok=True)
+    write_parquet(pd.DataFrame.from_records(records), kept, {"made_by": made_by})
+    return records
+
+
 def main(argv: list[str] | None = None) -> None:
     """Extract every MLP run given (see the module docstring)."""
     args, log = start_stage("extract_mlp", __doc__, ExtractMLPSettings, argv, files=("checkpoints", "table"))
@@ -72,10 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(s.device)
     records, notes, trained_with = [], set(), []
     runs = read_checkpoints(args.checkpoints, args.trained_with, lambda _: TrainMLPSettings, log)
+    partial = Path(f"{args.table}.partial")
     for path, run in zip(args.checkpoints, runs):
         notes.add(run["note"])
         trained_with.append(trained_on(run))
-        rows = extract(run, path, s, device, log)
+        rows = extracted(run, path, s, device, partial, log)
         records += rows
         final = max(r["epoch"] for r in rows)
         fact = [r["pearson"] for r in rows if r["epoch"] == final and r["relation"] == "fact"]
@@ -86,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     write_parquet(
         table, args.table, {"settings": to_json(s), "trained_with": distinct(trained_with), "git_sha": git_sha()}
     )
+    shutil.rmtree(partial, ignore_errors=True)
     log.info("wrote %s (%d rows)", args.table, len(table))
 
 

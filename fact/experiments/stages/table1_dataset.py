@@ -25,7 +25,7 @@ import pandas as pd
 from fact.experiments.data import uci121
 from fact.experiments.data.manifest import dataset_status
 from fact.experiments.data.protocol_splits import load_sklearn
-from fact.experiments.io import UnreadableResultError, read_parquet, read_parquet_metadata, write_parquet
+from fact.experiments.io import reusable_rows, write_parquet
 from fact.experiments.job_settings import to_json
 from fact.experiments.jobs import resolve_device, start_stage
 from fact.experiments.provenance import code_hash, git_sha
@@ -73,19 +73,6 @@ def unavailable_reason(settings: TabularSettings) -> str | None:
     return None if status["available"] else status["reason"]
 
 
-def reusable(kept: Path, made_by: dict, log) -> pd.DataFrame | None:
-    """The rows a killed run left in ``kept``, if made by the same settings and code and readable."""
-    if not kept.exists():
-        return None
-    try:
-        if read_parquet_metadata(kept).get("made_by") != made_by:
-            return None
-        return read_parquet(kept)
-    except UnreadableResultError as error:  # a cache: recompute what it held
-        log.warning("discarding %s, computing its rows again: %s", kept, error)
-        return None
-
-
 def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log) -> pd.DataFrame:
     """Every method's rows, reusing those a killed run of the same settings and code left in ``partial_dir``."""
     protocol = protocol_from(settings)
@@ -95,7 +82,7 @@ def evaluate_methods(dataset, settings: TabularSettings, partial_dir: Path, log)
     partial_dir.mkdir(parents=True, exist_ok=True)
     for method, options in settings.methods.items():
         kept = partial_dir / f"{method}.parquet"
-        reused = reusable(kept, made_by, log)
+        reused = reusable_rows(kept, made_by, log)
         if reused is not None:
             log.info(
                 "%s %s: taken from %s (an earlier run with the same settings and code)", dataset.name, method, kept
