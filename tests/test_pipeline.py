@@ -493,7 +493,9 @@ def planned_wildcards(workdir: Path, rule: str, *args: str) -> set[str]:
 def test_the_offline_paper_scale_fetches_only_what_a_mirror_holds(workflow_copy):
     paper = ("all", "--config", "scale=paper")
     assert planned_wildcards(workflow_copy, "fetch_images", *paper) == {
-        "dataset=mnist", "dataset=cifar10", "dataset=cifar10_jpeg"
+        "dataset=mnist", "dataset=cifar10", "dataset=cifar10_jpeg", "dataset=fashion_mnist"
     }  # fmt: skip
     offline = ("all", "--configfile", "workflow/paper_from_mirror.yaml", "--config", "scale=paper")
-    assert planned_wildcards(workflow_copy, "fetch_images", *offline) == {"dataset=mnist_test", "dataset=cifar10_jpeg"}
+    assert planned_wildcards(workflow_copy, "fetch_images", *offline) == {
+        "dataset=mnist_test", "dataset=cifar10_jpeg", "dataset=fashion_mnist"
+    }  # fmt: skip
