@@ -196,6 +196,24 @@ def test_fact_high_from_the_start_contradicts_figure_8():
     assert network_claims.fig8(mlp(AGREEING, early_fact=0.95)).verdict == FAILS
 
 
+def on_fashion_mnist(experiment: Experiment, epochs: int = 200, batch_size: int = 128) -> Experiment:
+    """``experiment``'s runs as Fashion-MNIST's, trained for ``epochs`` of ``batch_size``."""
+    train = {"epochs": epochs, "batch_size": batch_size, "converged_below": 0.2}
+    table = experiment.table.assign(dataset="fashion_mnist")
+    return Experiment(table, experiment.settings, [{"dataset": "fashion_mnist", "train": train}])
+
+
+def test_the_paper_recipe_at_size_is_judged_on_fashion_mnist_alone_and_only_at_the_papers_recipe():
+    judgement = our_claims.paper_recipe_at_size(on_fashion_mnist(mlp(AGREEING)))
+    assert judgement.verdict == HOLDS and "fashion_mnist, 200 epochs of batch 128" in judgement.ours
+    assert our_claims.paper_recipe_at_size(on_fashion_mnist(mlp({**AGREEING, "fact": 0.5}))).verdict == FAILS
+    far = our_claims.paper_recipe_at_size(on_fashion_mnist(mlp(AGREEING, stationarity=0.5)))
+    assert far.verdict == NOT_CRITICAL
+    assert our_claims.paper_recipe_at_size(mlp(AGREEING)).verdict == NOT_RUN  # digits only
+    shorter = our_claims.paper_recipe_at_size(on_fashion_mnist(mlp(AGREEING), epochs=40))
+    assert shorter.verdict == NOT_RUN and "40 epochs of batch 128, not the paper's recipe" in shorter.ours
+
+
 def trained(final: dict[str, dict[str, float]], stationarity: float = 0.01) -> Experiment:
     """Figure 12's or 13's table: per optimiser the last step's Pearson of each relation, and an early step."""
     rows = []
