@@ -101,6 +101,16 @@ def test_the_caption_follows_a_changed_setting():
     assert "cross-entropy on one-hot targets" in words and "λ = 0.25" in words
 
 
+def test_datasets_trained_for_their_own_epochs_are_named_with_them_in_the_caption():
+    objective = {"objective": {"loss": "mse", "weight_decay": 1e-3}}
+    longer = settings(dataset="mnist_test", train={**settings()["train"], "epochs": 300})
+    runs = [{**settings(dataset=name), **objective} for name in ("fashion_mnist", "digits")]
+    words = training_in_words([*runs, {**longer, **objective}])
+    assert "on fashion_mnist, digits: 3-layer ReLU MLP" in words and "SGD for 3 epochs" in words
+    assert "; on mnist_test: 3-layer ReLU MLP" in words and "SGD for 300 epochs" in words
+    assert training_in_words(runs).startswith("3-layer")  # one description: no dataset named
+
+
 def killed_stage_state(path, stage_settings: dict, train_changes: dict | None = None) -> None:
     """The state `train_mlp` leaves when killed after two epochs, made with ``train_changes`` to its settings."""
     made_with = {**stage_settings, "train": {**stage_settings["train"], **(train_changes or {})}}

@@ -45,18 +45,29 @@ def _layers(table: pd.DataFrame) -> list[str]:
 
 
 def training_in_words(trained_with: list[dict]) -> str:
-    """The networks and their training, from the settings the runs were made with."""
-    described = []
+    """The networks and their training, from the settings the runs were made with; where the datasets were
+    trained differently (their own epochs), each description names its datasets."""
+    by_description: dict[str, list[str]] = {}
     for config in trained_with:
-        model, train, objective = config["model"], config["train"], config["objective"]
-        described.append(
-            f"{model['depth']}-layer ReLU MLP of width {model['width']}{'' if model['bias'] else ' without biases'}, "
-            f"{LOSS_LABELS[objective['loss']]} on one-hot targets, SGD for {train['epochs']} epochs in batches of "
-            f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
-            f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
-            f"λ = {objective['weight_decay']:g}"
-        )
+        datasets = by_description.setdefault(_run_in_words(config), [])
+        if config.get("dataset") and config["dataset"] not in datasets:
+            datasets.append(config["dataset"])
+    described = [
+        f"on {', '.join(datasets)}: {words}" if len(by_description) > 1 and datasets else words
+        for words, datasets in by_description.items()
+    ]
     return "; ".join(described) + " (width, rate, batch size and weight decay chosen here: docs/paper-settings.md)"
+
+
+def _run_in_words(config: dict) -> str:
+    model, train, objective = config["model"], config["train"], config["objective"]
+    return (
+        f"{model['depth']}-layer ReLU MLP of width {model['width']}{'' if model['bias'] else ' without biases'}, "
+        f"{LOSS_LABELS[objective['loss']]} on one-hot targets, SGD for {train['epochs']} epochs in batches of "
+        f"{train['batch_size']}, learning rate {train['lr']:g} with cosine decay to "
+        f"{train['lr'] * train['final_lr_ratio']:g}, momentum {train['momentum']:g}, weight decay "
+        f"λ = {objective['weight_decay']:g}"
+    )
 
 
 def _caption(table: pd.DataFrame, trained_with: list[dict], extra: str) -> str:

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     partial = Path(f"{args.table}.partial")
     for path, run in zip(args.checkpoints, runs):
         notes.add(run["note"])
-        trained_with.append(trained_on(run))
+        trained_with.append({**trained_on(run), "dataset": run["settings"]["dataset"]})  # datasets may differ
         rows = extracted(run, path, s, device, partial, log)
         records += rows
         final = max(r["epoch"] for r in rows)
