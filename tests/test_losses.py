@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fact.features.losses import CausalLMLoss, ce_per_sample, mse_per_sample, resolve_loss
+from fact.features.losses import CausalLMLoss, batch_share, ce_per_sample, mse_per_sample, resolve_loss
 
 
 def test_per_sample_losses_average_to_torch_losses(fresh_seed):
@@ -16,6 +16,12 @@ def test_per_sample_losses_average_to_torch_losses(fresh_seed):
     assert torch.allclose(mse_per_sample(outputs, targets).mean(), torch.nn.functional.mse_loss(outputs, targets))
     assert torch.allclose(ce_per_sample(outputs, labels).mean(), torch.nn.functional.cross_entropy(outputs, labels))
     assert mse_per_sample(outputs, targets).shape == (7,), f"seed={fresh_seed}"
+    summed = ((outputs - targets) ** 2).sum(dim=1)  # the squared error's other two conventions, by name
+    assert torch.allclose(resolve_loss("sse")(outputs, targets), summed)
+    assert torch.allclose(resolve_loss("half_sse")(outputs, targets), summed / 2)
+    for name in ("mse", "sse", "half_sse"):  # one batch's share of the mean, as training sums it
+        share = batch_share(name, outputs[:4], targets[:4], 7) + batch_share(name, outputs[4:], targets[4:], 7)
+        assert torch.allclose(share, resolve_loss(name)(outputs, targets).mean()), name
 
 
 def test_mse_targets_must_have_the_outputs_shape():
@@ -27,7 +33,7 @@ def test_mse_targets_must_have_the_outputs_shape():
 
 def test_a_loss_is_a_name_or_a_callable():
     assert resolve_loss("mse") is mse_per_sample and resolve_loss(len) is len
-    with pytest.raises(ValueError, match=r"unknown loss 'l1': use one of \['ce', 'mse'\]"):
+    with pytest.raises(ValueError, match=r"unknown loss 'l1': use one of \['ce', 'half_sse', 'mse', 'sse'\]"):
         resolve_loss("l1")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from fact.features import layer_views
 from fact.features.layer_views import MatrixView, model_matrices, register_view, single, unregister_view
-from fact.features.losses import ce_per_sample, mse_per_sample
+from fact.features.losses import ce_per_sample, mse_per_sample, resolve_loss
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
 from fact.features.weights import mean_loss_gradients, weight_matrices
@@ -111,3 +111,18 @@ def test_fact_holds_for_every_use_of_a_shared_weight_at_a_critical_point(fresh_s
         assert result.stationarity_error < 1e-6, f"seed={fresh_seed} {name} {use}"
         assert relative_error(result.fact, result.wtw) < 1e-6, f"seed={fresh_seed} {name} {use}"
         assert relative_error(result.bfact, result.wwt) < 1e-6, f"seed={fresh_seed} {name} {use}"
+
+
+@pytest.mark.parametrize("loss", ["sse", "half_sse"])
+def test_the_routes_agree_and_fact_holds_for_the_squared_errors_summed_over_outputs(fresh_seed, loss):
+    model, inputs, targets, mse, _ = zoo("mlp", fresh_seed)
+    assert mse == "mse"
+    assert_the_routes_agree(model, inputs, targets, loss, set(), f"seed={fresh_seed} {loss}")
+    train_to_critical_point(model, inputs, targets, resolve_loss(loss), WEIGHT_DECAY)
+    assert_fact_holds_for_every_weight(model, inputs, targets, loss, WEIGHT_DECAY, f"seed={fresh_seed} {loss}")
+    # the same critical point read with the mean over outputs: FACT c (or c/2) times too small, which the
+    # stationarity error shows
+    divisor = {"sse": 1, "half_sse": 2}[loss] / targets.shape[1]
+    for name, result in feature_matrices(model, inputs, targets, "mse", WEIGHT_DECAY, jacobian=False).items():
+        assert relative_error(result.fact / divisor, result.wtw) < 1e-6, f"seed={fresh_seed} {loss} {name}"
+        assert result.stationarity_error > 0.3, f"seed={fresh_seed} {loss} {name}"

@@ -60,8 +60,9 @@ class LossCheck:
         return (
             f"the monitor's loss is not the one training minimises (its gradient against the training gradient "
             f"{self.describe()}; the same loss gives a cosine near 1 and a scale near 1): give the Monitor that loss "
-            "(a per-sample callable, averaged over samples as training averages), or every FACT and stationarity "
-            "error it records is of another objective"
+            "(a per-sample callable, averaged over samples as training averages; the squared error summed over c "
+            'outputs is "sse", scale c against "mse", and half of it "half_sse", scale c/2), or every FACT and '
+            "stationarity error it records is of another objective"
         )
 
 

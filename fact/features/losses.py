@@ -1,5 +1,5 @@
-"""Per-sample losses (the loss_i of FACT's objective): the mean squared error, the cross-entropy, and a causal
-language model's mean over positions."""
+"""Per-sample losses (the loss_i of FACT's objective): the squared error in its three conventions (the mean over
+outputs, the sum, half the sum), the cross-entropy, and a causal language model's mean over positions."""
 
 from __future__ import annotations
 
@@ -29,11 +29,22 @@ def mse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     if targets.shape != outputs.shape:
         if _without_trailing_ones(targets.shape) != _without_trailing_ones(outputs.shape):
             raise ValueError(
-                f"mse loss: targets of shape {tuple(targets.shape)} do not match outputs of shape "
+                f"squared-error loss: targets of shape {tuple(targets.shape)} do not match outputs of shape "
                 f"{tuple(outputs.shape)}; give targets of the outputs' shape, one row per sample"
             )
         targets = targets.reshape(outputs.shape)
     return ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
+
+
+def sse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The squared error of each sample summed over outputs, ||f - y||^2: c times "mse" for c outputs."""
+    return mse_per_sample(outputs, targets) * outputs[0].numel()
+
+
+def half_sse_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Half the squared error of each sample summed over outputs, (1/2) ||f - y||^2, the textbooks' and many
+    papers' convention: c/2 times "mse" for c outputs."""
+    return sse_per_sample(outputs, targets) / 2
 
 
 def ce_per_sample(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -77,22 +88,38 @@ class CausalLMLoss:
         return tokens.reshape(len(labels), -1).sum(dim=1) * self.weight
 
 
-LOSSES: dict[str, LossFn] = {"mse": mse_per_sample, "ce": ce_per_sample}
-LOSS_LABELS: dict[str, str] = {"mse": "MSE", "ce": "cross-entropy"}  # how captions and plots name each loss
+# The squared error by its three conventions: the mean over outputs (torch's nn.MSELoss), the sum over them, and
+# half the sum. FACT is of the loss training minimises: a model trained on (1/2) ||f - y||^2 with c outputs and
+# monitored with "mse" gets a FACT c/2 times too small, which its stationarity error shows.
+LOSSES: dict[str, LossFn] = {
+    "mse": mse_per_sample,
+    "sse": sse_per_sample,
+    "half_sse": half_sse_per_sample,
+    "ce": ce_per_sample,
+}
+LOSS_LABELS: dict[str, str] = {  # how captions and plots name each loss
+    "mse": "MSE",
+    "sse": "squared error summed over outputs",
+    "half_sse": "½‖f − y‖²",
+    "ce": "cross-entropy",
+}
 
 
 def batch_share(loss: str, outputs: torch.Tensor, targets: torch.Tensor, n: int) -> torch.Tensor:
     """One batch's share of the mean loss (1/n) sum_i loss_i over n samples, for the loss named ``loss``, summed
     by torch's own reduction (as ``nn.MSELoss`` and ``nn.CrossEntropyLoss`` compute it in training)."""
-    if loss == "mse":  # loss_i is the mean over outputs: the batch's sum of squares over n times the outputs
-        return F.mse_loss(outputs, targets.reshape(outputs.shape), reduction="sum") / (n * outputs[0].numel())
+    if loss in ("mse", "sse", "half_sse"):  # the batch's sum of squares, over n and the convention's divisor
+        divisor = {"mse": outputs[0].numel(), "sse": 1, "half_sse": 2}[loss]
+        return F.mse_loss(outputs, targets.reshape(outputs.shape), reduction="sum") / (n * divisor)
     if loss == "ce":
         return F.cross_entropy(outputs, targets, reduction="sum") / n
     raise ValueError(f"unknown loss {loss!r}: use one of {list(LOSSES)}")
 
 
 def resolve_loss(loss: Loss) -> LossFn:
-    """Turn ``"mse"``, ``"ce"`` or a callable ``(outputs, targets) -> per-sample losses`` into a callable."""
+    """Turn a loss's name (``"mse"``: the mean over outputs of the squared error, ``"sse"``: its sum,
+    ``"half_sse"``: half its sum, ``"ce"``) or a callable ``(outputs, targets) -> per-sample losses`` into a
+    callable."""
     if callable(loss):
         return loss
     if loss in LOSSES:

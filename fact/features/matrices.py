@@ -72,7 +72,7 @@ class _Request:
 def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _Request:
     with_loss = targets is not None or loss is not None
     if with_loss and loss is None:
-        raise ValueError("targets were given without a loss: pass loss='mse', 'ce' or a callable")
+        raise ValueError("targets were given without a loss: pass loss='mse', 'sse', 'half_sse', 'ce' or a callable")
     if not with_loss and not jacobian:
         raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
     if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):

@@ -171,7 +171,8 @@ def weight_matrices(
     """FACT and bFACT of every weight of ``model`` (or of the named ones), one backward pass per batch.
 
     ``inputs``/``targets`` are tensors (batched by ``batch_size``) or a DataLoader of (x, y) pairs;
-    ``loss`` a name ("mse", "ce") or a per-sample callable ``(outputs, targets) -> losses``;
+    ``loss`` a name ("mse", "sse", "half_sse", "ce": fact.features.losses) or a per-sample callable
+    ``(outputs, targets) -> losses``;
     ``weight_decay`` the lambda of the objective, > 0.
     """
     weight_decay = weight_decay_value(weight_decay)
