@@ -85,7 +85,7 @@ def test_every_relation_of_q_k_v_and_out_matches_per_position_autograd(fresh_see
     generator = torch.Generator().manual_seed(fresh_seed)
     X = torch.randn(6, 3, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
     Y = torch.randn(6, 2, generator=generator, dtype=torch.float64)
-    layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=4)
+    layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=4, centre_agop=True)
     assert set(layers) >= {"attention[q]", "attention[k]", "attention[v]", "attention.out_proj"}
     module = model.attention
 

@@ -11,6 +11,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from fact.features import matrices
+from fact.features.linalg import sym_power
 from fact.features.losses import ce_per_sample, mse_per_sample
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
@@ -387,8 +388,8 @@ def test_a_convolution_sums_every_relation_over_its_patches(fresh_seed):
         return head(torch.tanh(output).flatten(1))[0]
 
     reference = positional_reference(model, conv, rows, forward_from_z, X, Y, WEIGHT_DECAY)
-    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=3)["0"]
-    assert layer.weight.shape == (3, 18)
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, batch_size=3, centre_agop=True)["0"]
+    assert layer.weight.shape == (3, 18) and relative_error(layer.centred_agop, layer.agop) > 1e-3
     for name, expected in reference.items():
         assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
 
@@ -418,7 +419,7 @@ def test_an_embedding_acts_on_one_hot_tokens_at_every_position(fresh_seed, paddi
         return head(torch.tanh(z).reshape(1, -1))[0]
 
     reference = positional_reference(model, embedding, rows, forward_from_z, X, Y, WEIGHT_DECAY)
-    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["0"]
+    layer = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, centre_agop=True)["0"]
     assert layer.weight.shape == (3, 6)
     for name, expected in reference.items():
         assert relative_error(getattr(layer, name), expected) < 1e-10, f"seed={fresh_seed} {name}"
@@ -444,3 +445,31 @@ def test_a_transformer_gives_every_matrix_but_the_position_embedding(fresh_seed)
     assert layers["token"].fact.shape == (5, 5) and layers["mlp_in"].agop.shape == (4, 4)
     with pytest.raises(ValueError, match=r"\['position'\] has no sample dimension"):
         feature_matrices(model, tokens, torch.randint(0, 5, (6,)), "ce", WEIGHT_DECAY, layers=["position", "token"])
+
+
+def test_the_centred_agop_is_an_option_of_the_agop_relations_and_refused_where_it_cannot_be_formed(fresh_seed):
+    model, (X, Y) = small_mlp(fresh_seed), regression_data(fresh_seed)
+    plain = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY)["0"]
+    centred = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, centre_agop=True)["0"]
+    assert torch.equal(plain.agop, centred.agop) and plain.jacobian_sum is None
+    relations = {row["relation"] for row in centred.agreement(powers=(0.5,))}
+    assert {"nfa_centred", "bnfa_centred"} <= relations and not {"nfa_centred"} & {
+        row["relation"] for row in plain.agreement(powers=(0.5,))
+    }
+    shortcut = matrices.agop(model, "0", X, power=0.5, centre=True)
+    assert relative_error(shortcut, sym_power(centred.centred_agop, 0.5)) < 1e-12, f"seed={fresh_seed}"
+    with pytest.raises(ValueError, match="layer '0': the centred AGOP was not computed"):
+        _ = plain.centred_agop
+    for options in ({"agop_probes": 4}, {"jacobian": False}):
+        with pytest.raises(ValueError, match="centre_agop centres each output's gradients across samples"):
+            feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, centre_agop=True, **options)
+
+
+def test_the_centred_agop_refuses_batches_whose_positions_differ(fresh_seed):
+    torch.manual_seed(fresh_seed)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Tanh(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(3, 2))
+    generator = torch.Generator().manual_seed(fresh_seed)
+    batches = [torch.randn(4, 2, length, generator=generator) for length in (6, 8)]  # 4 and 6 positions
+    feature_matrices(model, batches, layers=["0"])  # the plain AGOP sums over whatever positions there are
+    with pytest.raises(ValueError, match="this batch has 12 of them and earlier ones 8: give every sample the same"):
+        feature_matrices(model, batches, layers=["0"], centre_agop=True)

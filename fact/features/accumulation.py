@@ -3,6 +3,7 @@
     G = sum_i grad_{z_i} loss_i h_i^T             (d_out x d_in)
     E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T  (d_out x d_out)
     B = sum_i J_i J_i^T, J_i = d f(x_i) / d z_i      (d_out x d_out)
+    S = sum_i J_i, per output and position            (outputs * positions x d_out; for the centred AGOP only)
 
 summed over every position of every sample. A batch's products are formed in the model's precision
 (float64 products would double the cost of the largest ones, the Jacobian Gram) and added to float64
@@ -21,8 +22,9 @@ from fact.features.linalg import gram
 class Sums:
     """G, E and B of each matrix; a sum stays None until a batch contributes to it."""
 
-    def __init__(self, names):
-        self.of = {name: {"G": None, "E": None, "B": None} for name in names}
+    def __init__(self, names, centre: bool = False):
+        self.of = {name: {"G": None, "E": None, "B": None, "S": None} for name in names}
+        self.centre = centre  # also sum the Jacobians themselves, for the AGOP of centred gradients
 
     def add(
         self,
@@ -42,8 +44,23 @@ class Sums:
             self._add(name, "G", g2.T @ h2)
             self._add(name, "E", gram(g2))
         if jacobian is not None:
-            J2 = _rows(view, module, jacobian.reshape(-1, *z.shape[1:]))
+            rows = view.outputs(module, jacobian.reshape(-1, *z.shape[1:]))  # (directions * samples, ..., d_out)
+            J2 = rows.reshape(-1, rows.shape[-1])
             self._add(name, "B", gram(J2))
+            if self.centre:  # per output direction and position, summed over the samples
+                per_sample = rows.reshape(jacobian.shape[0], len(z), -1, rows.shape[-1])
+                self._add_sum(name, per_sample.sum(dim=1).reshape(-1, rows.shape[-1]))
+
+    def _add_sum(self, name: str, value: torch.Tensor) -> None:
+        """Add to S, whose rows are (output, position) pairs: every batch must have the same ones."""
+        kept = self.of[name]["S"]
+        if kept is not None and kept.shape != value.shape:
+            raise ValueError(
+                f"layer {name!r}: the centred AGOP centres each output and position across samples, but this "
+                f"batch has {value.shape[0]} of them and earlier ones {kept.shape[0]}: give every sample the same "
+                "length (pad), or leave centre_agop off"
+            )
+        self._add(name, "S", value)
 
     def _add(self, name: str, key: str, value: torch.Tensor) -> None:
         """In place: no float64 copy of the batch's product."""

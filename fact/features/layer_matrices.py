@@ -12,6 +12,7 @@ Every matrix here comes from the sums over the data taken at the level of ``z = 
     G = sum_i grad_{z_i} loss_i h_i^T          -> FACT = -W^T G / (n lambda),  bFACT = -G W^T / (n lambda)
     E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T -> eNFA = W^T E W / n,     backward eNFA = E / n
     B = sum_i J_i J_i^T, J_i = d f(x_i) / d z_i     -> AGOP = W^T B W / n,     backward AGOP = B / n
+    S = sum_i J_i (per output and position)         -> centred AGOP: B - S^T S / n in place of B
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class LayerMatrices(WeightProducts):
     loss_grad_input : G = sum_i grad_{z_i} loss_i h_i^T, or None without targets.
     loss_grad_gram : E = sum_i grad_{z_i} loss_i grad_{z_i} loss_i^T, or None without targets.
     jacobian_gram : B = sum_i J_i J_i^T with J_i = d f(x_i) / d z_i, or None when not asked for.
+    jacobian_sum : S = sum_i J_i, one row per output and position, or None unless the centred AGOP was asked for.
     shared_with : the other matrices that are this weight in other modules (an embedding tied to the
         output head; ``fact.features.shared_weights``). G is then the weight's over every use, seen as
         this module sees the weight, so FACT, bFACT and the stationarity error are the weight's; E and B,
@@ -72,6 +74,7 @@ class LayerMatrices(WeightProducts):
     loss_grad_gram: torch.Tensor | None
     jacobian_gram: torch.Tensor | None
     shared_with: tuple[str, ...] = ()
+    jacobian_sum: torch.Tensor | None = None
 
     def _need(self, value: torch.Tensor | None, what: str, how: str) -> torch.Tensor:
         if value is None:
@@ -145,6 +148,18 @@ class LayerMatrices(WeightProducts):
         """AGOP^s, the NFA's prediction of W^T W up to scale."""
         return sym_power(self.agop, power)
 
+    @cached_property
+    def centred_backward_agop(self) -> torch.Tensor:
+        """(1/n) sum_i (J_i - Jbar)(J_i - Jbar)^T, Jbar the mean over samples of each output's (and position's)
+        Jacobian: (B - S^T S / n) / n (d_out x d_out)."""
+        S = self._need(self.jacobian_sum, "the centred AGOP", "call feature_matrices with centre_agop=True")
+        return (self._need(self.jacobian_gram, "the AGOP", "call with jacobian=True") - S.T @ S / self.n) / self.n
+
+    @cached_property
+    def centred_agop(self) -> torch.Tensor:
+        """The AGOP of the gradients less their mean over the samples (d_in x d_in)."""
+        return self.weight.T @ self.centred_backward_agop @ self.weight
+
     def backward_agop_power(self, power: float) -> torch.Tensor:
         """(backward AGOP)^s, compared with W W^T."""
         return sym_power(self.backward_agop, power)
@@ -188,6 +203,11 @@ class LayerMatrices(WeightProducts):
         if self.jacobian_gram is not None:
             rows += [("forward", Relation.NFA, float(s), self.agop_power(s)) for s in powers]
             rows += [("backward", Relation.BNFA, float(s), self.backward_agop_power(s)) for s in powers]
+        if self.jacobian_sum is not None:
+            rows += [("forward", Relation.NFA_CENTRED, float(s), sym_power(self.centred_agop, s)) for s in powers]
+            rows += [
+                ("backward", Relation.BNFA_CENTRED, float(s), sym_power(self.centred_backward_agop, s)) for s in powers
+            ]
         if self.loss_grad_gram is not None:
             rows += [("forward", Relation.ENFA, nan, self.enfa), ("backward", Relation.BENFA, nan, self.backward_enfa)]
         return rows

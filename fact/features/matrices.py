@@ -38,6 +38,7 @@ from fact.features.batches import batches, check_computed, check_data, evaluatin
 from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_selection import LayerRef, resolve, resolve_layers
 from fact.features.layer_views import ModelMatrix, model_matrices
+from fact.features.linalg import sym_power
 from fact.features.losses import Loss, loss_name, resolve_loss
 from fact.features.objective import weight_decay_value
 from fact.features.recording import Recording
@@ -67,9 +68,10 @@ class _Request:
     jacobian: bool
     agop_probes: int | None
     generator: torch.Generator | None
+    centre_agop: bool = False
 
 
-def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _Request:
+def _request(targets, loss, weight_decay, jacobian, agop_probes, generator, centre_agop=False) -> _Request:
     with_loss = targets is not None or loss is not None
     if with_loss and loss is None:
         raise ValueError("targets were given without a loss: pass loss='mse', 'sse', 'half_sse', 'ce' or a callable")
@@ -77,12 +79,18 @@ def _request(targets, loss, weight_decay, jacobian, agop_probes, generator) -> _
         raise ValueError("nothing to compute: pass targets and a loss (FACT, eNFA) or jacobian=True (AGOP)")
     if agop_probes is not None and not (isinstance(agop_probes, int) and agop_probes >= 1):
         raise ValueError(f"agop_probes must be a positive integer (or None for the exact AGOP), got {agop_probes}")
+    if centre_agop and (not jacobian or agop_probes is not None):
+        raise ValueError(
+            "centre_agop centres each output's gradients across samples, which needs the exact Jacobians: pass "
+            "jacobian=True and agop_probes=None (random probes, drawn per sample, have no common mean to remove)"
+        )
     return _Request(
         loss_fn=resolve_loss(loss) if with_loss else None,
         weight_decay=None if weight_decay is None else weight_decay_value(weight_decay),
         jacobian=jacobian,
         agop_probes=agop_probes,
         generator=generator,
+        centre_agop=bool(centre_agop),
     )
 
 
@@ -98,6 +106,7 @@ def feature_matrices(
     jacobian: bool = True,
     agop_probes: int | None = None,
     generator: torch.Generator | None = None,
+    centre_agop: bool = False,
 ) -> dict[str, LayerMatrices]:
     """All relations for all (or the chosen) layers with a known input, in one pass over the data.
 
@@ -125,6 +134,10 @@ def feature_matrices(
         ``E[J^T g g^T J] = J^T J``, so the estimate is unbiased and its relative error
         shrinks as ``1 / sqrt(agop_probes)``. A model with hundreds of outputs then costs
         ``agop_probes`` backward passes instead of hundreds. ``generator`` seeds the draws.
+    centre_agop : also form the AGOP of centred gradients, each output's (and position's) mean over the samples
+        removed, as the NFA verification code of deep_neural_feature_ansatz reports beside the plain one
+        (``LayerMatrices.centred_agop``; its relations ``nfa_centred`` and ``bnfa_centred``). Needs the exact
+        Jacobians and samples of one length.
 
     Returns
     -------
@@ -133,8 +146,8 @@ def feature_matrices(
     available = model_matrices(model)
     selected = resolve(available, layers)
     recorded = with_every_use(selected, available)  # a shared weight's gradient has every use's part
-    request = _request(targets, loss, weight_decay, jacobian, agop_probes, generator)
-    sums = Sums(recorded)
+    request = _request(targets, loss, weight_decay, jacobian, agop_probes, generator, centre_agop)
+    sums = Sums(recorded, centre=request.centre_agop)
     n = 0
     with evaluating(model), Recording(recorded) as recording:
         for x, y in batches(inputs, targets, batch_size):
@@ -157,6 +170,7 @@ def feature_matrices(
             loss_grad_input=gradient_sums[name],
             loss_grad_gram=sums.of[name]["E"],
             jacobian_gram=sums.of[name]["B"],
+            jacobian_sum=sums.of[name]["S"],
             shared_with=shared_with.get(name, ()),
         )
         for name, matrix in selected.items()
@@ -217,6 +231,7 @@ def _signature(model: nn.Module, recorded: dict[str, ModelMatrix], request: _Req
         "loss": None if loss is None else loss_name(loss),
         "jacobian": request.jacobian,
         "agop_probes": request.agop_probes,
+        "centre_agop": request.centre_agop,
         "weights": distributed.fingerprint(model.parameters()),
     }
 
@@ -225,7 +240,7 @@ def _sum_over_ranks(sums: Sums, n: int, recording: Recording, device: torch.devi
     """All-reduce every matrix's sums and the sample count; a layer without a sample dimension on any
     rank is left out on every rank."""
     recording.no_sample_dimension.update(distributed.union(recording.no_sample_dimension))
-    every_sum = [sums.of[name][key] for name in sorted(sums.of) for key in ("G", "E", "B")]
+    every_sum = [sums.of[name][key] for name in sorted(sums.of) for key in ("G", "E", "B", "S")]
     distributed.sum_over_ranks(every_sum, "sums of the layers")  # one check of the ranks for them all
     return distributed.total_samples(n, device)
 
@@ -297,9 +312,15 @@ def bfact(
     return _single(model, layer, inputs, targets, loss, weight_decay_value(weight_decay), False, batch_size).bfact
 
 
-def agop(model: nn.Module, layer: LayerRef, inputs, power: float = 1.0, batch_size: int | None = 1024) -> torch.Tensor:
-    """AGOP^power with AGOP = (1/n) sum_i grad_{h_i} f (grad_{h_i} f)^T, summed over outputs (d_in x d_in)."""
-    return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
+def agop(
+    model: nn.Module, layer: LayerRef, inputs, power: float = 1.0, batch_size: int | None = 1024, centre: bool = False
+) -> torch.Tensor:
+    """AGOP^power with AGOP = (1/n) sum_i grad_{h_i} f (grad_{h_i} f)^T, summed over outputs (d_in x d_in); with
+    ``centre``, of the gradients less their mean over the samples."""
+    if not centre:
+        return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
+    result = feature_matrices(model, inputs, layers=[layer], batch_size=batch_size, centre_agop=True)
+    return sym_power(next(iter(result.values())).centred_agop, power)
 
 
 def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, batch_size: int | None = 1024) -> torch.Tensor:

@@ -17,10 +17,12 @@ class Relation(StrEnum):
     FACT_SYM = "fact_sym"
     FACT_SQRT = "fact_sqrt"
     NFA = "nfa"
+    NFA_CENTRED = "nfa_centred"
     ENFA = "enfa"
     BFACT = "bfact"
     BFACT_SQRT = "bfact_sqrt"
     BNFA = "bnfa"
+    BNFA_CENTRED = "bnfa_centred"
     BENFA = "benfa"
 
 
@@ -30,10 +32,12 @@ RELATION_LABELS: dict[Relation, str] = {
     Relation.FACT_SYM: "(FACT + FACTᵀ)/2",
     Relation.FACT_SQRT: "(FACT FACTᵀ)^½",
     Relation.NFA: "NFA: AGOP^s",
+    Relation.NFA_CENTRED: "NFA: centred AGOP^s",
     Relation.ENFA: "eNFA",
     Relation.BFACT: "bFACT",
     Relation.BFACT_SQRT: "(bFACT bFACTᵀ)^½",
     Relation.BNFA: "backward AGOP^s",
+    Relation.BNFA_CENTRED: "backward centred AGOP^s",
     Relation.BENFA: "backward eNFA",
 }
 
