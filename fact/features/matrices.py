@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fact.features import distributed
+from fact.features import distributed, heads
 from fact.features.accumulation import Sums
 from fact.features.backward import jacobians_and_gradients, loss_gradient, loss_gradients
 from fact.features.batches import batches, check_computed, check_data, evaluating, forward, on_model
@@ -107,6 +107,7 @@ def feature_matrices(
     agop_probes: int | None = None,
     generator: torch.Generator | None = None,
     centre_agop: bool = False,
+    per_head: bool = False,
 ) -> dict[str, LayerMatrices]:
     """All relations for all (or the chosen) layers with a known input, in one pass over the data.
 
@@ -138,6 +139,8 @@ def feature_matrices(
         removed, as the NFA verification code of deep_neural_feature_ansatz reports beside the plain one
         (``LayerMatrices.centred_agop``; its relations ``nfa_centred`` and ``bnfa_centred``). Needs the exact
         Jacobians and samples of one length.
+    per_head : also give each attention q, k and v matrix head by head, ``<matrix>[head <h>]``, its rows of
+        each sum (``fact.features.heads``).
 
     Returns
     -------
@@ -161,7 +164,7 @@ def feature_matrices(
     gradient_sums = sum_over_uses({name: sums.of[name]["G"] for name in recorded}, recorded)
     shared_with = uses(recorded)
     left_out = _without_sample_dimension(recording.no_sample_dimension, shared_with, selected, named=layers is not None)
-    return {
+    result = {
         name: LayerMatrices(
             name=name,
             weight=matrix.weight.detach().to(torch.float64).clone(),
@@ -176,6 +179,15 @@ def feature_matrices(
         for name, matrix in selected.items()
         if name not in left_out
     }
+    return with_heads(model, result, selected) if per_head else result
+
+
+def with_heads(model: nn.Module, layers: dict[str, LayerMatrices], selected: dict[str, ModelMatrix]) -> dict:
+    """``layers`` and every head of their attention q, k and v matrices; refused where there is none."""
+    counts = heads.head_counts(model, {name: selected[name] for name in layers})
+    if not counts:
+        raise ValueError(heads.NO_HEADS)
+    return heads.split_heads(layers, counts)
 
 
 def _batch(

@@ -37,7 +37,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
-from fact.features import distributed
+from fact.features import distributed, heads
 from fact.features.batches import batches, check_computed, check_data, evaluating, forward, on_model
 from fact.features.layer_matrices import WeightProducts
 from fact.features.layer_views import flattened, model_matrices
@@ -167,8 +167,10 @@ def weight_matrices(
     weight_decay: float,
     batch_size: int | None = None,
     names: Iterable[str] | None = None,
+    per_head: bool = False,
 ) -> dict[str, WeightMatrix]:
-    """FACT and bFACT of every weight of ``model`` (or of the named ones), one backward pass per batch.
+    """FACT and bFACT of every weight of ``model`` (or of the named ones), one backward pass per batch; with
+    ``per_head``, each attention q, k and v matrix also head by head (``fact.features.heads``).
 
     ``inputs``/``targets`` are tensors (batched by ``batch_size``) or a DataLoader of (x, y) pairs;
     ``loss`` a name ("mse", "sse", "half_sse", "ce": fact.features.losses) or a per-sample callable
@@ -180,7 +182,13 @@ def weight_matrices(
     gradients = mean_loss_gradients(
         model, inputs, targets, loss, batch_size, {"weight_decay": weight_decay, "names": list(views)}
     )
-    return {
+    result = {
         name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]), weight_decay)
         for name, (parameter, view) in views.items()
     }
+    if not per_head:
+        return result
+    counts = heads.head_counts(model, {name: m for name, m in model_matrices(model).items() if name in result})
+    if not counts:
+        raise ValueError(heads.NO_HEADS)
+    return heads.split_heads(result, counts, heads.weight_head_of)
