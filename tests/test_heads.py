@@ -233,3 +233,31 @@ def test_the_two_routes_agree_on_every_head(fresh_seed):
         assert abs(hooked[name].stationarity_error - weights[name].stationarity_error) < 1e-10, name
     with pytest.raises(ValueError, match="per_head=True, but none of the matrices"):
         weight_matrices(model.readout, X.flatten(1), Y, "mse", WEIGHT_DECAY, per_head=True)
+
+
+def test_the_monitor_records_every_head_with_its_matrixs_tau(fresh_seed):
+    from fact.features.metrics import pearson
+    from fact.features.monitor import Monitor
+
+    torch.manual_seed(fresh_seed)
+    model = SelfAttention().double()
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X = torch.randn(6, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
+    Y = torch.randn(6, 2, generator=generator, dtype=torch.float64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
+    monitor = Monitor(model, X, Y, "mse", every=3, nfa=True, agop_probes=None, per_head=True)
+    for _ in range(3):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(X), Y).backward()
+        optimizer.step()
+        monitor.step(optimizer)
+    table = monitor.table.set_index(["layer", "relation"])
+    layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, per_head=True)
+    for head in range(HEADS):
+        name = f"attention[k][head {head}]"
+        assert table.loc[(name, "fact")].tau == table.loc[("attention[k]", "fact")].tau > 0
+        assert table.loc[(name, "fact")].pearson == pytest.approx(pearson(layers[name].wtw, layers[name].fact))
+        nfa = table.loc[(name, "nfa")]
+        assert nfa.pearson == pytest.approx(pearson(layers[name].wtw, layers[name].agop_power(0.5)), rel=1e-9)
+    judged = monitor.summary().table.layer  # the summary judges weights; their heads are in the table
+    assert list(judged) == ["attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "readout"]

@@ -34,6 +34,12 @@ NO_HEADS = (
 )
 _FUSED = re.compile(r"\[([qkv])\]$")  # nn.MultiheadAttention's and GPT-2's c_attn's blocks
 _SEPARATE = re.compile(r"(?:^|\.)([qkv])_proj$")  # q_proj, k_proj, v_proj
+_HEAD = r"\[head \d+\]$"
+
+
+def is_head(names):
+    """Which of ``names`` (a pandas Series of matrix names) are heads of a matrix, not matrices."""
+    return names.str.contains(_HEAD, regex=True)
 
 
 def head_counts(model: nn.Module, matrices: dict[str, ModelMatrix]) -> dict[str, int]:

@@ -67,7 +67,7 @@ class Monitor:
     ----------
     model : the network being trained (its output a tensor: wrap a model that returns more).
     inputs, targets : the fixed samples (tensors), or a DataLoader of (x, y) as ``inputs``.
-    loss : ``"mse"``, ``"ce"`` or a per-sample callable ``(outputs, targets) -> losses``.
+    loss : ``"mse"``, ``"sse"``, ``"half_sse"``, ``"ce"`` or a per-sample callable ``(outputs, targets) -> losses``.
     weight_decay : lambda of ``(1/n) sum loss_i + (lambda/2) ||theta||^2``, the objective FACT speaks of; None
         (default) reads it from the optimizer's groups at the first step counted (the followed weights' groups
         must agree on one lambda > 0), so a record before training needs it given.
@@ -84,6 +84,8 @@ class Monitor:
         which ``load_state_dict`` (or ``resume_at``) gives before the first step.
     check_loss : compare, once, the training gradient of one step with the monitor's loss gradient, and warn
         where the loss the monitor computes is not the one training minimises (``fact.features.loss_check``).
+    per_head : also record each attention q, k and v matrix head by head, ``<matrix>[head <h>]``
+        (``fact.features.heads``), with its matrix's tau.
     """
 
     def __init__(
@@ -105,10 +107,11 @@ class Monitor:
         writer=None,
         resume: bool = False,
         check_loss: bool = True,
+        per_head: bool = False,
     ):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.weight_decay = None if weight_decay is None else weight_decay_value(weight_decay)
-        self.every, self.nfa, self.agop_probes = every_value(every), nfa, agop_probes
+        self.every, self.nfa, self.agop_probes, self.per_head = every_value(every), nfa, agop_probes, per_head
         self.powers = powers_value(powers)
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
         self.path = None if path is None else Path(path)
@@ -118,6 +121,7 @@ class Monitor:
         if distributed.active():  # a rank that records at other steps would leave the others waiting
             settings = {"every": self.every, "names": self.names, "weight_decay": self.weight_decay, "nfa": nfa}
             settings |= {"loss": loss_name(loss), "agop_probes": agop_probes, "powers": self.powers, "seed": seed}
+            settings |= {"per_head": per_head}
             distributed.check_ranks(settings, None, "Monitor")
         self.steps = 0
         self.clock = DecayClock()
@@ -283,8 +287,9 @@ class Monitor:
                 "training, give the lambda of the objective (weight_decay=...) when making the monitor"
             )
         weights = weight_matrices(
-            self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names
-        )
+            self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names,
+            per_head=self.per_head,
+        )  # fmt: skip
         comparisons = {
             name: [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
             for name, weight in weights.items()
@@ -306,7 +311,8 @@ class Monitor:
         parameters = self.parameters
         rows = []
         for owner, records in owned.items():
-            rows += [{**row, "step": self.steps, "tau": self.clock.tau(parameters[owner])} for row in records]
+            tau = self.clock.tau(parameters[owner.split("[head ")[0]])  # a head's is its matrix's
+            rows += [{**row, "step": self.steps, "tau": tau} for row in records]
         self._records += rows
         self._recorded_at = self.steps
         if writes():
@@ -328,7 +334,7 @@ class Monitor:
         # every layer, so that one without a sample dimension (a position embedding) is left out, not refused
         results = feature_matrices(
             self.model, self.inputs, self.targets, self.loss, self.weight_decay,
-            batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator,
+            batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator, per_head=self.per_head,
         )  # fmt: skip
         return {
             name: result

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from fact.features.heads import is_head
 from fact.features.loss_check import LossCheck
 from fact.features.monitor_optimizer import ADAMW, NOT_DECAYED, OptimizerWatch
 from fact.features.names import Relation
@@ -79,12 +80,12 @@ def summarise(
     table: pd.DataFrame, watch: OptimizerWatch, rates: tuple[dict, dict], weight_decay: float | None,
     loss_check: LossCheck | None, converged_below: float,
 ) -> Summary:  # fmt: skip
-    """Judge the last record of ``table`` (the monitor's rows) weight by weight; ``rates`` are the largest and the
-    latest learning rate of each weight (``OptimizerWatch.learning_rates``)."""
+    """Judge the last record of ``table`` (the monitor's rows) weight by weight, a weight's heads left to the table;
+    ``rates`` are the largest and the latest learning rate of each weight (``OptimizerWatch.learning_rates``)."""
     columns = ["layer", "step", "tau", "stationarity_error", "fact_pearson", "at_critical_point", "cause", "advice"]
     if not len(table):
         return Summary(pd.DataFrame(columns=columns), converged_below, loss_check)
-    last = table[(table.step == table.step.max()) & (table.relation == Relation.FACT)]
+    last = table[(table.step == table.step.max()) & (table.relation == Relation.FACT) & ~is_head(table.layer)]
     last = last.drop_duplicates("layer", keep="last")  # a record made again at the same step (after a polish)
     rows = []
     for row in last.itertuples():

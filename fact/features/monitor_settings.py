@@ -34,7 +34,9 @@ def every_value(every) -> int:
     return int(every)
 
 
-CALLBACK_OPTIONS = {"every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer"}
+CALLBACK_OPTIONS = {
+    "every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer", "per_head",
+}  # fmt: skip
 
 
 def check_callback_options(options: dict) -> None:
