@@ -58,12 +58,17 @@ def assert_every_head_matches_autograd(
                 assert error < tolerance, f"{context} {name} {head} {relation}"
 
 
+def model_and_data(model_class, seed: int, n: int = 5):
+    """``model_class`` in float64, seeded, with ``n`` random samples and targets."""
+    torch.manual_seed(seed)
+    model = model_class().double()
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
+    return model, X, torch.randn(n, 2, generator=generator, dtype=torch.float64)
+
+
 def test_each_head_of_multihead_attention_matches_autograd_through_that_head(fresh_seed):
-    torch.manual_seed(fresh_seed)
-    model = SelfAttention().double()
-    generator = torch.Generator().manual_seed(fresh_seed)
-    X = torch.randn(5, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
-    Y = torch.randn(5, 2, generator=generator, dtype=torch.float64)
+    model, X, Y = model_and_data(SelfAttention, fresh_seed)
     layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, centre_agop=True, per_head=True)
     assert "attention.out_proj[head 0]" not in layers and "readout[head 0]" not in layers
 
@@ -125,11 +130,7 @@ class Projected(nn.Module):
 
 
 def test_each_head_of_separate_q_k_v_projections_matches_autograd_through_that_head(fresh_seed):
-    torch.manual_seed(fresh_seed)
-    model = Projected().double()
-    generator = torch.Generator().manual_seed(fresh_seed)
-    X = torch.randn(5, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
-    Y = torch.randn(5, 2, generator=generator, dtype=torch.float64)
+    model, X, Y = model_and_data(Projected, fresh_seed)
     layers = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, centre_agop=True, per_head=True)
     names = [f"{block}_proj" for block in "qkv"]
     assert {name for name in layers if "[head" in name} == {f"{n}[head {h}]" for n in names for h in range(HEADS)}
@@ -218,11 +219,7 @@ def test_per_head_where_no_attention_has_heads_is_refused():
 def test_the_two_routes_agree_on_every_head(fresh_seed):
     from fact.features.weights import weight_matrices
 
-    torch.manual_seed(fresh_seed)
-    model = SelfAttention().double()
-    generator = torch.Generator().manual_seed(fresh_seed)
-    X = torch.randn(5, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
-    Y = torch.randn(5, 2, generator=generator, dtype=torch.float64)
+    model, X, Y = model_and_data(SelfAttention, fresh_seed)
     hooked = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, jacobian=False, per_head=True)
     weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, per_head=True)
     heads = [name for name in hooked if "[head" in name]
@@ -239,11 +236,7 @@ def test_the_monitor_records_every_head_with_its_matrixs_tau(fresh_seed):
     from fact.features.metrics import pearson
     from fact.features.monitor import Monitor
 
-    torch.manual_seed(fresh_seed)
-    model = SelfAttention().double()
-    generator = torch.Generator().manual_seed(fresh_seed)
-    X = torch.randn(6, LENGTH, WIDTH, generator=generator, dtype=torch.float64)
-    Y = torch.randn(6, 2, generator=generator, dtype=torch.float64)
+    model, X, Y = model_and_data(SelfAttention, fresh_seed, n=6)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, weight_decay=WEIGHT_DECAY)
     monitor = Monitor(model, X, Y, "mse", every=3, nfa=True, agop_probes=None, per_head=True)
     for _ in range(3):
