@@ -134,3 +134,17 @@ def test_powers_from_low_rank_factors_are_the_dense_powers(fresh_seed):
         assert relative_error(product_gram_power(A, B, power), gram_power(A @ B.T, power)) < 1e-10, power
     with pytest.raises(ValueError, match="power >= 0"):
         factored_sym_power(A, C, -0.5)
+
+
+def test_agreements_compute_the_measures_asked_for_and_refuse_unknown_ones(fresh_seed):
+
+    generator = torch.Generator().manual_seed(fresh_seed)
+    target, predicted = torch.randn(2, 6, 6, generator=generator, dtype=torch.float64)
+    every = agreements(target, [predicted])[0]
+    some = agreements(target, [predicted], measures=("pearson", "relative_error"))[0]
+    assert some == {"pearson": every["pearson"], "relative_error": every["relative_error"]}
+    assert agreements(target, [predicted * float("nan")], measures=("cosine",)) == [
+        {"cosine": pytest.approx(float("nan"), nan_ok=True)}
+    ]
+    with pytest.raises(ValueError, match=r"unknown measures \['kendall'\]"):
+        agreements(target, [predicted], measures=("kendall",))

@@ -44,7 +44,8 @@ def train(model, X, Y, optimizer, monitor, steps: int, scheduler=None) -> None:
 def test_the_last_rows_are_fact_of_the_weights_as_they_end(fresh_seed, tmp_path):
     model, X, Y = network_and_data(fresh_seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=WEIGHT_DECAY)
-    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=4, path=tmp_path / "fact.parquet")
+    measures = ("pearson", "spearman", "cosine", "relative_error")
+    monitor = Monitor(model, X, Y, "mse", WEIGHT_DECAY, every=4, path=tmp_path / "fact.parquet", measures=measures)
     train(model, X, Y, optimizer, monitor, steps=10)
     table = monitor.table
     assert list(table.columns) == COLUMNS
@@ -366,3 +367,19 @@ def test_lambda_is_not_guessed_where_the_groups_disagree():
     monitor = Monitor(model, X, Y, "mse", every=2)
     with pytest.raises(ValueError, match=r"decay the followed weights with \[0, 0.1\].*give weight_decay="):
         train(model, X, Y, optimizer, monitor, steps=1)
+
+
+def test_spearmans_correlation_is_recorded_where_asked_and_a_table_holding_it_is_not_cut(fresh_seed, tmp_path):
+    model, X, Y = network_and_data(fresh_seed)
+    default = Monitor(model, X, Y, "mse", WEIGHT_DECAY).record()
+    assert list(default.columns) == [column for column in COLUMNS if column != "spearman"]
+    ranked = Monitor(model, X, Y, "mse", WEIGHT_DECAY, measures=["pearson", "spearman"], path=tmp_path / "t.parquet")
+    rows = ranked.record()
+    assert list(rows.columns) == ["step", "tau", "layer", "side", "relation", "power", "pearson", "spearman",
+                                  "stationarity_error"]  # fmt: skip
+    pd.testing.assert_series_equal(rows.pearson, default.pearson)
+    with pytest.raises(ValueError, match=r"holds the earlier run's \['spearman'\], which measures="):
+        Monitor(model, X, Y, "mse", WEIGHT_DECAY, path=tmp_path / "t.parquet", resume=True)
+    for wrong in ("spearman", ["cosine"], ["pearson", "kendall"]):
+        with pytest.raises(ValueError, match="measures must"):
+            Monitor(model, X, Y, "mse", WEIGHT_DECAY, measures=wrong)

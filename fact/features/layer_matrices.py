@@ -25,7 +25,7 @@ import torch
 
 from fact.features.linalg import psd_sqrt_of_gram, sym_power
 from fact.features.metrics import agreements
-from fact.features.names import Relation
+from fact.features.names import MEASURES, Relation
 from fact.features.objective import stationarity_error
 
 
@@ -221,11 +221,15 @@ class LayerMatrices(WeightProducts):
 
 
 def agreement_records(
-    result: WeightProducts, comparisons: Sequence[tuple[str, str, float, torch.Tensor]], stationarity: float
+    result: WeightProducts,
+    comparisons: Sequence[tuple[str, str, float, torch.Tensor]],
+    stationarity: float,
+    measures: Sequence[str] = MEASURES,
 ) -> list[dict]:
     """The records of ``LayerMatrices.agreement``, one per (side, relation, power, predicted matrix) of
     ``comparisons`` and in their order: how well each predicted matrix matches W^T W (side ``"forward"``)
-    or W W^T (``"backward"``) of ``result``'s weight. Each side's target is ranked once for all its relations."""
+    or W W^T (``"backward"``) of ``result``'s weight, by ``measures`` (all by default). Each side's target is
+    ranked once for all its relations."""
     unknown = {comparison[0] for comparison in comparisons} - {"forward", "backward"}
     if unknown:
         raise ValueError(f"comparison sides must be 'forward' or 'backward', got {sorted(unknown)}")
@@ -235,7 +239,7 @@ def agreement_records(
         if not indices:
             continue
         target = result.wtw if side == "forward" else result.wwt
-        for i, measured in zip(indices, agreements(target, [comparisons[i][3] for i in indices])):
+        for i, measured in zip(indices, agreements(target, [comparisons[i][3] for i in indices], measures)):
             _, relation, power, _ = comparisons[i]
             records[i] = {
                 "layer": result.name,

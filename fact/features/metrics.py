@@ -75,27 +75,37 @@ def agreement(target: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]
     return agreements(target, [predicted])[0]
 
 
-def agreements(target: torch.Tensor, predictions: Sequence[torch.Tensor]) -> list[dict[str, float]]:
-    """``agreement(target, predicted)`` for each of ``predictions``, the target's ranks computed once: a
-    layer's W^T W is compared with FACT, NFA and eNFA alike, and ranking is the measures' largest cost."""
+def agreements(
+    target: torch.Tensor, predictions: Sequence[torch.Tensor], measures: Sequence[str] = MEASURES
+) -> list[dict[str, float]]:
+    """``agreement(target, predicted)`` for each of ``predictions``, by the named ``measures`` alone (all four by
+    default), the target's ranks computed once: a layer's W^T W is compared with FACT, NFA and eNFA alike, and
+    ranking, Spearman's, is the measures' largest cost."""
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
     records = []
     target_ranks = None
     for predicted in predictions:
         flat_target, predicted = _flat_pair(target, predicted)
         if _undefined(flat_target, predicted):
-            records.append(dict.fromkeys(MEASURES, float("nan")))
+            records.append(dict.fromkeys(measures, float("nan")))
             continue
-        if target_ranks is None:
+        if "spearman" in measures and target_ranks is None:
             target_ranks = _ranks(flat_target)
-        records.append(
-            {
-                "pearson": _pearson(flat_target, predicted),
-                "spearman": _pearson(target_ranks, _ranks(predicted)),
-                "cosine": _cosine(flat_target, predicted),
-                "relative_error": _relative_error(predicted, flat_target),
-            }
-        )
+        records.append({measure: _measure(measure, flat_target, target_ranks, predicted) for measure in measures})
     return records
+
+
+def _measure(measure: str, target: torch.Tensor, target_ranks: torch.Tensor | None, predicted: torch.Tensor) -> float:
+    """One measure of ``predicted`` against ``target`` (flat, finite); ``target_ranks`` for Spearman's."""
+    if measure == "pearson":
+        return _pearson(target, predicted)
+    if measure == "spearman":
+        return _pearson(target_ranks, _ranks(predicted))
+    if measure == "cosine":
+        return _cosine(target, predicted)
+    return _relative_error(predicted, target)
 
 
 # The measures proper, on flat float64 vectors already checked to be finite.

@@ -49,7 +49,16 @@ from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
 from fact.features.monitor_advice import Summary, summarise
 from fact.features.monitor_optimizer import OptimizerWatch, unwrapped
-from fact.features.monitor_settings import every_value, powers_value, resumed_step, weight_decay_of, writes
+from fact.features.monitor_settings import (
+    MONITOR_MEASURES,
+    check_measures_kept,
+    every_value,
+    measures_value,
+    powers_value,
+    resumed_step,
+    weight_decay_of,
+    writes,
+)  # fmt: skip
 from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
 from fact.features.names import MEASURES, Relation
 from fact.features.objective import converged_below_value, weight_decay_value
@@ -86,6 +95,9 @@ class Monitor:
         where the loss the monitor computes is not the one training minimises (``fact.features.loss_check``).
     per_head : also record each attention q, k and v matrix head by head, ``<matrix>[head <h>]``
         (``fact.features.heads``), with its matrix's tau.
+    measures : the agreement measures recorded (columns of the table): Pearson, cosine and relative error by
+        default; add ``"spearman"`` for Spearman's, which ranks every entry of every matrix and costs more than
+        the rest of a record.
     """
 
     def __init__(
@@ -108,11 +120,13 @@ class Monitor:
         resume: bool = False,
         check_loss: bool = True,
         per_head: bool = False,
+        measures: Sequence[str] = MONITOR_MEASURES,
     ):
         self.model, self.inputs, self.targets, self.loss = model, inputs, targets, loss
         self.weight_decay = None if weight_decay is None else weight_decay_value(weight_decay)
         self.every, self.nfa, self.agop_probes, self.per_head = every_value(every), nfa, agop_probes, per_head
-        self.powers = powers_value(powers)
+        self.powers, self.measures = powers_value(powers), measures_value(measures)
+        self.columns = [*COLUMNS[:6], *self.measures, "stationarity_error"]
         self.batch_size, self.seed, self.writer = batch_size, seed, writer
         self.path = None if path is None else Path(path)
         if self.path is not None and writes():
@@ -121,11 +135,12 @@ class Monitor:
         if distributed.active():  # a rank that records at other steps would leave the others waiting
             settings = {"every": self.every, "names": self.names, "weight_decay": self.weight_decay, "nfa": nfa}
             settings |= {"loss": loss_name(loss), "agop_probes": agop_probes, "powers": self.powers, "seed": seed}
-            settings |= {"per_head": per_head}
+            settings |= {"per_head": per_head, "measures": self.measures}
             distributed.check_ranks(settings, None, "Monitor")
         self.steps = 0
         self.clock = DecayClock()
         self._earlier = earlier_rows(self.path, resume)
+        check_measures_kept(self._earlier, self.measures, self.path)
         self._records: list[dict] = []
         self._recorded_at: int | None = None
         self._known = not resume  # a resumed run's step and tau come from load_state_dict or resume_at
@@ -301,12 +316,12 @@ class Monitor:
             else:
                 other_uses.append((next(use for use in result.shared_with if use in weights), result))
         owned = {
-            name: agreement_records(weight, comparisons[name], weight.stationarity_error)
+            name: agreement_records(weight, comparisons[name], weight.stationarity_error, self.measures)
             for name, weight in weights.items()
         }
         for owner, result in other_uses:
             owned[owner] += agreement_records(
-                result, result.ansatz_comparisons(self.powers), weights[owner].stationarity_error
+                result, result.ansatz_comparisons(self.powers), weights[owner].stationarity_error, self.measures
             )
         parameters = self.parameters
         rows = []
@@ -317,13 +332,13 @@ class Monitor:
         self._recorded_at = self.steps
         if writes():
             self._write(rows)
-        return pd.DataFrame(rows, columns=COLUMNS)
+        return pd.DataFrame(rows, columns=self.columns)
 
     @property
     def table(self) -> pd.DataFrame:
         """Every row recorded so far: step, tau, layer, side, relation, power, pearson, spearman, cosine,
         relative_error, stationarity_error."""
-        return pd.DataFrame(self._records, columns=COLUMNS)
+        return pd.DataFrame(self._records, columns=self.columns)
 
     def _nfa_results(self, weights: dict) -> dict[str, LayerMatrices]:
         """The hooked pass's results of the followed matrices whose inputs a registered view knows, and of every

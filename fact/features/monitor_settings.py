@@ -12,6 +12,7 @@ import torch
 from fact.features import distributed
 from fact.features.monitor_optimizer import groups_by_parameter
 from fact.features.monitor_table import check_writable
+from fact.features.names import MEASURES
 from fact.features.real_number import real_number
 
 
@@ -35,7 +36,7 @@ def every_value(every) -> int:
 
 
 CALLBACK_OPTIONS = {
-    "every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer", "per_head",
+    "every", "names", "nfa", "agop_probes", "powers", "batch_size", "seed", "path", "writer", "per_head", "measures",
 }  # fmt: skip
 
 
@@ -59,6 +60,36 @@ def powers_value(powers) -> tuple[float, ...]:
     if isinstance(powers, (str, bytes)) or not isinstance(powers, Iterable):
         raise ValueError(f"powers must be a sequence of the NFA's powers s > 0, such as (0.5,), got {powers!r}")
     return tuple(real_number(power, "each of powers", positive=True, meaning="the s of AGOP^s") for power in powers)
+
+
+# Spearman's correlation ranks every entry of every matrix compared, the largest cost of a record by far
+# (bench/README.md): a monitor computes it only where asked
+MONITOR_MEASURES = ("pearson", "cosine", "relative_error")
+
+
+def measures_value(measures) -> tuple[str, ...]:
+    """The agreement measures a monitor records: some of fact.features.names.MEASURES, Pearson's among them."""
+    if isinstance(measures, (str, bytes)) or not isinstance(measures, Iterable):
+        raise ValueError(f"measures must be a sequence of measure names such as {MONITOR_MEASURES}, got {measures!r}")
+    measures = tuple(dict.fromkeys(str(measure) for measure in measures))
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown or "pearson" not in measures:
+        raise ValueError(
+            f"measures must name some of {list(MEASURES)}, Pearson's among them (the summary judges by it); "
+            f"got {list(measures)}"
+        )
+    return measures
+
+
+def check_measures_kept(earlier: list[dict], measures: tuple[str, ...], path) -> None:
+    """Refuse to go on with a table whose earlier rows hold a measure this monitor would not record: rewriting
+    the table with this monitor's columns would drop it."""
+    held = [measure for measure in MEASURES if measure not in measures and earlier and measure in earlier[0]]
+    if held:
+        raise ValueError(
+            f"{path} holds the earlier run's {held}, which measures={list(measures)} leaves out: add them to "
+            "measures to go on with that table, or give another path"
+        )
 
 
 def weight_decay_of(optimizer: torch.optim.Optimizer, parameters: dict) -> float:
