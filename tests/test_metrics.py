@@ -137,7 +137,6 @@ def test_powers_from_low_rank_factors_are_the_dense_powers(fresh_seed):
 
 
 def test_agreements_compute_the_measures_asked_for_and_refuse_unknown_ones(fresh_seed):
-
     generator = torch.Generator().manual_seed(fresh_seed)
     target, predicted = torch.randn(2, 6, 6, generator=generator, dtype=torch.float64)
     every = agreements(target, [predicted])[0]
