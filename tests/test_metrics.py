@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,14 @@ def test_agreements_compute_the_measures_asked_for_and_refuse_unknown_ones(fresh
     ]
     with pytest.raises(ValueError, match=r"unknown measures \['kendall'\]"):
         agreements(target, [predicted], measures=("kendall",))
+
+
+def test_a_matrix_whose_sum_overflows_is_still_finite_and_one_non_finite_entry_is_caught():
+    from fact.features.metrics import _finite
+
+    huge = torch.full((3, 3), 1e308, dtype=torch.float64)  # finite entries whose sum is not
+    assert torch.isinf(huge.sum()) and _finite(huge)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        matrix = torch.ones(3, 3, dtype=torch.float64)
+        matrix[2, 1] = bad
+        assert math.isnan(pearson(matrix, torch.eye(3))) and math.isnan(cosine(torch.eye(3), matrix))
