@@ -125,6 +125,10 @@ def test_record_refuses_what_it_cannot_read(tmp_path):
     (tmp_path / "benchmarks/train_fig7/paper/seed0.tsv").write_text("s\tcpu_time\n")
     with pytest.raises(ValueError, match="holds no measurement"):
         record(tmp_path / "benchmarks", tmp_path / "rates.tsv", "2-core CPU", gpu=False)
+    (tmp_path / "benchmarks/train_fig7/paper/seed0.tsv").write_text("s\tcpu_time\tmax_rss\n1.0\t1.0\t5.0\n")
+    with pytest.raises(ValueError, match=r"holds times of \['train_fig7'\], which are no rules of this workflow"):
+        record(tmp_path / "benchmarks", tmp_path / "rates.tsv", "2-core CPU", gpu=False, rules={"train_mlp"})
+    assert not (tmp_path / "rates.tsv").exists()
     with pytest.raises(ValueError, match="benchmarks/<rule>/<scale>"):
         benchmark_key("benchmarks/loose.tsv")
 

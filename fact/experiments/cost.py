@@ -213,6 +213,14 @@ def estimate_main(argv: list[str]) -> int:
     return 0
 
 
+def workflow_rules() -> set[str]:
+    """The rules of the workflow in this folder, as Snakemake lists them."""
+    listed = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise ValueError(f"snakemake --list-rules failed here (run record in the workflow's folder): {listed.stderr}")
+    return set(listed.stdout.split())
+
+
 def record_main(argv: list[str]) -> int:
     """Gather benchmark files into the table of measured times."""
     device, gpu = this_device()
@@ -225,7 +233,7 @@ def record_main(argv: list[str]) -> int:
     parser.add_argument("--device", default=device, help=f"the machine, in words (here: {device!r})")
     options = parser.parse_args(argv)
     try:
-        added, replaced = record(options.benchmarks, options.rates, options.device, gpu)
+        added, replaced = record(options.benchmarks, options.rates, options.device, gpu, workflow_rules())
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

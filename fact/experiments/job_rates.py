@@ -130,11 +130,19 @@ def write_rates(rates: list[Rate], path: Path = RATES) -> None:
             writer.writerow(row)
 
 
-def record(folder: Path, path: Path, device: str, gpu: bool) -> tuple[int, int]:
-    """Merge the measurements under ``folder`` into the table at ``path``: (rows added, rows replaced)."""
+def record(folder: Path, path: Path, device: str, gpu: bool, rules: set[str] | None = None) -> tuple[int, int]:
+    """Merge the measurements under ``folder`` into the table at ``path``: (rows added, rows replaced). Where
+    ``rules`` (the workflow's) are given, a folder of another rule is refused, not recorded."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} does not exist: run jobs of the pipeline first (each writes its benchmark)")
-    new = {rate.key: rate for rate in measured(folder, device, gpu)}
+    found = measured(folder, device, gpu)
+    strangers = sorted({rate.rule for rate in found} - rules) if rules is not None else []
+    if strangers:
+        raise ValueError(
+            f"{folder} holds times of {strangers}, which are no rules of this workflow (folders left by an older "
+            "version?): move them out of the way, then record again"
+        )
+    new = {rate.key: rate for rate in found}
     old = {rate.key: rate for rate in read_rates(path)}
     write_rates(list({**old, **new}.values()), path)
     replaced = len(new.keys() & old.keys())
