@@ -14,7 +14,8 @@ def test_every_relation_and_measure_of_a_record_is_named_once_with_a_label():
     torch.manual_seed(0)
     model = small_mlp(0).double()
     X, Y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)
-    records = [record for layer in feature_matrices(model, X, Y, "mse", 0.1).values() for record in layer.agreement()]
+    layers = feature_matrices(model, X, Y, "mse", 0.1, centre_agop=True).values()  # every relation there is
+    records = [record for layer in layers for record in layer.agreement()]
     assert {record["relation"] for record in records} == set(Relation)
     assert all(type(record["relation"]) is str for record in records)  # a table holds plain names
     assert all(set(MEASURES) <= set(record) for record in records)
