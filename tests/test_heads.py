@@ -252,5 +252,7 @@ def test_the_monitor_records_every_head_with_its_matrixs_tau(fresh_seed):
         assert table.loc[(name, "fact")].pearson == pytest.approx(pearson(layers[name].wtw, layers[name].fact))
         nfa = table.loc[(name, "nfa")]
         assert nfa.pearson == pytest.approx(pearson(layers[name].wtw, layers[name].agop_power(0.5)), rel=1e-9)
+    with pytest.raises(ValueError, match="per_head=True, but none of the matrices"):  # before any training
+        Monitor(model, X, Y, "mse", names=["readout"], per_head=True)
     judged = monitor.summary().table.layer  # the summary judges weights; their heads are in the table
     assert list(judged) == ["attention[q]", "attention[k]", "attention[v]", "attention.out_proj", "readout"]

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from fact.features import distributed, loss_check
+from fact.features import distributed, heads, loss_check
 from fact.features.decay_time import DecayClock
 from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.layer_views import model_matrices
@@ -132,6 +132,10 @@ class Monitor:
         if self.path is not None and writes():
             check_writable(self.path)
         self.names = list(trained_views(model, names))
+        if per_head:  # refused now, not at the first record, after training has begun
+            followed = {name: matrix for name, matrix in model_matrices(model).items() if name in self.names}
+            if not heads.head_counts(model, followed):
+                raise ValueError(heads.NO_HEADS)
         if distributed.active():  # a rank that records at other steps would leave the others waiting
             settings = {"every": self.every, "names": self.names, "weight_decay": self.weight_decay, "nfa": nfa}
             settings |= {"loss": loss_name(loss), "agop_probes": agop_probes, "powers": self.powers, "seed": seed}
