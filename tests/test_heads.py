@@ -216,10 +216,11 @@ def test_per_head_where_no_attention_has_heads_is_refused():
         feature_matrices(model, torch.randn(5, 3), per_head=True)
 
 
-def test_the_two_routes_agree_on_every_head(fresh_seed):
+@pytest.mark.parametrize("model_class", [SelfAttention, Projected])
+def test_the_two_routes_agree_on_every_head(fresh_seed, model_class):
     from fact.features.weights import weight_matrices
 
-    model, X, Y = model_and_data(SelfAttention, fresh_seed)
+    model, X, Y = model_and_data(model_class, fresh_seed)
     hooked = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, jacobian=False, per_head=True)
     weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, per_head=True)
     heads = [name for name in hooked if "[head" in name]

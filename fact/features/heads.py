@@ -26,7 +26,7 @@ from collections.abc import Callable
 from torch import nn
 
 from fact.features.layer_matrices import LayerMatrices
-from fact.features.layer_views import ModelMatrix
+from fact.features.layer_views import ModelMatrix, model_matrices
 
 NO_HEADS = (
     "per_head=True, but none of the matrices is an attention q, k or v with a known number of heads "
@@ -40,6 +40,14 @@ _HEAD = r"\[head \d+\]$"
 def is_head(names):
     """Which of ``names`` (a pandas Series of matrix names) are heads of a matrix, not matrices."""
     return names.str.contains(_HEAD, regex=True)
+
+
+def counts_of(model: nn.Module, names) -> dict[str, int]:
+    """``head_counts`` of the matrices of ``model`` named in ``names``; refused where none of them has heads."""
+    counts = head_counts(model, {name: matrix for name, matrix in model_matrices(model).items() if name in names})
+    if not counts:
+        raise ValueError(NO_HEADS)
+    return counts
 
 
 def head_counts(model: nn.Module, matrices: dict[str, ModelMatrix]) -> dict[str, int]:

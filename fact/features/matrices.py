@@ -161,33 +161,30 @@ def feature_matrices(
         n = _sum_over_ranks(sums, n, recording, next(model.parameters()).device)
     if n == 0:
         raise ValueError("no data: the inputs hold no samples; give at least one")
-    gradient_sums = sum_over_uses({name: sums.of[name]["G"] for name in recorded}, recorded)
     shared_with = uses(recorded)
     left_out = _without_sample_dimension(recording.no_sample_dimension, shared_with, selected, named=layers is not None)
-    result = {
+    kept = {name: matrix for name, matrix in selected.items() if name not in left_out}
+    result = _layer_matrices(kept, recorded, shared_with, sums, n, request.weight_decay)
+    return heads.split_heads(result, heads.counts_of(model, result)) if per_head else result
+
+
+def _layer_matrices(kept: dict, recorded: dict, shared_with: dict, sums: Sums, n: int, weight_decay) -> dict:
+    """The result of each kept matrix from the pass's sums over ``n`` samples (G over every use of its weight)."""
+    gradient_sums = sum_over_uses({name: sums.of[name]["G"] for name in recorded}, recorded)
+    return {
         name: LayerMatrices(
             name=name,
             weight=matrix.weight.detach().to(torch.float64).clone(),
             n=n,
-            weight_decay=request.weight_decay,
+            weight_decay=weight_decay,
             loss_grad_input=gradient_sums[name],
             loss_grad_gram=sums.of[name]["E"],
             jacobian_gram=sums.of[name]["B"],
             jacobian_sum=sums.of[name]["S"],
             shared_with=shared_with.get(name, ()),
         )
-        for name, matrix in selected.items()
-        if name not in left_out
+        for name, matrix in kept.items()
     }
-    return with_heads(model, result, selected) if per_head else result
-
-
-def with_heads(model: nn.Module, layers: dict[str, LayerMatrices], selected: dict[str, ModelMatrix]) -> dict:
-    """``layers`` and every head of their attention q, k and v matrices; refused where there is none."""
-    counts = heads.head_counts(model, {name: selected[name] for name in layers})
-    if not counts:
-        raise ValueError(heads.NO_HEADS)
-    return heads.split_heads(layers, counts)
 
 
 def _batch(

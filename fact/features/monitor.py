@@ -133,9 +133,7 @@ class Monitor:
             check_writable(self.path)
         self.names = list(trained_views(model, names))
         if per_head:  # refused now, not at the first record, after training has begun
-            followed = {name: matrix for name, matrix in model_matrices(model).items() if name in self.names}
-            if not heads.head_counts(model, followed):
-                raise ValueError(heads.NO_HEADS)
+            heads.counts_of(model, self.names)
         if distributed.active():  # a rank that records at other steps would leave the others waiting
             settings = {"every": self.every, "names": self.names, "weight_decay": self.weight_decay, "nfa": nfa}
             settings |= {"loss": loss_name(loss), "agop_probes": agop_probes, "powers": self.powers, "seed": seed}

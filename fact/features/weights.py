@@ -186,9 +186,4 @@ def weight_matrices(
         name: WeightMatrix(name, view(parameter.detach().double()), view(gradients[id(parameter)]), weight_decay)
         for name, (parameter, view) in views.items()
     }
-    if not per_head:
-        return result
-    counts = heads.head_counts(model, {name: m for name, m in model_matrices(model).items() if name in result})
-    if not counts:
-        raise ValueError(heads.NO_HEADS)
-    return heads.split_heads(result, counts, heads.weight_head_of)
+    return heads.split_heads(result, heads.counts_of(model, result), heads.weight_head_of) if per_head else result
