@@ -22,7 +22,8 @@ def assert_rows_are_fact_of(table: pd.DataFrame, weights: dict) -> None:
         assert last.loc[(name, "fact")].stationarity_error == pytest.approx(weight.stationarity_error, rel=1e-9)
         for relation in ("fact", "bfact"):
             expected = torch.corrcoef(torch.stack([getattr(weight, relation).flatten(), _target(weight, relation)]))
-            assert last.loc[(name, relation)].pearson == pytest.approx(float(expected[0, 1]), rel=1e-9), name
+            # the monitor's FACT products run in the model's float32
+            assert last.loc[(name, relation)].pearson == pytest.approx(float(expected[0, 1]), abs=1e-6), name
 
 
 def _target(weight, relation: str) -> torch.Tensor:

@@ -42,6 +42,11 @@ def is_head(names):
     return names.str.contains(_HEAD, regex=True)
 
 
+def matrix_of(name: str) -> str:
+    """The matrix a name belongs to: a head's matrix (``attn[q][head 2]`` -> ``attn[q]``), or the name itself."""
+    return re.sub(_HEAD, "", name)
+
+
 def counts_of(model: nn.Module, names) -> dict[str, int]:
     """``head_counts`` of the matrices of ``model`` named in ``names``; refused where none of them has heads."""
     counts = head_counts(model, {name: matrix for name, matrix in model_matrices(model).items() if name in names})

@@ -43,12 +43,13 @@ from torch import nn
 
 from fact.features import distributed, heads, loss_check
 from fact.features.decay_time import DecayClock
-from fact.features.layer_matrices import LayerMatrices, agreement_records
+from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss, loss_name
 from fact.features.matrices import feature_matrices
 from fact.features.monitor_advice import Summary, summarise
 from fact.features.monitor_optimizer import OptimizerWatch, unwrapped
+from fact.features.monitor_record import product_precision, record_rows
 from fact.features.monitor_settings import (
     MONITOR_MEASURES,
     check_measures_kept,
@@ -60,13 +61,11 @@ from fact.features.monitor_settings import (
     writes,
 )  # fmt: skip
 from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
-from fact.features.names import MEASURES, Relation
+from fact.features.names import MEASURES
 from fact.features.objective import converged_below_value, weight_decay_value
 from fact.features.weights import mean_loss_gradients, trained_views, weight_matrices
 
 log = logging.getLogger(__name__)
-
-FACT_RELATIONS = (("forward", Relation.FACT), ("backward", Relation.BFACT))
 
 
 class Monitor:
@@ -307,28 +306,13 @@ class Monitor:
             self.model, self.inputs, self.targets, self.loss, self.weight_decay, self.batch_size, self.names,
             per_head=self.per_head,
         )  # fmt: skip
-        comparisons = {
-            name: [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
-            for name, weight in weights.items()
-        }
-        other_uses = []  # (the weight's name, another use of it): its NFA and eNFA, under the use's own name
-        for name, result in (self._nfa_results(weights) if self.nfa else {}).items():
-            if name in weights:  # compared with the weight's W^T W, ranked once for its FACT and NFA rows
-                comparisons[name] += result.ansatz_comparisons(self.powers)
-            else:
-                other_uses.append((next(use for use in result.shared_with if use in weights), result))
-        owned = {
-            name: agreement_records(weight, comparisons[name], weight.stationarity_error, self.measures)
-            for name, weight in weights.items()
-        }
-        for owner, result in other_uses:
-            owned[owner] += agreement_records(
-                result, result.ansatz_comparisons(self.powers), weights[owner].stationarity_error, self.measures
-            )
         parameters = self.parameters
+        precisions = {name: product_precision(parameters[heads.matrix_of(name)]) for name in weights}
+        nfa_results = self._nfa_results(weights) if self.nfa else {}
+        owned = record_rows(weights, nfa_results, self.powers, self.measures, precisions)
         rows = []
         for owner, records in owned.items():
-            tau = self.clock.tau(parameters[owner.split("[head ")[0]])  # a head's is its matrix's
+            tau = self.clock.tau(parameters[heads.matrix_of(owner)])  # a head's is its matrix's
             rows += [{**row, "step": self.steps, "tau": tau} for row in records]
         self._records += rows
         self._recorded_at = self.steps

@@ -1,0 +1,143 @@
+"""How well FACT matches W^T W, and bFACT W W^T, without forming the larger of the two sides.
+
+For a weight W (d_out x d_in) with the mean loss's gradient G and the residual D = G + lambda W,
+
+    forward:   A = W^T W,   B = FACT  = -W^T G / lambda,   A - B = W^T D / lambda      (d_in x d_in)
+    backward:  A = W W^T,   B = bFACT = -G W^T / lambda,   A - B = D W^T / lambda      (d_out x d_out)
+
+Pearson's correlation, the cosine and the relative error of B to A need only five numbers of each side:
+the inner products <A, A>, <A, B>, <B, B>, ||A - B||^2 and the sums of A's and B's entries. On the side of
+the larger dimension each inner product equals one between matrices of the smaller (with the rows of
+X = W, or of W^T when d_in is the smaller, and Y, Z the same rows of G and D):
+
+    <X^T X, X^T X> = <P, P>,   ||X^T Y||^2 = <P, Y Y^T>,   ||X^T Z||^2 = <P, Z Z^T>,   P = X X^T
+    sum of the entries of X^T Y = (X 1) . (Y 1)
+
+and <A, B> = (<A, A> + <B, B> - ||A - B||^2) / 2. So a record costs five products of the smaller side
+(an MLP's 784-input layer: 256 x 256 matrices, not 784 x 784), exactly, and the relative error comes
+from the residual D, never as the difference of two nearly equal matrices.
+
+The products run in the model's own precision (float32 for a float32 model, whose gradient is no more
+precise; float64 for a float64 one) and every sum in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from fact.features.names import MEASURES, Relation
+
+
+@dataclass(frozen=True)
+class SideMoments:
+    """What the measures need of one side: A the target (W^T W or W W^T), B the relation (FACT or bFACT)."""
+
+    aa: float  # <A, A>
+    ab: float  # <A, B>
+    bb: float  # <B, B>
+    residual: float  # ||A - B||^2
+    sum_a: float  # sum of A's entries
+    sum_b: float  # sum of B's entries
+    entries: int  # of A (and B)
+
+
+def fact_agreements(
+    weight: torch.Tensor,
+    gradient: torch.Tensor,
+    weight_decay: float,
+    measures: Sequence[str] = ("pearson", "cosine", "relative_error"),
+    dtype: torch.dtype = torch.float64,
+) -> dict[str, dict[str, float]]:
+    """{"fact": measures of FACT against W^T W, "bfact": of bFACT against W W^T} for the matrix ``weight``
+    (d_out x d_in) and the mean loss's ``gradient`` with respect to it; products in ``dtype``.
+
+    Spearman's correlation ranks every entry, so it needs the matrices themselves: ask for it through
+    ``layer_matrices.agreement_records`` instead."""
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
+    if "spearman" in measures:
+        raise ValueError("Spearman's correlation needs the whole matrices; use layer_matrices.agreement_records")
+    if not (_finite(weight) and _finite(gradient)):
+        nothing = dict.fromkeys(measures, math.nan)
+        return {Relation.FACT: nothing, Relation.BFACT: dict(nothing)}
+    residual = gradient.double() + weight_decay * weight.double()  # before any rounding to ``dtype``
+    W, G, D = (matrix.to(dtype) for matrix in (weight, gradient, residual))
+    forward, backward = _moments(W, G, D, weight_decay)
+    if W.shape[0] > W.shape[1]:  # the rows of W^T are the shorter ones
+        backward, forward = _moments(W.T, G.T, D.T, weight_decay)
+    return {Relation.FACT: _measures(forward, measures), Relation.BFACT: _measures(backward, measures)}
+
+
+def _moments(X: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, weight_decay: float) -> tuple[SideMoments, SideMoments]:
+    """The moments of (A = X^T X, B = -X^T Y / lambda) and of (A = X X^T, B = -Y X^T / lambda), where
+    Z = Y + lambda X and X has no more rows than columns: the second side is formed, the first is not."""
+    rows, columns = X.shape
+    P = X @ X.T
+    Q = Y @ X.T
+    aa = _inner(P, P)
+    bb_wide = _inner(P, Y @ Y.T) / weight_decay**2
+    residual_wide = _inner(P, Z @ Z.T) / weight_decay**2
+    row_sums_x, row_sums_y = X.sum(dim=1, dtype=torch.float64), Y.sum(dim=1, dtype=torch.float64)
+    wide = SideMoments(
+        aa=aa,
+        ab=(aa + bb_wide - residual_wide) / 2,
+        bb=bb_wide,
+        residual=residual_wide,
+        sum_a=float(row_sums_x @ row_sums_x),
+        sum_b=-float(row_sums_x @ row_sums_y) / weight_decay,
+        entries=columns * columns,
+    )
+    narrow_residual = Z @ X.T  # from the residual itself: Q + lambda P would cancel near a critical point
+    narrow = SideMoments(
+        aa=aa,
+        ab=-_inner(P, Q) / weight_decay,
+        bb=_inner(Q, Q) / weight_decay**2,
+        residual=_inner(narrow_residual, narrow_residual) / weight_decay**2,
+        sum_a=float(P.sum(dtype=torch.float64)),
+        sum_b=-float(Q.sum(dtype=torch.float64)) / weight_decay,
+        entries=rows * rows,
+    )
+    return wide, narrow
+
+
+def _inner(a: torch.Tensor, b: torch.Tensor) -> float:
+    """<a, b>_F, summed in float64."""
+    return float(torch.dot(a.reshape(-1).double(), b.reshape(-1).double()))
+
+
+def _measures(side: SideMoments, measures: Sequence[str]) -> dict[str, float]:
+    """Pearson (entries centred by their mean), cosine and relative error of B to A, as fact.features.metrics
+    defines them: NaN where a matrix is zero or constant or a moment is not finite."""
+    moments = (side.aa, side.ab, side.bb, side.residual, side.sum_a, side.sum_b)
+    if not all(math.isfinite(value) for value in moments):
+        return dict.fromkeys(measures, math.nan)
+    n = side.entries
+    values = {
+        "pearson": _ratio(
+            side.ab - side.sum_a * side.sum_b / n,
+            (side.aa - side.sum_a**2 / n) * (side.bb - side.sum_b**2 / n),
+        ),
+        "cosine": _ratio(side.ab, side.aa * side.bb),
+        "relative_error": _relative_error(side),
+    }
+    return {measure: values[measure] for measure in measures}
+
+
+def _ratio(numerator: float, squared_denominator: float) -> float:
+    """numerator / sqrt(squared_denominator), NaN where that is zero (a zero or constant matrix)."""
+    return math.nan if squared_denominator <= 0 else numerator / math.sqrt(squared_denominator)
+
+
+def _relative_error(side: SideMoments) -> float:
+    if side.aa == 0:
+        raise ValueError("relative_error: the reference matrix is zero")
+    return math.sqrt(max(side.residual, 0.0) / side.aa)
+
+
+def _finite(matrix: torch.Tensor) -> bool:
+    return bool(torch.isfinite(matrix.sum())) or bool(torch.isfinite(matrix).all())

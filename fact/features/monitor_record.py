@@ -1,0 +1,80 @@
+"""The rows of one monitor record: how well each followed weight's W^T W and W W^T match FACT and bFACT (from
+the gradient of the mean loss) and, asked, the NFA and eNFA (from the hooked pass), with its stationarity.
+
+FACT's measures come from ``fact.features.fact_agreement``, which never forms the larger side's matrices, in the
+model's own precision; Spearman's correlation ranks every entry, so where it is asked for the matrices are
+formed in float64 and each side's target is ranked once for FACT and the NFA alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from fact.features.fact_agreement import fact_agreements
+from fact.features.layer_matrices import LayerMatrices, agreement_records
+from fact.features.names import Relation
+from fact.features.weights import WeightMatrix
+
+FACT_RELATIONS = (("forward", Relation.FACT), ("backward", Relation.BFACT))
+
+
+def record_rows(
+    weights: dict[str, WeightMatrix],
+    nfa_results: dict[str, LayerMatrices],
+    powers: Sequence[float],
+    measures: Sequence[str],
+    precisions: dict[str, torch.dtype],
+) -> dict[str, list[dict]]:
+    """{followed weight: its rows}: FACT and bFACT, then the NFA and eNFA of its hooked pass where
+    ``nfa_results`` has them, then those of its other uses (a head tied to a followed embedding: each use's
+    NFA under the use's own name, with the weight's stationarity). ``precisions`` gives each weight's
+    FACT products their dtype."""
+    rows = {
+        name: weight_rows(weight, nfa_results.get(name), powers, measures, precisions[name])
+        for name, weight in weights.items()
+    }
+    for name, result in nfa_results.items():
+        if name not in weights:
+            owner = next(use for use in result.shared_with if use in weights)
+            stationarity = weights[owner].stationarity_error
+            rows[owner] += agreement_records(result, result.ansatz_comparisons(powers), stationarity, measures)
+    return rows
+
+
+def weight_rows(
+    weight: WeightMatrix,
+    nfa: LayerMatrices | None,
+    powers: Sequence[float],
+    measures: Sequence[str],
+    precision: torch.dtype,
+) -> list[dict]:
+    """One weight's rows: FACT and bFACT against W^T W and W W^T, then its NFA and eNFA (given ``nfa``)."""
+    stationarity = weight.stationarity_error
+    nfa_comparisons = [] if nfa is None else nfa.ansatz_comparisons(powers)
+    if "spearman" in measures:
+        fact = [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
+        return agreement_records(weight, fact + nfa_comparisons, stationarity, measures)
+    measured = fact_agreements(weight.weight, weight.gradient, weight.weight_decay, measures, precision)
+    rows = [
+        {
+            "layer": weight.name,
+            "side": side,
+            "relation": str(relation),
+            "power": math.nan,
+            **measured[relation],
+            "stationarity_error": stationarity,
+        }
+        for side, relation in FACT_RELATIONS
+    ]
+    if nfa_comparisons:
+        rows += agreement_records(weight, nfa_comparisons, stationarity, measures)
+    return rows
+
+
+def product_precision(parameter: torch.Tensor) -> torch.dtype:
+    """The dtype of a record's products for a weight held as ``parameter``: float64 for a float64 model, float32
+    otherwise (a float32 model's gradient is no more precise; half precision would lose the measures)."""
+    return torch.float64 if parameter.dtype == torch.float64 else torch.float32
