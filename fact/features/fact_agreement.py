@@ -25,24 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
+from fact.features.moments import SideMoments, inner, measures_of
 from fact.features.names import MEASURES, Relation
-
-
-@dataclass(frozen=True)
-class SideMoments:
-    """What the measures need of one side: A the target (W^T W or W W^T), B the relation (FACT or bFACT)."""
-
-    aa: float  # <A, A>
-    ab: float  # <A, B>
-    bb: float  # <B, B>
-    residual: float  # ||A - B||^2
-    sum_a: float  # sum of A's entries
-    sum_b: float  # sum of B's entries
-    entries: int  # of A (and B)
 
 
 def fact_agreements(
@@ -70,7 +57,7 @@ def fact_agreements(
     forward, backward = _moments(W, G, D, weight_decay)
     if W.shape[0] > W.shape[1]:  # the rows of W^T are the shorter ones
         backward, forward = _moments(W.T, G.T, D.T, weight_decay)
-    return {Relation.FACT: _measures(forward, measures), Relation.BFACT: _measures(backward, measures)}
+    return {Relation.FACT: measures_of(forward, measures), Relation.BFACT: measures_of(backward, measures)}
 
 
 def _moments(X: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, weight_decay: float) -> tuple[SideMoments, SideMoments]:
@@ -79,9 +66,9 @@ def _moments(X: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, weight_decay: fl
     rows, columns = X.shape
     P = X @ X.T
     Q = Y @ X.T
-    aa = _inner(P, P)
-    bb_wide = _inner(P, Y @ Y.T) / weight_decay**2
-    residual_wide = _inner(P, Z @ Z.T) / weight_decay**2
+    aa = inner(P, P)
+    bb_wide = inner(P, Y @ Y.T) / weight_decay**2
+    residual_wide = inner(P, Z @ Z.T) / weight_decay**2
     row_sums_x, row_sums_y = X.sum(dim=1, dtype=torch.float64), Y.sum(dim=1, dtype=torch.float64)
     wide = SideMoments(
         aa=aa,
@@ -95,48 +82,14 @@ def _moments(X: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, weight_decay: fl
     narrow_residual = Z @ X.T  # from the residual itself: Q + lambda P would cancel near a critical point
     narrow = SideMoments(
         aa=aa,
-        ab=-_inner(P, Q) / weight_decay,
-        bb=_inner(Q, Q) / weight_decay**2,
-        residual=_inner(narrow_residual, narrow_residual) / weight_decay**2,
+        ab=-inner(P, Q) / weight_decay,
+        bb=inner(Q, Q) / weight_decay**2,
+        residual=inner(narrow_residual, narrow_residual) / weight_decay**2,
         sum_a=float(P.sum(dtype=torch.float64)),
         sum_b=-float(Q.sum(dtype=torch.float64)) / weight_decay,
         entries=rows * rows,
     )
     return wide, narrow
-
-
-def _inner(a: torch.Tensor, b: torch.Tensor) -> float:
-    """<a, b>_F, summed in float64."""
-    return float(torch.dot(a.reshape(-1).double(), b.reshape(-1).double()))
-
-
-def _measures(side: SideMoments, measures: Sequence[str]) -> dict[str, float]:
-    """Pearson (entries centred by their mean), cosine and relative error of B to A, as fact.features.metrics
-    defines them: NaN where a matrix is zero or constant or a moment is not finite."""
-    moments = (side.aa, side.ab, side.bb, side.residual, side.sum_a, side.sum_b)
-    if not all(math.isfinite(value) for value in moments):
-        return dict.fromkeys(measures, math.nan)
-    n = side.entries
-    values = {
-        "pearson": _ratio(
-            side.ab - side.sum_a * side.sum_b / n,
-            (side.aa - side.sum_a**2 / n) * (side.bb - side.sum_b**2 / n),
-        ),
-        "cosine": _ratio(side.ab, side.aa * side.bb),
-        "relative_error": _relative_error(side),
-    }
-    return {measure: values[measure] for measure in measures}
-
-
-def _ratio(numerator: float, squared_denominator: float) -> float:
-    """numerator / sqrt(squared_denominator), NaN where that is zero (a zero or constant matrix)."""
-    return math.nan if squared_denominator <= 0 else numerator / math.sqrt(squared_denominator)
-
-
-def _relative_error(side: SideMoments) -> float:
-    if side.aa == 0:
-        raise ValueError("relative_error: the reference matrix is zero")
-    return math.sqrt(max(side.residual, 0.0) / side.aa)
 
 
 def _finite(matrix: torch.Tensor) -> bool:

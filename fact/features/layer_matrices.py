@@ -17,16 +17,24 @@ Every matrix here comes from the sums over the data taken at the level of ``z = 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
 
-from fact.features.linalg import psd_sqrt_of_gram, sym_power
+from fact.features.linalg import congruence_power, psd_sqrt_of_gram, sym_power
 from fact.features.metrics import agreements
 from fact.features.names import MEASURES, Relation
 from fact.features.objective import stationarity_error
+
+# The forward NFA and eNFA relations, W^T M W raised to their power, by the d_out x d_out matrix M.
+FORWARD_ANSATZ = {
+    Relation.NFA: "backward_agop",
+    Relation.NFA_CENTRED: "centred_backward_agop",
+    Relation.ENFA: "backward_enfa",
+}
 
 
 class WeightProducts:
@@ -145,8 +153,8 @@ class LayerMatrices(WeightProducts):
         return self.weight.T @ self.backward_agop @ self.weight
 
     def agop_power(self, power: float) -> torch.Tensor:
-        """AGOP^s, the NFA's prediction of W^T W up to scale."""
-        return sym_power(self.agop, power)
+        """AGOP^s, the NFA's prediction of W^T W up to scale (at rank d_out where that is below d_in)."""
+        return congruence_power(self.weight.T, self.backward_agop, power)
 
     @cached_property
     def centred_backward_agop(self) -> torch.Tensor:
@@ -159,6 +167,10 @@ class LayerMatrices(WeightProducts):
     def centred_agop(self) -> torch.Tensor:
         """The AGOP of the gradients less their mean over the samples (d_in x d_in)."""
         return self.weight.T @ self.centred_backward_agop @ self.weight
+
+    def centred_agop_power(self, power: float) -> torch.Tensor:
+        """The centred AGOP^s (at rank d_out where that is below d_in)."""
+        return congruence_power(self.weight.T, self.centred_backward_agop, power)
 
     def backward_agop_power(self, power: float) -> torch.Tensor:
         """(backward AGOP)^s, compared with W W^T."""
@@ -198,19 +210,36 @@ class LayerMatrices(WeightProducts):
     def ansatz_comparisons(self, powers: Sequence[float] = (0.5, 1.0)) -> list[tuple[str, str, float, torch.Tensor]]:
         """The NFA's and eNFA's share of ``comparisons``, without computing any FACT matrix (a monitor takes
         FACT from the weights)."""
+        return [
+            (side, relation, power, self.ansatz(relation, power)) for side, relation, power in self.ansatz_keys(powers)
+        ]
+
+    def ansatz_keys(self, powers: Sequence[float] = (0.5, 1.0)) -> list[tuple[str, Relation, float]]:
+        """(side, relation, power) of each NFA and eNFA comparison the sums allow, in ``comparisons``' order."""
         nan = float("nan")
-        rows: list[tuple[str, str, float, torch.Tensor]] = []
+        keys: list[tuple[str, Relation, float]] = []
         if self.jacobian_gram is not None:
-            rows += [("forward", Relation.NFA, float(s), self.agop_power(s)) for s in powers]
-            rows += [("backward", Relation.BNFA, float(s), self.backward_agop_power(s)) for s in powers]
+            keys += [("forward", Relation.NFA, float(s)) for s in powers]
+            keys += [("backward", Relation.BNFA, float(s)) for s in powers]
         if self.jacobian_sum is not None:
-            rows += [("forward", Relation.NFA_CENTRED, float(s), sym_power(self.centred_agop, s)) for s in powers]
-            rows += [
-                ("backward", Relation.BNFA_CENTRED, float(s), sym_power(self.centred_backward_agop, s)) for s in powers
-            ]
+            keys += [("forward", Relation.NFA_CENTRED, float(s)) for s in powers]
+            keys += [("backward", Relation.BNFA_CENTRED, float(s)) for s in powers]
         if self.loss_grad_gram is not None:
-            rows += [("forward", Relation.ENFA, nan, self.enfa), ("backward", Relation.BENFA, nan, self.backward_enfa)]
-        return rows
+            keys += [("forward", Relation.ENFA, nan), ("backward", Relation.BENFA, nan)]
+        return keys
+
+    def ansatz(self, relation: Relation, power: float) -> torch.Tensor:
+        """The matrix an NFA or eNFA relation predicts (``power`` NaN for the eNFA's)."""
+        if relation in FORWARD_ANSATZ:
+            return congruence_power(self.weight.T, self.backward_level(relation), 1.0 if math.isnan(power) else power)
+        if relation == Relation.BENFA:
+            return self.backward_enfa
+        matrix = self.backward_agop if relation == Relation.BNFA else self.centred_backward_agop
+        return sym_power(matrix, power)
+
+    def backward_level(self, relation: Relation) -> torch.Tensor:
+        """M of a forward relation W^T M W (before its power): the d_out x d_out matrix it is made of."""
+        return getattr(self, FORWARD_ANSATZ[relation])
 
     def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
         """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error,

@@ -91,16 +91,28 @@ def factored_sym_power(A: torch.Tensor, C: torch.Tensor, power: float) -> torch.
     Q times those of the r x r matrix R C R^T, and its power costs d r^2 and one d x d product instead of
     the d^3 of an eigendecomposition. Negative and rounding-level eigenvalues are treated as in ``sym_power``.
     """
+    Q, R = torch.linalg.qr(A)
+    core = core_power(R @ C @ R.T, power, len(A))
+    return Q @ core @ Q.T
+
+
+def core_power(core: torch.Tensor, power: float, size: int) -> torch.Tensor:
+    """``sym_power`` of the r x r ``core`` of a d x d matrix Q core Q^T (Q with orthonormal columns, d = ``size``):
+    the core of its power, rounding-level eigenvalues judged at the d x d matrix's size."""
     if power < 0:
         raise ValueError(f"factored_sym_power takes a power >= 0, got {power}")
-    Q, R = torch.linalg.qr(A)
-    core = R @ C @ R.T
+    symmetric = (core + core.T) / 2
     if power == 1:
-        return Q @ ((core + core.T) / 2) @ Q.T
-    eigenvalues, eigenvectors = torch.linalg.eigh((core + core.T) / 2)
-    scaled = _drop_rounding(eigenvalues.clamp(min=0), len(A)) ** power
-    vectors = Q @ eigenvectors
-    return (vectors * scaled) @ vectors.T
+        return symmetric
+    eigenvalues, eigenvectors = torch.linalg.eigh(symmetric)
+    scaled = _drop_rounding(eigenvalues.clamp(min=0), size) ** power
+    return (eigenvectors * scaled) @ eigenvectors.T
+
+
+def congruence_power(A: torch.Tensor, C: torch.Tensor, power: float) -> torch.Tensor:
+    """(A C A^T)^power for A (d x r) and a symmetric C (r x r): at rank r (``factored_sym_power``) where r < d,
+    by ``sym_power`` of the formed matrix otherwise."""
+    return factored_sym_power(A, C, power) if A.shape[1] < A.shape[0] else sym_power(A @ C @ A.T, power)
 
 
 def product_gram_power(U: torch.Tensor, V: torch.Tensor, power: float) -> torch.Tensor:

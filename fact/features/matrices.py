@@ -38,7 +38,6 @@ from fact.features.batches import batches, check_computed, check_data, evaluatin
 from fact.features.layer_matrices import LayerMatrices
 from fact.features.layer_selection import LayerRef, resolve, resolve_layers
 from fact.features.layer_views import ModelMatrix, model_matrices
-from fact.features.linalg import sym_power
 from fact.features.losses import Loss, loss_name, resolve_loss
 from fact.features.objective import weight_decay_value
 from fact.features.recording import Recording
@@ -329,7 +328,7 @@ def agop(
     if not centre:
         return _single(model, layer, inputs, None, None, None, True, batch_size).agop_power(power)
     result = feature_matrices(model, inputs, layers=[layer], batch_size=batch_size, centre_agop=True)
-    return sym_power(next(iter(result.values())).centred_agop, power)
+    return next(iter(result.values())).centred_agop_power(power)
 
 
 def enfa(model: nn.Module, layer: LayerRef, inputs, targets, loss: Loss, batch_size: int | None = 1024) -> torch.Tensor:

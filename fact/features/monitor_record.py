@@ -1,9 +1,10 @@
 """The rows of one monitor record: how well each followed weight's W^T W and W W^T match FACT and bFACT (from
 the gradient of the mean loss) and, asked, the NFA and eNFA (from the hooked pass), with its stationarity.
 
-FACT's measures come from ``fact.features.fact_agreement``, which never forms the larger side's matrices, in the
-model's own precision; Spearman's correlation ranks every entry, so where it is asked for the matrices are
-formed in float64 and each side's target is ranked once for FACT and the NFA alike.
+FACT's measures come from ``fact.features.fact_agreement`` (in the model's own precision) and the NFA's from
+``fact.features.ansatz_agreement``, neither forming the larger side's matrices. Spearman's correlation ranks
+every entry, so where it is asked for the matrices are formed in float64 and each side's target is ranked
+once for FACT and the NFA alike.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
+from fact.features.ansatz_agreement import ansatz_records
 from fact.features.fact_agreement import fact_agreements
 from fact.features.layer_matrices import LayerMatrices, agreement_records
 from fact.features.names import Relation
@@ -40,7 +42,7 @@ def record_rows(
         if name not in weights:
             owner = next(use for use in result.shared_with if use in weights)
             stationarity = weights[owner].stationarity_error
-            rows[owner] += agreement_records(result, result.ansatz_comparisons(powers), stationarity, measures)
+            rows[owner] += ansatz_records(result, powers, measures, stationarity)
     return rows
 
 
@@ -53,9 +55,9 @@ def weight_rows(
 ) -> list[dict]:
     """One weight's rows: FACT and bFACT against W^T W and W W^T, then its NFA and eNFA (given ``nfa``)."""
     stationarity = weight.stationarity_error
-    nfa_comparisons = [] if nfa is None else nfa.ansatz_comparisons(powers)
     if "spearman" in measures:
         fact = [(side, relation, math.nan, getattr(weight, relation)) for side, relation in FACT_RELATIONS]
+        nfa_comparisons = [] if nfa is None else nfa.ansatz_comparisons(powers)
         return agreement_records(weight, fact + nfa_comparisons, stationarity, measures)
     measured = fact_agreements(weight.weight, weight.gradient, weight.weight_decay, measures, precision)
     rows = [
@@ -69,9 +71,7 @@ def weight_rows(
         }
         for side, relation in FACT_RELATIONS
     ]
-    if nfa_comparisons:
-        rows += agreement_records(weight, nfa_comparisons, stationarity, measures)
-    return rows
+    return rows if nfa is None else rows + ansatz_records(nfa, powers, measures, stationarity)
 
 
 def product_precision(parameter: torch.Tensor) -> torch.dtype:

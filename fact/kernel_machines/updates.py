@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from fact.features.linalg import factored_sym_power, gram_power, product_gram_power, psd_sqrt_of_gram, sym_power
+from fact.features.linalg import congruence_power, gram_power, product_gram_power, psd_sqrt_of_gram, sym_power
 from fact.kernel_machines.kernel_matrices import kernel_agop_parts, kernel_fact_factors
 
 NORMALISATIONS = (None, "max", "trace")
@@ -34,8 +34,7 @@ def normalise(M: torch.Tensor, how: str | None) -> torch.Tensor:
 def nfa_update(agop: torch.Tensor | tuple[torch.Tensor, torch.Tensor], power: float = 0.5) -> torch.Tensor:
     """M = AGOP^s; from factors (A, C), AGOP = A C A^T, at their rank where it is below d."""
     if isinstance(agop, tuple):
-        A, C = agop
-        return factored_sym_power(A, C, power) if A.shape[1] < A.shape[0] else sym_power(A @ C @ A.T, power)
+        return congruence_power(*agop, power)
     return sym_power(agop, power)
 
 

@@ -1,6 +1,7 @@
-"""FACT's measures from the smaller side's products (fact.features.fact_agreement) against the same measures of the
-formed matrices (fact.features.metrics), in float64, on fresh random weights of every shape, near a critical
-point and far from one."""
+"""The monitor's measures without the larger side's matrices, against the same measures of the formed matrices
+(fact.features.metrics), in float64 on fresh random inputs: FACT's from the smaller side's products
+(fact.features.fact_agreement) on weights of every shape, near a critical point and far from one; the NFA's and
+eNFA's from cores in the coordinates of W's rows (fact.features.ansatz_agreement)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
+from fact.features.ansatz_agreement import ansatz_records
 from fact.features.fact_agreement import fact_agreements
+from fact.features.layer_matrices import agreement_records
+from fact.features.matrices import feature_matrices
 from fact.features.metrics import agreements
 
 MEASURED = ("pearson", "cosine", "relative_error")
@@ -84,3 +89,25 @@ def test_spearman_and_unknown_measures_are_refused_with_what_to_do():
         fact_agreements(weight, -weight, WEIGHT_DECAY, ("pearson", "spearman"))
     with pytest.raises(ValueError, match="unknown measures"):
         fact_agreements(weight, -weight, WEIGHT_DECAY, ("pearsons",))
+
+
+@pytest.mark.parametrize("probes", [None, 3])  # centred only where exact
+def test_the_nfa_measured_from_cores_equals_the_formed_matrices_measures(fresh_seed, probes):
+    torch.manual_seed(fresh_seed)
+    model = nn.Sequential(nn.Linear(9, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 6)).double()
+    generator = torch.Generator().manual_seed(fresh_seed)
+    X = torch.randn(30, 9, generator=generator, dtype=torch.float64)
+    Y = torch.randn(30, 6, generator=generator, dtype=torch.float64)
+    results = feature_matrices(
+        model, X, Y, "mse", WEIGHT_DECAY, agop_probes=probes, generator=generator, centre_agop=probes is None
+    )  # fmt: skip
+    powers = (0.5, 1.0, 0.25)
+    for name, result in results.items():  # 9 -> 4 from cores; 4 -> 4 and 4 -> 6 formed
+        got = ansatz_records(result, powers, MEASURED, 0.125)
+        expected = agreement_records(result, result.ansatz_comparisons(powers), 0.125, MEASURED)
+        assert [(row["side"], row["relation"]) for row in got] == [(row["side"], row["relation"]) for row in expected]
+        for row, reference in zip(got, expected):
+            assert row.keys() == reference.keys()
+            for measure in MEASURED:
+                # the last layer's centred AGOP is zero: NaN both ways
+                assert row[measure] == pytest.approx(reference[measure], rel=1e-10, abs=1e-12, nan_ok=True), name
