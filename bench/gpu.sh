@@ -35,3 +35,4 @@ step large_n 100 python3 bench/bench_large_n.py --n 97548 --device cuda
 step mlp_budget 45 python3 bench/bench_mlp.py --device cuda
 step matrices 30 python3 bench/bench_matrices.py --n 60000 --width 1024 --batch-size 4096
 step rfm 45 python3 bench/bench_rfm.py --device cuda --sizes 4000 8000 16000 32000
+step monitor 90 python3 bench/bench_monitor.py --device cuda --steps 2000 --repeats 1
