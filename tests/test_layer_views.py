@@ -124,6 +124,33 @@ def test_a_view_that_does_not_describe_its_module_is_refused_naming_both(layer, 
         unregister_view(RightMultiplied)
 
 
+class PositionsFromMask(nn.Embedding):
+    """An embedding whose forward computes its own indices from a float mask (as OPT's learned positions do)."""
+
+    def forward(self, mask):
+        return super().forward((torch.cumsum(mask, dim=1) - 1).long().clamp(min=0))
+
+
+class WithPositions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tokens, self.positions = nn.Embedding(7, 4).double(), PositionsFromMask(5, 4).double()
+        self.head = nn.Linear(4, 2).double()
+
+    def forward(self, x):
+        return self.head((self.tokens(x) + self.positions(torch.ones(x.shape, dtype=torch.float64))).mean(1))
+
+
+def test_an_embedding_whose_forward_makes_its_own_indices_is_refused_naming_it_and_what_to_do():
+    model, tokens = WithPositions(), torch.randint(0, 7, (6, 3))
+    with pytest.raises(ValueError, match=r"layer 'positions' \(PositionsFromMask\): its view cannot read .*layers="):
+        feature_matrices(model, tokens, torch.randn(6, 2, dtype=torch.float64), "mse", 1e-2)
+    kept = feature_matrices(
+        model, tokens, torch.randn(6, 2, dtype=torch.float64), "mse", 1e-2, layers=["tokens", "head"]
+    )
+    assert set(kept) == {"tokens", "head"}
+
+
 def test_a_view_of_the_wrong_shape_is_refused_naming_the_layer():
     register_view(RightMultiplied, layer_views.LINEAR)
     try:

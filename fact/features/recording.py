@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from fact.features.layer_views import ModelMatrix, matrix_name
-from fact.features.view_check import check_view, checked, first_input
+from fact.features.view_check import check_view, checked, first_input, view_inputs
 
 
 class Recording:
@@ -82,7 +82,7 @@ class Recording:
                 return output
             # the rows h that W multiplies: the input itself, a conv's patches, one-hot tokens
             x = first_input(args, kwargs)
-            h = matrix.view.inputs(module, x.detach())
+            h = view_inputs(name, matrix, x.detach())
             if not checked(matrix):
                 self._check(name, matrix, args, kwargs, h)
             z = self._keep(name, h, output)

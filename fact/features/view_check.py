@@ -68,6 +68,19 @@ def check_view(name: str, matrix: ModelMatrix, args: tuple, kwargs: dict, h: tor
     _checked.setdefault(module, set()).add(view)
 
 
+def view_inputs(name: str, matrix: ModelMatrix, x: torch.Tensor) -> torch.Tensor:
+    """The rows h the view takes from the module's input ``x``; a view that cannot read that input (a subclass
+    of nn.Embedding whose forward computes its own indices from a mask) is refused naming the layer."""
+    try:
+        return matrix.view.inputs(matrix.module, x)
+    except (RuntimeError, TypeError, IndexError) as error:
+        raise ValueError(
+            f"layer {name!r} ({type(matrix.module).__name__}): its view cannot read the module's input "
+            f"({error}); a module with a forward of its own needs a view of its own "
+            "(fact.features.layer_views.register_view), or leave the layer out (layers= or names=)"
+        ) from None
+
+
 def first_input(args: tuple, kwargs: dict) -> torch.Tensor:
     """The tensor a module with one matrix multiplies: its first argument, given by position or by name."""
     if args:
