@@ -172,7 +172,7 @@ def dry_run(workdir: Path, *targets: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_an_mlp_runs_epochs_are_its_datasets_own_where_epochs_by_dataset_names_it():
+def test_an_mlp_runs_training_is_its_datasets_own_where_train_by_dataset_names_it():
     mlp = EXPERIMENTS["mlp"]
     mirror = yaml.safe_load((ROOT / "workflow/paper_from_mirror.yaml").read_text())["scales"]["paper"]["mlp"]
     block = merged(scale_settings(SCALES, "paper")["mlp"], mirror)
@@ -184,3 +184,5 @@ def test_an_mlp_runs_epochs_are_its_datasets_own_where_epochs_by_dataset_names_i
     assert {key: value for key, value in large["train"].items() if key != "epochs"} == {
         key: value for key, value in small["train"].items() if key != "epochs"
     }
+    cifar = mlp.train_settings(block, {"dataset": "cifar10_jpeg", "seed": 0}, COMMON)
+    assert cifar["train"] == {**small["train"], "weight_decay": 2.0e-3} != small["train"]

@@ -215,6 +215,16 @@ def test_a_changed_source_file_reruns_only_the_jobs_that_run_it(workflow_copy):
             r"parity\.fig3\.sizes lists k = \[3\] more than once",
         ),
         (
+            lambda c: c["scales"]["paper"]["mlp"].update(
+                keep_epochs=[0, 100, 260], train_by_dataset={"mnist": {"epochs": 240}}
+            ),
+            r"keep_epochs has \[260\], beyond the 240 epochs of every run .*train_by_dataset",
+        ),
+        (
+            lambda c: c["scales"]["paper"]["mlp"].update(train_by_dataset={"mnist": {"momentum": 0.5}}),
+            r"Additional properties are not allowed \('momentum' was unexpected\)",
+        ),
+        (
             lambda c: c["scales"]["paper"]["mlp"].update(keep_epochs=[0, 100, 250]),
             r"scales\.paper\.mlp\.keep_epochs has \[250\], beyond the 200 epochs",
         ),

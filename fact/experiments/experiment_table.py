@@ -133,11 +133,12 @@ def optimiser_run(block: dict, run: dict) -> dict:
 
 
 def dataset_run(block: dict, run: dict) -> dict:
-    """An MLP run's block as its job sees it: the epochs ``epochs_by_dataset`` gives its dataset (a larger set
-    takes fewer epochs for the same steps and tau), else ``train.epochs``, and the kept epochs within them."""
-    epochs = block.get("epochs_by_dataset", {}).get(run["dataset"], block["train"]["epochs"])
-    kept = [epoch for epoch in block["keep_epochs"] if epoch <= epochs]
-    return {**block, "train": {**block["train"], "epochs": epochs}, "keep_epochs": kept}
+    """An MLP run's block as its job sees it: ``train`` with the settings ``train_by_dataset`` gives its dataset
+    (a larger set takes fewer epochs for the same steps and tau; a set that no SGD run brings to a critical point
+    at one lambda may take another), and the kept epochs within its epochs."""
+    train = {**block["train"], **block.get("train_by_dataset", {}).get(run["dataset"], {})}
+    kept = [epoch for epoch in block["keep_epochs"] if epoch <= train["epochs"]]
+    return {**block, "train": train, "keep_epochs": kept}
 
 
 def _stage(module: str, settings: str) -> Stage:

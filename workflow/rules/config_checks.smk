@@ -124,12 +124,17 @@ def check_relations(where, settings):
             "one panel per k, so give each k one n"
         )
     mlp = settings["mlp"]
-    most = max([mlp["train"]["epochs"], *mlp.get("epochs_by_dataset", {}).values()])
+    most = max(
+        [
+            mlp["train"]["epochs"],
+            *(train.get("epochs", 0) for train in mlp.get("train_by_dataset", {}).values()),
+        ]
+    )
     beyond = [epoch for epoch in mlp["keep_epochs"] if epoch > most]
     if beyond:
         raise WorkflowError(
             f"{where}.mlp.keep_epochs has {beyond}, beyond the {most} epochs of every run "
-            f"({where}.mlp.train.epochs and epochs_by_dataset); keep epochs 0..{most} only"
+            f"({where}.mlp.train.epochs and train_by_dataset); keep epochs 0..{most} only"
         )
     model = settings["transformer"]["model"]
     if model["width"] % model["heads"]:

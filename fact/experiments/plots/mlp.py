@@ -46,7 +46,7 @@ def _layers(table: pd.DataFrame) -> list[str]:
 
 def training_in_words(trained_with: list[dict]) -> str:
     """The networks and their training, from the settings the runs were made with; where the datasets were
-    trained differently (their own epochs), each description names its datasets."""
+    trained differently (their own epochs or lambda), each description names its datasets."""
     by_description: dict[str, list[str]] = {}
     for config in trained_with:
         datasets = by_description.setdefault(_run_in_words(config), [])
