@@ -152,10 +152,10 @@ def test_agreements_compute_the_measures_asked_for_and_refuse_unknown_ones(fresh
 
 
 def test_a_matrix_whose_sum_overflows_is_still_finite_and_one_non_finite_entry_is_caught():
-    from fact.features.metrics import _finite
+    from fact.features.metrics import all_finite
 
     huge = torch.full((3, 3), 1e308, dtype=torch.float64)  # finite entries whose sum is not
-    assert torch.isinf(huge.sum()) and _finite(huge)
+    assert torch.isinf(huge.sum()) and all_finite(huge)
     for bad in (float("nan"), float("inf"), -float("inf")):
         matrix = torch.ones(3, 3, dtype=torch.float64)
         matrix[2, 1] = bad

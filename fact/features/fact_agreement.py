@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import torch
 
+from fact.features.metrics import all_finite
 from fact.features.moments import SideMoments, inner, measures_of
 from fact.features.names import MEASURES, Relation
 
@@ -49,13 +50,14 @@ def fact_agreements(
         raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
     if "spearman" in measures:
         raise ValueError("Spearman's correlation needs the whole matrices; use layer_matrices.agreement_records")
-    if not (_finite(weight) and _finite(gradient)):
+    if not (all_finite(weight) and all_finite(gradient)):
         nothing = dict.fromkeys(measures, math.nan)
         return {Relation.FACT: nothing, Relation.BFACT: dict(nothing)}
     residual = gradient.double() + weight_decay * weight.double()  # before any rounding to ``dtype``
     W, G, D = (matrix.to(dtype) for matrix in (weight, gradient, residual))
-    forward, backward = _moments(W, G, D, weight_decay)
-    if W.shape[0] > W.shape[1]:  # the rows of W^T are the shorter ones
+    if W.shape[0] <= W.shape[1]:
+        forward, backward = _moments(W, G, D, weight_decay)
+    else:  # the rows of W^T are the shorter ones
         backward, forward = _moments(W.T, G.T, D.T, weight_decay)
     return {Relation.FACT: measures_of(forward, measures), Relation.BFACT: measures_of(backward, measures)}
 
@@ -90,7 +92,3 @@ def _moments(X: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, weight_decay: fl
         entries=rows * rows,
     )
     return wide, narrow
-
-
-def _finite(matrix: torch.Tensor) -> bool:
-    return bool(torch.isfinite(matrix.sum())) or bool(torch.isfinite(matrix).all())

@@ -30,10 +30,10 @@ def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 def _undefined(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Whether either matrix has a NaN or infinite entry (then every measure is NaN)."""
-    return not (_finite(a) and _finite(b))
+    return not (all_finite(a) and all_finite(b))
 
 
-def _finite(a: torch.Tensor) -> bool:
+def all_finite(a: torch.Tensor) -> bool:
     """Whether every entry is finite: a NaN or infinite entry makes the sum NaN or infinite, so a finite sum
     says so in one reduction; an infinite sum of finite entries (an overflow) is told apart entry by entry."""
     return bool(torch.isfinite(a.sum())) or bool(torch.isfinite(a).all())
