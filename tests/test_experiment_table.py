@@ -181,8 +181,6 @@ def test_an_mlp_runs_training_is_its_datasets_own_where_train_by_dataset_names_i
     assert small["train"]["epochs"] == 300 and small["keep_epochs"] == block["keep_epochs"]
     assert large["train"]["epochs"] == block["train"]["epochs"] == 200
     assert large["keep_epochs"] == [epoch for epoch in block["keep_epochs"] if epoch <= 200] != block["keep_epochs"]
-    assert {key: value for key, value in large["train"].items() if key != "epochs"} == {
-        key: value for key, value in small["train"].items() if key != "epochs"
-    }
+    assert large["train"] == {**small["train"], "epochs": 200, "weight_decay": 1.5e-3}  # config.yaml's, merged
     cifar = mlp.train_settings(block, {"dataset": "cifar10_jpeg", "seed": 0}, COMMON)
     assert cifar["train"] == {**small["train"], "weight_decay": 2.0e-3} != small["train"]
