@@ -14,6 +14,7 @@ from torch import nn
 from fact.features.losses import mse_per_sample
 from fact.features.matrices import feature_matrices
 from fact.features.metrics import relative_error
+from fact.features.weights import weight_matrices
 from tests.conftest import train_to_critical_point
 from tests.support.references import positional_reference
 
@@ -182,6 +183,8 @@ def test_each_head_of_a_hugging_face_attention_matches_autograd_through_that_hea
 
     context = f"seed={fresh_seed} {family}"
     assert_every_head_matches_autograd(layers, reference_of, list(heads), heads, context, FAMILIES[family])
+    assert_the_two_routes_agree(layers, weight_matrices(model, tokens, targets, "mse", WEIGHT_DECAY, per_head=True),
+                                context, FAMILIES[family])  # fmt: skip
 
 
 def test_fact_of_each_head_is_its_block_of_the_weights_at_a_critical_point(fresh_seed):
@@ -216,19 +219,23 @@ def test_per_head_where_no_attention_has_heads_is_refused():
         feature_matrices(model, torch.randn(5, 3), per_head=True)
 
 
+def assert_the_two_routes_agree(hooked: dict, weights: dict, context: str, tolerance: float) -> None:
+    """FACT, bFACT and the stationarity of every head: the hooked pass's against the gradient of the mean loss."""
+    heads = [name for name in hooked if "[head" in name]
+    assert heads and set(heads) <= set(weights), context
+    for name in heads:
+        assert relative_error(hooked[name].fact, weights[name].fact) < tolerance, f"{context} {name}"
+        assert relative_error(hooked[name].bfact, weights[name].bfact) < tolerance, f"{context} {name}"
+        assert abs(hooked[name].stationarity_error - weights[name].stationarity_error) < tolerance, f"{context} {name}"
+
+
 @pytest.mark.parametrize("model_class", [SelfAttention, Projected])
 def test_the_two_routes_agree_on_every_head(fresh_seed, model_class):
-    from fact.features.weights import weight_matrices
-
     model, X, Y = model_and_data(model_class, fresh_seed)
     hooked = feature_matrices(model, X, Y, "mse", WEIGHT_DECAY, jacobian=False, per_head=True)
     weights = weight_matrices(model, X, Y, "mse", WEIGHT_DECAY, per_head=True)
-    heads = [name for name in hooked if "[head" in name]
-    assert len(heads) == 3 * HEADS and set(heads) <= set(weights)
-    for name in heads:
-        assert relative_error(hooked[name].fact, weights[name].fact) < 1e-10, f"seed={fresh_seed} {name}"
-        assert relative_error(hooked[name].bfact, weights[name].bfact) < 1e-10, f"seed={fresh_seed} {name}"
-        assert abs(hooked[name].stationarity_error - weights[name].stationarity_error) < 1e-10, name
+    assert len([name for name in hooked if "[head" in name]) == 3 * HEADS
+    assert_the_two_routes_agree(hooked, weights, f"seed={fresh_seed}", 1e-10)
     with pytest.raises(ValueError, match="per_head=True, but none of the matrices"):
         weight_matrices(model.readout, X.flatten(1), Y, "mse", WEIGHT_DECAY, per_head=True)
 
