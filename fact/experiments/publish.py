@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from fact.experiments.io import read_parquet_metadata
+from fact.experiments.provenance import git_sha
 from fact.experiments.scales import scale_settings
 from fact.experiments.scorecard.places import RESULT_PLACES
 from fact.experiments.stages import scorecard
@@ -141,12 +142,6 @@ def page(scale: str, scorecard_markdown: str, drawn: list[tuple[str, str]], sour
     return "\n".join(lines)
 
 
-def head_commit() -> str:
-    """The repository's current commit, or "unknown" outside a git checkout."""
-    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
 def publish(scale: str, results: Path, figures: Path, out: Path, config: Path) -> Path:
     """Write ``out`` (scorecard.md, the figures' PNGs, index.md) from one scale's results; the page's path."""
     results, figures = results.resolve(), figures.resolve()
@@ -170,7 +165,7 @@ def publish(scale: str, results: Path, figures: Path, out: Path, config: Path) -
     ]
     drawn = figures_as_png(figures, out)
     index = out / "index.md"
-    index.write_text(page(scale, card, drawn, sources, head_commit()), encoding="utf-8")
+    index.write_text(page(scale, card, drawn, sources, git_sha()), encoding="utf-8")
     return index
 
 
