@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+EPSILON = float(torch.finfo(torch.float64).eps)
+
 
 @dataclass(frozen=True)
 class SideMoments:
@@ -41,12 +43,19 @@ def measures_of(side: SideMoments, measures: Sequence[str]) -> dict[str, float]:
     values = {
         "pearson": _ratio(
             side.ab - side.sum_a * side.sum_b / n,
-            (side.aa - side.sum_a**2 / n) * (side.bb - side.sum_b**2 / n),
+            _spread(side.aa, side.sum_a, n) * _spread(side.bb, side.sum_b, n),
         ),
         "cosine": _ratio(side.ab, side.aa * side.bb),
         "relative_error": _relative_error(side),
     }
     return {measure: values[measure] for measure in measures}
+
+
+def _spread(squares: float, total: float, n: int) -> float:
+    """n times the variance of the entries, squares - total^2 / n; 0 where that is within the rounding of its
+    difference (a constant matrix, which has no correlation, whatever the rounding leaves of its spread)."""
+    spread = squares - total**2 / n
+    return spread if spread > 8 * EPSILON * squares else 0.0
 
 
 def _ratio(numerator: float, squared_denominator: float) -> float:
