@@ -2,7 +2,7 @@
 its columns, so that no d_in x d_in matrix is formed.
 
 Every forward relation of the NFA family is W^T M W raised to a power, with M a d_out x d_out matrix
-(``LayerMatrices.backward_level``). With the thin QR W^T = Q R (Q: d_in x d_out, orthonormal columns),
+(``LayerMatrices.forward_parts``). With the thin QR W^T = Q R (Q: d_in x d_out, orthonormal columns),
 
     W^T W = Q (R R^T) Q^T,     (W^T M W)^s = Q (R M R^T)^s Q^T,
 
@@ -13,7 +13,6 @@ cores exactly. The backward relations are d_out x d_out already and are measured
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -30,9 +29,9 @@ def ansatz_records(
     records from cores where the weight has fewer rows than columns. Spearman's correlation ranks entries, so
     with it every matrix is formed."""
     d_out, d_in = result.weight.shape
-    keys = result.ansatz_keys(powers)
     if "spearman" in measures or d_out >= d_in:
         return agreement_records(result, result.ansatz_comparisons(powers), stationarity, measures)
+    keys = result.ansatz_keys(powers)
     backward = [(side, relation, s, result.ansatz(relation, s)) for side, relation, s in keys if side == "backward"]
     backward_records = iter(agreement_records(result, backward, stationarity, measures))
     Q, R = torch.linalg.qr(result.weight.T)
@@ -42,8 +41,8 @@ def ansatz_records(
         if side == "backward":
             records.append(next(backward_records))
             continue
-        M = result.backward_level(relation)
-        core = core_power(R @ M @ R.T, 1.0 if math.isnan(power) else power, d_in)
+        M, s = result.forward_parts(relation, power)
+        core = core_power(R @ M @ R.T, s, d_in)
         measured = measures_of(_moments(target, core, q, d_in * d_in), measures)
         records.append({
             "layer": result.name, "side": side, "relation": str(relation), "power": power, **measured,

@@ -28,9 +28,9 @@ from collections.abc import Sequence
 
 import torch
 
-from fact.features.metrics import all_finite
+from fact.features.metrics import all_finite, check_known
 from fact.features.moments import SideMoments, inner, measures_of
-from fact.features.names import MEASURES, Relation
+from fact.features.names import Relation
 
 
 def fact_agreements(
@@ -45,9 +45,7 @@ def fact_agreements(
 
     Spearman's correlation ranks every entry, so it needs the matrices themselves: ask for it through
     ``layer_matrices.agreement_records`` instead."""
-    unknown = sorted(set(measures) - set(MEASURES))
-    if unknown:
-        raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
+    check_known(measures)
     if "spearman" in measures:
         raise ValueError("Spearman's correlation needs the whole matrices; use layer_matrices.agreement_records")
     if not (all_finite(weight) and all_finite(gradient)):

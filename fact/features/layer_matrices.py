@@ -231,15 +231,16 @@ class LayerMatrices(WeightProducts):
     def ansatz(self, relation: Relation, power: float) -> torch.Tensor:
         """The matrix an NFA or eNFA relation predicts (``power`` NaN for the eNFA's)."""
         if relation in FORWARD_ANSATZ:
-            return congruence_power(self.weight.T, self.backward_level(relation), 1.0 if math.isnan(power) else power)
+            return congruence_power(self.weight.T, *self.forward_parts(relation, power))
         if relation == Relation.BENFA:
             return self.backward_enfa
         matrix = self.backward_agop if relation == Relation.BNFA else self.centred_backward_agop
         return sym_power(matrix, power)
 
-    def backward_level(self, relation: Relation) -> torch.Tensor:
-        """M of a forward relation W^T M W (before its power): the d_out x d_out matrix it is made of."""
-        return getattr(self, FORWARD_ANSATZ[relation])
+    def forward_parts(self, relation: Relation, power: float) -> tuple[torch.Tensor, float]:
+        """(M, s) of a forward relation (W^T M W)^s: the d_out x d_out matrix it is made of, and its power
+        (1 for the eNFA, whose ``power`` is NaN)."""
+        return getattr(self, FORWARD_ANSATZ[relation]), 1.0 if math.isnan(power) else power
 
     def agreement(self, powers: Sequence[float] = (0.5, 1.0)) -> list[dict]:
         """One record per relation: layer, side, relation, power, pearson, spearman, cosine, relative_error,

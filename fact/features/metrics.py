@@ -87,9 +87,7 @@ def agreements(
     """``agreement(target, predicted)`` for each of ``predictions``, by the named ``measures`` alone (all four by
     default), the target's ranks computed once: a layer's W^T W is compared with FACT, NFA and eNFA alike, and
     ranking, Spearman's, is the measures' largest cost."""
-    unknown = sorted(set(measures) - set(MEASURES))
-    if unknown:
-        raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
+    check_known(measures)
     records = []
     target_ranks = None
     for predicted in predictions:
@@ -101,6 +99,13 @@ def agreements(
             target_ranks = _ranks(flat_target)
         records.append({measure: _measure(measure, flat_target, target_ranks, predicted) for measure in measures})
     return records
+
+
+def check_known(measures: Sequence[str]) -> None:
+    """Refuse a measure name that is none of fact.features.names.MEASURES, listing them."""
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"unknown measures {unknown}; the measures are {list(MEASURES)}")
 
 
 def _measure(measure: str, target: torch.Tensor, target_ranks: torch.Tensor | None, predicted: torch.Tensor) -> float:

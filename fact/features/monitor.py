@@ -43,13 +43,10 @@ from torch import nn
 
 from fact.features import distributed, heads, loss_check
 from fact.features.decay_time import DecayClock
-from fact.features.layer_matrices import LayerMatrices
-from fact.features.layer_views import model_matrices
 from fact.features.losses import Loss, loss_name
-from fact.features.matrices import feature_matrices
 from fact.features.monitor_advice import Summary, summarise
 from fact.features.monitor_optimizer import OptimizerWatch, unwrapped
-from fact.features.monitor_record import product_precision, record_rows
+from fact.features.monitor_record import nfa_results, product_precision, record_rows
 from fact.features.monitor_settings import (
     MONITOR_MEASURES,
     check_measures_kept,
@@ -60,8 +57,7 @@ from fact.features.monitor_settings import (
     weight_decay_of,
     writes,
 )  # fmt: skip
-from fact.features.monitor_table import check_writable, earlier_rows, scalars, write_atomically
-from fact.features.names import MEASURES
+from fact.features.monitor_table import COLUMNS, check_writable, earlier_rows, scalars, write_atomically
 from fact.features.objective import converged_below_value, weight_decay_value
 from fact.features.weights import mean_loss_gradients, trained_views, weight_matrices
 
@@ -308,8 +304,14 @@ class Monitor:
         )  # fmt: skip
         parameters = self.parameters
         precisions = {name: product_precision(parameters[heads.matrix_of(name)]) for name in weights}
-        nfa_results = self._nfa_results(weights) if self.nfa else {}
-        owned = record_rows(weights, nfa_results, self.powers, self.measures, precisions)
+        nfa = {}
+        if self.nfa:  # its own draws, the same at a step whatever was recorded before
+            generator = torch.Generator().manual_seed(self.seed + self.steps)
+            nfa = nfa_results(
+                self.model, weights, self.inputs, self.targets, self.loss, self.weight_decay,
+                batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator, per_head=self.per_head,
+            )  # fmt: skip
+        owned = record_rows(weights, nfa, self.powers, self.measures, precisions)
         rows = []
         for owner, records in owned.items():
             tau = self.clock.tau(parameters[heads.matrix_of(owner)])  # a head's is its matrix's
@@ -326,38 +328,9 @@ class Monitor:
         relative_error, stationarity_error."""
         return pd.DataFrame(self._records, columns=self.columns)
 
-    def _nfa_results(self, weights: dict) -> dict[str, LayerMatrices]:
-        """The hooked pass's results of the followed matrices whose inputs a registered view knows, and of every
-        other use of a followed weight (a head tied to a followed embedding: its NFA and eNFA are its own)."""
-        if not set(weights) & set(model_matrices(self.model)):
-            return {}
-        generator = torch.Generator().manual_seed(self.seed + self.steps)
-        # every layer, so that one without a sample dimension (a position embedding) is left out, not refused
-        results = feature_matrices(
-            self.model, self.inputs, self.targets, self.loss, self.weight_decay,
-            batch_size=self.batch_size, agop_probes=self.agop_probes, generator=generator, per_head=self.per_head,
-        )  # fmt: skip
-        return {
-            name: result
-            for name, result in results.items()
-            if name in weights or any(use in weights for use in result.shared_with)
-        }
-
     def _write(self, rows: list[dict]) -> None:
         if self.path is not None:
             write_atomically(self.table, self.path)
         if self.writer is not None and rows:
             for tag, value in scalars(rows).items():
                 self.writer.add_scalar(tag, value, rows[0]["step"])
-
-
-COLUMNS = [
-    "step",
-    "tau",
-    "layer",
-    "side",
-    "relation",
-    "power",
-    *MEASURES,
-    "stationarity_error",
-]

@@ -13,14 +13,38 @@ import math
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from fact.features.ansatz_agreement import ansatz_records
 from fact.features.fact_agreement import fact_agreements
 from fact.features.layer_matrices import LayerMatrices, agreement_records
+from fact.features.layer_views import model_matrices
+from fact.features.losses import Loss
+from fact.features.matrices import feature_matrices
 from fact.features.names import Relation
 from fact.features.weights import WeightMatrix
 
 FACT_RELATIONS = (("forward", Relation.FACT), ("backward", Relation.BFACT))
+
+
+def nfa_results(
+    model: nn.Module, weights: dict[str, WeightMatrix], inputs, targets, loss: Loss, weight_decay: float, *,
+    batch_size: int | None, agop_probes: int | None, generator: torch.Generator, per_head: bool,
+) -> dict[str, LayerMatrices]:  # fmt: skip
+    """The hooked pass's results of the followed ``weights`` whose inputs a registered view knows, and of every
+    other use of a followed weight (a head tied to a followed embedding: its NFA and eNFA are its own)."""
+    if not set(weights) & set(model_matrices(model)):
+        return {}
+    # every layer, so that one without a sample dimension (a position embedding) is left out, not refused
+    results = feature_matrices(
+        model, inputs, targets, loss, weight_decay,
+        batch_size=batch_size, agop_probes=agop_probes, generator=generator, per_head=per_head,
+    )  # fmt: skip
+    return {
+        name: result
+        for name, result in results.items()
+        if name in weights or any(use in weights for use in result.shared_with)
+    }
 
 
 def record_rows(

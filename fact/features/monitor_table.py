@@ -15,7 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from fact.features.atomic import atomic_path
-from fact.features.names import Relation
+from fact.features.names import MEASURES, Relation
+
+# A monitor's table, of which a monitor keeps the measures it records (``measures=``).
+COLUMNS = ["step", "tau", "layer", "side", "relation", "power", *MEASURES, "stationarity_error"]
 
 
 def earlier_rows(path: Path | None, resume: bool) -> list[dict]:
